@@ -1,0 +1,228 @@
+// Command dlltagent finds application problems from network signals: it
+// reads a capture file (-r) or captures live on an interface (-i, in a
+// pod's network namespace with -netns or -pod) and writes netevents.jsonl,
+// end_flows.jsonl, stats.jsonl and focused pcaps into -o DIR.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pkg/profile"
+
+	"github.com/dlltagent/dlltagent/detectors"
+	"github.com/dlltagent/dlltagent/internal/pcapio"
+	"github.com/dlltagent/dlltagent/pipeline"
+	"github.com/dlltagent/dlltagent/sink"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type options struct {
+	read, outDir, iface, netns, pod, debugAddr, profile, search string
+	workers, ringMB, pcapDiskMB                                 int
+	quiet, showVersion                                          bool
+	statsInterval                                               time.Duration
+	cfg                                                         detectors.Config
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "summary":
+			os.Exit(runSummary(os.Args[2:]))
+		case "manifest":
+			os.Exit(runManifest(os.Args[2:]))
+		}
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+func fatalf(format string, a ...any) int {
+	fmt.Fprintf(os.Stderr, "dlltagent: "+format+"\n", a...)
+	return 1
+}
+
+func parseFlags(args []string) (*options, int) {
+	o := &options{cfg: detectors.DefaultConfig()}
+	fs := flag.NewFlagSet("dlltagent", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `usage:
+  dlltagent -r FILE.pcap[ng] -o DIR [flags]        analyse a capture file ("-" = stdin)
+  dlltagent -i IFACE [-netns PATH | -pod NS/NAME] -o DIR [flags]   capture live
+  dlltagent summary DIR                            print a readable summary of an output directory
+  dlltagent manifest POD [NAMESPACE] [IFACE]       write dlltagent_search.yaml for a pod
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.read, "r", "", "read packets from a pcap/pcapng `file` (- for standard input)")
+	fs.StringVar(&o.outDir, "o", "dlltagent-out", "output `directory` (created if missing)")
+	fs.StringVar(&o.iface, "i", "eth0", "capture live on this `interface`")
+	fs.StringVar(&o.netns, "netns", "", "open the capture inside this network namespace (`path` /proc/PID/ns/net or /var/run/netns/NAME)")
+	fs.StringVar(&o.pod, "pod", os.Getenv("DLLTAGENT_POD"), "capture the network namespace of this Kubernetes pod (`NAMESPACE/NAME`, on this node)")
+	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "worker goroutines (flows are sharded by a symmetric hash)")
+	fs.BoolVar(&o.quiet, "quiet", false, "do not mirror records to standard output")
+	fs.StringVar(&o.search, "search-header", os.Getenv("SEARCH_HTTP_HEADER"), "track connections whose first HTTP request headers contain this `text` (default $SEARCH_HTTP_HEADER)")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.IntVar(&o.ringMB, "ringMB", 64, "live: total ring memory in MiB across workers")
+	fs.StringVar(&o.debugAddr, "debug-addr", "127.0.0.1:6060", "live: serve /debug/vars, /metrics and pprof on this `address` (empty: off)")
+	fs.DurationVar(&o.statsInterval, "stats-interval", 10*time.Second, "write stats.jsonl this often")
+	fs.DurationVar(&o.cfg.Track, "track", o.cfg.Track, "how long to track a header-matched connection")
+	fs.DurationVar(&o.cfg.SynTimeout, "syn-timeout", o.cfg.SynTimeout, "report a SYN unanswered for this long")
+	fs.DurationVar(&o.cfg.DNSTimeout, "dns-timeout", o.cfg.DNSTimeout, "report a DNS query unanswered for this long")
+	fs.DurationVar(&o.cfg.TCPIdle, "tcp-idle", o.cfg.TCPIdle, "end an idle TCP connection after this long")
+	fs.DurationVar(&o.cfg.UDPIdle, "udp-idle", o.cfg.UDPIdle, "end an idle UDP/ICMP flow after this long")
+	fs.IntVar(&o.cfg.MaxFlows, "max-flows", 1<<20, "most connections tracked at once (all workers)")
+	fs.IntVar(&o.cfg.PcapMemMB, "pcap-mem-mb", o.cfg.PcapMemMB, "memory for focused pcap buffers in MiB (all workers)")
+	fs.IntVar(&o.cfg.PcapMaxKB, "pcap-max-kb", o.cfg.PcapMaxKB, "largest focused pcap file in KiB")
+	fs.IntVar(&o.pcapDiskMB, "pcap-disk-mb", 1024, "total disk for pcaps in MiB; oldest removed first (0: unlimited)")
+	fs.StringVar(&o.profile, "profile", "", "write a `cpu|mem|block` profile of the run into the output directory")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, 0
+		}
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "dlltagent: unexpected argument %q (see -h)\n", fs.Arg(0))
+		return nil, 2
+	}
+	o.cfg.SearchHeader = o.search
+	switch {
+	case o.workers < 1 || o.workers > 256:
+		fmt.Fprintf(os.Stderr, "dlltagent: -workers must be between 1 and 256, got %d\n", o.workers)
+		return nil, 2
+	case o.cfg.PcapMaxKB < 64 || o.cfg.PcapMaxKB > 2048:
+		fmt.Fprintf(os.Stderr, "dlltagent: -pcap-max-kb must be between 64 and 2048, got %d\n", o.cfg.PcapMaxKB)
+		return nil, 2
+	case o.cfg.PcapMemMB < 1:
+		fmt.Fprintf(os.Stderr, "dlltagent: -pcap-mem-mb must be at least 1\n")
+		return nil, 2
+	case o.cfg.MaxFlows < 1024:
+		fmt.Fprintf(os.Stderr, "dlltagent: -max-flows must be at least 1024\n")
+		return nil, 2
+	case o.profile != "" && o.profile != "cpu" && o.profile != "mem" && o.profile != "block":
+		fmt.Fprintf(os.Stderr, "dlltagent: -profile must be cpu, mem or block\n")
+		return nil, 2
+	}
+	return o, -1
+}
+
+func run(args []string) int {
+	o, code := parseFlags(args)
+	if o == nil {
+		return code
+	}
+	if o.showVersion {
+		fmt.Println("dlltagent", version)
+		return 0
+	}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.outDir, 0o700); err == nil {
+			mode := map[string]func(*profile.Profile){"cpu": profile.CPUProfile, "mem": profile.MemProfile, "block": profile.BlockProfile}[o.profile]
+			defer profile.Start(mode, profile.ProfilePath(o.outDir), profile.NoShutdownHook, profile.Quiet).Stop()
+		}
+	}
+	if o.read != "" {
+		return runOffline(o)
+	}
+	return runLive(o)
+}
+
+func openSink(o *options) (*sink.Sink, error) {
+	var stdout io.Writer
+	if !o.quiet {
+		stdout = os.Stdout
+	}
+	return sink.Open(sink.Options{Dir: o.outDir, Stdout: stdout, PcapDiskMB: o.pcapDiskMB})
+}
+
+func runOffline(o *options) int {
+	var in io.Reader
+	name := o.read
+	if o.read == "-" {
+		in, name = os.Stdin, "standard input"
+	} else {
+		f, err := os.Open(o.read)
+		if err != nil {
+			return fatalf("cannot open capture file: %v", err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return fatalf("%s is a directory, not a capture file", o.read)
+		}
+		in = f
+	}
+	// Detect a non-capture before creating the output directory.
+	br := newPeekReader(in)
+	if _, err := pcapio.NewReader(br.peekOnly()); err != nil {
+		if errors.Is(err, pcapio.ErrNotCapture) {
+			return fatalf("%s is not a pcap or pcapng capture file", name)
+		}
+		return fatalf("reading %s: %v", name, err)
+	}
+	s, err := openSink(o)
+	if err != nil {
+		return fatalf("%v", err)
+	}
+	var stop atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stop.Store(true)
+	}()
+	res, err := pipeline.RunOffline(br, pipeline.OfflineOptions{Workers: o.workers, Config: o.cfg, StatsInterval: o.statsInterval, Stop: &stop}, s)
+	if cerr := s.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, pcapio.ErrNotCapture) {
+			return fatalf("%s is not a pcap or pcapng capture file", name)
+		}
+		return fatalf("%s: %v", name, err)
+	}
+	if res.Truncated {
+		fmt.Fprintf(os.Stderr, "dlltagent: warning: %s ends inside a record (cut file); the %d packets before it were analysed\n", name, res.Packets)
+	}
+	return 0
+}
+
+// peekReader lets the format be checked on the first bytes without
+// consuming them (standard input cannot be rewound).
+type peekReader struct {
+	r    io.Reader
+	head []byte
+	off  int
+}
+
+func newPeekReader(r io.Reader) *peekReader {
+	p := &peekReader{r: r}
+	buf := make([]byte, 64)
+	n, _ := io.ReadFull(r, buf)
+	p.head = buf[:n]
+	return p
+}
+
+func (p *peekReader) peekOnly() io.Reader { return strings.NewReader(string(p.head)) }
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if p.off < len(p.head) {
+		n := copy(b, p.head[p.off:])
+		p.off += n
+		return n, nil
+	}
+	return p.r.Read(b)
+}

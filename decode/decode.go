@@ -1,0 +1,484 @@
+// Package decode parses captured frames into a Packet value without
+// allocating: the Packet holds views into the frame. Link layers: Ethernet
+// (with 802.1Q/802.1ad/QinQ tags), Linux cooked SLL and SLL2, BSD
+// loopback, raw IP. Network: IPv4 (options, fragments) and IPv6 (extension
+// headers walked, bounded). Transport: TCP (options), UDP, ICMP, ICMPv6.
+//
+// Parse never returns an error: bad input marks the packet Malformed and
+// leaves the fields that were decoded before the fault.
+package decode
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Link types, as in pcap files (tcpdump.org/linktypes.html).
+const (
+	LinkNull     = 0
+	LinkEthernet = 1
+	LinkRawAlt   = 12
+	LinkRaw      = 101
+	LinkLoop     = 108
+	LinkSLL      = 113
+	LinkIPv4     = 228
+	LinkIPv6     = 229
+	LinkSLL2     = 276
+)
+
+// IP protocol numbers.
+const (
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoICMPv6 = 58
+)
+
+// TCP flags.
+const (
+	FIN = 0x01
+	SYN = 0x02
+	RST = 0x04
+	PSH = 0x08
+	ACK = 0x10
+	URG = 0x20
+	ECE = 0x40
+	CWR = 0x80
+)
+
+// Packet flags.
+const (
+	// Malformed is set when a header is truncated or inconsistent.
+	Malformed uint16 = 1 << iota
+	// Fragment is set for an IP fragment that is not the first one (no
+	// transport header) or any fragment of a fragmented datagram.
+	Fragment
+	// NoTransport is set when the transport header is absent (later
+	// fragment, unknown protocol, or malformed).
+	NoTransport
+	// HasInner is set for ICMP errors that quote a packet (Inner is valid).
+	HasInner
+	// Truncated is set when the transport payload was cut by the snaplen.
+	Truncated
+	// NotIP is set for frames that carry no IPv4/IPv6 (ARP, LLDP...).
+	NotIP
+)
+
+// maxExtHeaders bounds the IPv6 extension header walk.
+const maxExtHeaders = 8
+
+// maxVLAN bounds the number of stacked VLAN tags decoded.
+const maxVLAN = 4
+
+// Tuple is a transport five-tuple as seen on the wire.
+type Tuple struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Proto            uint8
+}
+
+// Packet is the decoded view of one frame. Slices point into the frame
+// passed to Parse: they are valid only as long as the frame is (for a live
+// ring, until its block is returned to the kernel).
+type Packet struct {
+	Flags uint16
+
+	// VLAN holds the VLAN IDs (outer first); valid for i < NVLAN.
+	VLAN  [2]uint16
+	NVLAN uint8
+
+	// IPVersion is 4 or 6; 0 if the frame carries no IP.
+	IPVersion uint8
+	TTL       uint8
+	// Tuple is valid iff IPVersion != 0; the ports are valid iff
+	// NoTransport is clear and Proto is TCP or UDP. For ICMP, SrcPort holds
+	// the type and DstPort the code.
+	Tuple
+
+	// IPLen is the IP datagram length from its header.
+	IPLen int
+
+	// TCP fields, valid iff Proto == ProtoTCP and NoTransport is clear.
+	TCPFlags uint8
+	Seq, Ack uint32
+	Window   uint16
+	MSS      uint16 // 0 if absent
+	WScale   int8   // -1 if absent
+	SACKPerm bool
+	HasTS    bool
+	TSVal    uint32
+	TSEcr    uint32
+
+	// ICMP fields, valid iff Proto is ICMP or ICMPv6.
+	ICMPType, ICMPCode uint8
+	// Inner is the quoted packet of an ICMP error, valid iff HasInner.
+	Inner      Tuple
+	InnerSeq   uint32 // TCP sequence number of the quoted segment, if TCP
+	InnerHasSq bool
+
+	// Payload is the captured transport payload (Ethernet padding removed).
+	Payload []byte
+	// PayloadLen is the payload length on the wire (from the IP header);
+	// it exceeds len(Payload) when the snaplen cut the frame.
+	PayloadLen int
+}
+
+// Parse decodes frame of the given link type into p.
+func Parse(linkType int, frame []byte, p *Packet) {
+	*p = Packet{WScale: -1}
+	switch linkType {
+	case LinkEthernet:
+		parseEthernet(frame, p)
+	case LinkSLL:
+		if len(frame) < 16 {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		parseEtherType(binary.BigEndian.Uint16(frame[14:16]), frame[16:], p)
+	case LinkSLL2:
+		if len(frame) < 20 {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		parseEtherType(binary.BigEndian.Uint16(frame[0:2]), frame[20:], p)
+	case LinkNull, LinkLoop:
+		if len(frame) < 4 {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		fam := binary.LittleEndian.Uint32(frame[:4])
+		if linkType == LinkLoop || fam > 0xffff {
+			fam = binary.BigEndian.Uint32(frame[:4])
+		}
+		switch fam {
+		case 2:
+			parseIPv4(frame[4:], p)
+		case 10, 24, 28, 30: // AF_INET6 on Linux, NetBSD/OpenBSD, FreeBSD, Darwin
+			parseIPv6(frame[4:], p)
+		default:
+			p.Flags |= NotIP | NoTransport
+		}
+	case LinkRaw, LinkRawAlt, LinkIPv4, LinkIPv6:
+		parseIP(frame, p)
+	default:
+		p.Flags |= NotIP | NoTransport
+	}
+}
+
+func parseIP(b []byte, p *Packet) {
+	if len(b) < 1 {
+		p.Flags |= Malformed | NoTransport
+		return
+	}
+	switch b[0] >> 4 {
+	case 4:
+		parseIPv4(b, p)
+	case 6:
+		parseIPv6(b, p)
+	default:
+		p.Flags |= NotIP | NoTransport
+	}
+}
+
+func parseEthernet(b []byte, p *Packet) {
+	if len(b) < 14 {
+		p.Flags |= Malformed | NoTransport
+		return
+	}
+	parseEtherType(binary.BigEndian.Uint16(b[12:14]), b[14:], p)
+}
+
+func parseEtherType(et uint16, b []byte, p *Packet) {
+	for i := 0; ; i++ {
+		switch et {
+		case 0x8100, 0x88a8, 0x9100:
+			if len(b) < 4 || i >= maxVLAN {
+				p.Flags |= Malformed | NoTransport
+				return
+			}
+			if int(p.NVLAN) < len(p.VLAN) {
+				p.VLAN[p.NVLAN] = binary.BigEndian.Uint16(b[0:2]) & 0x0fff
+				p.NVLAN++
+			}
+			et = binary.BigEndian.Uint16(b[2:4])
+			b = b[4:]
+			continue
+		case 0x0800:
+			parseIPv4(b, p)
+		case 0x86dd:
+			parseIPv6(b, p)
+		default:
+			p.Flags |= NotIP | NoTransport
+		}
+		return
+	}
+}
+
+func parseIPv4(b []byte, p *Packet) {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		p.Flags |= Malformed | NoTransport
+		return
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if ihl < 20 || len(b) < ihl || total < ihl {
+		p.Flags |= Malformed | NoTransport
+		return
+	}
+	p.IPVersion = 4
+	p.TTL = b[8]
+	p.Proto = b[9]
+	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.IPLen = total
+	wire := total - ihl
+	if total < len(b) {
+		b = b[:total] // strip Ethernet padding
+	}
+	frag := binary.BigEndian.Uint16(b[6:8])
+	off := frag & 0x1fff
+	mf := frag&0x2000 != 0
+	if off != 0 || mf {
+		p.Flags |= Fragment
+		if off != 0 {
+			p.Flags |= NoTransport
+			return
+		}
+	}
+	parseTransport(b[ihl:], wire, p)
+}
+
+func parseIPv6(b []byte, p *Packet) {
+	if len(b) < 40 || b[0]>>4 != 6 {
+		p.Flags |= Malformed | NoTransport
+		return
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	p.IPVersion = 6
+	p.TTL = b[7]
+	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
+	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+	p.IPLen = 40 + plen
+	next := b[6]
+	if 40+plen < len(b) {
+		b = b[:40+plen]
+	}
+	rest := b[40:]
+	wire := plen
+	for i := 0; ; i++ {
+		switch next {
+		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, AH
+			if i >= maxExtHeaders || len(rest) < 8 {
+				p.Flags |= Malformed | NoTransport
+				p.Proto = next
+				return
+			}
+			var l int
+			if next == 51 {
+				l = (int(rest[1]) + 2) * 4
+			} else {
+				l = (int(rest[1]) + 1) * 8
+			}
+			if len(rest) < l {
+				p.Flags |= Malformed | NoTransport
+				p.Proto = next
+				return
+			}
+			next = rest[0]
+			rest = rest[l:]
+			wire -= l
+			continue
+		case 44: // fragment
+			if i >= maxExtHeaders || len(rest) < 8 {
+				p.Flags |= Malformed | NoTransport
+				p.Proto = next
+				return
+			}
+			fo := binary.BigEndian.Uint16(rest[2:4])
+			off, mf := fo>>3, fo&1 != 0
+			next = rest[0]
+			rest = rest[8:]
+			wire -= 8
+			if off != 0 || mf { // not an atomic fragment
+				p.Flags |= Fragment
+				if off != 0 {
+					p.Proto = next
+					p.Flags |= NoTransport
+					return
+				}
+			}
+			continue
+		}
+		break
+	}
+	p.Proto = next
+	parseTransport(rest, wire, p)
+}
+
+func parseTransport(b []byte, wire int, p *Packet) {
+	if wire < 0 {
+		wire = 0
+	}
+	switch p.Proto {
+	case ProtoTCP:
+		if len(b) < 20 {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		off := int(b[12]>>4) * 4
+		if off < 20 || len(b) < off {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+		p.DstPort = binary.BigEndian.Uint16(b[2:4])
+		p.Seq = binary.BigEndian.Uint32(b[4:8])
+		p.Ack = binary.BigEndian.Uint32(b[8:12])
+		p.TCPFlags = b[13]
+		p.Window = binary.BigEndian.Uint16(b[14:16])
+		parseTCPOptions(b[20:off], p)
+		p.setPayload(b[off:], wire-off)
+	case ProtoUDP:
+		if len(b) < 8 {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+		p.DstPort = binary.BigEndian.Uint16(b[2:4])
+		ul := int(binary.BigEndian.Uint16(b[4:6]))
+		if ul >= 8 && ul < wire {
+			wire = ul
+		}
+		p.setPayload(b[8:], wire-8)
+	case ProtoICMP, ProtoICMPv6:
+		if len(b) < 8 {
+			p.Flags |= Malformed | NoTransport
+			return
+		}
+		p.ICMPType, p.ICMPCode = b[0], b[1]
+		p.SrcPort, p.DstPort = uint16(b[0]), uint16(b[1])
+		p.setPayload(b[8:], wire-8)
+		if isICMPError(p.Proto, p.ICMPType) {
+			parseInner(b[8:], p)
+		}
+	default:
+		p.Flags |= NoTransport
+		p.setPayload(b, wire)
+	}
+}
+
+func (p *Packet) setPayload(b []byte, wire int) {
+	if wire < 0 {
+		wire = 0
+	}
+	if len(b) > wire {
+		b = b[:wire]
+	}
+	if len(b) < wire {
+		p.Flags |= Truncated
+	}
+	p.Payload = b
+	p.PayloadLen = wire
+}
+
+// isICMPError reports whether an ICMP message quotes the offending packet.
+func isICMPError(proto, typ uint8) bool {
+	if proto == ProtoICMP {
+		return typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12
+	}
+	return typ >= 1 && typ <= 4
+}
+
+func parseInner(b []byte, p *Packet) {
+	if len(b) < 1 {
+		return
+	}
+	var in Tuple
+	var l4 []byte
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) < 20 {
+			return
+		}
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || len(b) < ihl {
+			return
+		}
+		in.Proto = b[9]
+		in.Src = netip.AddrFrom4([4]byte(b[12:16]))
+		in.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+		l4 = b[ihl:]
+	case 6:
+		if len(b) < 40 {
+			return
+		}
+		in.Proto = b[6]
+		in.Src = netip.AddrFrom16([16]byte(b[8:24]))
+		in.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+		l4 = b[40:]
+	default:
+		return
+	}
+	if (in.Proto == ProtoTCP || in.Proto == ProtoUDP) && len(l4) >= 4 {
+		in.SrcPort = binary.BigEndian.Uint16(l4[0:2])
+		in.DstPort = binary.BigEndian.Uint16(l4[2:4])
+		if in.Proto == ProtoTCP && len(l4) >= 8 {
+			p.InnerSeq = binary.BigEndian.Uint32(l4[4:8])
+			p.InnerHasSq = true
+		}
+	} else if in.Proto == ProtoICMP || in.Proto == ProtoICMPv6 {
+		if len(l4) >= 2 {
+			in.SrcPort, in.DstPort = uint16(l4[0]), uint16(l4[1])
+		}
+	} else {
+		return
+	}
+	p.Inner = in
+	p.Flags |= HasInner
+}
+
+// parseTCPOptions reads MSS, window scale, SACK-permitted and timestamps
+// (RFC 9293 section 3.2, RFC 7323). A bad option length ends the walk.
+func parseTCPOptions(o []byte, p *Packet) {
+	for len(o) > 0 {
+		kind := o[0]
+		if kind == 0 {
+			return
+		}
+		if kind == 1 {
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 {
+			return
+		}
+		l := int(o[1])
+		if l < 2 || l > len(o) {
+			return
+		}
+		switch kind {
+		case 2:
+			if l == 4 {
+				p.MSS = binary.BigEndian.Uint16(o[2:4])
+			}
+		case 3:
+			if l == 3 {
+				p.WScale = int8(min(o[2], 14))
+			}
+		case 4:
+			p.SACKPerm = true
+		case 8:
+			if l == 10 {
+				p.HasTS = true
+				p.TSVal = binary.BigEndian.Uint32(o[2:6])
+				p.TSEcr = binary.BigEndian.Uint32(o[6:10])
+			}
+		}
+		o = o[l:]
+	}
+}
+
+// HasTransport reports whether the ports (or ICMP type/code) are valid.
+func (p *Packet) HasTransport() bool {
+	return p.IPVersion != 0 && p.Flags&NoTransport == 0
+}

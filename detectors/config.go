@@ -1,0 +1,41 @@
+// Package detectors runs per-flow state machines over decoded packets —
+// TCP, TLS, ICMP, DNS and HTTP header search — on top of one worker's
+// flow table, and emits netevents, end_flows records and focused pcaps.
+// An Engine is owned by one goroutine.
+package detectors
+
+import "time"
+
+// Config holds the detector settings shared by all workers.
+type Config struct {
+	SearchHeader string        // text searched in the first HTTP request's headers ("" = off)
+	Track        time.Duration // how long a header-matched connection is tracked
+	SynTimeout   time.Duration // unanswered SYN deadline
+	DNSTimeout   time.Duration // unanswered DNS query deadline
+	TCPIdle      time.Duration
+	UDPIdle      time.Duration
+	CloseLinger  time.Duration // quiet time after a close before the record is written
+
+	MaxFlows   int // per worker
+	PcapMemMB  int // per worker arena for focused pcap buffers
+	PcapMaxKB  int // per pcap file
+	EventBurst int // events per (code, destination) per EventWindow before summarising
+	EventWindow time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Track:       30 * time.Second,
+		SynTimeout:  3 * time.Second,
+		DNSTimeout:  5 * time.Second,
+		TCPIdle:     5 * time.Minute,
+		UDPIdle:     time.Minute,
+		CloseLinger: 5 * time.Second,
+		MaxFlows:    1 << 19,
+		PcapMemMB:   64,
+		PcapMaxKB:   2048,
+		EventBurst:  20,
+		EventWindow: 10 * time.Second,
+	}
+}

@@ -1,0 +1,580 @@
+package detectors
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/dlltagent/dlltagent/decode"
+	"github.com/dlltagent/dlltagent/flowtable"
+)
+
+// Event notes (netevents.jsonl "note").
+const (
+	NoteTLSAlert = iota
+	NoteTLSRejectedEncrypted
+	NoteTLSHandshakeAborted
+	NoteTCPRefused
+	NoteTCPNoAnswer
+	NoteTCPReset
+	NoteICMPUnreachable
+	NoteDNSError
+	NoteHTTPHeaderMatch
+	NoteCaptureLoss
+	numNotes
+)
+
+var noteNames = [numNotes]string{
+	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
+	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
+}
+
+// NoteName returns the event code string of note n.
+func NoteName(n int) string { return noteNames[n] }
+
+// Services.
+const (
+	svcNone = iota
+	svcSSL
+	svcHTTP
+	svcDNS
+)
+
+var svcNames = [...]string{"", "ssl", "http", "dns"}
+
+// End reasons.
+const (
+	endCaptureEnd = iota
+	endIdle
+	endEvicted
+)
+
+// Stats are one worker's counters. They are written by the worker and
+// read atomically by the metrics and stats writers.
+type Stats struct {
+	Packets      atomic.Uint64
+	Bytes        atomic.Uint64
+	Malformed    atomic.Uint64
+	NotIP        atomic.Uint64
+	Fragments    atomic.Uint64
+	Flows        atomic.Uint64 // connections created
+	FlowsActive  atomic.Int64
+	FlowsEvicted atomic.Uint64 // not created because the table was full
+	Events       atomic.Uint64
+	Suppressed   atomic.Uint64 // events folded into summaries
+	QueueDrops   atomic.Uint64 // records the sink queue could not take
+	PcapsWritten atomic.Uint64
+	PcapDropped  atomic.Uint64 // packet bytes not buffered: pcap arena exhausted
+	KernelDrops  atomic.Uint64 // live capture only
+	KernelFreeze atomic.Uint64
+	KernelPkts   atomic.Uint64
+}
+
+// flowState is the detectors' per-connection state, kept in a slab
+// parallel to the flow table's (same index).
+type flowState struct {
+	link      int32
+	service   uint8
+	events    uint16 // bit per note emitted for this connection
+	firstRST  int8   // 0 none, 1 originator, 2 responder
+	finBefore bool   // a FIN was seen before the first RST
+	refused   bool
+	tlsFatal  bool
+
+	icmpSet  bool
+	icmpV6   bool
+	icmpType uint8
+	icmpCode uint8
+
+	firstSYN int64 // time of the first SYN (no-answer deadline)
+
+	tls  *tlsState
+	dns  *dnsState
+	http *httpState
+
+	pc         pcapBuf
+	tracked    bool
+	trackUntil int64
+	pcapNote   int8 // note the pcap is named after; -1 none
+	pcapName   string
+	pcapDone   bool
+}
+
+// Engine is one worker's pipeline after decode: flow table, detectors and
+// record encoding.
+type Engine struct {
+	cfg    Config
+	out    Output
+	worker int
+	St     *Stats
+
+	tab    *flowtable.Table
+	states [][]flowState
+	pkt    decode.Packet
+	now    int64
+
+	tlsPool  []*tlsState
+	dnsPool  []*dnsState
+	httpPool []*httpState
+	arena    arena
+	rl       rateLimiter
+	search   []byte // lower-cased search text
+
+	idleTCP, idleUDP, linger, synTO, dnsTO, track int64
+}
+
+// NewEngine returns an engine for worker number worker.
+func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
+	e := &Engine{
+		cfg: cfg, out: out, worker: worker, St: st,
+		tab:     flowtable.New(cfg.MaxFlows),
+		idleTCP: int64(cfg.TCPIdle), idleUDP: int64(cfg.UDPIdle), linger: int64(cfg.CloseLinger),
+		synTO: int64(cfg.SynTimeout), dnsTO: int64(cfg.DNSTimeout), track: int64(cfg.Track),
+	}
+	if cfg.SearchHeader != "" {
+		e.search = lowerASCII([]byte(cfg.SearchHeader))
+	}
+	e.arena.init(cfg.PcapMemMB<<20, cfg.PcapMaxKB<<10)
+	e.rl.init(cfg.EventBurst, int64(cfg.EventWindow))
+	return e
+}
+
+// Table exposes the flow table (for tests and metrics).
+func (e *Engine) Table() *flowtable.Table { return e.tab }
+
+func (e *Engine) state(c *flowtable.Conn) *flowState {
+	i := c.Index()
+	for int(i)/1024 >= len(e.states) {
+		e.states = append(e.states, make([]flowState, 1024))
+	}
+	return &e.states[i/1024][i%1024]
+}
+
+// Packet processes one captured frame. frame is only read during the call.
+func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
+	e.St.Packets.Add(1)
+	e.St.Bytes.Add(uint64(origLen))
+	e.Advance(ts)
+	p := &e.pkt
+	decode.Parse(linkType, frame, p)
+	if p.Flags&decode.Malformed != 0 {
+		e.St.Malformed.Add(1)
+	}
+	if p.IPVersion == 0 {
+		if p.Flags&decode.NotIP != 0 {
+			e.St.NotIP.Add(1)
+		}
+		return
+	}
+	if p.Flags&decode.Fragment != 0 {
+		e.St.Fragments.Add(1)
+	}
+	if !p.HasTransport() {
+		return
+	}
+	switch p.Proto {
+	case decode.ProtoTCP, decode.ProtoUDP, decode.ProtoICMP, decode.ProtoICMPv6:
+	default:
+		return
+	}
+	t := flowtable.FlowTuple(p)
+	k, srcIsA := flowtable.MakeKey(&t)
+	h := k.Hash()
+	c := e.tab.Lookup(&k, h)
+	if c != nil && p.Proto == decode.ProtoTCP && p.TCPFlags&decode.SYN != 0 && c.IsReuse(p, c.FromOrig(srcIsA)) {
+		e.endFlow(c, endCaptureEnd)
+		c = nil
+	}
+	if c == nil {
+		c = e.tab.Insert(&k, h)
+		if c == nil {
+			e.St.FlowsEvicted.Add(1)
+			if p.Flags&decode.HasInner != 0 {
+				e.icmpError(nil, p, ts)
+			}
+			return
+		}
+		c.Init(p, &t, ts)
+		fs := e.state(c)
+		*fs = flowState{link: int32(linkType), pcapNote: -1, pc: pcapBuf{head: -1}}
+		e.St.Flows.Add(1)
+		e.St.FlowsActive.Add(1)
+	}
+	orig := c.FromOrig(srcIsA)
+	fs := e.state(c)
+	prevO, prevR := c.E[0].State, c.E[1].State
+	c.Update(p, orig, ts)
+
+	if p.Proto == decode.ProtoTCP {
+		e.recordPacket(c, fs, ts, frame, origLen)
+		e.tcp(c, fs, p, orig, ts, prevO, prevR)
+	} else if p.Proto == decode.ProtoUDP {
+		if p.SrcPort == 53 || p.DstPort == 53 {
+			e.dnsMessage(c, fs, p.Payload, orig, ts)
+		}
+	} else if p.Flags&decode.HasInner != 0 {
+		e.icmpError(c, p, ts)
+	}
+	e.tab.Schedule(c, e.deadline(c, fs))
+}
+
+// Advance moves the engine's clock to now (packet time offline, wall time
+// live) and runs due timers.
+func (e *Engine) Advance(now int64) {
+	if now <= e.now {
+		return
+	}
+	e.now = now
+	e.tab.Expire(now, e.onTimer)
+	e.rl.maybeFlush(e, now)
+}
+
+// deadline returns when c next needs attention.
+func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
+	idle := e.idleUDP
+	if c.Proto == decode.ProtoTCP {
+		idle = e.idleTCP
+	}
+	d := c.Last + idle
+	if c.Proto == decode.ProtoTCP {
+		if closed(c) {
+			d = min(d, c.Last+e.linger)
+		}
+		if fs.events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts == 0 && fs.firstSYN != 0 {
+			d = min(d, fs.firstSYN+e.synTO)
+		}
+	}
+	if fs.dns != nil {
+		if t := fs.dns.oldest(); t != 0 {
+			d = min(d, t+e.dnsTO)
+		}
+	}
+	if fs.tracked {
+		d = min(d, fs.trackUntil)
+	}
+	return d
+}
+
+func closed(c *flowtable.Conn) bool {
+	o, r := &c.E[0], &c.E[1]
+	return (o.DidClose && r.DidClose) || o.State == flowtable.Reset || r.State == flowtable.Reset
+}
+
+func (e *Engine) onTimer(c *flowtable.Conn) {
+	fs := e.state(c)
+	now := e.now
+	if c.Proto == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 && now-fs.firstSYN >= e.synTO {
+		e.noAnswer(c, fs, now)
+	}
+	if fs.dns != nil {
+		e.dnsTimeouts(c, fs, now, false)
+	}
+	if fs.tracked && now >= fs.trackUntil {
+		fs.tracked = false
+		e.writePcap(c, fs)
+	}
+	idle := e.idleUDP
+	if c.Proto == decode.ProtoTCP {
+		idle = e.idleTCP
+	}
+	switch {
+	case c.Proto == decode.ProtoTCP && closed(c) && now-c.Last >= e.linger:
+		e.endFlow(c, endCaptureEnd)
+		return
+	case now-c.Last >= idle:
+		e.endFlow(c, endIdle)
+		return
+	}
+	e.tab.Schedule(c, e.deadline(c, fs))
+}
+
+// Flush ends every open connection (capture end or shutdown).
+func (e *Engine) Flush() {
+	e.tab.Each(func(c *flowtable.Conn) {
+		fs := e.state(c)
+		if c.Proto == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 {
+			e.noAnswer(c, fs, e.now)
+		}
+		if fs.dns != nil {
+			e.dnsTimeouts(c, fs, e.now, true)
+		}
+		e.endFlow(c, endCaptureEnd)
+	})
+	e.rl.flushAll(e)
+}
+
+// tcp runs the TCP and TLS/HTTP detectors after the flow was updated.
+func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bool, ts int64, prevO, prevR uint8) {
+	f := p.TCPFlags
+	if f&decode.SYN != 0 && f&decode.ACK == 0 && orig && fs.firstSYN == 0 {
+		fs.firstSYN = ts
+	}
+	if f&decode.FIN != 0 && fs.firstRST == 0 {
+		fs.finBefore = true
+	}
+	side := 1
+	if orig {
+		side = 0
+	}
+	if len(p.Payload) > 0 && f&decode.RST == 0 {
+		e.payload(c, fs, p, side, ts)
+	}
+	tlsOpen := fs.tls != nil && !fs.tls.reported && (!fs.tls.est || fs.tls.pendingRej >= 0)
+	if f&decode.RST != 0 {
+		if fs.firstRST == 0 {
+			fs.firstRST = int8(side + 1)
+			switch {
+			case !orig && (prevO == flowtable.SynSent || prevO == flowtable.SynAckSent) && prevR == flowtable.Inactive:
+				fs.refused = true
+				e.refused(c, fs, ts)
+				e.arena.freeBuf(&fs.pc) // no pcap for a refusal
+			case tlsOpen:
+				e.tlsClose(c, fs, side, ts)
+			case fs.tls != nil && fs.tls.reported:
+				// The TLS event already explains the close.
+			case !fs.finBefore && !fs.tlsFatal && c.E[0].Pkts > 0 && c.E[1].Pkts > 0 &&
+				(prevO == flowtable.Established || prevR == flowtable.Established ||
+					prevO == flowtable.Partial || prevR == flowtable.Partial):
+				e.reset(c, fs, side, ts)
+			}
+		}
+	} else if f&decode.FIN != 0 && tlsOpen {
+		e.tlsClose(c, fs, side, ts)
+	}
+	e.maybeReleaseHead(c, fs)
+}
+
+func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
+	if fs.service == svcNone && side == 0 && c.E[0].Pkts <= 8 {
+		switch {
+		case looksLikeTLS(p.Payload):
+			fs.service = svcSSL
+			fs.tls = e.getTLS()
+		case isHTTPRequest(p.Payload):
+			fs.service = svcHTTP
+			if e.search != nil {
+				fs.http = e.getHTTP()
+			}
+		case c.RespPort == 53 || c.OrigPort == 53:
+			fs.service = svcDNS
+		}
+	}
+	if fs.tls != nil {
+		var ev tlsEvents
+		fs.tls.segment(side, p.Seq, p.Payload, ts, &ev)
+		e.tlsEvents(c, fs, &ev, ts)
+	}
+	if fs.http != nil && side == 0 {
+		e.httpSegment(c, fs, p, ts)
+	}
+	if fs.service == svcDNS && len(p.Payload) > 2 {
+		// DNS over TCP: a 2-byte length prefix; the first message of a
+		// segment is read.
+		e.dnsMessage(c, fs, p.Payload[2:], side == 0, ts)
+	}
+}
+
+func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
+	b := e.eventStart(c, NoteTCPRefused, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp, c.RespPort)
+	b.B = append(b.B, " refused the connection from client "...)
+	b.B = c.Orig.AppendTo(b.B)
+	b.B = append(b.B, ": port closed (SYN answered by RST)"...)
+	b.B = appendSide(b.B, "server")
+	e.eventEnd(b)
+}
+
+func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
+	if fs.events&(1<<NoteTCPNoAnswer) != 0 || fs.events&(1<<NoteICMPUnreachable) != 0 {
+		return
+	}
+	if h := c.History(); len(h) == 0 || (h[0] != 'S' && h[0] != '^') {
+		return
+	}
+	// Only SYNs from the originator: anything else (data, ACKs) means the
+	// server answered off-capture (asymmetric capture), not silence.
+	if c.E[0].Pkts == 0 || c.E[1].Pkts != 0 || c.E[0].State != flowtable.SynSent || c.Size(0) != 0 {
+		return
+	}
+	fs.events |= 1 << NoteTCPNoAnswer
+	b := e.eventStart(c, NoteTCPNoAnswer, now)
+	if b == nil {
+		return
+	}
+	waited := now - fs.firstSYN
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp, c.RespPort)
+	b.B = append(b.B, " never answered client "...)
+	b.B = c.Orig.AppendTo(b.B)
+	b.B = append(b.B, ": "...)
+	b.B = appendUint(b.B, c.E[0].Pkts)
+	b.B = append(b.B, " SYN(s) over "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, host down, or lost route)"...)
+	b.B = appendSide(b.B, "server")
+	e.eventEnd(b)
+}
+
+func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
+	who, whoAddr, other := "client", c.Orig, "server"
+	if side == 1 {
+		who, whoAddr, other = "server", c.Resp, "client"
+	}
+	e.planPcap(fs, NoteTCPReset, c)
+	b := e.eventStart(c, NoteTCPReset, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, who...)
+	b.B = append(b.B, ' ')
+	b.B = whoAddr.AppendTo(b.B)
+	b.B = append(b.B, " reset the established connection to the "...)
+	b.B = append(b.B, other...)
+	b.B = append(b.B, " after "...)
+	b.B = appendUint(b.B, c.Size(0))
+	b.B = append(b.B, " bytes sent by the client and "...)
+	b.B = appendUint(b.B, c.Size(1))
+	b.B = append(b.B, " by the server"...)
+	b.B = appendSide(b.B, who)
+	b.B = append(b.B, `,"orig_bytes":`...)
+	b.B = appendUint(b.B, c.Size(0))
+	b.B = append(b.B, `,"resp_bytes":`...)
+	b.B = appendUint(b.B, c.Size(1))
+	e.eventEndPcap(b, fs)
+	e.ensureTail(fs)
+}
+
+// icmpError handles an ICMP error quoting a packet; c is the ICMP flow
+// (nil if the table was full).
+func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
+	v6 := p.Proto == decode.ProtoICMPv6
+	if !(!v6 && p.ICMPType == 3) && !(v6 && p.ICMPType == 1) {
+		return
+	}
+	in := p.Inner
+	k, srcIsA := flowtable.MakeKey(&in)
+	qc := e.tab.Lookup(&k, k.Hash())
+	reporter := p.Src
+	name := ICMPUnreachName(v6, p.ICMPCode)
+	if qc != nil {
+		fs := e.state(qc)
+		fs.icmpSet, fs.icmpV6, fs.icmpType, fs.icmpCode = true, v6, p.ICMPType, p.ICMPCode
+		// The quoted packet came from its sender; the error reports that
+		// the other side could not be reached.
+		side := "server"
+		if !qc.FromOrig(srcIsA) {
+			side = "client"
+		}
+		if reporter == qc.Resp {
+			side = "server"
+		} else if reporter == qc.Orig {
+			side = "client"
+		}
+		b := e.eventStart(qc, NoteICMPUnreachable, ts)
+		if b == nil {
+			return
+		}
+		target, targetPort := qc.Resp, qc.RespPort
+		if side == "client" {
+			target, targetPort = qc.Orig, qc.OrigPort
+		}
+		b.B = reporter.AppendTo(b.B)
+		b.B = append(b.B, " reported "...)
+		b.B = append(b.B, side...)
+		b.B = append(b.B, ' ')
+		b.B = appendAddrPort(b.B, target, targetPort)
+		b.B = append(b.B, " unreachable: "...)
+		b.B = append(b.B, name...)
+		b.B = appendSide(b.B, side)
+		b.B = appendICMP(b.B, p.ICMPType, p.ICMPCode, name)
+		e.eventEnd(b)
+		return
+	}
+	// The quoted flow is not in the table: report it from the quote.
+	b := e.eventStartTuple(in, NoteICMPUnreachable, ts)
+	if b == nil {
+		return
+	}
+	b.B = reporter.AppendTo(b.B)
+	b.B = append(b.B, " reported "...)
+	b.B = appendAddrPort(b.B, in.Dst, in.DstPort)
+	b.B = append(b.B, " unreachable: "...)
+	b.B = append(b.B, name...)
+	b.B = appendSide(b.B, "server")
+	b.B = appendICMP(b.B, p.ICMPType, p.ICMPCode, name)
+	e.eventEnd(b)
+}
+
+// endFlow writes c's end_flows record, its pending pcap, and removes it.
+func (e *Engine) endFlow(c *flowtable.Conn, why int) {
+	fs := e.state(c)
+	if fs.tls != nil && !fs.tls.reported && fs.tls.pendingRej >= 0 && (fs.tls.pendingRej == 1 || !fs.tls.est) {
+		e.tlsRejected(c, fs, fs.tls.pendingRejTS)
+	}
+	if fs.pcapName != "" && !fs.pcapDone {
+		e.writePcap(c, fs)
+	}
+	e.writeFlow(c, fs, why)
+	e.release(fs)
+	e.tab.Remove(c)
+	e.St.FlowsActive.Add(-1)
+}
+
+func (e *Engine) release(fs *flowState) {
+	if fs.tls != nil {
+		e.tlsPool = append(e.tlsPool, fs.tls)
+		fs.tls = nil
+	}
+	if fs.dns != nil {
+		e.dnsPool = append(e.dnsPool, fs.dns)
+		fs.dns = nil
+	}
+	if fs.http != nil {
+		e.httpPool = append(e.httpPool, fs.http)
+		fs.http = nil
+	}
+	e.arena.freeBuf(&fs.pc)
+}
+
+func (e *Engine) getTLS() *tlsState {
+	var t *tlsState
+	if n := len(e.tlsPool); n > 0 {
+		t = e.tlsPool[n-1]
+		e.tlsPool = e.tlsPool[:n-1]
+	} else {
+		t = &tlsState{hsBuf: make([]byte, 0, maxHelloKeep)}
+	}
+	t.reset(t.hsBuf)
+	return t
+}
+
+// uid returns the connection id: deterministic from the tuple and first
+// packet time, so it is the same whatever the number of workers.
+func uid(dst []byte, c *flowtable.Conn) []byte {
+	var b [48]byte
+	copy(b[:40], c.Key[:])
+	binary.LittleEndian.PutUint64(b[40:], uint64(c.First))
+	h := xxhash.Sum64(b[:])
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	dst = append(dst, 'C')
+	for i := 0; i < 11; i++ {
+		dst = append(dst, alphabet[h%62])
+		h /= 62
+	}
+	return dst
+}
+
+func lowerASCII(b []byte) []byte {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return b
+}
+

@@ -1,0 +1,193 @@
+package detectors
+
+import (
+	"bytes"
+
+	"github.com/dlltagent/dlltagent/decode"
+	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
+)
+
+// maxHeaderBlock bounds the first request's header block that is searched.
+const maxHeaderBlock = 8192
+
+type httpState struct {
+	buf     []byte
+	nextSeq uint32
+	init    bool
+	done    bool
+}
+
+var methods = [...]string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
+
+// isHTTPRequest reports whether b starts with an HTTP/1.x request line.
+func isHTTPRequest(b []byte) bool {
+	for _, m := range methods {
+		if len(b) >= len(m) && string(b[:len(m)]) == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) getHTTP() *httpState {
+	if n := len(e.httpPool); n > 0 {
+		h := e.httpPool[n-1]
+		e.httpPool = e.httpPool[:n-1]
+		*h = httpState{buf: h.buf[:0]}
+		return h
+	}
+	return &httpState{buf: make([]byte, 0, maxHeaderBlock)}
+}
+
+// httpSegment accumulates the client's first request (in sequence order)
+// until its header block ends, then searches it once.
+func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet, ts int64) {
+	h := fs.http
+	if h.done {
+		return
+	}
+	b := p.Payload
+	if !h.init {
+		h.init, h.nextSeq = true, p.Seq
+	}
+	off := int32(p.Seq - h.nextSeq)
+	if off > 0 {
+		h.done = true // gap: give up rather than search a broken block
+		return
+	}
+	if off < 0 {
+		if int(-off) >= len(b) {
+			return
+		}
+		b = b[-off:]
+	}
+	h.nextSeq += uint32(len(b))
+	room := maxHeaderBlock - len(h.buf)
+	if len(b) > room {
+		b = b[:room]
+	}
+	start := max(0, len(h.buf)-3)
+	h.buf = append(h.buf, b...)
+	end := bytes.Index(h.buf[start:], []byte("\r\n\r\n"))
+	if end < 0 && len(h.buf) < maxHeaderBlock {
+		return
+	}
+	block := h.buf
+	if end >= 0 {
+		block = h.buf[:start+end+2]
+	}
+	h.done = true
+	i := indexFold(block, e.search)
+	if i < 0 {
+		return
+	}
+	e.headerMatch(c, fs, block, i, ts)
+}
+
+// indexFold returns the index of needle (already lower case) in hay,
+// ignoring ASCII case, or -1.
+func indexFold(hay, needle []byte) int {
+	if len(needle) == 0 {
+		return -1
+	}
+	n0 := needle[0]
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		if lowerByte(hay[i]) != n0 {
+			continue
+		}
+		j := 1
+		for ; j < len(needle); j++ {
+			if lowerByte(hay[i+j]) != needle[j] {
+				break
+			}
+		}
+		if j == len(needle) {
+			return i
+		}
+	}
+	return -1
+}
+
+func lowerByte(b byte) byte {
+	if b >= 'A' && b <= 'Z' {
+		return b + 32
+	}
+	return b
+}
+
+// sensitive headers whose values are never written out.
+var sensitive = [...][]byte{[]byte("authorization"), []byte("proxy-authorization"), []byte("cookie"), []byte("set-cookie")}
+
+func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at int, ts int64) {
+	fs.tracked = true
+	fs.trackUntil = ts + e.track
+	e.planPcap(fs, NoteHTTPHeaderMatch, c)
+	e.ensureTail(fs)
+	reqLine := block
+	if i := bytes.IndexByte(block, '\n'); i >= 0 {
+		reqLine = block[:i]
+	}
+	reqLine = bytes.TrimRight(reqLine, "\r")
+	method, rest, _ := bytes.Cut(reqLine, []byte(" "))
+	uri, _, _ := bytes.Cut(rest, []byte(" "))
+	var host []byte
+	for _, line := range bytes.Split(block, []byte("\n")) {
+		if len(line) > 5 && indexFold(line[:5], []byte("host:")) == 0 {
+			host = bytes.TrimSpace(line[5:])
+			break
+		}
+	}
+	ls := bytes.LastIndexByte(block[:at], '\n') + 1
+	le := bytes.IndexByte(block[at:], '\n')
+	line := block[ls:]
+	if le >= 0 {
+		line = block[ls : at+le]
+	}
+	line = bytes.TrimRight(line, "\r")
+	redacted := false
+	if colon := bytes.IndexByte(line, ':'); colon > 0 {
+		name := bytes.TrimSpace(line[:colon])
+		for _, s := range sensitive {
+			if len(name) == len(s) && indexFold(name, s) == 0 {
+				line = line[:colon+1]
+				redacted = true
+			}
+		}
+	}
+	b := e.eventStart(c, NoteHTTPHeaderMatch, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig.AppendTo(b.B)
+	b.B = append(b.B, " sent "...)
+	b.B = appendText(b.B, method)
+	b.B = append(b.B, ' ')
+	b.B = appendText(b.B, uri)
+	b.B = append(b.B, " to "...)
+	b.B = appendAddrPort(b.B, c.Resp, c.RespPort)
+	b.B = append(b.B, " with the searched text in header \\\""...)
+	b.B = appendText(b.B, line)
+	if redacted {
+		b.B = append(b.B, " [redacted]"...)
+	}
+	b.B = append(b.B, "\\\"; tracking the connection"...)
+	b.B = appendSide(b.B, "client")
+	b.B = append(b.B, `,"http":{"method":`...)
+	b.B = jsonw.Bytes(b.B, method)
+	b.B = append(b.B, `,"host":`...)
+	b.B = jsonw.Bytes(b.B, host)
+	b.B = append(b.B, `,"uri":`...)
+	b.B = jsonw.Bytes(b.B, uri)
+	b.B = append(b.B, `,"header":`...)
+	if redacted {
+		b.B = append(b.B, '"')
+		b.B = jsonw.Escaped(b.B, line)
+		b.B = append(b.B, ` [redacted]"`...)
+	} else {
+		b.B = jsonw.Bytes(b.B, line)
+	}
+	b.B = append(b.B, '}')
+	e.eventEndPcap(b, fs)
+}

@@ -1,0 +1,337 @@
+package detectors
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/dlltagent/dlltagent/decode"
+	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/communityid"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
+)
+
+func protoName(p uint8) string {
+	switch p {
+	case decode.ProtoTCP:
+		return "tcp"
+	case decode.ProtoUDP:
+		return "udp"
+	case decode.ProtoICMP, decode.ProtoICMPv6:
+		return "icmp"
+	}
+	return "unknown"
+}
+
+func appendConnID(dst []byte, c *flowtable.Conn) []byte {
+	dst = append(dst, `,"uid":"`...)
+	dst = uid(dst, c)
+	dst = append(dst, `","community_id":"`...)
+	dst = appendCommunityID(dst, c.Orig, c.Resp, c.OrigPort, c.RespPort, c.Proto)
+	dst = append(dst, `","id.orig_h":`...)
+	dst = jsonw.Addr(dst, c.Orig)
+	dst = append(dst, `,"id.orig_p":`...)
+	dst = jsonw.Uint(dst, uint64(c.OrigPort))
+	dst = append(dst, `,"id.resp_h":`...)
+	dst = jsonw.Addr(dst, c.Resp)
+	dst = append(dst, `,"id.resp_p":`...)
+	dst = jsonw.Uint(dst, uint64(c.RespPort))
+	dst = append(dst, `,"proto":"`...)
+	dst = append(dst, protoName(c.Proto)...)
+	return append(dst, '"')
+}
+
+func appendCommunityID(dst []byte, o, r netip.Addr, op, rp uint16, proto uint8) []byte {
+	oneWay := false
+	if proto == decode.ProtoICMP || proto == decode.ProtoICMPv6 {
+		if _, two := flowtable.ICMPCounterpart(proto, uint8(op)); !two {
+			oneWay = true
+		}
+	}
+	return communityid.Append(dst, 0, o, r, op, rp, proto, oneWay)
+}
+
+// eventStart opens a netevent for connection c up to the open "msg"
+// string; it returns nil when the rate limiter folds the event into a
+// summary.
+func (e *Engine) eventStart(c *flowtable.Conn, note int, ts int64) *Buffer {
+	fs := e.state(c)
+	fs.events |= 1 << note
+	if !e.rl.allow(e, note, c.Resp, ts) {
+		return nil
+	}
+	b := GetBuffer(KindEvent)
+	b.B = append(b.B, `{"ts":`...)
+	b.B = jsonw.Seconds(b.B, ts)
+	b.B = appendConnID(b.B, c)
+	b.B = append(b.B, `,"note":"`...)
+	b.B = append(b.B, noteNames[note]...)
+	b.B = append(b.B, `","msg":"`...)
+	return b
+}
+
+// eventStartTuple opens a netevent for a tuple with no connection record.
+func (e *Engine) eventStartTuple(t decode.Tuple, note int, ts int64) *Buffer {
+	if !e.rl.allow(e, note, t.Dst, ts) {
+		return nil
+	}
+	b := GetBuffer(KindEvent)
+	b.B = append(b.B, `{"ts":`...)
+	b.B = jsonw.Seconds(b.B, ts)
+	var k [48]byte
+	a16, b16 := t.Src.As16(), t.Dst.As16()
+	copy(k[0:16], a16[:])
+	copy(k[16:32], b16[:])
+	h := xxhash.Sum64(k[:])
+	b.B = append(b.B, `,"uid":"X`...)
+	b.B = jsonw.Uint(b.B, h%1e12)
+	b.B = append(b.B, `","community_id":"`...)
+	b.B = appendCommunityID(b.B, t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto)
+	b.B = append(b.B, `","id.orig_h":`...)
+	b.B = jsonw.Addr(b.B, t.Src.Unmap())
+	b.B = append(b.B, `,"id.orig_p":`...)
+	b.B = jsonw.Uint(b.B, uint64(t.SrcPort))
+	b.B = append(b.B, `,"id.resp_h":`...)
+	b.B = jsonw.Addr(b.B, t.Dst.Unmap())
+	b.B = append(b.B, `,"id.resp_p":`...)
+	b.B = jsonw.Uint(b.B, uint64(t.DstPort))
+	b.B = append(b.B, `,"proto":"`...)
+	b.B = append(b.B, protoName(t.Proto)...)
+	b.B = append(b.B, `","note":"`...)
+	b.B = append(b.B, noteNames[note]...)
+	b.B = append(b.B, `","msg":"`...)
+	return b
+}
+
+// appendSide closes the msg string and adds "side".
+func appendSide(dst []byte, side string) []byte {
+	dst = append(dst, `","side":"`...)
+	dst = append(dst, side...)
+	return append(dst, '"')
+}
+
+func appendICMP(dst []byte, typ, code uint8, name string) []byte {
+	dst = append(dst, `,"icmp":{"type":`...)
+	dst = jsonw.Uint(dst, uint64(typ))
+	dst = append(dst, `,"code":`...)
+	dst = jsonw.Uint(dst, uint64(code))
+	dst = append(dst, `,"name":`...)
+	dst = jsonw.String(dst, name)
+	return append(dst, '}')
+}
+
+func appendAddrPort(dst []byte, a netip.Addr, p uint16) []byte {
+	if a.Is6() && !a.Is4In6() {
+		dst = append(dst, '[')
+		dst = a.AppendTo(dst)
+		dst = append(dst, ']')
+	} else {
+		dst = a.Unmap().AppendTo(dst)
+	}
+	if p != 0 {
+		dst = append(dst, ':')
+		dst = jsonw.Uint(dst, uint64(p))
+	}
+	return dst
+}
+
+func appendUint(dst []byte, v uint64) []byte { return jsonw.Uint(dst, v) }
+
+// appendDurationWords writes d like "3.0 s" or "250 ms".
+func appendDurationWords(dst []byte, d int64) []byte {
+	if d < int64(time.Second) {
+		dst = jsonw.Uint(dst, uint64(d/1e6))
+		return append(dst, " ms"...)
+	}
+	dst = jsonw.Uint(dst, uint64(d/1e9))
+	dst = append(dst, '.')
+	dst = append(dst, byte('0'+d/1e8%10))
+	return append(dst, " s"...)
+}
+
+// appendText appends b escaped for the inside of a JSON string.
+func appendText(dst []byte, b []byte) []byte { return jsonw.Escaped(dst, b) }
+
+func (e *Engine) eventEnd(b *Buffer) {
+	b.B = append(b.B, '}', '\n')
+	e.St.Events.Add(1)
+	if !e.out.Send(b) {
+		e.St.QueueDrops.Add(1)
+		PutBuffer(b)
+	}
+}
+
+func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
+	if fs.pcapName != "" {
+		b.B = append(b.B, `,"pcap":`...)
+		b.B = jsonw.String(b.B, fs.pcapName)
+	}
+	e.eventEnd(b)
+}
+
+func (e *Engine) appendTLS(dst []byte, c *flowtable.Conn, t *tlsState, withEst bool) []byte {
+	dst = append(dst, `,"tls":{"version":`...)
+	v := t.version
+	if v == 0 {
+		dst = append(dst, `null`...)
+	} else {
+		dst = jsonw.String(dst, TLSVersionName(v))
+	}
+	if t.offered != 0 {
+		dst = append(dst, `,"client_version":`...)
+		dst = jsonw.String(dst, TLSVersionName(t.offered))
+	}
+	if t.sniLen > 0 {
+		dst = append(dst, `,"server_name":`...)
+		dst = jsonw.Bytes(dst, t.SNI())
+	}
+	if withEst {
+		dst = append(dst, `,"established":`...)
+		dst = jsonw.Bool(dst, t.est && !(t.reported && t.pendingRej == 1))
+		if t.est && t.chTS != 0 {
+			dst = append(dst, `,"handshake_ms":`...)
+			dst = jsonw.Millis(dst, t.estTS-t.chTS)
+		}
+		if t.hrr {
+			dst = append(dst, `,"hello_retry":true`...)
+		}
+	}
+	if t.alertSet || (t.reported && t.pendingRej >= 0) {
+		dst = appendAlert(dst, t)
+	}
+	return append(dst, '}')
+}
+
+func appendAlert(dst []byte, t *tlsState) []byte {
+	dst = append(dst, `,"alert":{`...)
+	if t.alertSet && !t.alertEnc {
+		dst = append(dst, `"code":`...)
+		dst = jsonw.Uint(dst, uint64(t.alertCode))
+		dst = append(dst, `,"name":`...)
+		dst = jsonw.String(dst, AlertName(t.alertCode))
+		dst = append(dst, `,"level":`...)
+		if t.alertLevel == 2 {
+			dst = append(dst, `"fatal"`...)
+		} else {
+			dst = append(dst, `"warning"`...)
+		}
+		dst = append(dst, `,"encrypted":false`...)
+	} else {
+		dst = append(dst, `"code":null,"name":"encrypted_alert","level":"fatal","encrypted":true`...)
+	}
+	side := t.alertSide
+	if !t.alertSet {
+		side = t.pendingRej
+	}
+	dst = append(dst, `,"from":`...)
+	if side == 0 {
+		dst = append(dst, `"client"`...)
+	} else {
+		dst = append(dst, `"server"`...)
+	}
+	return append(dst, '}')
+}
+
+// writeFlow encodes c's end_flows record.
+func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
+	b := GetBuffer(KindFlow)
+	d := b.B
+	d = append(d, `{"ts":`...)
+	d = jsonw.Seconds(d, c.First)
+	d = appendConnID(d, c)
+	if fs.service != svcNone {
+		d = append(d, `,"service":"`...)
+		d = append(d, svcNames[fs.service]...)
+		d = append(d, '"')
+	}
+	d = append(d, `,"duration":`...)
+	d = jsonw.Seconds(d, c.Duration())
+	d = append(d, `,"orig_bytes":`...)
+	d = jsonw.Uint(d, c.Size(0))
+	d = append(d, `,"resp_bytes":`...)
+	d = jsonw.Uint(d, c.Size(1))
+	d = append(d, `,"conn_state":"`...)
+	d = append(d, c.ConnState()...)
+	d = append(d, `","history":`...)
+	d = jsonw.Bytes(d, c.History())
+	d = append(d, `,"orig_pkts":`...)
+	d = jsonw.Uint(d, c.E[0].Pkts)
+	d = append(d, `,"orig_ip_bytes":`...)
+	d = jsonw.Uint(d, c.E[0].IPBytes)
+	d = append(d, `,"resp_pkts":`...)
+	d = jsonw.Uint(d, c.E[1].Pkts)
+	d = append(d, `,"resp_ip_bytes":`...)
+	d = jsonw.Uint(d, c.E[1].IPBytes)
+	d = append(d, `,"end_ts":`...)
+	d = jsonw.Seconds(d, c.Last)
+	d = append(d, `,"end_reason":"`...)
+	d = append(d, e.endReason(c, fs, why)...)
+	d = append(d, `","midstream":`...)
+	d = jsonw.Bool(d, c.Midstream)
+	if c.Proto == decode.ProtoTCP && c.SynTS != 0 && c.SynAckTS != 0 && c.AckTS != 0 {
+		d = append(d, `,"tcp_rtt_ms":`...)
+		d = jsonw.Millis(d, c.AckTS-c.SynTS)
+		d = append(d, `,"tcp_rtt_synack_ms":`...)
+		d = jsonw.Millis(d, c.SynAckTS-c.SynTS)
+		d = append(d, `,"tcp_rtt_ackdat_ms":`...)
+		d = jsonw.Millis(d, c.AckTS-c.SynAckTS)
+	}
+	if fs.tls != nil && (fs.tls.chTS != 0 || fs.tls.shSeen) {
+		d = e.appendTLS(d, c, fs.tls, true)
+	}
+	if fs.icmpSet {
+		d = append(d, `,"icmp_unreachable":{"type":`...)
+		d = jsonw.Uint(d, uint64(fs.icmpType))
+		d = append(d, `,"code":`...)
+		d = jsonw.Uint(d, uint64(fs.icmpCode))
+		d = append(d, `,"name":`...)
+		d = jsonw.String(d, ICMPUnreachName(fs.icmpV6, fs.icmpCode))
+		d = append(d, '}')
+	}
+	if fs.events != 0 {
+		d = append(d, `,"notes":[`...)
+		first := true
+		for n := 0; n < numNotes; n++ {
+			if fs.events&(1<<n) != 0 {
+				if !first {
+					d = append(d, ',')
+				}
+				first = false
+				d = append(d, '"')
+				d = append(d, noteNames[n]...)
+				d = append(d, '"')
+			}
+		}
+		d = append(d, ']')
+	}
+	if fs.pcapName != "" && fs.pcapDone {
+		d = append(d, `,"pcap":`...)
+		d = jsonw.String(d, fs.pcapName)
+	}
+	d = append(d, '}', '\n')
+	b.B = d
+	if !e.out.Send(b) {
+		e.St.QueueDrops.Add(1)
+		PutBuffer(b)
+	}
+}
+
+func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
+	if c.Proto == decode.ProtoTCP {
+		switch {
+		case fs.tlsFatal:
+			return "tls_alert"
+		case fs.firstRST == 1:
+			return "rst_orig"
+		case fs.firstRST == 2:
+			return "rst_resp"
+		case c.E[0].FINs > 0 && c.E[1].FINs > 0:
+			return "fin"
+		}
+	}
+	if why == endIdle {
+		return "idle_timeout"
+	}
+	return "capture_end"
+}

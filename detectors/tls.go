@@ -1,0 +1,498 @@
+package detectors
+
+import "encoding/binary"
+
+// TLS record content types (RFC 8446 section 5.1).
+const (
+	recCCS       = 20
+	recAlert     = 21
+	recHandshake = 22
+	recAppData   = 23
+	recHeartbeat = 24
+)
+
+// Handshake message types.
+const (
+	hsClientHello = 1
+	hsServerHello = 2
+	hsCertificate = 11
+	hsCertReq     = 13
+)
+
+// maxHelloKeep bounds the bytes kept of one Hello message; the rest is
+// counted, not stored (a ClientHello with a post-quantum key share is
+// about 1.8 KiB).
+const maxHelloKeep = 8192
+
+// alertSizedMax is the largest encrypted record taken to be an alert: an
+// AEAD-protected TLS 1.3 alert is 2 bytes + 1 content type + 16 tag = 19,
+// while the smallest Finished is 4 + 32 + 1 + 16 = 53.
+const alertSizedMax = 31
+
+// hrrRandom is the ServerHello.random of a HelloRetryRequest (RFC 8446
+// section 4.1.3).
+var hrrRandom = [32]byte{
+	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+}
+
+// tlsDir is the record-layer parser state for one direction.
+type tlsDir struct {
+	nextSeq uint32
+	seqInit bool
+	broken  bool // gap or not TLS: stop parsing this direction
+
+	hdr    [5]byte
+	hdrN   uint8
+	recTyp uint8
+	recLen int
+	recRem int
+	alert  [2]byte
+	alertN uint8
+
+	hsHdr  [4]byte
+	hsHdrN uint8
+	hsTyp  uint8
+	hsRem  int
+	hsLen  int
+	hsKeep bool
+
+	ccs      bool // sent ChangeCipherSpec
+	encRecs  int  // encrypted records sent (post-CCS handshake, or TLS 1.3 type 23)
+	appRecs  int  // application-data records after the handshake
+	firstEnc int  // length of the first encrypted record (TLS 1.3)
+	sawHello bool
+}
+
+// tlsState is one connection's TLS view, pooled per worker.
+type tlsState struct {
+	d [2]tlsDir
+
+	hsBuf []byte // kept Hello bytes (from the worker's pool)
+
+	chTS      int64
+	estTS     int64
+	est       bool
+	offered   uint16 // highest version the client offered
+	version   uint16 // negotiated (ServerHello, incl. supported_versions)
+	tls13     bool
+	shSeen    bool
+	hrr       bool
+	certReq   bool
+	cliCert   int8 // -1 unknown, 0 non-empty, 1 empty
+	sni       [255]byte
+	sniLen    uint8
+	cliFinTS  int64 // TLS 1.3: client's first (non-alert) encrypted flight
+	srvAfter  int   // TLS 1.3: server records after client's Finished flight
+
+	alertSet   bool
+	alertCode  uint8
+	alertLevel uint8
+	alertEnc   bool
+	alertSide  int8 // 0 orig/client, 1 resp/server
+	alertTS    int64
+
+	pendingRej    int8 // TLS 1.3 encrypted rejection candidate: -1 none, else side
+	pendingRejTS  int64
+	reported      bool // a TLS failure event was emitted
+	abortReported bool
+}
+
+func (t *tlsState) reset(buf []byte) {
+	*t = tlsState{hsBuf: buf[:0], cliCert: -1, pendingRej: -1}
+}
+
+// looksLikeTLS reports whether a client's first payload starts a TLS
+// handshake record (or an SSLv2-framed ClientHello).
+func looksLikeTLS(b []byte) bool {
+	if len(b) >= 3 && b[0] == recHandshake && b[1] == 3 && b[2] <= 4 {
+		return true
+	}
+	return false
+}
+
+// tlsEvents is what one segment revealed, for the engine to act upon.
+type tlsEvents struct {
+	alert     bool // a plaintext alert (fields in state)
+	encAlert  bool // an encrypted alert record (TLS <= 1.2 post-CCS)
+	est       bool // the handshake just completed
+	tls13Alrt bool // TLS 1.3 alert-sized record where a Finished was due
+}
+
+// segment feeds a TCP payload sent by side d (0 client, 1 server) with
+// sequence number seq.
+func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	if dir.broken || len(b) == 0 {
+		return
+	}
+	if !dir.seqInit {
+		dir.seqInit, dir.nextSeq = true, seq
+	}
+	off := int32(seq - dir.nextSeq)
+	if off > 0 {
+		dir.broken = true // gap (loss or reordering): stop rather than misparse
+		return
+	}
+	if off < 0 {
+		skip := int(-off)
+		if skip >= len(b) {
+			return // pure retransmission
+		}
+		b = b[skip:]
+	}
+	dir.nextSeq += uint32(len(b))
+	t.feed(d, b, ts, ev)
+}
+
+func (t *tlsState) feed(d int, b []byte, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	for len(b) > 0 && !dir.broken {
+		if dir.hdrN < 5 {
+			n := copy(dir.hdr[dir.hdrN:], b)
+			dir.hdrN += uint8(n)
+			b = b[n:]
+			if dir.hdrN < 5 {
+				return
+			}
+			dir.recTyp = dir.hdr[0]
+			dir.recLen = int(binary.BigEndian.Uint16(dir.hdr[3:5]))
+			dir.recRem = dir.recLen
+			if dir.recTyp < recCCS || dir.recTyp > recHeartbeat || dir.hdr[1] != 3 || dir.recLen > 18432 {
+				dir.broken = true
+				return
+			}
+			t.recordStart(d, ts, ev)
+			if dir.recRem == 0 {
+				dir.hdrN = 0
+			}
+			continue
+		}
+		n := dir.recRem
+		if n > len(b) {
+			n = len(b)
+		}
+		t.recordBody(d, b[:n], ts, ev)
+		b = b[n:]
+		dir.recRem -= n
+		if dir.recRem == 0 {
+			t.recordEnd(d, ts, ev)
+			dir.hdrN = 0
+		}
+	}
+}
+
+// encrypted reports whether the current record of side d is protected.
+func (t *tlsState) encrypted(d int) bool {
+	dir := &t.d[d]
+	switch dir.recTyp {
+	case recAppData:
+		return true
+	case recHandshake, recAlert:
+		return dir.ccs && !t.tls13
+	}
+	return false
+}
+
+func (t *tlsState) recordStart(d int, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	dir.alertN = 0
+	switch dir.recTyp {
+	case recCCS:
+		dir.ccs = true
+	case recAppData:
+		t.encRecord(d, ts, ev)
+	case recHandshake:
+		if t.encrypted(d) {
+			t.encRecord(d, ts, ev)
+		}
+	case recAlert:
+		if dir.recLen != 2 || t.encrypted(d) {
+			// An encrypted alert (TLS <= 1.2 after ChangeCipherSpec).
+			if !t.est && !t.alertSet && t.pendingRej < 0 {
+				t.pendingRej, t.pendingRejTS = int8(d), ts
+				ev.encAlert = true
+			}
+		}
+	}
+}
+
+// encRecord accounts an encrypted record of side d and drives the
+// handshake-completion and TLS 1.3 rejection inference.
+func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	dir.encRecs++
+	if t.est {
+		dir.appRecs++
+	}
+	if t.tls13 && t.shSeen {
+		if d == 0 {
+			if t.cliFinTS == 0 && dir.recTyp == recAppData {
+				if dir.recLen <= alertSizedMax {
+					// An alert where the client's Finished was due: the
+					// client rejected the server (usually its certificate).
+					if t.pendingRej < 0 && !t.alertSet {
+						t.pendingRej, t.pendingRejTS = 0, ts
+						ev.tls13Alrt = true
+					}
+					return
+				}
+				t.cliFinTS = ts
+				if !t.est {
+					t.est, t.estTS = true, ts
+					ev.est = true
+				}
+			}
+		} else if t.cliFinTS != 0 && dir.recTyp == recAppData {
+			t.srvAfter++
+			if t.srvAfter == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 {
+				// The server's first record after the client's Finished
+				// is an alert: it rejected the client's flight (most
+				// often its certificate, or the lack of one).
+				if t.pendingRej < 0 && !t.alertSet {
+					t.pendingRej, t.pendingRejTS = 1, ts
+					ev.tls13Alrt = true
+				}
+			}
+		}
+		return
+	}
+	if !t.tls13 && !t.est && dir.ccs && dir.recTyp == recHandshake {
+		// Finished after ChangeCipherSpec: established when both sides
+		// have sent theirs.
+		o := &t.d[1-d]
+		if o.ccs && o.encRecs > 0 {
+			t.est, t.estTS = true, ts
+			ev.est = true
+		}
+	}
+}
+
+func (t *tlsState) recordBody(d int, b []byte, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	switch dir.recTyp {
+	case recHandshake:
+		if !t.encrypted(d) {
+			t.handshakeBytes(d, b, ts)
+		}
+	case recAlert:
+		if dir.recLen == 2 && !t.encrypted(d) {
+			n := copy(dir.alert[dir.alertN:], b)
+			dir.alertN += uint8(n)
+		}
+	}
+}
+
+func (t *tlsState) recordEnd(d int, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	if dir.recTyp == recAlert && dir.alertN == 2 && !t.encrypted(d) {
+		level, code := dir.alert[0], dir.alert[1]
+		if level == 2 && !t.alertSet {
+			t.alertSet, t.alertEnc, t.alertSide, t.alertTS = true, false, int8(d), ts
+			t.alertCode, t.alertLevel = code, level
+			ev.alert = true
+		}
+	}
+}
+
+// handshakeBytes reassembles handshake messages across records.
+func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
+	dir := &t.d[d]
+	for len(b) > 0 {
+		if dir.hsHdrN < 4 {
+			n := copy(dir.hsHdr[dir.hsHdrN:], b)
+			dir.hsHdrN += uint8(n)
+			b = b[n:]
+			if dir.hsHdrN < 4 {
+				return
+			}
+			dir.hsTyp = dir.hsHdr[0]
+			dir.hsLen = int(dir.hsHdr[1])<<16 | int(dir.hsHdr[2])<<8 | int(dir.hsHdr[3])
+			dir.hsRem = dir.hsLen
+			dir.hsKeep = (dir.hsTyp == hsClientHello && d == 0) || (dir.hsTyp == hsServerHello && d == 1) ||
+				(dir.hsTyp == hsCertificate && d == 0)
+			if dir.hsKeep {
+				t.hsBuf = t.hsBuf[:0]
+			}
+			if dir.hsTyp == hsClientHello && d == 0 && t.chTS == 0 {
+				t.chTS = ts
+			}
+			if dir.hsTyp == hsCertReq && d == 1 {
+				t.certReq = true
+			}
+			if dir.hsRem == 0 {
+				t.message(d)
+				dir.hsHdrN = 0
+			}
+			continue
+		}
+		n := dir.hsRem
+		if n > len(b) {
+			n = len(b)
+		}
+		if dir.hsKeep {
+			room := maxHelloKeep - len(t.hsBuf)
+			if room > 0 {
+				t.hsBuf = append(t.hsBuf, b[:min(n, room)]...)
+			}
+		}
+		b = b[n:]
+		dir.hsRem -= n
+		if dir.hsRem == 0 {
+			t.message(d)
+			dir.hsHdrN = 0
+		}
+	}
+}
+
+func (t *tlsState) message(d int) {
+	dir := &t.d[d]
+	m := t.hsBuf
+	switch dir.hsTyp {
+	case hsClientHello:
+		if d == 0 {
+			t.parseClientHello(m)
+		}
+	case hsServerHello:
+		if d == 1 {
+			t.parseServerHello(m)
+		}
+	case hsCertificate:
+		if d == 0 && !t.tls13 {
+			// TLS <= 1.2 client Certificate: empty list means no cert.
+			if len(m) >= 3 {
+				if int(m[0])<<16|int(m[1])<<8|int(m[2]) == 0 {
+					t.cliCert = 1
+				} else {
+					t.cliCert = 0
+				}
+			}
+		}
+	}
+	t.hsBuf = t.hsBuf[:0]
+}
+
+// reader is a bounds-checked cursor over a handshake message.
+type reader struct {
+	b  []byte
+	ok bool
+}
+
+func (r *reader) u8() uint8 {
+	if len(r.b) < 1 {
+		r.ok = false
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) u16() uint16 {
+	if len(r.b) < 2 {
+		r.ok = false
+		r.b = nil
+		return 0
+	}
+	v := binary.BigEndian.Uint16(r.b)
+	r.b = r.b[2:]
+	return v
+}
+
+func (r *reader) bytes(n int) []byte {
+	if n > len(r.b) {
+		r.ok = false
+		r.b = nil
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func isGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
+
+func (t *tlsState) parseClientHello(m []byte) {
+	r := reader{b: m, ok: true}
+	legacy := r.u16()
+	r.bytes(32)
+	r.bytes(int(r.u8()))
+	r.bytes(int(r.u16()))
+	r.bytes(int(r.u8()))
+	if legacy > t.offered {
+		t.offered = legacy
+	}
+	if !r.ok || len(r.b) < 2 {
+		return
+	}
+	ext := reader{b: r.bytes(int(r.u16())), ok: true}
+	for ext.ok && len(ext.b) >= 4 {
+		typ := ext.u16()
+		body := reader{b: ext.bytes(int(ext.u16())), ok: true}
+		switch typ {
+		case 0: // server_name
+			list := reader{b: body.bytes(int(body.u16())), ok: true}
+			for list.ok && len(list.b) >= 3 {
+				nt := list.u8()
+				name := list.bytes(int(list.u16()))
+				if nt == 0 && list.ok && t.sniLen == 0 {
+					t.sniLen = uint8(copy(t.sni[:], name))
+				}
+			}
+		case 43: // supported_versions
+			vs := reader{b: body.bytes(int(body.u8())), ok: true}
+			for vs.ok && len(vs.b) >= 2 {
+				v := vs.u16()
+				if !isGREASE(v) && versionRank(v) > versionRank(t.offered) {
+					t.offered = v
+				}
+			}
+		}
+	}
+}
+
+// versionRank orders versions, placing TLS 1.3 drafts just below 1.3.
+func versionRank(v uint16) int {
+	if v>>8 == 0x7f {
+		return 0x0303*256 + int(v&0xff)
+	}
+	return int(v) * 256
+}
+
+func (t *tlsState) parseServerHello(m []byte) {
+	r := reader{b: m, ok: true}
+	legacy := r.u16()
+	random := r.bytes(32)
+	if !r.ok {
+		return
+	}
+	if [32]byte(random) == hrrRandom {
+		t.hrr = true
+		return // a HelloRetryRequest: the real ServerHello follows
+	}
+	if legacy>>8 == 0x7f { // early drafts put the draft version here
+		t.version = legacy
+	} else {
+		t.version = legacy
+	}
+	r.bytes(int(r.u8()))
+	r.u16()
+	r.u8()
+	if r.ok && len(r.b) >= 2 {
+		ext := reader{b: r.bytes(int(r.u16())), ok: true}
+		for ext.ok && len(ext.b) >= 4 {
+			typ := ext.u16()
+			body := reader{b: ext.bytes(int(ext.u16())), ok: true}
+			if typ == 43 && len(body.b) >= 2 {
+				t.version = body.u16()
+			}
+		}
+	}
+	t.shSeen = true
+	if t.version == 0x0304 || t.version>>8 == 0x7f {
+		t.tls13 = true
+	}
+}
+
+// SNI returns the server name offered in the ClientHello.
+func (t *tlsState) SNI() []byte { return t.sni[:t.sniLen] }

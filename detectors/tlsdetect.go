@@ -1,0 +1,125 @@
+package detectors
+
+import (
+	"github.com/dlltagent/dlltagent/flowtable"
+)
+
+func sideName(d int8) string {
+	if d == 0 {
+		return "client"
+	}
+	return "server"
+}
+
+// tlsEvents acts on what a segment revealed.
+func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts int64) {
+	t := fs.tls
+	if ev.alert && !t.est && !t.reported {
+		t.reported = true
+		fs.tlsFatal = true
+		e.planPcap(fs, NoteTLSAlert, c)
+		e.ensureTail(fs)
+		b := e.eventStart(c, NoteTLSAlert, ts)
+		if b == nil {
+			return
+		}
+		side := sideName(t.alertSide)
+		addr := c.Orig
+		if t.alertSide == 1 {
+			addr = c.Resp
+		}
+		b.B = append(b.B, side...)
+		b.B = append(b.B, ' ')
+		b.B = addr.AppendTo(b.B)
+		b.B = append(b.B, " rejected the handshake: "...)
+		b.B = append(b.B, alertExplain(t.alertCode, side, t.certReq, t.cliCert == 1)...)
+		b.B = append(b.B, ": fatal alert "...)
+		b.B = append(b.B, AlertName(t.alertCode)...)
+		b.B = append(b.B, " ("...)
+		b.B = appendUint(b.B, uint64(t.alertCode))
+		b.B = append(b.B, ')')
+		b.B = appendSide(b.B, side)
+		b.B = e.appendTLS(b.B, c, t, false)
+		e.eventEndPcap(b, fs)
+	}
+	if (ev.tls13Alrt || ev.encAlert) && !t.reported {
+		e.planPcap(fs, NoteTLSRejectedEncrypted, c)
+		e.ensureTail(fs)
+	}
+}
+
+// tlsClose runs when a side closes (FIN or first RST) a TLS connection
+// whose handshake did not complete or whose rejection is pending.
+func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) {
+	t := fs.tls
+	if t.reported {
+		return
+	}
+	if t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
+		e.tlsRejected(c, fs, ts)
+		return
+	}
+	if t.est || t.chTS == 0 || c.E[0].Pkts == 0 || c.E[1].Pkts == 0 {
+		return
+	}
+	t.reported = true
+	e.planPcap(fs, NoteTLSHandshakeAborted, c)
+	e.ensureTail(fs)
+	b := e.eventStart(c, NoteTLSHandshakeAborted, ts)
+	if b == nil {
+		return
+	}
+	sn := sideName(int8(side))
+	addr := c.Orig
+	if side == 1 {
+		addr = c.Resp
+	}
+	b.B = append(b.B, sn...)
+	b.B = append(b.B, ' ')
+	b.B = addr.AppendTo(b.B)
+	b.B = append(b.B, " closed the connection during the TLS handshake without an alert ("...)
+	switch {
+	case !t.shSeen && side == 1:
+		b.B = append(b.B, "right after the ClientHello: the server may not speak TLS on this port, or dislikes the offer or the name"...)
+	case !t.shSeen:
+		b.B = append(b.B, "before any ServerHello"...)
+	case side == 0:
+		b.B = append(b.B, "after the server's hello: the client likely rejected the server certificate or parameters"...)
+	default:
+		b.B = append(b.B, "after its hello"...)
+	}
+	b.B = append(b.B, ')')
+	b.B = appendSide(b.B, sn)
+	b.B = e.appendTLS(b.B, c, t, false)
+	e.eventEndPcap(b, fs)
+}
+
+// tlsRejected reports an inferred encrypted rejection (TLS 1.3, or an
+// encrypted alert during a TLS <= 1.2 handshake).
+func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
+	t := fs.tls
+	t.reported = true
+	fs.tlsFatal = true
+	e.planPcap(fs, NoteTLSRejectedEncrypted, c)
+	e.ensureTail(fs)
+	b := e.eventStart(c, NoteTLSRejectedEncrypted, t.pendingRejTS)
+	if b == nil {
+		return
+	}
+	sn := sideName(t.pendingRej)
+	addr := c.Orig
+	if t.pendingRej == 1 {
+		addr = c.Resp
+	}
+	b.B = append(b.B, sn...)
+	b.B = append(b.B, ' ')
+	b.B = addr.AppendTo(b.B)
+	if t.pendingRej == 0 {
+		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often the server certificate is not trusted: unknown_ca, bad_certificate or certificate_expired)"...)
+	} else {
+		b.B = append(b.B, " rejected the client after its Finished: it sent an encrypted alert and closed (most often a required client certificate was missing or not trusted: certificate_required, unknown_ca or bad_certificate)"...)
+	}
+	b.B = appendSide(b.B, sn)
+	b.B = e.appendTLS(b.B, c, t, false)
+	e.eventEndPcap(b, fs)
+}

@@ -1,0 +1,669 @@
+package flowtable
+
+import (
+	"net/netip"
+
+	"github.com/dlltagent/dlltagent/decode"
+)
+
+// TCP endpoint states, with Zeek's numbering (analyzer/protocol/tcp).
+const (
+	Inactive uint8 = iota
+	SynSent
+	SynAckSent
+	Partial
+	Established
+	Closed
+	Reset
+)
+
+// tooLargeSeqDelta is the sequence jump beyond which a SYN or RST is not
+// trusted to move an endpoint's sequence space (as in Zeek).
+const tooLargeSeqDelta = 1048576
+
+// History bits, one set per direction (responder's shifted by 16).
+const (
+	histSYN     = 0x1
+	histFIN     = 0x2
+	histRST     = 0x4
+	histFINRST  = 0x8
+	histData    = 0x10
+	histACK     = 0x20
+	histMulti   = 0x40
+	histUDPData = 0x80
+)
+
+// maxHistory bounds the history string.
+const maxHistory = 32
+
+// Endpoint is one side of a connection.
+type Endpoint struct {
+	State, PrevState uint8
+	DidClose         bool
+	Pkts             uint64
+	IPBytes          uint64 // IP-level bytes, as Zeek's *_ip_bytes
+	DataBytes        uint64 // UDP/ICMP payload bytes
+	Last             int64  // time of this side's last packet
+
+	FINs, RSTs uint32
+	initSeq    bool
+	startSeq   uint32
+	lastSeq    uint32
+	lastWraps  uint32
+	ackSeq     uint32
+	ackWraps   uint32
+
+	histLastSYN, histLastFIN, histLastRST int64
+
+	windowScale int8
+	rxmit       uint32
+	rxmitThresh uint32
+	zeroWin     uint32
+	zeroThresh  uint32
+}
+
+// Conn is one connection. The fields below the line are owned by the
+// table; the rest are maintained by Init and the Update methods.
+type Conn struct {
+	Key   Key
+	ID    uint64 // unique within the table's lifetime
+	Proto uint8
+
+	Orig, Resp         netip.Addr
+	OrigPort, RespPort uint16
+	origIsA            bool
+
+	First, Last int64 // first and last packet times (ns)
+	zeekLast    int64 // Zeek's last time: frozen once both sides closed
+
+	E [2]Endpoint // [0] originator, [1] responder
+
+	hist     [maxHistory]byte
+	histLen  uint8
+	histSeen uint32
+
+	// Midstream is true when the connection's first packet was not a SYN
+	// or SYN-ACK: it started before the capture.
+	Midstream bool
+
+	// Handshake times (ns; 0 = not seen): the last SYN before the
+	// SYN-ACK, the first SYN-ACK after it, the originator's first ACK
+	// after that.
+	SynTS, SynAckTS, AckTS int64
+
+	// ---- owned by Table
+	hash         uint64
+	idx          int32
+	wnext, wprev int32
+	wslot        int32
+	wtick        int64
+	dead         bool
+}
+
+// Index returns the connection's slab index, stable for its lifetime;
+// detectors key their per-flow state by it.
+func (c *Conn) Index() int32 { return c.idx }
+
+// Init sets up a new connection from its first packet p, whose flow tuple
+// is t. It decides which side is the originator: the SYN sender; the
+// receiver of a first SYN-ACK; for UDP the first sender unless it answers
+// from a well-known port; otherwise (mid-stream) the higher port.
+func (c *Conn) Init(p *decode.Packet, t *decode.Tuple, ts int64) {
+	c.Proto = t.Proto
+	srcOrig := true
+	switch t.Proto {
+	case decode.ProtoTCP:
+		f := p.TCPFlags
+		switch {
+		case f&decode.SYN != 0 && f&decode.ACK == 0:
+		case f&decode.SYN != 0 && f&decode.ACK != 0:
+			srcOrig = false
+			c.addHistory('^')
+		default:
+			c.Midstream = true
+			srcOrig = t.SrcPort >= t.DstPort
+		}
+	case decode.ProtoUDP:
+		srcOrig = !(t.SrcPort < 1024 && t.DstPort >= 1024)
+	case decode.ProtoICMP, decode.ProtoICMPv6:
+		if _, two := icmpCounterpart(t.Proto, p.ICMPType); two && !isICMPRequest(t.Proto, p.ICMPType) {
+			srcOrig = false
+		}
+	}
+	if srcOrig {
+		c.Orig, c.OrigPort, c.Resp, c.RespPort = t.Src.Unmap(), t.SrcPort, t.Dst.Unmap(), t.DstPort
+	} else {
+		c.Orig, c.OrigPort, c.Resp, c.RespPort = t.Dst.Unmap(), t.DstPort, t.Src.Unmap(), t.SrcPort
+	}
+	_, srcIsA := MakeKey(t)
+	c.origIsA = srcIsA == srcOrig
+	c.First, c.Last, c.zeekLast = ts, ts, ts
+	for i := range c.E {
+		c.E[i].rxmitThresh, c.E[i].zeroThresh = 1, 1
+		c.E[i].windowScale = 0
+	}
+}
+
+// FromOrig reports whether a packet whose source is the key's A side
+// (srcIsA from MakeKey) was sent by the originator.
+func (c *Conn) FromOrig(srcIsA bool) bool { return srcIsA == c.origIsA }
+
+// History returns Zeek's history string.
+func (c *Conn) History() []byte { return c.hist[:c.histLen] }
+
+// Duration returns Zeek's duration in ns (frozen once both sides closed).
+func (c *Conn) Duration() int64 { return c.zeekLast - c.First }
+
+func (c *Conn) addHistory(code byte) {
+	if int(c.histLen) < len(c.hist) {
+		c.hist[c.histLen] = code
+		c.histLen++
+	}
+}
+
+// checkHistory adds code the first time mask is seen in that direction
+// and reports whether it had been seen before.
+func (c *Conn) checkHistory(orig bool, mask uint32, code byte) bool {
+	if !orig {
+		mask <<= 16
+		code = lower(code)
+	}
+	if c.histSeen&mask == 0 {
+		c.histSeen |= mask
+		c.addHistory(code)
+		return false
+	}
+	return true
+}
+
+func (c *Conn) scaledHistory(orig bool, code byte, counter, thresh *uint32) {
+	*counter++
+	if *counter == *thresh {
+		if !orig {
+			code = lower(code)
+		}
+		c.addHistory(code)
+		if *thresh < 1e9 {
+			*thresh *= 10
+		}
+	}
+}
+
+func lower(b byte) byte {
+	if b >= 'A' && b <= 'Z' {
+		return b + 32
+	}
+	return b
+}
+
+func seqDelta(a, b uint32) int32 { return int32(a - b) }
+
+// Update accounts packet p (sent by the originator iff orig) at time ts.
+func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
+	d := 1
+	if orig {
+		d = 0
+	}
+	ep := &c.E[d]
+	ep.Pkts++
+	ep.IPBytes += uint64(p.IPLen)
+	ep.Last = ts
+	if ts > c.Last {
+		c.Last = ts
+	}
+	switch c.Proto {
+	case decode.ProtoTCP:
+		if p.Flags&decode.NoTransport == 0 {
+			c.updateTCP(p, orig, ts)
+		}
+	case decode.ProtoUDP:
+		ep.DataBytes += uint64(p.PayloadLen)
+		c.zeekLast = c.Last
+		if orig {
+			c.checkHistory(true, histUDPData, 'D')
+		} else {
+			c.checkHistory(false, histUDPData, 'D')
+		}
+	default:
+		ep.DataBytes += uint64(p.PayloadLen)
+		c.zeekLast = c.Last
+	}
+}
+
+func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
+	ep, peer := &c.E[1], &c.E[0]
+	if orig {
+		ep, peer = peer, ep
+	}
+	flags := p.TCPFlags
+	syn, fin, rst, ack := flags&decode.SYN != 0, flags&decode.FIN != 0, flags&decode.RST != 0, flags&decode.ACK != 0
+	plen := p.PayloadLen
+
+	// Handshake timing (what tshark calls initial_rtt, split in two).
+	switch {
+	case syn && !ack && orig && !rst:
+		if c.SynAckTS == 0 {
+			c.SynTS = ts
+		}
+	case syn && ack && !orig && !rst:
+		if c.SynTS != 0 && c.SynAckTS == 0 {
+			c.SynAckTS = ts
+		}
+	case ack && !syn && !rst && orig:
+		if c.SynAckTS != 0 && c.AckTS == 0 {
+			c.AckTS = ts
+		}
+	}
+
+	segLen := plen
+	if syn {
+		segLen++
+	}
+	if fin {
+		segLen++
+	}
+	if rst {
+		segLen -= plen
+	}
+	base := p.Seq
+	onePast := base + uint32(segLen)
+	c.initEndpoint(ep, syn, base, onePast)
+
+	relSeq := c.relSeq(ep, base)
+	c.updateHistory(orig, ep, flags, relSeq, plen)
+
+	// Zero-window letter (W), as Zeek's update_window.
+	if p.Window == 0 && !rst && !syn && peer.State != Closed && ep.State != Reset {
+		c.scaledHistory(orig, 'W', &ep.zeroWin, &ep.zeroThresh)
+	}
+	if !c.E[0].DidClose || !c.E[1].DidClose {
+		c.zeekLast = ts
+	}
+	if fin {
+		ep.FINs++
+	}
+	if rst {
+		ep.RSTs++
+	}
+	if ack {
+		if peer.State == Inactive {
+			peer.startSeq, peer.ackSeq, peer.lastSeq = p.Ack-1, p.Ack-1, p.Ack-1
+			peer.ackWraps, peer.lastWraps = 0, 0
+			peer.initSeq = true
+		} else if !rst {
+			c.updateAckSeq(peer, p.Ack)
+		}
+	}
+	deltaLast := c.updateLastSeq(orig, ep, onePast, syn, fin, rst, plen)
+	doClose := c.stateMachine(ep, peer, orig, flags, plen, deltaLast, base, p.Ack)
+	if doClose && !ep.DidClose {
+		ep.DidClose = true
+	}
+}
+
+func (c *Conn) initEndpoint(ep *Endpoint, syn bool, first, last uint32) {
+	switch ep.State {
+	case Inactive:
+		if syn {
+			ep.ackSeq, ep.startSeq = first, first
+		} else {
+			ep.ackSeq, ep.startSeq = first-1, first-1
+			last = first
+		}
+		ep.lastSeq, ep.lastWraps, ep.ackWraps = last, 0, 0
+		ep.initSeq = true
+	case SynSent, SynAckSent, Established, Partial:
+		if syn && first != ep.startSeq {
+			ep.startSeq, ep.ackSeq, ep.lastSeq = first, first, last
+			ep.lastWraps, ep.ackWraps = 0, 0
+		}
+	case Reset:
+		if syn && ep.PrevState == Inactive {
+			ep.startSeq, ep.ackSeq, ep.lastSeq = first, first, last
+			ep.lastWraps, ep.ackWraps = 0, 0
+		}
+	}
+}
+
+func (c *Conn) relSeq(ep *Endpoint, base uint32) int64 {
+	wraps := ep.lastWraps
+	delta := seqDelta(base, ep.lastSeq)
+	if delta < 0 && wraps > 0 && base > ep.lastSeq {
+		wraps--
+	} else if delta > 0 && base < ep.lastSeq {
+		wraps++
+	}
+	if wraps == 0 {
+		return int64(seqDelta(base, ep.startSeq))
+	}
+	return int64(uint64(wraps)<<32|uint64(base)) - int64(ep.startSeq)
+}
+
+func (c *Conn) updateHistory(orig bool, ep *Endpoint, flags uint8, relSeq int64, plen int) {
+	syn, fin, rst, ack := flags&decode.SYN != 0, flags&decode.FIN != 0, flags&decode.RST != 0, flags&decode.ACK != 0
+	n := 0
+	for _, b := range [...]bool{syn, fin, rst} {
+		if b {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		if fin && rst {
+			c.checkHistory(orig, histFINRST, 'I')
+		} else {
+			c.checkHistory(orig, histMulti, 'Q')
+		}
+	case n == 1:
+		if syn {
+			code := byte('S')
+			if ack {
+				code = 'H'
+			}
+			if c.checkHistory(orig, histSYN, code) && relSeq != ep.histLastSYN {
+				c.addHistory(caseFor(orig, code))
+			}
+			ep.histLastSYN = relSeq
+		}
+		if fin {
+			if c.checkHistory(orig, histFIN, 'F') && relSeq+int64(plen) != ep.histLastFIN {
+				c.addHistory(caseFor(orig, 'F'))
+			}
+			ep.histLastFIN = relSeq + int64(plen)
+		}
+		if rst {
+			if c.checkHistory(orig, histRST, 'R') && relSeq != ep.histLastRST {
+				c.addHistory(caseFor(orig, 'R'))
+			}
+			ep.histLastRST = relSeq
+		}
+	default:
+		if plen > 0 {
+			c.checkHistory(orig, histData, 'D')
+		} else if ack {
+			c.checkHistory(orig, histACK, 'A')
+		}
+	}
+}
+
+func caseFor(orig bool, code byte) byte {
+	if orig {
+		return code
+	}
+	return lower(code)
+}
+
+func (c *Conn) updateAckSeq(ep *Endpoint, ack uint32) {
+	d := seqDelta(ack, ep.ackSeq)
+	if ack == 0 && d > tooLargeSeqDelta {
+		return
+	}
+	if d > 0 {
+		if ack < ep.ackSeq {
+			ep.ackWraps++
+		}
+		ep.ackSeq = ack
+	}
+}
+
+func (c *Conn) updateLastSeq(orig bool, ep *Endpoint, last uint32, syn, fin, rst bool, plen int) int32 {
+	d := seqDelta(last, ep.lastSeq)
+	switch {
+	case (syn || rst) && (d > tooLargeSeqDelta || d < -tooLargeSeqDelta):
+	case fin && ep.lastSeq == ep.startSeq+1:
+		ep.setLast(last)
+	case ep.State == Reset:
+	case d > 0:
+		ep.setLast(last)
+	case d <= 0 && plen > 0:
+		c.scaledHistory(orig, 'T', &ep.rxmit, &ep.rxmitThresh)
+	}
+	return d
+}
+
+func (ep *Endpoint) setLast(s uint32) {
+	if s < ep.lastSeq && seqDelta(s, ep.lastSeq) > 0 {
+		ep.lastWraps++
+	}
+	ep.lastSeq = s
+}
+
+func (ep *Endpoint) setState(s uint8) {
+	if s != ep.State {
+		ep.PrevState = ep.State
+		ep.State = s
+	}
+}
+
+// stateMachine is Zeek's TCP endpoint state machine; it returns whether
+// the packet closes this endpoint (FIN or RST).
+func (c *Conn) stateMachine(ep, peer *Endpoint, orig bool, flags uint8, plen int, deltaLast int32, base, ack uint32) bool {
+	syn, fin, rst, hasAck := flags&decode.SYN != 0, flags&decode.FIN != 0, flags&decode.RST != 0, flags&decode.ACK != 0
+	doClose := false
+	switch ep.State {
+	case Inactive:
+		if syn {
+			if orig {
+				if hasAck {
+					ep.setState(SynAckSent)
+				} else {
+					ep.setState(SynSent)
+				}
+			} else {
+				if !hasAck && peer.State == SynAckSent && base == ep.startSeq {
+					// SYN / SYN-ACK reversal: Zeek flips roles here; we
+					// keep our originator and just establish.
+					peer.setState(Established)
+				}
+				if peer.State == SynSent {
+					peer.setState(Established)
+				}
+				ep.setState(Established)
+			}
+		}
+		if fin {
+			ep.setState(Closed)
+			doClose = true
+		}
+		if rst {
+			ep.setState(Reset)
+			doClose = true
+		}
+		if ep.State == Inactive {
+			switch {
+			case !orig && plen == 0 && c.E[0].State == SynSent:
+				// An ACK of the SYN before the SYN-ACK: not partial.
+			case hasAck && peer.State == Established:
+				ep.setState(Established)
+			default:
+				ep.setState(Partial)
+			}
+		}
+	case SynSent, SynAckSent:
+		if fin {
+			ep.setState(Closed)
+			doClose = true
+		}
+		if rst {
+			ep.setState(Reset)
+			doClose = true
+		}
+	case Established, Partial:
+		if syn && ep.State == Partial && peer.State == Inactive && !hasAck {
+			ep.setState(SynSent)
+		}
+		if fin && !rst {
+			ep.setState(Closed)
+			if peer.State == Reset && peer.PrevState == Closed {
+				peer.setState(Closed)
+			}
+			doClose = true
+		}
+		if rst {
+			ep.setState(Reset)
+			doClose = true
+		}
+	case Closed:
+		if rst && peer.State != Closed {
+			ep.setState(Reset)
+			if !ep.DidClose {
+				doClose = true
+			}
+		}
+	case Reset:
+	}
+	return doClose
+}
+
+// IsReuse reports whether SYN packet p starts a new connection on this
+// tuple (Zeek's IsReuse): the old one closed, or a new initial sequence
+// number on an unclosed one.
+func (c *Conn) IsReuse(p *decode.Packet, orig bool) bool {
+	if c.Proto != decode.ProtoTCP || p.Flags&decode.NoTransport != 0 {
+		return false
+	}
+	f := p.TCPFlags
+	if f&decode.SYN == 0 {
+		return false
+	}
+	co := &c.E[0]
+	if f&decode.ACK != 0 {
+		if c.E[0].State != Inactive {
+			return false
+		}
+		co = &c.E[1]
+	}
+	closed := c.E[0].DidClose || c.E[1].DidClose
+	if !closed {
+		if p.Seq == co.startSeq {
+			return false
+		}
+		if f&decode.ACK == 0 && co.State == SynAckSent && c.E[1].State == Inactive && p.Seq == c.E[1].startSeq {
+			return false
+		}
+	}
+	return true
+}
+
+// Size returns the payload bytes an endpoint sent, from sequence space
+// (Zeek's TCP_Endpoint::Size): retransmissions are not counted twice and
+// data acknowledged but not captured is.
+func (c *Conn) Size(d int) uint64 {
+	ep, peer := &c.E[d], &c.E[1-d]
+	if c.Proto != decode.ProtoTCP {
+		return ep.DataBytes
+	}
+	if !ep.initSeq {
+		return 0
+	}
+	if ep.PrevState == SynSent && ep.State == Reset && peer.State == Inactive && !ep.noDataAcked() {
+		return 0
+	}
+	last := uint64(ep.lastWraps)<<32 | uint64(ep.lastSeq)
+	ack := uint64(ep.ackWraps)<<32 | uint64(ep.ackSeq)
+	top := last
+	if ack > last {
+		top = ack
+	}
+	var size uint64
+	if top > uint64(ep.startSeq) {
+		size = top - uint64(ep.startSeq)
+	}
+	if size > 0 {
+		size--
+	}
+	if ep.FINs > 0 && size > 0 {
+		size--
+	}
+	return size
+}
+
+func (ep *Endpoint) noDataAcked() bool {
+	ack := uint64(ep.ackWraps)<<32 | uint64(ep.ackSeq)
+	s := uint64(ep.startSeq)
+	return ack == s || ack == s+1
+}
+
+// ConnState returns Zeek's conn_state.
+func (c *Conn) ConnState() string {
+	os, rs := c.E[0].State, c.E[1].State
+	switch c.Proto {
+	case decode.ProtoTCP:
+	case decode.ProtoUDP:
+		oa, ra := c.E[0].Pkts > 0, c.E[1].Pkts > 0
+		switch {
+		case oa && ra:
+			return "SF"
+		case oa:
+			return "S0"
+		case ra:
+			return "SHR"
+		}
+		return "OTH"
+	default:
+		return "OTH"
+	}
+	oInactive := os == Inactive || os == Partial
+	rInactive := rs == Inactive || rs == Partial
+	switch {
+	case rs == Reset:
+		if os == SynSent || os == SynAckSent || (os == Reset && c.Size(0) == 0 && c.Size(1) == 0) {
+			return "REJ"
+		}
+		if oInactive {
+			return "RSTRH"
+		}
+		return "RSTR"
+	case os == Reset:
+		if rInactive {
+			if rstos0(c.History()) {
+				return "RSTOS0"
+			}
+			return "OTH"
+		}
+		return "RSTO"
+	case rs == Closed && os == Closed:
+		return "SF"
+	case os == Closed:
+		if rInactive {
+			return "SH"
+		}
+		return "S2"
+	case rs == Closed:
+		if oInactive {
+			return "SHR"
+		}
+		return "S3"
+	case os == SynSent && rs == Inactive:
+		return "S0"
+	case os == Established && rs == Established:
+		return "S1"
+	}
+	return "OTH"
+}
+
+// rstos0 matches Zeek's /\^?S[^HAFGIQ]*R.*/ against the history.
+func rstos0(h []byte) bool {
+	i := 0
+	if i < len(h) && h[i] == '^' {
+		i++
+	}
+	if i >= len(h) || h[i] != 'S' {
+		return false
+	}
+	for i++; i < len(h); i++ {
+		switch h[i] {
+		case 'R':
+			return true
+		case 'H', 'A', 'F', 'G', 'I', 'Q':
+			return false
+		}
+	}
+	return false
+}
+
+// Established reports whether both sides completed the TCP handshake (or,
+// mid-stream, both sides were seen).
+func (c *Conn) Established() bool {
+	return c.AckTS != 0 || c.SynAckTS != 0 || (c.Midstream && c.E[0].Pkts > 0 && c.E[1].Pkts > 0)
+}

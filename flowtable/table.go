@@ -1,0 +1,221 @@
+package flowtable
+
+import "math/bits"
+
+// chunkSize is the number of connections allocated at once; the slab grows
+// by chunks up to the table's limit and never moves a connection.
+const chunkSize = 1024
+
+// Wheel geometry: 4096 slots of 250 ms span about 17 minutes; deadlines
+// further out are parked in their slot and re-checked when it comes round.
+const (
+	wheelSlots = 4096
+	wheelTick  = int64(250e6) // ns
+)
+
+// Table is one worker's connection table.
+type Table struct {
+	slots  []uint32 // 0 = empty, else conn index + 1
+	mask   uint64
+	chunks [][]Conn
+	free   []int32
+	n      int
+	max    int
+	nextID uint64
+
+	wheel    [wheelSlots]int32
+	wheelNow int64 // tick number processed up to (exclusive)
+	started  bool
+
+	// Evicted counts connections that could not be created because the
+	// table was full.
+	Full uint64
+}
+
+// New returns a table that holds at most maxFlows connections.
+func New(maxFlows int) *Table {
+	if maxFlows < 16 {
+		maxFlows = 16
+	}
+	n := 1 << bits.Len(uint(maxFlows*2-1)) // load factor <= 0.5
+	t := &Table{slots: make([]uint32, n), mask: uint64(n - 1), max: maxFlows}
+	for i := range t.wheel {
+		t.wheel[i] = -1
+	}
+	return t
+}
+
+// Len returns the number of live connections.
+func (t *Table) Len() int { return t.n }
+
+// Max returns the table's capacity.
+func (t *Table) Max() int { return t.max }
+
+// At returns the connection with slab index i.
+func (t *Table) At(i int32) *Conn { return &t.chunks[i/chunkSize][i%chunkSize] }
+
+// Lookup finds the connection with key k and hash h.
+func (t *Table) Lookup(k *Key, h uint64) *Conn {
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return nil
+		}
+		c := t.At(int32(s - 1))
+		if c.hash == h && c.Key == *k {
+			return c
+		}
+	}
+}
+
+// Insert creates a connection for key k. It returns nil when the table is
+// full. The caller initialises the connection with Init.
+func (t *Table) Insert(k *Key, h uint64) *Conn {
+	if t.n >= t.max {
+		t.Full++
+		return nil
+	}
+	var idx int32
+	if len(t.free) > 0 {
+		idx = t.free[len(t.free)-1]
+		t.free = t.free[:len(t.free)-1]
+	} else {
+		total := len(t.chunks) * chunkSize
+		if t.n >= total {
+			t.chunks = append(t.chunks, make([]Conn, chunkSize))
+			for j := chunkSize - 1; j >= 1; j-- {
+				t.free = append(t.free, int32(total+j))
+			}
+			idx = int32(total)
+		} else {
+			idx = t.free[len(t.free)-1]
+			t.free = t.free[:len(t.free)-1]
+		}
+	}
+	c := t.At(idx)
+	*c = Conn{Key: *k, hash: h, idx: idx, wnext: -1, wprev: -1, wslot: -1}
+	t.nextID++
+	c.ID = t.nextID
+	i := h & t.mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i] = uint32(idx + 1)
+	t.n++
+	return c
+}
+
+// Remove deletes c from the table (backward-shift deletion: no tombstones).
+func (t *Table) Remove(c *Conn) {
+	t.unschedule(c)
+	i := c.hash & t.mask
+	for {
+		s := t.slots[i]
+		if s == 0 {
+			return // not present
+		}
+		if int32(s-1) == c.idx {
+			break
+		}
+		i = (i + 1) & t.mask
+	}
+	// Shift later entries of the probe run back into the hole.
+	j := i
+	for {
+		j = (j + 1) & t.mask
+		s := t.slots[j]
+		if s == 0 {
+			break
+		}
+		home := t.At(int32(s-1)).hash & t.mask
+		// Move s into i if its home is not in the cyclic range (i, j].
+		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
+			t.slots[i] = s
+			i = j
+		}
+	}
+	t.slots[i] = 0
+	t.free = append(t.free, c.idx)
+	c.dead = true
+	t.n--
+}
+
+// Schedule makes fn of Expire see c no later than deadline (ns). A
+// connection is in at most one slot; an earlier deadline moves it.
+func (t *Table) Schedule(c *Conn, deadline int64) {
+	tick := deadline / wheelTick
+	if tick < t.wheelNow {
+		tick = t.wheelNow
+	}
+	if c.wslot >= 0 {
+		if c.wtick <= tick {
+			return // already due earlier; Expire re-checks
+		}
+		t.unschedule(c)
+	}
+	s := int32(tick % wheelSlots)
+	c.wslot, c.wtick = s, tick
+	c.wprev = -1
+	c.wnext = t.wheel[s]
+	if c.wnext >= 0 {
+		t.At(c.wnext).wprev = c.idx
+	}
+	t.wheel[s] = c.idx
+}
+
+func (t *Table) unschedule(c *Conn) {
+	if c.wslot < 0 {
+		return
+	}
+	if c.wprev >= 0 {
+		t.At(c.wprev).wnext = c.wnext
+	} else {
+		t.wheel[c.wslot] = c.wnext
+	}
+	if c.wnext >= 0 {
+		t.At(c.wnext).wprev = c.wprev
+	}
+	c.wslot, c.wnext, c.wprev = -1, -1, -1
+}
+
+// Expire advances the wheel to now and calls fn for every connection whose
+// scheduled tick has passed. fn must either Remove the connection or
+// Schedule it again.
+func (t *Table) Expire(now int64, fn func(c *Conn)) {
+	nowTick := now / wheelTick
+	if !t.started {
+		t.started = true
+		t.wheelNow = nowTick
+		return
+	}
+	if nowTick < t.wheelNow {
+		return // time went backwards: wait for it to catch up
+	}
+	if nowTick-t.wheelNow > wheelSlots {
+		t.wheelNow = nowTick - wheelSlots
+	}
+	for ; t.wheelNow < nowTick; t.wheelNow++ {
+		s := int32(t.wheelNow % wheelSlots)
+		for idx := t.wheel[s]; idx >= 0; {
+			c := t.At(idx)
+			next := c.wnext
+			if c.wtick <= t.wheelNow {
+				t.unschedule(c)
+				fn(c)
+			}
+			idx = next
+		}
+	}
+}
+
+// Each calls fn for every live connection (for flushing at capture end).
+func (t *Table) Each(fn func(c *Conn)) {
+	for ci := range t.chunks {
+		ch := t.chunks[ci]
+		for i := range ch {
+			if !ch[i].dead && ch[i].ID != 0 {
+				fn(&ch[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,246 @@
+// Package sink is the single writer of an output directory:
+// netevents.jsonl, end_flows.jsonl, stats.jsonl and pcaps/, with a stdout
+// mirror. Workers hand it encoded records over a bounded queue; it never
+// calls back into them.
+package sink
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dlltagent/dlltagent/detectors"
+)
+
+// Options configures a Sink.
+type Options struct {
+	Dir        string
+	Stdout     io.Writer // nil: no mirror
+	PcapDiskMB int       // total pcap disk cap (0: unlimited)
+	QueueLen   int
+}
+
+// Sink writes records to the output directory.
+type Sink struct {
+	opts   Options
+	ch     chan *detectors.Buffer
+	done   chan struct{}
+	events *bufio.Writer
+	flows  *bufio.Writer
+	stats  *bufio.Writer
+	files  []*os.File
+	out    *bufio.Writer
+
+	pcaps     []pcapFile
+	pcapBytes int64
+
+	// Counters, read by the metrics endpoint.
+	PcapsWritten atomic.Uint64
+	PcapsRemoved atomic.Uint64
+	WriteErrors  atomic.Uint64
+	lastErr      atomic.Value
+	errReported  time.Time
+	mu           sync.Mutex
+}
+
+type pcapFile struct {
+	path string
+	size int64
+}
+
+// Open creates the directory (0700) and opens the files for appending
+// (0600): a restart appends, never truncates.
+func Open(o Options) (*Sink, error) {
+	if o.QueueLen <= 0 {
+		o.QueueLen = 4096
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "pcaps"), 0o700); err != nil {
+		return nil, fmt.Errorf("sink: cannot create output directory %s: %w", o.Dir, err)
+	}
+	s := &Sink{opts: o, ch: make(chan *detectors.Buffer, o.QueueLen), done: make(chan struct{})}
+	for _, p := range []struct {
+		name string
+		w    **bufio.Writer
+	}{{"netevents.jsonl", &s.events}, {"end_flows.jsonl", &s.flows}, {"stats.jsonl", &s.stats}} {
+		f, err := os.OpenFile(filepath.Join(o.Dir, p.name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			s.closeFiles()
+			return nil, fmt.Errorf("sink: cannot write to output directory %s: %w", o.Dir, err)
+		}
+		s.files = append(s.files, f)
+		*p.w = bufio.NewWriterSize(f, 64<<10)
+	}
+	if o.Stdout != nil {
+		s.out = bufio.NewWriterSize(o.Stdout, 16<<10)
+	}
+	s.scanPcaps()
+	go s.run()
+	return s, nil
+}
+
+// scanPcaps accounts pcaps left by an earlier run against the disk cap.
+func (s *Sink) scanPcaps() {
+	ents, err := os.ReadDir(filepath.Join(s.opts.Dir, "pcaps"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && filepath.Ext(e.Name()) == ".pcap" {
+			s.pcaps = append(s.pcaps, pcapFile{filepath.Join(s.opts.Dir, "pcaps", e.Name()), info.Size()})
+			s.pcapBytes += info.Size()
+		}
+	}
+}
+
+// Send queues b, blocking while the queue is full (offline mode).
+func (s *Sink) Send(b *detectors.Buffer) bool {
+	s.ch <- b
+	return true
+}
+
+// TrySend queues b without blocking; it returns false when the queue is
+// full (live mode: the caller counts the drop).
+func (s *Sink) TrySend(b *detectors.Buffer) bool {
+	select {
+	case s.ch <- b:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close drains the queue, flushes and closes the files.
+func (s *Sink) Close() error {
+	close(s.ch)
+	<-s.done
+	return s.closeFiles()
+}
+
+func (s *Sink) closeFiles() error {
+	var first error
+	for _, w := range []*bufio.Writer{s.events, s.flows, s.stats, s.out} {
+		if w != nil {
+			if err := w.Flush(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	for _, f := range s.files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.files = nil
+	return first
+}
+
+func (s *Sink) run() {
+	defer close(s.done)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-s.ch:
+			if !ok {
+				return
+			}
+			s.write(b)
+			// Drain what is queued, then flush so live users see it.
+			for n := 0; n < 1024; n++ {
+				select {
+				case b, ok := <-s.ch:
+					if !ok {
+						s.flush()
+						return
+					}
+					s.write(b)
+					continue
+				default:
+				}
+				break
+			}
+			if len(s.ch) == 0 {
+				s.flush()
+			}
+		case <-tick.C:
+			s.flush()
+		}
+	}
+}
+
+func (s *Sink) flush() {
+	for _, w := range []*bufio.Writer{s.events, s.flows, s.stats, s.out} {
+		if w != nil {
+			if err := w.Flush(); err != nil {
+				s.fail(err)
+			}
+		}
+	}
+}
+
+func (s *Sink) fail(err error) {
+	s.WriteErrors.Add(1)
+	s.lastErr.Store(err.Error())
+	if time.Since(s.errReported) > 10*time.Second {
+		s.errReported = time.Now()
+		fmt.Fprintf(os.Stderr, "dlltagent: sink: write error (capture goes on; counted in stats): %v\n", err)
+	}
+}
+
+func (s *Sink) write(b *detectors.Buffer) {
+	var err error
+	switch b.Kind {
+	case detectors.KindEvent:
+		_, err = s.events.Write(b.B)
+		if s.out != nil {
+			s.out.Write(b.B)
+		}
+	case detectors.KindFlow:
+		_, err = s.flows.Write(b.B)
+		if s.out != nil {
+			s.out.Write(b.B)
+		}
+	case detectors.KindStats:
+		_, err = s.stats.Write(b.B)
+	case detectors.KindPcap:
+		err = s.writePcap(b.Name, b.B)
+	}
+	if err != nil {
+		s.fail(err)
+	}
+	detectors.PutBuffer(b)
+}
+
+// writePcap writes to a temporary name and renames, so a reader never sees
+// half a file; then enforces the disk cap, oldest first.
+func (s *Sink) writePcap(name string, data []byte) error {
+	path := filepath.Join(s.opts.Dir, name)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	s.PcapsWritten.Add(1)
+	s.pcaps = append(s.pcaps, pcapFile{path, int64(len(data))})
+	s.pcapBytes += int64(len(data))
+	if limit := int64(s.opts.PcapDiskMB) << 20; limit > 0 {
+		for s.pcapBytes > limit && len(s.pcaps) > 1 {
+			old := s.pcaps[0]
+			s.pcaps = s.pcaps[1:]
+			s.pcapBytes -= old.size
+			if os.Remove(old.path) == nil {
+				s.PcapsRemoved.Add(1)
+			}
+		}
+	}
+	return nil
+}
