@@ -16,10 +16,10 @@ type Config struct {
 	UDPIdle      time.Duration
 	CloseLinger  time.Duration // quiet time after a close before the record is written
 
-	MaxFlows   int // per worker
-	PcapMemMB  int // per worker arena for focused pcap buffers
-	PcapMaxKB  int // per pcap file
-	EventBurst int // events per (code, destination) per EventWindow before summarising
+	MaxFlows    int // per worker
+	PcapMemMB   int // per worker arena for focused pcap buffers
+	PcapMaxKB   int // per pcap file
+	EventBurst  int // events per (code, destination) per EventWindow before summarising
 	EventWindow time.Duration
 }
 

@@ -75,11 +75,14 @@ type Stats struct {
 // parallel to the flow table's (same index).
 type flowState struct {
 	link      int32
+	vlan      [2]uint16
+	nvlan     uint8
 	service   uint8
 	events    uint16 // bit per note emitted for this connection
 	firstRST  int8   // 0 none, 1 originator, 2 responder
 	finBefore bool   // a FIN was seen before the first RST
 	refused   bool
+	refusedTS int64
 	tlsFatal  bool
 
 	icmpSet  bool
@@ -197,7 +200,7 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 		}
 		c.Init(p, &t, ts)
 		fs := e.state(c)
-		*fs = flowState{link: int32(linkType), pcapNote: -1, pc: pcapBuf{head: -1}}
+		*fs = flowState{link: int32(linkType), pcapNote: -1, pc: pcapBuf{head: -1}, vlan: p.VLAN, nvlan: p.NVLAN}
 		e.St.Flows.Add(1)
 		e.St.FlowsActive.Add(1)
 	}
@@ -326,16 +329,16 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			fs.firstRST = int8(side + 1)
 			switch {
 			case !orig && (prevO == flowtable.SynSent || prevO == flowtable.SynAckSent) && prevR == flowtable.Inactive:
-				fs.refused = true
-				e.refused(c, fs, ts)
+				// Reported when the flow ends, if it is still a
+				// rejection then: a forged RST followed by a real
+				// SYN-ACK is not a closed port.
+				fs.refused, fs.refusedTS = true, ts
 				e.arena.freeBuf(&fs.pc) // no pcap for a refusal
 			case tlsOpen:
 				e.tlsClose(c, fs, side, ts)
 			case fs.tls != nil && fs.tls.reported:
 				// The TLS event already explains the close.
-			case !fs.finBefore && !fs.tlsFatal && c.E[0].Pkts > 0 && c.E[1].Pkts > 0 &&
-				(prevO == flowtable.Established || prevR == flowtable.Established ||
-					prevO == flowtable.Partial || prevR == flowtable.Partial):
+			case !fs.finBefore && !fs.tlsFatal && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
 		}
@@ -375,7 +378,30 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	}
 }
 
+// wasEstablished reports whether the connection was established before
+// the RST just counted: a completed handshake, or (mid-stream) packets
+// from both sides before it. A SYN scan's half-open (S, SA, R) and a
+// FIN/NULL/XMAS probe answered by RST are not.
+func (e *Engine) wasEstablished(c *flowtable.Conn, rstFromOrig bool) bool {
+	if c.AckTS != 0 {
+		return true
+	}
+	if !c.Midstream {
+		return false
+	}
+	o, r := c.E[0].Pkts, c.E[1].Pkts
+	if rstFromOrig {
+		o--
+	} else {
+		r--
+	}
+	return o > 0 && r > 0 && (c.Size(0) > 0 || c.Size(1) > 0)
+}
+
 func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
+	if c.ConnState() != "REJ" || c.SynAckTS != 0 || c.Size(0)+c.Size(1) > 0 {
+		return
+	}
 	b := e.eventStart(c, NoteTCPRefused, ts)
 	if b == nil {
 		return
@@ -516,6 +542,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	if fs.tls != nil && !fs.tls.reported && fs.tls.pendingRej >= 0 && (fs.tls.pendingRej == 1 || !fs.tls.est) {
 		e.tlsRejected(c, fs, fs.tls.pendingRejTS)
 	}
+	if fs.refused {
+		e.refused(c, fs, fs.refusedTS)
+	}
 	if fs.pcapName != "" && !fs.pcapDone {
 		e.writePcap(c, fs)
 	}
@@ -577,4 +606,3 @@ func lowerASCII(b []byte) []byte {
 	}
 	return b
 }
-

@@ -273,9 +273,9 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 		d = append(d, `,"tcp_rtt_ms":`...)
 		d = jsonw.Millis(d, c.AckTS-c.SynTS)
 		d = append(d, `,"tcp_rtt_synack_ms":`...)
-		d = jsonw.Millis(d, c.SynAckTS-c.SynTS)
+		d = jsonw.Millis(d, max(0, c.SynAckTS-c.SynTS))
 		d = append(d, `,"tcp_rtt_ackdat_ms":`...)
-		d = jsonw.Millis(d, c.AckTS-c.SynAckTS)
+		d = jsonw.Millis(d, min(c.AckTS-c.SynTS, c.AckTS-c.SynAckTS))
 	}
 	if fs.tls != nil && (fs.tls.chTS != 0 || fs.tls.shSeen) {
 		d = e.appendTLS(d, c, fs.tls, true)
@@ -304,6 +304,14 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 			}
 		}
 		d = append(d, ']')
+	}
+	if fs.nvlan > 0 {
+		d = append(d, `,"vlan":`...)
+		d = jsonw.Uint(d, uint64(fs.vlan[0]))
+		if fs.nvlan > 1 {
+			d = append(d, `,"inner_vlan":`...)
+			d = jsonw.Uint(d, uint64(fs.vlan[1]))
+		}
 	}
 	if fs.pcapName != "" && fs.pcapDone {
 		d = append(d, `,"pcap":`...)

@@ -41,6 +41,8 @@ type tlsDir struct {
 	nextSeq uint32
 	seqInit bool
 	broken  bool // gap or not TLS: stop parsing this direction
+	held    [maxHeld]heldSeg
+	nheld   uint8
 
 	hdr    [5]byte
 	hdrN   uint8
@@ -57,33 +59,36 @@ type tlsDir struct {
 	hsLen  int
 	hsKeep bool
 
-	ccs      bool // sent ChangeCipherSpec
-	encRecs  int  // encrypted records sent (post-CCS handshake, or TLS 1.3 type 23)
-	appRecs  int  // application-data records after the handshake
-	firstEnc int  // length of the first encrypted record (TLS 1.3)
-	sawHello bool
+	ccs        bool  // sent ChangeCipherSpec
+	encRecs    int   // encrypted records sent (post-CCS handshake, or TLS 1.3 type 23)
+	appRecs    int   // application-data records after the handshake
+	firstEnc   int   // length of the first encrypted record (TLS 1.3)
+	lastEncLen int   // length of the last encrypted record
+	lastEncTS  int64 // and its time
+	sawHello   bool
 }
 
 // tlsState is one connection's TLS view, pooled per worker.
 type tlsState struct {
 	d [2]tlsDir
 
-	hsBuf []byte // kept Hello bytes (from the worker's pool)
+	hsBuf  []byte    // kept Hello bytes (from the worker's pool)
+	oooBuf [2][]byte // held out-of-order segments per direction
 
-	chTS      int64
-	estTS     int64
-	est       bool
-	offered   uint16 // highest version the client offered
-	version   uint16 // negotiated (ServerHello, incl. supported_versions)
-	tls13     bool
-	shSeen    bool
-	hrr       bool
-	certReq   bool
-	cliCert   int8 // -1 unknown, 0 non-empty, 1 empty
-	sni       [255]byte
-	sniLen    uint8
-	cliFinTS  int64 // TLS 1.3: client's first (non-alert) encrypted flight
-	srvAfter  int   // TLS 1.3: server records after client's Finished flight
+	chTS     int64
+	estTS    int64
+	est      bool
+	offered  uint16 // highest version the client offered
+	version  uint16 // negotiated (ServerHello, incl. supported_versions)
+	tls13    bool
+	shSeen   bool
+	hrr      bool
+	certReq  bool
+	cliCert  int8 // -1 unknown, 0 non-empty, 1 empty
+	sni      [255]byte
+	sniLen   uint8
+	cliFinTS int64 // TLS 1.3: client's first (non-alert) encrypted flight
+	srvAfter int   // TLS 1.3: server records after client's Finished flight
 
 	alertSet   bool
 	alertCode  uint8
@@ -94,12 +99,15 @@ type tlsState struct {
 
 	pendingRej    int8 // TLS 1.3 encrypted rejection candidate: -1 none, else side
 	pendingRejTS  int64
+	rejEarly      bool // the server's rejection came before the client's Finished
 	reported      bool // a TLS failure event was emitted
 	abortReported bool
 }
 
 func (t *tlsState) reset(buf []byte) {
+	ooo := t.oooBuf
 	*t = tlsState{hsBuf: buf[:0], cliCert: -1, pendingRej: -1}
+	t.oooBuf[0], t.oooBuf[1] = ooo[0][:0], ooo[1][:0]
 }
 
 // looksLikeTLS reports whether a client's first payload starts a TLS
@@ -131,10 +139,40 @@ func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents)
 	}
 	off := int32(seq - dir.nextSeq)
 	if off > 0 {
-		dir.broken = true // gap (loss or reordering): stop rather than misparse
+		// Ahead of what is expected: reordering or loss. Hold a few
+		// segments; a real gap stops the parse rather than misparse.
+		if !t.hold(d, seq, b) {
+			dir.broken = true
+		}
 		return
 	}
-	if off < 0 {
+	t.deliver(d, seq, b, ts, ev)
+	for dir.nheld > 0 && !dir.broken {
+		progressed := false
+		for i := 0; i < int(dir.nheld); i++ {
+			h := dir.held[i]
+			if int32(h.seq-dir.nextSeq) <= 0 {
+				dir.held[i] = dir.held[dir.nheld-1]
+				dir.nheld--
+				t.deliver(d, h.seq, t.oooBuf[d][h.off:h.off+h.n], ts, ev)
+				progressed = true
+				break
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	if dir.nheld == 0 {
+		t.oooBuf[d] = t.oooBuf[d][:0]
+	}
+}
+
+// deliver feeds the part of an in-order (or overlapping) segment that is
+// new.
+func (t *tlsState) deliver(d int, seq uint32, b []byte, ts int64, ev *tlsEvents) {
+	dir := &t.d[d]
+	if off := int32(seq - dir.nextSeq); off < 0 {
 		skip := int(-off)
 		if skip >= len(b) {
 			return // pure retransmission
@@ -143,6 +181,32 @@ func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents)
 	}
 	dir.nextSeq += uint32(len(b))
 	t.feed(d, b, ts, ev)
+}
+
+// maxHeld and maxHeldBytes bound the out-of-order segments kept per
+// direction.
+const (
+	maxHeld      = 4
+	maxHeldBytes = 16 << 10
+)
+
+type heldSeg struct {
+	seq    uint32
+	off, n int
+}
+
+func (t *tlsState) hold(d int, seq uint32, b []byte) bool {
+	dir := &t.d[d]
+	if int(dir.nheld) >= maxHeld || len(t.oooBuf[d])+len(b) > maxHeldBytes || int32(seq-dir.nextSeq) > maxHeldBytes {
+		return false
+	}
+	if t.oooBuf[d] == nil {
+		t.oooBuf[d] = make([]byte, 0, maxHeldBytes)
+	}
+	dir.held[dir.nheld] = heldSeg{seq: seq, off: len(t.oooBuf[d]), n: len(b)}
+	dir.nheld++
+	t.oooBuf[d] = append(t.oooBuf[d], b...)
+	return true
 }
 
 func (t *tlsState) feed(d int, b []byte, ts int64, ev *tlsEvents) {
@@ -243,7 +307,10 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 					ev.est = true
 				}
 			}
-		} else if t.cliFinTS != 0 && dir.recTyp == recAppData {
+		} else if dir.recTyp == recAppData {
+			dir.lastEncLen, dir.lastEncTS = dir.recLen, ts
+		}
+		if d == 1 && t.cliFinTS != 0 && dir.recTyp == recAppData {
 			t.srvAfter++
 			if t.srvAfter == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 {
 				// The server's first record after the client's Finished
@@ -467,8 +534,11 @@ func (t *tlsState) parseServerHello(m []byte) {
 		return
 	}
 	if [32]byte(random) == hrrRandom {
-		t.hrr = true
-		return // a HelloRetryRequest: the real ServerHello follows
+		// A HelloRetryRequest exists only in TLS 1.3; both sides may now
+		// send compatibility ChangeCipherSpecs before anything is
+		// encrypted. The real ServerHello follows.
+		t.hrr, t.tls13 = true, true
+		return
 	}
 	if legacy>>8 == 0x7f { // early drafts put the draft version here
 		t.version = legacy

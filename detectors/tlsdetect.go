@@ -59,6 +59,16 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		e.tlsRejected(c, fs, ts)
 		return
 	}
+	if t.tls13 && t.shSeen && !t.est {
+		// The server's flight ended with an alert-sized record (not its
+		// first: EncryptedExtensions can be that small) and the client
+		// never sent its Finished: the server rejected the handshake.
+		if sd := &t.d[1]; sd.encRecs >= 2 && sd.lastEncLen <= alertSizedMax {
+			t.pendingRej, t.pendingRejTS, t.rejEarly = 1, sd.lastEncTS, true
+			e.tlsRejected(c, fs, ts)
+			return
+		}
+	}
 	if t.est || t.chTS == 0 || c.E[0].Pkts == 0 || c.E[1].Pkts == 0 {
 		return
 	}
@@ -116,6 +126,8 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = addr.AppendTo(b.B)
 	if t.pendingRej == 0 {
 		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often the server certificate is not trusted: unknown_ca, bad_certificate or certificate_expired)"...)
+	} else if t.rejEarly {
+		b.B = append(b.B, " rejected the handshake before the client finished it: its flight ended with an encrypted alert and the connection closed (an unexpected or unacceptable client message, or parameters it refused)"...)
 	} else {
 		b.B = append(b.B, " rejected the client after its Finished: it sent an encrypted alert and closed (most often a required client certificate was missing or not trusted: certificate_required, unknown_ca or bad_certificate)"...)
 	}

@@ -211,6 +211,9 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 	if ts > c.Last {
 		c.Last = ts
 	}
+	if ts < c.First { // reordered capture: the record starts at the earliest packet
+		c.First = ts
+	}
 	switch c.Proto {
 	case decode.ProtoTCP:
 		if p.Flags&decode.NoTransport == 0 {
@@ -242,11 +245,13 @@ func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
 	// Handshake timing (what tshark calls initial_rtt, split in two).
 	switch {
 	case syn && !ack && orig && !rst:
-		if c.SynAckTS == 0 {
+		if c.SynAckTS == 0 || c.SynTS == 0 {
 			c.SynTS = ts
 		}
 	case syn && ack && !orig && !rst:
-		if c.SynTS != 0 && c.SynAckTS == 0 {
+		// Also before the SYN: captures merged from two interfaces can
+		// show the SYN-ACK first.
+		if c.SynAckTS == 0 {
 			c.SynAckTS = ts
 		}
 	case ack && !syn && !rst && orig:

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -167,7 +166,7 @@ func runOffline(o *options) int {
 	}
 	// Detect a non-capture before creating the output directory.
 	br := newPeekReader(in)
-	if _, err := pcapio.NewReader(br.peekOnly()); err != nil {
+	if err := pcapio.Sniff(br.head); err != nil {
 		if errors.Is(err, pcapio.ErrNotCapture) {
 			return fatalf("%s is not a pcap or pcapng capture file", name)
 		}
@@ -215,8 +214,6 @@ func newPeekReader(r io.Reader) *peekReader {
 	p.head = buf[:n]
 	return p
 }
-
-func (p *peekReader) peekOnly() io.Reader { return strings.NewReader(string(p.head)) }
 
 func (p *peekReader) Read(b []byte) (int, error) {
 	if p.off < len(p.head) {

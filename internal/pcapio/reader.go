@@ -66,6 +66,19 @@ type ngIface struct {
 	tsDiv    int64 // divide raw timestamp to get ns (if >0)
 }
 
+// Sniff reports whether head (the first bytes of a file, at least 4)
+// starts like a pcap or pcapng file.
+func Sniff(head []byte) error {
+	if len(head) < 4 {
+		return fmt.Errorf("%w (file is empty or shorter than a header)", ErrNotCapture)
+	}
+	switch binary.LittleEndian.Uint32(head) {
+	case 0xa1b2c3d4, 0xa1b23c4d, 0xd4c3b2a1, 0x4d3cb2a1, ngSHB:
+		return nil
+	}
+	return ErrNotCapture
+}
+
 // NewReader detects the format from the magic number.
 func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)

@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/dlltagent/dlltagent/detectors"
+)
+
+// ev is an expected netevent: note, side and (for TLS) the alert code
+// (-1: not checked; 0 with enc: encrypted).
+type ev struct {
+	note, side string
+	alert      int
+}
+
+func (e ev) String() string { return e.note + "/" + e.side }
+
+// TestCorpusDiagnoses checks the events of every corpus capture against
+// the ground truth in MANIFEST.tsv; captures not listed must raise none.
+func TestCorpusDiagnoses(t *testing.T) {
+	z := "zeek/testing/btest/Traces/"
+	want := map[string][]ev{
+		z + "tls/tls-1.2-handshake-failure.pcap":                                      {{"TLS_ALERT", "server", 40}},
+		z + "tls/certificate-request-failed.pcap":                                     {{"TLS_ALERT", "server", 40}},
+		z + "tls/tls13draft16-chrome55.0.2879.0-canary-aborted.pcap":                  {{"TLS_ALERT", "server", 70}, {"TLS_ALERT", "server", 70}},
+		z + "tls/tls13draft16-ff52.a01-aborted.pcap":                                  {{"TLS_ALERT", "server", 70}, {"TLS_ALERT", "server", 70}},
+		z + "tls/tls13draft16-ff52.a01.pcap":                                          {{"TLS_ALERT", "client", 48}},
+		z + "pop3/pop3.pcap":                                                          repeat(ev{"TCP_REFUSED", "server", -1}, 6),
+		z + "wikipedia.pcap":                                                          repeat(ev{"DNS_ERROR", "server", -1}, 4),
+		z + "dns/dynamic-update.pcap":                                                 {{"DNS_ERROR", "server", -1}},
+		z + "zip/descriptor.pcap":                                                     {{"TCP_REFUSED", "server", -1}},
+		"suricata-verify/tests/tls-extra-alert/input.pcap":                            {{"TLS_ALERT", "server", 40}},
+		"suricata-verify/tests/bug-6733-syn-packet-flow-output/input.pcap":            {{"TCP_NO_ANSWER", "server", -1}},
+		"suricata-verify/tests/dns-eve-v2-udp-nxdomain-soa/dns-udp-nxdomain-soa.pcap": {{"DNS_ERROR", "server", -1}},
+		"suricata-verify/tests/tls-duplicate-hello/input.pcap":                        {{"TCP_REFUSED", "server", -1}, {"TLS_REJECTED_ENCRYPTED", "server", 0}},
+		"suricata-verify/tests/bug-3844/input.pcap":                                   {{"TCP_REFUSED", "server", -1}, {"TCP_RESET", "client", -1}},
+		"suricata-verify/tests/dns/dns-answer-emptydata/input.pcap":                   {{"DNS_ERROR", "server", -1}},
+		"nDPI/tests/cfgs/default/pcap/tls_alert.pcap":                                 {{"TLS_ALERT", "server", 70}},
+		// 445 and 3389 refused; 80 and 443 completed then reset by the
+		// scanning client (a connect scan).
+		"nDPI/tests/cfgs/default/pcap/tcp_scan.pcapng": {{"TCP_REFUSED", "server", -1}, {"TCP_REFUSED", "server", -1},
+			{"TCP_RESET", "client", -1}, {"TCP_RESET", "client", -1}},
+		"arkime/tests/pcap/badcurveball.pcap": {{"TLS_ALERT", "client", 46}},
+		// Session 40013: three SYNs, never answered. 40004: client RST
+		// after a handshake whose final ACK was bogus.
+		"arkime/tests/pcap/tcp_handshake_synthetic.pcap": {{"TCP_NO_ANSWER", "server", -1}, {"TCP_RESET", "client", -1}},
+		"arkime/tests/pcap/dns-error.pcap":               {{"DNS_ERROR", "server", -1}},
+		"arkime/tests/pcap/dns-flags0000.pcap":           {{"DNS_ERROR", "server", -1}},
+	}
+	for _, f := range corpusFiles(t) {
+		t.Run(f, func(t *testing.T) {
+			events, flows, _ := analyse(t, filepath.Join(corpusDir, f), 2, nil)
+			var got, exp []string
+			for _, e := range events {
+				got = append(got, e.str("note")+"/"+e.str("side"))
+			}
+			for _, e := range want[f] {
+				exp = append(exp, e.String())
+			}
+			sort.Strings(got)
+			sort.Strings(exp)
+			if strings.Join(got, " ") != strings.Join(exp, " ") {
+				t.Fatalf("events %v, want %v", got, exp)
+			}
+			for _, w := range want[f] {
+				if w.alert < 0 {
+					continue
+				}
+				found := false
+				for _, e := range events {
+					tls, _ := e["tls"].(map[string]any)
+					a, _ := tls["alert"].(map[string]any)
+					if e.str("note") != w.note || a == nil {
+						continue
+					}
+					if w.alert == 0 && a["encrypted"] == true || a["code"] == float64(w.alert) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no %s with alert %d", w.note, w.alert)
+				}
+			}
+			// Every event names a connection that has an end_flows record.
+			uids := map[string]bool{}
+			for _, r := range flows {
+				uids[r.str("uid")] = true
+			}
+			for _, e := range events {
+				if !uids[e.str("uid")] && e["summary"] == nil {
+					t.Errorf("event %s uid %s has no end_flows record", e.str("note"), e.str("uid"))
+				}
+			}
+		})
+	}
+}
+
+func repeat(e ev, n int) []ev {
+	out := make([]ev, n)
+	for i := range out {
+		out[i] = e
+	}
+	return out
+}
+
+// TestHealthyTLSEstablished: the negative controls complete their
+// handshakes with the right version and no alert.
+func TestHealthyTLSEstablished(t *testing.T) {
+	for f, version := range map[string]string{
+		"zeek/testing/btest/Traces/tls/tls13_psk_succesfull.pcap": "TLS 1.3",
+		"zeek/testing/btest/Traces/tls/hrr.pcap":                  "TLS 1.3",
+		"arkime/tests/pcap/curl-enabled-tls13.pcap":               "TLS 1.3",
+		"arkime/tests/pcap/openssl-tls1_2.pcap":                   "TLS 1.2",
+		"arkime/tests/pcap/openssl-tls1_1.pcap":                   "TLS 1.1",
+		"arkime/tests/pcap/openssl-tls1.pcap":                     "TLS 1.0",
+		"arkime/tests/pcap/openssl-ssl3.pcap":                     "SSL 3.0",
+		"zeek/testing/btest/Traces/tls/tls-early-alert.pcap":      "TLS 1.2",
+	} {
+		_, flows, _ := analyse(t, filepath.Join(corpusDir, f), 1, nil)
+		ok := false
+		for _, r := range flows {
+			tls, _ := r["tls"].(map[string]any)
+			if tls == nil {
+				continue
+			}
+			if tls["version"] != version || tls["established"] != true || tls["alert"] != nil {
+				t.Errorf("%s: tls %v, want %s established without alert", f, tls, version)
+			}
+			if _, has := tls["handshake_ms"]; !has {
+				t.Errorf("%s: no handshake_ms", f)
+			}
+			ok = true
+		}
+		if !ok {
+			t.Errorf("%s: no TLS record", f)
+		}
+	}
+}
+
+// TestHeaderSearch: the searched text is found case-insensitively, the
+// connection is dumped, and sensitive header values are never written.
+func TestHeaderSearch(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "x-forwarded-FOR"
+	events, flows, dir := analyse(t, filepath.Join(corpusDir, "arkime/tests/pcap/http-xff.pcap"), 1, &cfg)
+	if len(events) != 1 || events[0].str("note") != "HTTP_HEADER_MATCH" {
+		t.Fatalf("events %v", events)
+	}
+	h, _ := events[0]["http"].(map[string]any)
+	if h["method"] != "GET" || !strings.HasPrefix(h["header"].(string), "X-Forwarded-For:") {
+		t.Errorf("http %v", h)
+	}
+	p := events[0].str("pcap")
+	if p == "" || flows[0].str("pcap") != p {
+		t.Fatalf("pcap %q, end_flows pcap %q", p, flows[0].str("pcap"))
+	}
+	checkPcap(t, filepath.Join(dir, p), 5)
+
+	cfg.SearchHeader = "basic"
+	events, _, dir = analyse(t, filepath.Join(corpusDir, "arkime/tests/pcap/http-basicauth.pcap"), 1, &cfg)
+	if len(events) != 1 {
+		t.Fatalf("events %v", events)
+	}
+	h, _ = events[0]["http"].(map[string]any)
+	line := h["header"].(string)
+	if !strings.HasPrefix(strings.ToLower(line), "authorization:") || !strings.Contains(line, "[redacted]") || strings.Contains(line, "Basic") {
+		t.Errorf("authorization value not redacted: %q", line)
+	}
+	if strings.Contains(events[0].str("msg"), "Basic ") {
+		t.Errorf("msg leaks the credential: %q", events[0].str("msg"))
+	}
+}
