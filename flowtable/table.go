@@ -24,7 +24,7 @@ type Table struct {
 	nextID uint64
 
 	wheel    [wheelSlots]int32
-	wheelNow int64 // tick number processed up to (exclusive)
+	wheelNow int64 // next tick to process
 	started  bool
 
 	// Evicted counts connections that could not be created because the
@@ -189,12 +189,14 @@ func (t *Table) Expire(now int64, fn func(c *Conn)) {
 		return
 	}
 	if nowTick < t.wheelNow {
-		return // time went backwards: wait for it to catch up
+		return // time went backwards (or this tick is done): wait
 	}
 	if nowTick-t.wheelNow > wheelSlots {
 		t.wheelNow = nowTick - wheelSlots
 	}
-	for ; t.wheelNow < nowTick; t.wheelNow++ {
+	// The current tick is processed too: a callback may see a connection
+	// up to one tick early and re-checks its real deadline.
+	for ; t.wheelNow <= nowTick; t.wheelNow++ {
 		s := int32(t.wheelNow % wheelSlots)
 		for idx := t.wheel[s]; idx >= 0; {
 			c := t.At(idx)

@@ -1,0 +1,44 @@
+# dlltagent: `make demo` shows it diagnose real failures; `make test` runs
+# every test. Both work as root on a fresh Debian machine.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     := bin/dlltagent
+
+.PHONY: all build deps test test-short demo bench fuzz image clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/dlltagent
+
+# Full suite: vet, then every test with the race detector. Live capture
+# tests need root (they build network namespaces) and skip without it.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run 'Allocs' ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+demo: deps build
+	./scripts/demo.sh $(BIN)
+
+bench: deps build
+	./bench/run.sh $(BIN)
+
+# Each fuzz target for FUZZTIME (make test replays their seed corpora).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./decode -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/pcapio -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzTLS -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzDNS -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzHeaderSearch -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin dlltagent-out

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dlltagent-cmd")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "dlltagent")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const corpus = "../../testdata/corpus/"
+
+// TestBadInput: every bad input gives one clear line on stderr and a
+// non-zero exit, never a panic.
+func TestBadInput(t *testing.T) {
+	tmp := t.TempDir()
+	text := filepath.Join(tmp, "notes.txt")
+	os.WriteFile(text, []byte("this is not a capture\n"), 0o644)
+	empty := filepath.Join(tmp, "empty.pcap")
+	os.WriteFile(empty, nil, 0o644)
+	ro := filepath.Join(tmp, "ro")
+	os.WriteFile(ro, []byte("a file where a directory should be"), 0o644)
+	good := corpus + "arkime/tests/pcap/dns-error.pcap"
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"-r", filepath.Join(tmp, "nope.pcap"), "-o", tmp + "/o1"}, "cannot open capture file"},
+		{"not a capture", []string{"-r", text, "-o", tmp + "/o2"}, "is not a pcap or pcapng capture file"},
+		{"empty file", []string{"-r", empty, "-o", tmp + "/o3"}, "is not a pcap or pcapng capture file"},
+		{"directory", []string{"-r", tmp, "-o", tmp + "/o4"}, "is a directory"},
+		{"unwritable output", []string{"-r", good, "-o", filepath.Join(ro, "sub")}, "cannot create output directory"},
+		{"bad flag value", []string{"-r", good, "-workers", "0"}, "-workers must be"},
+		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, c.args...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("exit 0; output %s", out)
+			}
+			if strings.Contains(string(out), "panic") || strings.Contains(string(out), "goroutine ") {
+				t.Fatalf("panicked: %s", out)
+			}
+			if !strings.Contains(string(out), c.want) {
+				t.Fatalf("output %q does not say %q", out, c.want)
+			}
+		})
+	}
+}
+
+func TestStdinAndStdout(t *testing.T) {
+	f, err := os.Open(corpus + "arkime/tests/pcap/dns-error.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-r", "-", "-o", dir)
+	cmd.Stdin = f
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stdout mirror holds the event and the flow, as JSON lines.
+	var notes []string
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("stdout line is not JSON: %q", sc.Text())
+		}
+		if n, ok := m["note"].(string); ok {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) != 1 || notes[0] != "DNS_ERROR" {
+		t.Fatalf("notes on stdout: %v", notes)
+	}
+	for _, name := range []string{"netevents.jsonl", "end_flows.jsonl", "stats.jsonl"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+		if st != nil && st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", name, st.Mode().Perm())
+		}
+	}
+	// A second run appends, never truncates.
+	f.Seek(0, 0)
+	cmd = exec.Command(bin, "-r", "-", "-o", dir, "-quiet")
+	cmd.Stdin = f
+	if out, err := cmd.Output(); err != nil || len(out) != 0 {
+		t.Fatalf("quiet run: %v %q", err, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "netevents.jsonl"))
+	if strings.Count(string(b), "\n") != 2 {
+		t.Errorf("netevents after two runs:\n%s", b)
+	}
+}
+
+// TestCutFile: a file cut inside a record is analysed up to the cut, with
+// a warning, and exit 0.
+func TestCutFile(t *testing.T) {
+	b, err := os.ReadFile(corpus + "zeek/testing/btest/Traces/http/get.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	cut := filepath.Join(tmp, "cut.pcap")
+	os.WriteFile(cut, b[:len(b)-100], 0o644)
+	out, err := exec.Command(bin, "-r", cut, "-o", tmp+"/o", "-quiet").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ends inside a record") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	flows, _ := os.ReadFile(tmp + "/o/end_flows.jsonl")
+	if !strings.Contains(string(flows), `"history":"ShADadF`) {
+		t.Errorf("flow not analysed up to the cut: %s", flows)
+	}
+}

@@ -1,0 +1,59 @@
+package detectors
+
+import "testing"
+
+// FuzzTLS feeds arbitrary byte streams to both directions of the TLS
+// parser, split at an arbitrary point.
+func FuzzTLS(f *testing.F) {
+	// A ClientHello record header with a length past the end.
+	f.Add([]byte{22, 3, 1, 0xff, 0xff, 1, 0, 0, 4}, []byte{}, 3)
+	// Alert records: plaintext fatal, and an oversized (encrypted) one.
+	f.Add([]byte{21, 3, 3, 0, 2, 2, 48}, []byte{21, 3, 3, 0, 26}, 1)
+	// ServerHello with a supported_versions extension cut short.
+	f.Add([]byte{22, 3, 3, 0, 10}, []byte{22, 3, 3, 0, 46, 2, 0, 0, 42, 3, 3}, 7)
+	// A HelloRetryRequest random followed by junk.
+	f.Add([]byte{22, 3, 3, 0, 40, 2, 0, 0, 36, 3, 3, 0xCF, 0x21, 0xAD, 0x74}, []byte{20, 3, 3, 0, 1, 1}, 5)
+	f.Fuzz(func(t *testing.T, c, s []byte, split int) {
+		var st tlsState
+		st.reset(make([]byte, 0, maxHelloKeep))
+		var ev tlsEvents
+		if split < 0 {
+			split = -split
+		}
+		if len(c) > 0 {
+			split %= len(c)
+		} else {
+			split = 0
+		}
+		st.segment(0, 1000, c[:split], 1, &ev)
+		st.segment(1, 5000, s, 2, &ev)
+		st.segment(0, 1000+uint32(split), c[split:], 3, &ev)
+		st.segment(1, 4000, s, 4, &ev) // a retransmission/overlap
+	})
+}
+
+func FuzzDNS(f *testing.F) {
+	f.Add([]byte{0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'f', 'o', 'o', 0, 0, 1, 0, 1})
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12})        // pointer loop
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a', 'b'})     // label past end
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var h dnsHeader
+		var name [255]byte
+		if parseDNS(msg, &h, &name) && h.n > len(name) {
+			t.Fatal("name overflow")
+		}
+	})
+}
+
+func FuzzHeaderSearch(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nX-Pepe: 1\r\n\r\n"), []byte("x-pepe"))
+	f.Add([]byte("POST /x HTTP/1.1\r\nCookie: secret\r\n\r\n"), []byte("cookie"))
+	f.Add([]byte("GET"), []byte("g"))
+	f.Fuzz(func(t *testing.T, block, needle []byte) {
+		needle = lowerASCII(append([]byte(nil), needle...))
+		i := indexFold(block, needle)
+		if i >= 0 && i+len(needle) > len(block) {
+			t.Fatal("match past end")
+		}
+	})
+}

@@ -1,0 +1,152 @@
+package flowtable
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/dlltagent/dlltagent/decode"
+)
+
+func tuple(i int) decode.Tuple {
+	return decode.Tuple{
+		Src: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{198, 19, 0, 1}),
+		SrcPort: uint16(10000 + i%50000), DstPort: 443, Proto: decode.ProtoTCP,
+	}
+}
+
+func TestKeySymmetric(t *testing.T) {
+	a := tuple(7)
+	b := decode.Tuple{Src: a.Dst, Dst: a.Src, SrcPort: a.DstPort, DstPort: a.SrcPort, Proto: a.Proto}
+	ka, sa := MakeKey(&a)
+	kb, sb := MakeKey(&b)
+	if ka != kb || sa == sb || ka.Hash() != kb.Hash() {
+		t.Fatalf("key not direction-free: %v %v", sa, sb)
+	}
+}
+
+func TestInsertLookupRemove(t *testing.T) {
+	tab := New(5000)
+	var conns []*Conn
+	for i := 0; i < 5000; i++ {
+		tu := tuple(i)
+		k, _ := MakeKey(&tu)
+		c := tab.Insert(&k, k.Hash())
+		if c == nil {
+			t.Fatalf("insert %d failed", i)
+		}
+		conns = append(conns, c)
+	}
+	tu := tuple(99999)
+	k, _ := MakeKey(&tu)
+	if tab.Insert(&k, k.Hash()) != nil || tab.Full != 1 {
+		t.Fatal("table accepted more than its limit")
+	}
+	// Remove every other one; the rest must still be found (backward
+	// shift deletion keeps probe chains intact).
+	for i := 0; i < 5000; i += 2 {
+		tab.Remove(conns[i])
+	}
+	for i := 0; i < 5000; i++ {
+		tu := tuple(i)
+		k, _ := MakeKey(&tu)
+		c := tab.Lookup(&k, k.Hash())
+		if (i%2 == 0) != (c == nil) {
+			t.Fatalf("lookup %d after removals: %v", i, c)
+		}
+	}
+	if tab.Len() != 2500 {
+		t.Fatalf("len %d", tab.Len())
+	}
+	n := 0
+	tab.Each(func(*Conn) { n++ })
+	if n != 2500 {
+		t.Fatalf("Each saw %d", n)
+	}
+}
+
+func TestWheel(t *testing.T) {
+	tab := New(100)
+	var fired []int
+	for i := 0; i < 10; i++ {
+		tu := tuple(i)
+		k, _ := MakeKey(&tu)
+		c := tab.Insert(&k, k.Hash())
+		tab.Schedule(c, int64(i+1)*1e9)
+	}
+	tab.Expire(0, func(*Conn) {})
+	tab.Expire(5e9+1, func(c *Conn) { fired = append(fired, int(c.ID)); tab.Remove(c) })
+	if len(fired) != 5 {
+		t.Fatalf("fired %v, want the 5 due by 5 s", fired)
+	}
+	// A deadline far beyond the wheel's span waits for its turn.
+	tu := tuple(50)
+	k, _ := MakeKey(&tu)
+	c := tab.Insert(&k, k.Hash())
+	tab.Schedule(c, 3600e9)
+	got := 0
+	tab.Expire(1200e9, func(c *Conn) {
+		if c.ID == 11 {
+			got++
+		}
+		tab.Schedule(c, 3600e9)
+	})
+	if got > 1 {
+		t.Fatal("far deadline fired early more than once")
+	}
+}
+
+func TestSteadyStateAllocs(t *testing.T) {
+	tab := New(4096)
+	keys := make([]Key, 1000)
+	for i := range keys {
+		tu := tuple(i)
+		keys[i], _ = MakeKey(&tu)
+	}
+	// Warm: grow the slab once.
+	for i := range keys {
+		tab.Remove(tab.Insert(&keys[i], keys[i].Hash()))
+	}
+	i := 0
+	n := testing.AllocsPerRun(10000, func() {
+		k := &keys[i%len(keys)]
+		h := k.Hash()
+		c := tab.Lookup(k, h)
+		if c == nil {
+			c = tab.Insert(k, h)
+		} else {
+			tab.Remove(c)
+		}
+		i++
+	})
+	if n != 0 {
+		t.Fatalf("%v allocs per lookup/insert/remove", n)
+	}
+}
+
+func BenchmarkTable(b *testing.B) {
+	tab := New(1 << 16)
+	keys := make([]Key, 1<<15)
+	for i := range keys {
+		tu := tuple(i)
+		keys[i], _ = MakeKey(&tu)
+		tab.Insert(&keys[i], keys[i].Hash())
+	}
+	b.Run("lookup", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			k := &keys[i&(len(keys)-1)]
+			if tab.Lookup(k, k.Hash()) == nil {
+				b.Fatal("miss")
+			}
+		}
+	})
+	b.Run("insert_remove", func(b *testing.B) {
+		b.ReportAllocs()
+		extra := tuple(60000)
+		k, _ := MakeKey(&extra)
+		h := k.Hash()
+		for i := 0; i < b.N; i++ {
+			tab.Remove(tab.Insert(&k, h))
+		}
+	})
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system tools dlltagent's demo, tests and benchmarks use, only
+# those missing, in one apt-get call. Go modules come through the module
+# proxy (go mod download). Needs root on Debian/Ubuntu.
+set -euo pipefail
+declare -A pkg=(
+  [tcpdump]=tcpdump [tshark]=tshark [tcpreplay]=tcpreplay [openssl]=openssl [curl]=curl
+  [nginx]=nginx-light [dnsmasq]=dnsmasq-base [dig]=bind9-dnsutils [iptables]=iptables
+  [argus]=argus-server [ip]=iproute2 [jq]=jq [ethtool]=ethtool
+)
+missing=()
+for cmd in "${!pkg[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture: answer no, quietly.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# nginx-light's package starts a system nginx on port 80; the tests start
+# their own inside namespaces, so stop that one if it runs.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
+go mod download
