@@ -10,4 +10,5 @@ require (
 require (
 	github.com/felixge/fgprof v0.9.3 // indirect
 	github.com/google/pprof v0.0.0-20211214055906-6f57359322fd // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

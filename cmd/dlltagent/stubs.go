@@ -2,8 +2,8 @@ package main
 
 import "fmt"
 
-func runLive(o *options) int {
-	return fatalf("live capture is not available in this build")
+func resolvePodNetNS(pod string) (string, error) {
+	return "", fmt.Errorf("-pod: not implemented yet; use -netns /proc/PID/ns/net")
 }
 
 func runSummary(args []string) int {
@@ -11,6 +11,5 @@ func runSummary(args []string) int {
 }
 
 func runManifest(args []string) int {
-	_ = fmt.Sprint
 	return fatalf("manifest: not implemented")
 }

@@ -1,0 +1,281 @@
+//go:build linux
+
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ring is one worker's TPACKET_V3 socket and mapping.
+type Ring struct {
+	fd       int
+	mem      []byte
+	nblocks  int
+	next     int // next block to look at
+	pfd      []unix.PollFd
+	stats    Stats
+	linkType int
+}
+
+// Link types handed to decode.
+const (
+	linkEthernet = 1
+	linkRaw      = 101
+)
+
+// blockStatus returns a pointer to block i's block_status word (the
+// first field of tpacket_hdr_v1, 8 bytes into the block descriptor).
+// packet_mmap.rst: the kernel sets TP_STATUS_USER when a block is
+// retired to user space; user space hands it back by storing
+// TP_STATUS_KERNEL. Both sides access it as a shared word, so it is read
+// and written atomically here.
+func (r *Ring) blockStatus(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.mem[i*BlockSize+8]))
+}
+
+// Open creates cfg.Workers rings on cfg.Iface (inside cfg.NetNS when set)
+// in one fanout group. It returns the rings and the link type of their
+// frames.
+func Open(cfg Config) ([]*Ring, int, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, 0, err
+	}
+	var rings []*Ring
+	var link int
+	err := inNetNS(cfg.NetNS, func() error {
+		ifindex, arphrd, err := ifaceInfo(cfg.Iface)
+		if err != nil {
+			return err
+		}
+		link = linkEthernet
+		if arphrd == unix.ARPHRD_NONE || arphrd == unix.ARPHRD_IPGRE || arphrd == 0xfffe {
+			link = linkRaw
+		}
+		fanout := cfg.FanoutID
+		if fanout == 0 {
+			fanout = uint16(os.Getpid())
+		}
+		for w := 0; w < cfg.Workers; w++ {
+			r, err := openOne(cfg, ifindex, fanout)
+			if err != nil {
+				for _, o := range rings {
+					o.Close()
+				}
+				rings = nil
+				return err
+			}
+			r.linkType = link
+			rings = append(rings, r)
+		}
+		return nil
+	})
+	return rings, link, err
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func ifaceInfo(name string) (index int, arphrd uint16, err error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ring: bad interface name %q: %w", name, err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, 0, fmt.Errorf("ring: unknown interface %q: %w", name, err)
+	}
+	index = int(ifr.Uint32())
+	hw, _ := unix.NewIfreq(name)
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, hw); err == nil {
+		arphrd = hw.Uint16()
+	}
+	return index, arphrd, nil
+}
+
+func openOne(cfg Config, ifindex int, fanout uint16) (r *Ring, err error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("ring: need CAP_NET_RAW to capture: run as root or add the capability (%w)", err)
+		}
+		return nil, os.NewSyscallError("socket", err)
+	}
+	r = &Ring{fd: fd}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return nil, os.NewSyscallError("setsockopt PACKET_VERSION", err)
+	}
+	nb := cfg.BlocksPerRing()
+	const frameSize = 2048 // TPACKET_V3 ignores frames but validates the numbers
+	req := unix.TpacketReq3{
+		Block_size:     BlockSize,
+		Block_nr:       uint32(nb),
+		Frame_size:     frameSize,
+		Frame_nr:       uint32(nb * (BlockSize / frameSize)),
+		Retire_blk_tov: uint32(cfg.BlockTimeoutMS),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return nil, fmt.Errorf("ring: cannot create a %d MiB ring (%d blocks of %d KiB): %w", nb*BlockSize>>20, nb, BlockSize>>10, err)
+	}
+	mem, err := unix.Mmap(fd, 0, nb*BlockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
+	if err != nil {
+		// MAP_LOCKED needs RLIMIT_MEMLOCK; fall back to an unlocked map.
+		mem, err = unix.Mmap(fd, 0, nb*BlockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return nil, os.NewSyscallError("mmap", err)
+		}
+	}
+	r.mem, r.nblocks = mem, nb
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, sa); err != nil {
+		return nil, os.NewSyscallError("bind", err)
+	}
+	// The fanout group is joined after bind (packet(7)).
+	arg := int(fanout) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+		return nil, fmt.Errorf("ring: cannot join fanout group %d: %w", fanout, err)
+	}
+	r.pfd = []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}}
+	return r, nil
+}
+
+// inNetNS runs fn with the calling OS thread in the network namespace at
+// path. Sockets keep the namespace they were created in, so the rings
+// capture inside it after the thread switches back.
+func inNetNS(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("ring: cannot open own network namespace: %w", err)
+	}
+	defer unix.Close(orig)
+	target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("ring: cannot open network namespace %s: %w", path, err)
+	}
+	defer unix.Close(target)
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("ring: need CAP_SYS_ADMIN to enter network namespace %s: %w", path, err)
+		}
+		return fmt.Errorf("ring: cannot enter network namespace %s: %w", path, err)
+	}
+	ferr := fn()
+	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+		// The thread is in the wrong namespace: do not let the runtime
+		// reuse it (returning without UnlockOSThread retires it).
+		runtime.LockOSThread()
+		return fmt.Errorf("ring: cannot return to the original network namespace: %w", err)
+	}
+	return ferr
+}
+
+// Poll waits up to timeoutMS for retired blocks and calls fn for every
+// packet in them, in order, then hands each block back to the kernel. The
+// Packet passed to fn is reused: copy what must outlive the call.
+func (r *Ring) Poll(timeoutMS int, fn func(*Packet)) error {
+	if atomic.LoadUint32(r.blockStatus(r.next))&unix.TP_STATUS_USER == 0 {
+		r.pfd[0].Revents = 0
+		_, err := unix.Poll(r.pfd, timeoutMS)
+		if err != nil && err != unix.EINTR {
+			return os.NewSyscallError("poll", err)
+		}
+		if r.pfd[0].Revents&(unix.POLLERR|unix.POLLNVAL|unix.POLLHUP) != 0 {
+			if e, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); e == int(unix.ENETDOWN) || r.pfd[0].Revents&unix.POLLNVAL != 0 {
+				return ErrInterfaceGone
+			}
+		}
+	}
+	var p Packet
+	for n := 0; n < r.nblocks; n++ {
+		st := r.blockStatus(r.next)
+		if atomic.LoadUint32(st)&unix.TP_STATUS_USER == 0 {
+			break
+		}
+		r.walk(r.next, &p, fn)
+		atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
+		r.next = (r.next + 1) % r.nblocks
+	}
+	return nil
+}
+
+func (r *Ring) walk(i int, p *Packet, fn func(*Packet)) {
+	block := r.mem[i*BlockSize : (i+1)*BlockSize]
+	hdr := (*unix.TpacketHdrV1)(unsafe.Pointer(&block[8]))
+	off := int(hdr.Offset_to_first_pkt)
+	for k := uint32(0); k < hdr.Num_pkts; k++ {
+		if off <= 0 || off+int(unsafe.Sizeof(unix.Tpacket3Hdr{})) > len(block) {
+			return
+		}
+		h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&block[off]))
+		start := off + int(h.Mac)
+		end := start + int(h.Snaplen)
+		if end > len(block) || start < off {
+			return
+		}
+		*p = Packet{
+			TS:      int64(h.Sec)*1e9 + int64(h.Nsec),
+			Data:    block[start:end:end],
+			OrigLen: int(h.Len),
+		}
+		if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+			p.VLANValid = true
+			p.VLANTCI = uint16(h.Hv1.Vlan_tci)
+			p.VLANTPID = 0x8100
+			if h.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+				p.VLANTPID = h.Hv1.Vlan_tpid
+			}
+		}
+		fn(p)
+		if h.Next_offset == 0 {
+			return
+		}
+		off += int(h.Next_offset)
+	}
+}
+
+// Stats reads and accumulates the kernel's counters (reading resets them).
+func (r *Ring) Stats() (Stats, error) {
+	s, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return r.stats, os.NewSyscallError("getsockopt PACKET_STATISTICS", err)
+	}
+	r.stats.Packets += uint64(s.Packets)
+	r.stats.Drops += uint64(s.Drops)
+	r.stats.Freezes += uint64(s.Freeze_q_cnt)
+	return r.stats, nil
+}
+
+// LinkType returns the link type of the ring's frames.
+func (r *Ring) LinkType() int { return r.linkType }
+
+// Close unmaps the ring and closes the socket.
+func (r *Ring) Close() error {
+	if r.mem != nil {
+		unix.Munmap(r.mem)
+		r.mem = nil
+	}
+	if r.fd > 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
+	return nil
+}
