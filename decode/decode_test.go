@@ -224,10 +224,10 @@ func FuzzParse(f *testing.F) {
 	for _, fr := range benchFrames {
 		f.Add(LinkEthernet, fr)
 	}
-	f.Add(LinkRaw, []byte{0x45})                     // IPv4, header cut
+	f.Add(LinkRaw, []byte{0x45})                      // IPv4, header cut
 	f.Add(LinkRaw, []byte{0x60, 0, 0, 0, 0, 8, 0, 1}) // IPv6, header cut
-	f.Add(LinkSLL2, []byte{0x08, 0x00})              // SLL2 shorter than its header
-	f.Add(LinkNull, []byte{2, 0, 0, 0, 0x4f})        // loopback, IHL 15 past the end
+	f.Add(LinkSLL2, []byte{0x08, 0x00})               // SLL2 shorter than its header
+	f.Add(LinkNull, []byte{2, 0, 0, 0, 0x4f})         // loopback, IHL 15 past the end
 	f.Fuzz(func(t *testing.T, link int, frame []byte) {
 		var p Packet
 		Parse(link, frame, &p)

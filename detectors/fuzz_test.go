@@ -34,8 +34,8 @@ func FuzzTLS(f *testing.F) {
 
 func FuzzDNS(f *testing.F) {
 	f.Add([]byte{0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'f', 'o', 'o', 0, 0, 1, 0, 1})
-	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12})        // pointer loop
-	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a', 'b'})     // label past end
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12})     // pointer loop
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a', 'b'}) // label past end
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var h dnsHeader
 		var name [255]byte

@@ -25,9 +25,10 @@ const (
 const maxHelloKeep = 8192
 
 // alertSizedMax is the largest encrypted record taken to be an alert: an
-// AEAD-protected TLS 1.3 alert is 2 bytes + 1 content type + 16 tag = 19,
-// while the smallest Finished is 4 + 32 + 1 + 16 = 53.
-const alertSizedMax = 31
+// AEAD-protected TLS 1.3 alert is 2 bytes + 1 content type + 16 tag = 19
+// (11 with an 8-byte CCM tag). The smallest other records are larger: an
+// empty client Certificate is 4 + 1 + 3 + 1 + 16 = 25, a Finished 53.
+const alertSizedMax = 24
 
 // hrrRandom is the ServerHello.random of a HelloRetryRequest (RFC 8446
 // section 4.1.3).
@@ -302,6 +303,9 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 					return
 				}
 				t.cliFinTS = ts
+				if t.pendingRej == 0 {
+					t.pendingRej = -1 // the client went on with its flight
+				}
 				if !t.est {
 					t.est, t.estTS = true, ts
 					ev.est = true

@@ -25,6 +25,8 @@ type Table struct {
 
 	wheel    [wheelSlots]int32
 	wheelNow int64 // next tick to process
+	curTick  int64 // tick being processed while inExpire
+	inExpire bool
 	started  bool
 
 	// Evicted counts connections that could not be created because the
@@ -144,8 +146,14 @@ func (t *Table) Remove(c *Conn) {
 // connection is in at most one slot; an earlier deadline moves it.
 func (t *Table) Schedule(c *Conn, deadline int64) {
 	tick := deadline / wheelTick
-	if tick < t.wheelNow {
+	// Never into a tick already processed (or being processed: a
+	// callback rescheduling its connection), or it would wait a whole
+	// revolution of the wheel.
+	if t.started && tick < t.wheelNow {
 		tick = t.wheelNow
+	}
+	if t.inExpire && tick <= t.curTick {
+		tick = t.curTick + 1
 	}
 	if c.wslot >= 0 {
 		if c.wtick <= tick {
@@ -196,7 +204,10 @@ func (t *Table) Expire(now int64, fn func(c *Conn)) {
 	}
 	// The current tick is processed too: a callback may see a connection
 	// up to one tick early and re-checks its real deadline.
+	t.inExpire = true
+	defer func() { t.inExpire = false }()
 	for ; t.wheelNow <= nowTick; t.wheelNow++ {
+		t.curTick = t.wheelNow
 		s := int32(t.wheelNow % wheelSlots)
 		for idx := t.wheel[s]; idx >= 0; {
 			c := t.At(idx)

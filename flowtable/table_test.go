@@ -95,6 +95,32 @@ func TestWheel(t *testing.T) {
 	}
 }
 
+// TestWheelRescheduleSameTick: a callback that finds its connection not
+// yet due and reschedules it within the tick being processed must see it
+// again on the next tick, not a revolution later.
+func TestWheelRescheduleSameTick(t *testing.T) {
+	tab := New(16)
+	tu := tuple(1)
+	k, _ := MakeKey(&tu)
+	c := tab.Insert(&k, k.Hash())
+	deadline := int64(3e9 + 200e6) // late within its 250 ms tick
+	tab.Expire(0, func(*Conn) {})
+	tab.Schedule(c, deadline)
+	fired := int64(0)
+	for now := int64(0); now < 10e9 && fired == 0; now += 10e6 {
+		tab.Expire(now, func(c *Conn) {
+			if now >= deadline {
+				fired = now
+				return
+			}
+			tab.Schedule(c, deadline)
+		})
+	}
+	if fired == 0 || fired > deadline+300e6 {
+		t.Fatalf("fired at %d, deadline %d", fired, deadline)
+	}
+}
+
 func TestSteadyStateAllocs(t *testing.T) {
 	tab := New(4096)
 	keys := make([]Key, 1000)

@@ -6,10 +6,6 @@ func resolvePodNetNS(pod string) (string, error) {
 	return "", fmt.Errorf("-pod: not implemented yet; use -netns /proc/PID/ns/net")
 }
 
-func runSummary(args []string) int {
-	return fatalf("summary: not implemented")
-}
-
 func runManifest(args []string) int {
 	return fatalf("manifest: not implemented")
 }

@@ -1,0 +1,283 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// needRoot skips live tests without root, and fails them (rather than
+// skipping) when root is there but a tool they need is missing.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("live capture tests need root (network namespaces, AF_PACKET); run `sudo make test`")
+	}
+	for _, tool := range []string{"ip", "openssl", "curl", "nginx", "dnsmasq", "dig", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if _, err2 := os.Stat("/usr/sbin/" + tool); err2 != nil {
+				t.Fatalf("%s is missing: run `make test` (it installs the test tools)", tool)
+			}
+		}
+	}
+}
+
+type lab struct {
+	name, dir, labBin string
+}
+
+func startLab(t *testing.T, name string) *lab {
+	t.Helper()
+	dir := t.TempDir()
+	l := &lab{name: name, dir: dir, labBin: filepath.Join(filepath.Dir(bin), "dlltlab")}
+	if out, err := exec.Command("go", "build", "-o", l.labBin, "../dlltlab").CombinedOutput(); err != nil {
+		t.Fatalf("build dlltlab: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("../../scripts/lab.sh", "down", name, dir).Run() })
+	if out, err := exec.Command("../../scripts/lab.sh", "up", name, dir, l.labBin).CombinedOutput(); err != nil {
+		t.Fatalf("lab up: %v\n%s", err, out)
+	}
+	return l
+}
+
+// inPod runs a client in the pod namespace; failures are expected.
+func (l *lab) inPod(args ...string) string {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.name + "-pod", "timeout", "10"}, args...)...)
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
+type agent struct {
+	cmd    *exec.Cmd
+	out    string
+	stderr *os.File
+}
+
+func startAgent(t *testing.T, l *lab, extra ...string) *agent {
+	t.Helper()
+	out := filepath.Join(l.dir, "agent-out")
+	errf, _ := os.Create(filepath.Join(l.dir, "agent.stderr"))
+	args := append([]string{"-i", "eth0", "-netns", "/var/run/netns/" + l.name + "-pod", "-o", out, "-quiet",
+		"-workers", "2", "-debug-addr", "", "-stats-interval", "1s"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = errf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{cmd: cmd, out: out, stderr: errf}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	for i := 0; i < 50; i++ {
+		b, _ := os.ReadFile(errf.Name())
+		if strings.Contains(string(b), "capturing on") {
+			return a
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(errf.Name())
+	t.Fatalf("agent did not start: %s", b)
+	return nil
+}
+
+// stop sends SIGTERM and requires a clean exit within 5 s.
+func (a *agent) stop(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			b, _ := os.ReadFile(a.stderr.Name())
+			t.Fatalf("agent exit: %v\n%s", err, b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent did not exit within 5 s of SIGTERM")
+	}
+	t.Logf("agent exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+func records(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: bad line %q", path, sc.Text())
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestLiveDiagnoses(t *testing.T) {
+	needRoot(t)
+	l := startLab(t, "dltt1")
+	a := startAgent(t, l, "-search-header", "x-pepe", "-syn-timeout", "1s")
+	c := filepath.Join(l.dir, "certs")
+	res := func(p int) string { return fmt.Sprintf("api.demo.test:%d:198.18.0.1", p) }
+	type step struct {
+		name string
+		args []string
+		note string // expected note ("" = healthy: no event)
+		side string
+		port float64
+	}
+	steps := []step{
+		{"curl tls1.3 untrusted", []string{"curl", "-sS", "--resolve", res(443), "https://api.demo.test/"}, "TLS_ALERT", "client", 443},
+		{"curl tls1.2 untrusted", []string{"curl", "-sS", "--tls-max", "1.2", "--resolve", res(443), "https://api.demo.test/"}, "TLS_ALERT", "client", 443},
+		{"go client untrusted", []string{l.labBin, "tls-client", "-sni", "api.demo.test", "198.18.0.1:443"}, "TLS_REJECTED_ENCRYPTED", "client", 443},
+		{"expired", []string{"curl", "-sS", "--tls-max", "1.2", "--cacert", c + "/ca.pem", "--resolve", res(9443), "https://api.demo.test:9443/"}, "TLS_ALERT", "client", 9443},
+		{"mtls 1.3 no cert", []string{"curl", "-sS", "--cacert", c + "/ca.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "TLS_REJECTED_ENCRYPTED", "server", 8443},
+		{"mtls 1.2 no cert", []string{"curl", "-sS", "--tls-max", "1.2", "--cacert", c + "/ca.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "TLS_ALERT", "server", 8443},
+		{"closed port", []string{"curl", "-sS", "http://198.18.0.1:81/"}, "TCP_REFUSED", "server", 81},
+		{"filtered port", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9999/"}, "TCP_NO_ANSWER", "server", 9999},
+		{"reset", []string{"curl", "-sS", "http://198.18.0.1:7000/"}, "TCP_RESET", "server", 7000},
+		{"x-pepe", []string{"curl", "-sS", "-o", "/dev/null", "-H", "X-Pepe: yes", "http://198.18.0.1/big.bin"}, "HTTP_HEADER_MATCH", "client", 80},
+		{"nxdomain", []string{"dig", "+tries=1", "@198.18.0.1", "nope.demo.test"}, "DNS_ERROR", "server", 53},
+		{"healthy tls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(10443), "https://api.demo.test:10443/"}, "", "", 10443},
+		{"healthy mtls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--cert", c + "/client.pem", "--key", c + "/client-key.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "", "", 8443},
+		{"healthy http v6", []string{"curl", "-sS", "-o", "/dev/null", "http://[fd00:198:18::1]/"}, "", "", 80},
+		{"healthy dns", []string{"dig", "+tries=1", "@198.18.0.1", "www.demo.test"}, "", "", 53},
+		{"healthy go tls", []string{l.labBin, "tls-client", "-ca", c + "/ca.pem", "-sni", "api.demo.test", "198.18.0.1:10443"}, "", "", 10443},
+	}
+	for _, s := range steps {
+		l.inPod(s.args...)
+	}
+	time.Sleep(300 * time.Millisecond)
+	a.stop(t)
+
+	events := records(t, filepath.Join(a.out, "netevents.jsonl"))
+	flows := records(t, filepath.Join(a.out, "end_flows.jsonl"))
+	count := map[string]int{}
+	for _, e := range events {
+		port, _ := e["id.resp_p"].(float64)
+		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
+	}
+	want := map[string]int{}
+	for _, s := range steps {
+		if s.note != "" {
+			want[fmt.Sprintf("%s/%s/%v", s.note, s.side, s.port)]++
+		}
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("%s: %d events, want %d", k, count[k], n)
+		}
+	}
+	for k, n := range count {
+		if want[k] == 0 {
+			t.Errorf("unexpected event %s (x%d)", k, n)
+		}
+	}
+	if t.Failed() {
+		for _, e := range events {
+			t.Logf("event: %v %v %v", e["note"], e["side"], e["msg"])
+		}
+	}
+	// Every TCP connection was flushed with a record; handshakes timed.
+	tcp := 0
+	for _, f := range flows {
+		if f["proto"] == "tcp" {
+			tcp++
+			if f["conn_state"] == "SF" {
+				if _, ok := f["tcp_rtt_ms"]; !ok {
+					t.Errorf("SF flow without tcp_rtt_ms: %v", f)
+				}
+			}
+		}
+	}
+	if tcp < len(steps)-2 {
+		t.Errorf("%d TCP flow records for %d TCP clients", tcp, len(steps)-2)
+	}
+	// Every referenced pcap exists, is at most 2 MiB and opens in tshark.
+	for _, e := range events {
+		if p, ok := e["pcap"].(string); ok {
+			st, err := os.Stat(filepath.Join(a.out, p))
+			if err != nil || st.Size() > 2<<20 {
+				t.Errorf("pcap %s: %v", p, err)
+				continue
+			}
+			if _, err := exec.LookPath("tshark"); err == nil {
+				if out, err := exec.Command("tshark", "-r", filepath.Join(a.out, p), "-c", "1").CombinedOutput(); err != nil {
+					t.Errorf("tshark %s: %v %s", p, err, out)
+				}
+			}
+		}
+	}
+	stats := records(t, filepath.Join(a.out, "stats.jsonl"))
+	last := stats[len(stats)-1]
+	if last["kernel_drops"] != 0.0 || last["queue_drops"] != 0.0 || last["packets"].(float64) == 0 {
+		t.Errorf("final stats: %v", last)
+	}
+}
+
+// TestLiveInterfaceGone: the pod's interface disappears (pod killed):
+// the agent says so, flushes, keeps running, and re-attaches when an
+// interface of that name is back.
+func TestLiveInterfaceGone(t *testing.T) {
+	needRoot(t)
+	l := startLab(t, "dltt2")
+	a := startAgent(t, l)
+	l.inPod("curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/")
+	// Kill the "pod's" interface.
+	if out, err := exec.Command("ip", "-n", l.name+"-pod", "link", "del", "eth0").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	waitFor(t, filepath.Join(a.out, "netevents.jsonl"), "CAPTURE_DETACHED")
+	// A replacement interface of the same name.
+	cmds := [][]string{
+		{"ip", "link", "add", "eth0", "netns", l.name + "-pod", "type", "veth", "peer", "name", "eth0", "netns", l.name + "-srv"},
+		{"ip", "-n", l.name + "-pod", "addr", "add", "198.18.0.2/24", "dev", "eth0"},
+		{"ip", "-n", l.name + "-srv", "addr", "add", "198.18.0.1/24", "dev", "eth0"},
+		{"ip", "-n", l.name + "-pod", "link", "set", "eth0", "up"},
+		{"ip", "-n", l.name + "-srv", "link", "set", "eth0", "up"},
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	waitFor(t, filepath.Join(a.out, "netevents.jsonl"), "CAPTURE_ATTACHED")
+	time.Sleep(200 * time.Millisecond)
+	l.inPod("curl", "-sS", "http://198.18.0.1:81/")
+	time.Sleep(200 * time.Millisecond)
+	a.stop(t)
+	b, _ := os.ReadFile(filepath.Join(a.out, "netevents.jsonl"))
+	if !strings.Contains(string(b), "TCP_REFUSED") {
+		t.Errorf("no diagnosis after re-attach:\n%s", b)
+	}
+	fl, _ := os.ReadFile(filepath.Join(a.out, "end_flows.jsonl"))
+	if !strings.Contains(string(fl), `"id.resp_p":80`) {
+		t.Errorf("flow before the interface went away was not flushed:\n%s", fl)
+	}
+}
+
+func waitFor(t *testing.T, path, text string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), text) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(path)
+	t.Fatalf("%s never showed %s:\n%s", path, text, b)
+}

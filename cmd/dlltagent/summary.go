@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// runSummary prints a readable summary of an output directory: one line
+// per diagnosis, the connections with their handshake times, the capture
+// statistics and where the pcaps are.
+func runSummary(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: dlltagent summary DIR")
+		return 2
+	}
+	dir := args[0]
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fatalf("summary: %s is not a dlltagent output directory", dir)
+	}
+	if err := summarize(os.Stdout, dir); err != nil {
+		return fatalf("summary: %v", err)
+	}
+	return 0
+}
+
+type rec map[string]any
+
+func (r rec) s(k string) string {
+	switch v := r[k].(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
+}
+
+func (r rec) f(k string) (float64, bool) {
+	v, ok := r[k].(float64)
+	return v, ok
+}
+
+func readRecords(path string) ([]rec, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []rec
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r rec
+		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, sc.Err()
+}
+
+func hostPort(r rec, h, p string) string {
+	a := r.s(h)
+	if strings.Contains(a, ":") {
+		a = "[" + a + "]"
+	}
+	if port := r.s(p); port != "" {
+		return a + ":" + port
+	}
+	return a
+}
+
+func clock(ts float64) string {
+	if ts == 0 {
+		return "            "
+	}
+	return time.Unix(0, int64(ts*1e9)).UTC().Format("15:04:05.000")
+}
+
+func summarize(w io.Writer, dir string) error {
+	events, err := readRecords(filepath.Join(dir, "netevents.jsonl"))
+	if err != nil {
+		return err
+	}
+	flows, err := readRecords(filepath.Join(dir, "end_flows.jsonl"))
+	if err != nil {
+		return err
+	}
+	stats, err := readRecords(filepath.Join(dir, "stats.jsonl"))
+	if err != nil {
+		return err
+	}
+	if events == nil && flows == nil && stats == nil {
+		return fmt.Errorf("%s has no netevents.jsonl, end_flows.jsonl or stats.jsonl", dir)
+	}
+	sort.SliceStable(events, func(i, j int) bool { a, _ := events[i].f("ts"); b, _ := events[j].f("ts"); return a < b })
+	fmt.Fprintf(w, "Diagnoses (%d)\n", len(events))
+	if len(events) == 0 {
+		fmt.Fprintln(w, "  none: no problem was seen")
+	}
+	for _, e := range events {
+		ts, _ := e.f("ts")
+		line := fmt.Sprintf("  %s  %-22s %s", clock(ts), e.s("note"), e.s("msg"))
+		if p := e.s("pcap"); p != "" {
+			line += "  [" + p + "]"
+		}
+		fmt.Fprintln(w, line)
+	}
+	sort.SliceStable(flows, func(i, j int) bool { a, _ := flows[i].f("ts"); b, _ := flows[j].f("ts"); return a < b })
+	var tcp, other []rec
+	for _, f := range flows {
+		if f.s("proto") == "tcp" {
+			tcp = append(tcp, f)
+		} else {
+			other = append(other, f)
+		}
+	}
+	fmt.Fprintf(w, "\nTCP connections (%d)\n", len(tcp))
+	if len(tcp) > 0 {
+		fmt.Fprintf(w, "  %-12s  %-44s %-5s %-6s %10s %-22s %-12s %s\n", "start", "client -> server", "svc", "state", "rtt ms", "tls", "end", "notes")
+	}
+	for _, f := range tcp {
+		ts, _ := f.f("ts")
+		rtt := "-"
+		if v, ok := f.f("tcp_rtt_ms"); ok {
+			rtt = fmt.Sprintf("%.3f", v)
+		}
+		tls := ""
+		if t, ok := f["tls"].(map[string]any); ok {
+			tr := rec(t)
+			tls = tr.s("version")
+			if hs, ok := tr.f("handshake_ms"); ok {
+				tls += fmt.Sprintf(" %.1fms", hs)
+			} else if t["established"] == false {
+				tls += " failed"
+			}
+		}
+		notes := ""
+		if n, ok := f["notes"].([]any); ok {
+			var ss []string
+			for _, x := range n {
+				ss = append(ss, fmt.Sprint(x))
+			}
+			notes = strings.Join(ss, ",")
+		}
+		fmt.Fprintf(w, "  %s  %-44s %-5s %-6s %10s %-22s %-12s %s\n", clock(ts),
+			hostPort(f, "id.orig_h", "id.orig_p")+" -> "+hostPort(f, "id.resp_h", "id.resp_p"),
+			f.s("service"), f.s("conn_state"), rtt, tls, f.s("end_reason"), notes)
+	}
+	if len(other) > 0 {
+		byProto := map[string]int{}
+		for _, f := range other {
+			byProto[f.s("proto")+"/"+f.s("service")]++
+		}
+		var parts []string
+		for k, v := range byProto {
+			parts = append(parts, fmt.Sprintf("%d %s", v, strings.TrimSuffix(k, "/")))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "\nOther flows: %s\n", strings.Join(parts, ", "))
+	}
+	if len(stats) > 0 {
+		s := stats[len(stats)-1]
+		fmt.Fprintf(w, "\nCapture: %s packets, %s bytes; kernel drops %s, freezes %s, queue drops %s; %s flows, %s events, %s pcaps written\n",
+			s.s("packets"), s.s("bytes"), s.s("kernel_drops"), s.s("kernel_freezes"), s.s("queue_drops"),
+			s.s("flows_total"), s.s("events"), s.s("pcaps_written"))
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "pcaps")); err == nil {
+		n := 0
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".pcap") && !strings.HasPrefix(e.Name(), ".") {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "Focused pcaps: %d in %s\n", n, filepath.Join(dir, "pcaps"))
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+// Command dlltlab provides the real peers the demo and the live tests need
+// that Debian does not package: certificate sets, a server that aborts
+// connections with a reset (SO_LINGER 0), and a Go crypto/tls client.
+// Addresses come from the caller; it never chooses a destination itself.
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | tls-client [flags] ADDR")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "certs":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab certs DIR")
+			break
+		}
+		err = certs(os.Args[2])
+	case "rst-server":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab rst-server ADDR")
+			break
+		}
+		err = rstServer(os.Args[2])
+	case "tls-client":
+		err = tlsClient(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dlltlab:", err)
+		os.Exit(1)
+	}
+}
+
+type certSpec struct {
+	name      string
+	cn        string
+	dns       []string
+	ips       []net.IP
+	notBefore time.Time
+	notAfter  time.Time
+	client    bool
+	selfSign  bool
+}
+
+// certs writes ca.pem, server.pem/-key.pem (CA-signed), selfsigned,
+// expired (CA-signed, expired yesterday) and client certificates.
+func certs(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	now := time.Now()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dlltagent demo CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	if err := writePEM(filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER); err != nil {
+		return err
+	}
+	ips := []net.IP{net.ParseIP("198.18.0.1"), net.ParseIP("fd00:198:18::1")}
+	names := []string{"api.demo.test", "www.demo.test", "localhost"}
+	for i, s := range []certSpec{
+		{name: "server", cn: "api.demo.test", dns: names, ips: ips, notBefore: now.Add(-time.Hour), notAfter: now.Add(24 * time.Hour)},
+		{name: "selfsigned", cn: "api.demo.test", dns: names, ips: ips, notBefore: now.Add(-time.Hour), notAfter: now.Add(24 * time.Hour), selfSign: true},
+		{name: "expired", cn: "api.demo.test", dns: names, ips: ips, notBefore: now.Add(-48 * time.Hour), notAfter: now.Add(-24 * time.Hour)},
+		{name: "client", cn: "demo-client", notBefore: now.Add(-time.Hour), notAfter: now.Add(24 * time.Hour), client: true},
+	} {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: s.cn},
+			NotBefore: s.notBefore, NotAfter: s.notAfter, DNSNames: s.dns, IPAddresses: s.ips,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}
+		if s.client {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		}
+		parent, signer := caCert, any(caKey)
+		if s.selfSign {
+			parent, signer = tmpl, key
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+		if err != nil {
+			return err
+		}
+		kder, _ := x509.MarshalPKCS8PrivateKey(key)
+		if err := writePEM(filepath.Join(dir, s.name+".pem"), "CERTIFICATE", der); err != nil {
+			return err
+		}
+		if err := writePEM(filepath.Join(dir, s.name+"-key.pem"), "PRIVATE KEY", kder); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+// rstServer accepts connections, reads the request, and aborts each with
+// a reset (SO_LINGER 0), like a server process that crashes mid-request.
+func rstServer(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func(c net.Conn) {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil || line == "\r\n" || line == "\n" {
+					break
+				}
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}(c)
+	}
+}
+
+func tlsClient(args []string) error {
+	fs := flag.NewFlagSet("tls-client", flag.ContinueOnError)
+	ca := fs.String("ca", "", "trusted CA file (default: system roots)")
+	sni := fs.String("sni", "", "server name")
+	maxv := fs.String("max", "1.3", "highest TLS version: 1.2 or 1.3")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: dlltlab tls-client [-ca FILE] [-sni NAME] [-max 1.2|1.3] ADDR")
+	}
+	cfg := &tls.Config{ServerName: *sni, MaxVersion: tls.VersionTLS13}
+	if *maxv == "1.2" {
+		cfg.MaxVersion = tls.VersionTLS12
+	}
+	if *ca != "" {
+		pemBytes, err := os.ReadFile(*ca)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemBytes)
+		cfg.RootCAs = pool
+	}
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", fs.Arg(0), cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", *sni)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 512)
+	n, _ := c.Read(buf)
+	fmt.Printf("%s\n", firstLine(buf[:n]))
+	return nil
+}
+
+func firstLine(b []byte) string {
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}

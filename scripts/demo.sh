@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# make demo: stage real failures between network namespaces, watch the
+# client "pod" with dlltagent from outside its namespace, and show the
+# diagnoses. Needs root (namespaces, AF_PACKET). Everything is removed at
+# the end, whatever happens.
+set -euo pipefail
+BIN=${1:-bin/dlltagent}
+here=$(cd "$(dirname "$0")" && pwd)
+LAB=$here/../bin/dlltlab
+OUT=${DEMO_OUT:-$PWD/demo-out}
+NAME=dltdemo
+STATE=$(mktemp -d /tmp/dlltagent-demo.XXXXXX)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "make demo needs root: it creates network namespaces and captures with AF_PACKET" >&2
+  exit 1
+fi
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+try() { # run a client in the pod, show one line of what it says
+  local what=$1; shift
+  printf '    %-58s ' "$what"
+  local out
+  out=$(ip netns exec "$NAME-pod" timeout 10 "$@" 2>&1 | tr '\n' ' ' | cut -c1-60) || true
+  echo "${out:-(no output)}"
+}
+cleanup() {
+  [ -n "${AGENT:-}" ] && kill -TERM "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null || true
+  "$here/lab.sh" down "$NAME" "$STATE" >/dev/null 2>&1 || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT INT TERM
+
+CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
+step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
+"$here/lab.sh" up "$NAME" "$STATE" "$LAB"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80; dnsmasq :53; reset server :7000; :9999 filtered"
+
+rm -rf "$OUT"
+step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
+"$BIN" -i eth0 -netns "/var/run/netns/$NAME-pod" -o "$OUT" -quiet -search-header X-Pepe \
+  -stats-interval 2s -debug-addr 127.0.0.1:16061 -workers 2 2> "$STATE/agent.log" &
+AGENT=$!
+for _ in $(seq 50); do grep -q capturing "$STATE/agent.log" 2>/dev/null && break; sleep 0.1; done
+grep -q capturing "$STATE/agent.log" || { cat "$STATE/agent.log" >&2; exit 1; }
+
+C=$STATE/certs
+R="--resolve api.demo.test:443:198.18.0.1 --resolve api.demo.test:8443:198.18.0.1 --resolve api.demo.test:9443:198.18.0.1 --resolve api.demo.test:10443:198.18.0.1"
+step "running clients in the pod"
+try "curl TLS 1.3 to a self-signed server (untrusted)" curl -sS $R https://api.demo.test/
+try "curl TLS 1.2 to a self-signed server (untrusted)" curl -sS --tls-max 1.2 $R https://api.demo.test/
+try "Go crypto/tls client to the self-signed server" "$LAB" tls-client -sni api.demo.test 198.18.0.1:443
+try "curl TLS 1.2 to an expired certificate" curl -sS --tls-max 1.2 --cacert "$C/ca.pem" $R https://api.demo.test:9443/
+try "curl TLS 1.3, mutual TLS without a client cert" curl -sS --cacert "$C/ca.pem" $R https://api.demo.test:8443/
+try "curl TLS 1.2, mutual TLS without a client cert" curl -sS --tls-max 1.2 --cacert "$C/ca.pem" $R https://api.demo.test:8443/
+try "curl TLS 1.3, mutual TLS with a client cert (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' --cacert "$C/ca.pem" --cert "$C/client.pem" --key "$C/client-key.pem" $R https://api.demo.test:8443/
+try "curl TLS 1.3 to a trusted server (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' --cacert "$C/ca.pem" $R https://api.demo.test:10443/
+try "curl to a closed port" curl -sS http://198.18.0.1:81/
+try "curl to a filtered port (iptables DROP)" curl -sS --connect-timeout 4 http://198.18.0.1:9999/
+try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 'HTTP %{http_code} %{size_download} B' -H 'X-Pepe: 42' http://198.18.0.1/big.bin
+try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"
+try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/
+try "dig a name that does not exist" dig +short +tries=1 @198.18.0.1 nope.demo.test
+try "dig a name the server refuses" dig +short +tries=1 @198.18.0.1 example.org
+try "dig a name that exists (healthy)" dig +short +tries=1 @198.18.0.1 www.demo.test
+
+step "stopping dlltagent (SIGTERM: flush open flows, write pcaps and stats)"
+sleep 0.5
+kill -TERM "$AGENT"; wait "$AGENT" || true; AGENT=
+echo
+"$BIN" summary "$OUT"
+echo
+echo "Records: $OUT/netevents.jsonl, $OUT/end_flows.jsonl, $OUT/stats.jsonl; pcaps: $OUT/pcaps/ (open them in Wireshark)"

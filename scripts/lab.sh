@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Builds and removes the test network used by `make demo` and the live
+# tests: a client "pod" and a server host, each a network namespace, joined
+# by a veth pair (eth0 in each), with real servers on the server side.
+# Addresses come only from 198.18.0.0/15 and fd00:198:18::/48.
+#
+#   lab.sh up NAME DIR DLLTLAB   create NAME-pod and NAME-srv, start servers (state in DIR)
+#   lab.sh down NAME DIR         stop the servers, delete the namespaces
+#
+# Server host 198.18.0.1 / fd00:198:18::1:
+#   443   openssl s_server, self-signed certificate (TLS 1.2/1.3)
+#   8443  openssl s_server, CA-signed, requires a client certificate (-Verify)
+#   9443  openssl s_server, CA-signed but expired certificate
+#   10443 openssl s_server, CA-signed (healthy)
+#   80    nginx
+#   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
+#   7000  a server that resets every connection (SO_LINGER 0)
+#   9999  filtered: iptables DROP
+# Client pod: 198.18.0.2 / fd00:198:18::2.
+set -euo pipefail
+
+cmd=${1:?usage}; name=${2:?name}; dir=${3:?dir}
+pod=$name-pod; srv=$name-srv
+in_srv() { ip netns exec "$srv" "$@"; }
+
+down() {
+  if [ -f "$dir/pids" ]; then
+    while read -r p; do kill "$p" 2>/dev/null || true; done < "$dir/pids"
+    sleep 0.2
+    while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$dir/pids"
+    rm -f "$dir/pids"
+  fi
+  ip netns del "$pod" 2>/dev/null || true
+  ip netns del "$srv" 2>/dev/null || true
+}
+
+bg_srv() { # run a server in the server namespace, remember its pid
+  local log=$1; shift
+  in_srv "$@" >"$dir/$log.log" 2>&1 < /dev/null &
+  echo $! >> "$dir/pids"
+}
+
+wait_port() { # wait up to 5 s for a TCP or UDP listener on the server
+  local proto=$1 port=$2
+  for _ in $(seq 50); do
+    if in_srv ss -H -ln"${proto}" "sport = :$port" | grep -q .; then return 0; fi
+    sleep 0.1
+  done
+  echo "lab: server on $proto/$port did not start (see $dir/*.log)" >&2
+  return 1
+}
+
+up() {
+  local lab=${4:?dlltlab binary}
+  down
+  mkdir -p "$dir/www" "$dir/nginx"
+  chmod 755 "$dir" "$dir/www" # nginx's worker runs as an unprivileged user
+  : > "$dir/pids"
+  ip netns add "$pod"
+  ip netns add "$srv"
+  ip link add eth0 netns "$pod" type veth peer name eth0 netns "$srv"
+  ip -n "$pod" addr add 198.18.0.2/24 dev eth0
+  ip -n "$srv" addr add 198.18.0.1/24 dev eth0
+  ip -n "$pod" addr add fd00:198:18::2/64 dev eth0 nodad
+  ip -n "$srv" addr add fd00:198:18::1/64 dev eth0 nodad
+  for ns in "$pod" "$srv"; do
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+  done
+  in_srv iptables -A INPUT -p tcp --dport 9999 -j DROP
+  in_srv ip6tables -A INPUT -p tcp --dport 9999 -j DROP 2>/dev/null || true
+
+  "$lab" certs "$dir/certs"
+  local c=$dir/certs
+  bg_srv tls-selfsigned openssl s_server -accept 443 -cert "$c/selfsigned.pem" -key "$c/selfsigned-key.pem" -www -quiet
+  bg_srv tls-mtls openssl s_server -accept 8443 -cert "$c/server.pem" -key "$c/server-key.pem" -CAfile "$c/ca.pem" -Verify 1 -verify_return_error -www -quiet
+  bg_srv tls-expired openssl s_server -accept 9443 -cert "$c/expired.pem" -key "$c/expired-key.pem" -www -quiet
+  bg_srv tls-ok openssl s_server -accept 10443 -cert "$c/server.pem" -key "$c/server-key.pem" -www -quiet
+
+  echo '<h1>dlltagent demo</h1>' > "$dir/www/index.html"
+  head -c 3000000 /dev/zero > "$dir/www/big.bin"
+  cat > "$dir/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $dir/nginx/body;
+  proxy_temp_path $dir/nginx/proxy;
+  fastcgi_temp_path $dir/nginx/fastcgi;
+  uwsgi_temp_path $dir/nginx/uwsgi;
+  scgi_temp_path $dir/nginx/scgi;
+  server {
+    listen 198.18.0.1:80;
+    listen [fd00:198:18::1]:80;
+    root $dir/www;
+    limit_rate 1m;
+  }
+}
+CONF
+  bg_srv nginx nginx -c "$dir/nginx/nginx.conf"
+  bg_srv dnsmasq dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
+    --listen-address=198.18.0.1 --bind-interfaces --local=/demo.test/ \
+    --address=/www.demo.test/198.18.0.1 --address=/api.demo.test/198.18.0.1 \
+    --pid-file="$dir/dnsmasq.pid" --user=root
+  bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
+  for p in 443 8443 9443 10443 80 7000; do wait_port t "$p"; done
+  wait_port u 53
+}
+
+case $cmd in
+  up) up "$@" ;;
+  down) down ;;
+  *) echo "usage: lab.sh up NAME DIR DLLTLAB | down NAME DIR" >&2; exit 2 ;;
+esac
