@@ -147,9 +147,9 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	if rcode != 2 && rcode != 3 && rcode != 5 {
 		return
 	}
-	server := c.Resp
+	server := c.Resp()
 	if fromOrig {
-		server = c.Orig
+		server = c.Orig()
 	}
 	b := e.eventStart(c, NoteDNSError, ts)
 	if b == nil {
@@ -208,7 +208,7 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 			continue
 		}
 		b.B = append(b.B, "DNS server "...)
-		b.B = c.Resp.AppendTo(b.B)
+		b.B = c.Resp().AppendTo(b.B)
 		b.B = append(b.B, " did not answer the query for "...)
 		b.B = appendText(b.B, q.name[:q.n])
 		b.B = append(b.B, " ("...)

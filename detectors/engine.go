@@ -3,6 +3,7 @@ package detectors
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -72,9 +73,20 @@ type Stats struct {
 }
 
 // flowState is the detectors' per-connection state, kept in a slab
-// parallel to the flow table's (same index).
+// parallel to the flow table's (same index). What only problem
+// connections need lives in a separate problem struct, allocated when a
+// problem shows, so a healthy connection costs little memory.
 type flowState struct {
-	link      int32
+	firstSYN int64 // time of the first SYN (no-answer deadline)
+
+	tls  *tlsState
+	dns  *dnsState
+	http *httpState
+	prob *problem
+
+	pc pcapBuf
+
+	link      uint16
 	vlan      [2]uint16
 	nvlan     uint8
 	service   uint8
@@ -82,26 +94,40 @@ type flowState struct {
 	firstRST  int8   // 0 none, 1 originator, 2 responder
 	finBefore bool   // a FIN was seen before the first RST
 	refused   bool
-	refusedTS int64
 	tlsFatal  bool
+	icmpSet   bool
+	tracked   bool
+	pcapDone  bool
+}
 
-	icmpSet  bool
-	icmpV6   bool
-	icmpType uint8
-	icmpCode uint8
-
-	firstSYN int64 // time of the first SYN (no-answer deadline)
-
-	tls  *tlsState
-	dns  *dnsState
-	http *httpState
-
-	pc         pcapBuf
-	tracked    bool
+// problem holds what only connections with a problem (or tracked ones)
+// need.
+type problem struct {
+	refusedTS  int64
 	trackUntil int64
-	pcapNote   int8 // note the pcap is named after; -1 none
 	pcapName   string
-	pcapDone   bool
+	pcapNote   int8
+	icmpV6     bool
+	icmpType   uint8
+	icmpCode   uint8
+}
+
+var noProblem problem
+
+// p returns the connection's problem state, creating it.
+func (fs *flowState) p() *problem {
+	if fs.prob == nil {
+		fs.prob = new(problem)
+	}
+	return fs.prob
+}
+
+// q returns the connection's problem state for reading (zero if none).
+func (fs *flowState) q() *problem {
+	if fs.prob == nil {
+		return &noProblem
+	}
+	return fs.prob
 }
 
 // Engine is one worker's pipeline after decode: flow table, detectors and
@@ -121,6 +147,8 @@ type Engine struct {
 	dnsPool  []*dnsState
 	httpPool []*httpState
 	arena    arena
+	stash    synStash
+	pools    bufPools
 	rl       rateLimiter
 	search   []byte // lower-cased search text
 
@@ -139,6 +167,8 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 		e.search = lowerASCII([]byte(cfg.SearchHeader))
 	}
 	e.arena.init(cfg.PcapMemMB<<20, cfg.PcapMaxKB<<10)
+	e.stash.init()
+	e.pools.hello.size, e.pools.ooo.size, e.pools.http.size = maxHelloKeep, maxHeldBytes, maxHeaderBlock
 	e.rl.init(cfg.EventBurst, int64(cfg.EventWindow))
 	return e
 }
@@ -192,15 +222,23 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 	if c == nil {
 		c = e.tab.Insert(&k, h)
 		if c == nil {
-			e.St.FlowsEvicted.Add(1)
-			if p.Flags&decode.HasInner != 0 {
-				e.icmpError(nil, p, ts)
+			// Full: end the connection idle the longest (counted) to make
+			// room; memory stays bounded by -max-flows.
+			if old := e.tab.Oldest(); old != nil {
+				e.St.FlowsEvicted.Add(1)
+				e.endFlow(old, endIdle)
+				c = e.tab.Insert(&k, h)
 			}
-			return
+			if c == nil {
+				if p.Flags&decode.HasInner != 0 {
+					e.icmpError(nil, p, ts)
+				}
+				return
+			}
 		}
 		c.Init(p, &t, ts)
 		fs := e.state(c)
-		*fs = flowState{link: int32(linkType), pcapNote: -1, pc: pcapBuf{head: -1}, vlan: p.VLAN, nvlan: p.NVLAN}
+		*fs = flowState{link: uint16(linkType), pc: pcapBuf{head: -1}, vlan: p.VLAN, nvlan: p.NVLAN}
 		e.St.Flows.Add(1)
 		e.St.FlowsActive.Add(1)
 	}
@@ -210,7 +248,7 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 	c.Update(p, orig, ts)
 
 	if p.Proto == decode.ProtoTCP {
-		e.recordPacket(c, fs, ts, frame, origLen)
+		e.recordPacket(c, fs, ts, frame, origLen, p.TCPFlags&(decode.SYN|decode.ACK|decode.RST|decode.FIN) == decode.SYN && len(p.Payload) == 0)
 		e.tcp(c, fs, p, orig, ts, prevO, prevR)
 	} else if p.Proto == decode.ProtoUDP {
 		if p.SrcPort == 53 || p.DstPort == 53 {
@@ -236,11 +274,17 @@ func (e *Engine) Advance(now int64) {
 // deadline returns when c next needs attention.
 func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	idle := e.idleUDP
-	if c.Proto == decode.ProtoTCP {
+	if c.Proto() == decode.ProtoTCP {
 		idle = e.idleTCP
 	}
+	if c.Proto() == decode.ProtoTCP && c.E[1].Pkts == 0 {
+		// The responder never answered: an attempt (or a scan/flood
+		// probe). Keep it long enough for the usual SYN retries, not
+		// for the established-connection idle time.
+		idle = max(3*e.synTO, int64(10*time.Second))
+	}
 	d := c.Last + idle
-	if c.Proto == decode.ProtoTCP {
+	if c.Proto() == decode.ProtoTCP {
 		if closed(c) {
 			d = min(d, c.Last+e.linger)
 		}
@@ -254,7 +298,7 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 		}
 	}
 	if fs.tracked {
-		d = min(d, fs.trackUntil)
+		d = min(d, fs.q().trackUntil)
 	}
 	return d
 }
@@ -267,22 +311,25 @@ func closed(c *flowtable.Conn) bool {
 func (e *Engine) onTimer(c *flowtable.Conn) {
 	fs := e.state(c)
 	now := e.now
-	if c.Proto == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 && now-fs.firstSYN >= e.synTO {
+	if c.Proto() == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 && now-fs.firstSYN >= e.synTO {
 		e.noAnswer(c, fs, now)
 	}
 	if fs.dns != nil {
 		e.dnsTimeouts(c, fs, now, false)
 	}
-	if fs.tracked && now >= fs.trackUntil {
+	if fs.tracked && now >= fs.q().trackUntil {
 		fs.tracked = false
 		e.writePcap(c, fs)
 	}
 	idle := e.idleUDP
-	if c.Proto == decode.ProtoTCP {
+	if c.Proto() == decode.ProtoTCP {
 		idle = e.idleTCP
+		if c.E[1].Pkts == 0 {
+			idle = max(3*e.synTO, int64(10*time.Second))
+		}
 	}
 	switch {
-	case c.Proto == decode.ProtoTCP && closed(c) && now-c.Last >= e.linger:
+	case c.Proto() == decode.ProtoTCP && closed(c) && now-c.Last >= e.linger:
 		e.endFlow(c, endCaptureEnd)
 		return
 	case now-c.Last >= idle:
@@ -296,7 +343,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 func (e *Engine) Flush() {
 	e.tab.Each(func(c *flowtable.Conn) {
 		fs := e.state(c)
-		if c.Proto == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 {
+		if c.Proto() == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 {
 			e.noAnswer(c, fs, e.now)
 		}
 		if fs.dns != nil {
@@ -332,7 +379,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// Reported when the flow ends, if it is still a
 				// rejection then: a forged RST followed by a real
 				// SYN-ACK is not a closed port.
-				fs.refused, fs.refusedTS = true, ts
+				fs.refused, fs.p().refusedTS = true, ts
 				e.arena.freeBuf(&fs.pc) // no pcap for a refusal
 			case tlsOpen:
 				e.tlsClose(c, fs, side, ts)
@@ -359,7 +406,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			if e.search != nil {
 				fs.http = e.getHTTP()
 			}
-		case c.RespPort == 53 || c.OrigPort == 53:
+		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
 	}
@@ -407,9 +454,9 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 		return
 	}
 	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp, c.RespPort)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " refused the connection from client "...)
-	b.B = c.Orig.AppendTo(b.B)
+	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, ": port closed (SYN answered by RST)"...)
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
@@ -434,9 +481,9 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	}
 	waited := now - fs.firstSYN
 	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp, c.RespPort)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " never answered client "...)
-	b.B = c.Orig.AppendTo(b.B)
+	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, ": "...)
 	b.B = appendUint(b.B, c.E[0].Pkts)
 	b.B = append(b.B, " SYN(s) over "...)
@@ -447,9 +494,9 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 }
 
 func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
-	who, whoAddr, other := "client", c.Orig, "server"
+	who, whoAddr, other := "client", c.Orig(), "server"
 	if side == 1 {
-		who, whoAddr, other = "server", c.Resp, "client"
+		who, whoAddr, other = "server", c.Resp(), "client"
 	}
 	e.planPcap(fs, NoteTCPReset, c)
 	b := e.eventStart(c, NoteTCPReset, ts)
@@ -489,25 +536,26 @@ func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
 	name := ICMPUnreachName(v6, p.ICMPCode)
 	if qc != nil {
 		fs := e.state(qc)
-		fs.icmpSet, fs.icmpV6, fs.icmpType, fs.icmpCode = true, v6, p.ICMPType, p.ICMPCode
+		pr := fs.p()
+		fs.icmpSet, pr.icmpV6, pr.icmpType, pr.icmpCode = true, v6, p.ICMPType, p.ICMPCode
 		// The quoted packet came from its sender; the error reports that
 		// the other side could not be reached.
 		side := "server"
 		if !qc.FromOrig(srcIsA) {
 			side = "client"
 		}
-		if reporter == qc.Resp {
+		if reporter == qc.Resp() {
 			side = "server"
-		} else if reporter == qc.Orig {
+		} else if reporter == qc.Orig() {
 			side = "client"
 		}
 		b := e.eventStart(qc, NoteICMPUnreachable, ts)
 		if b == nil {
 			return
 		}
-		target, targetPort := qc.Resp, qc.RespPort
+		target, targetPort := qc.Resp(), qc.RespPort()
 		if side == "client" {
-			target, targetPort = qc.Orig, qc.OrigPort
+			target, targetPort = qc.Orig(), qc.OrigPort()
 		}
 		b.B = reporter.AppendTo(b.B)
 		b.B = append(b.B, " reported "...)
@@ -543,9 +591,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 		e.tlsRejected(c, fs, fs.tls.pendingRejTS)
 	}
 	if fs.refused {
-		e.refused(c, fs, fs.refusedTS)
+		e.refused(c, fs, fs.q().refusedTS)
 	}
-	if fs.pcapName != "" && !fs.pcapDone {
+	if fs.q().pcapName != "" && !fs.pcapDone {
 		e.writePcap(c, fs)
 	}
 	e.writeFlow(c, fs, why)
@@ -556,6 +604,7 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 
 func (e *Engine) release(fs *flowState) {
 	if fs.tls != nil {
+		fs.tls.releaseBuffers()
 		e.tlsPool = append(e.tlsPool, fs.tls)
 		fs.tls = nil
 	}
@@ -564,10 +613,13 @@ func (e *Engine) release(fs *flowState) {
 		fs.dns = nil
 	}
 	if fs.http != nil {
+		e.pools.http.put(fs.http.buf)
+		fs.http.buf = nil
 		e.httpPool = append(e.httpPool, fs.http)
 		fs.http = nil
 	}
 	e.arena.freeBuf(&fs.pc)
+	fs.prob = nil
 }
 
 func (e *Engine) getTLS() *tlsState {
@@ -576,9 +628,9 @@ func (e *Engine) getTLS() *tlsState {
 		t = e.tlsPool[n-1]
 		e.tlsPool = e.tlsPool[:n-1]
 	} else {
-		t = &tlsState{hsBuf: make([]byte, 0, maxHelloKeep)}
+		t = &tlsState{}
 	}
-	t.reset(t.hsBuf)
+	t.reset(&e.pools)
 	return t
 }
 

@@ -15,7 +15,7 @@ func FuzzTLS(f *testing.F) {
 	f.Add([]byte{22, 3, 3, 0, 40, 2, 0, 0, 36, 3, 3, 0xCF, 0x21, 0xAD, 0x74}, []byte{20, 3, 3, 0, 1, 1}, 5)
 	f.Fuzz(func(t *testing.T, c, s []byte, split int) {
 		var st tlsState
-		st.reset(make([]byte, 0, maxHelloKeep))
+		st.reset(&bufPools{hello: bufPool{size: maxHelloKeep}, ooo: bufPool{size: maxHeldBytes}})
 		var ev tlsEvents
 		if split < 0 {
 			split = -split

@@ -31,13 +31,16 @@ func isHTTPRequest(b []byte) bool {
 }
 
 func (e *Engine) getHTTP() *httpState {
+	var h *httpState
 	if n := len(e.httpPool); n > 0 {
-		h := e.httpPool[n-1]
+		h = e.httpPool[n-1]
 		e.httpPool = e.httpPool[:n-1]
-		*h = httpState{buf: h.buf[:0]}
-		return h
+		*h = httpState{}
+	} else {
+		h = &httpState{}
 	}
-	return &httpState{buf: make([]byte, 0, maxHeaderBlock)}
+	h.buf = e.pools.http.get()
+	return h
 }
 
 // httpSegment accumulates the client's first request (in sequence order)
@@ -54,6 +57,8 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 	off := int32(p.Seq - h.nextSeq)
 	if off > 0 {
 		h.done = true // gap: give up rather than search a broken block
+		e.pools.http.put(h.buf)
+		h.buf = nil
 		return
 	}
 	if off < 0 {
@@ -78,11 +83,11 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 		block = h.buf[:start+end+2]
 	}
 	h.done = true
-	i := indexFold(block, e.search)
-	if i < 0 {
-		return
+	if i := indexFold(block, e.search); i >= 0 {
+		e.headerMatch(c, fs, block, i, ts)
 	}
-	e.headerMatch(c, fs, block, i, ts)
+	e.pools.http.put(h.buf) // the request was searched: the buffer goes back
+	h.buf = nil
 }
 
 // indexFold returns the index of needle (already lower case) in hay,
@@ -121,7 +126,7 @@ var sensitive = [...][]byte{[]byte("authorization"), []byte("proxy-authorization
 
 func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at int, ts int64) {
 	fs.tracked = true
-	fs.trackUntil = ts + e.track
+	fs.p().trackUntil = ts + e.track
 	e.planPcap(fs, NoteHTTPHeaderMatch, c)
 	e.ensureTail(fs)
 	reqLine := block
@@ -160,13 +165,13 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 		return
 	}
 	b.B = append(b.B, "client "...)
-	b.B = c.Orig.AppendTo(b.B)
+	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " sent "...)
 	b.B = appendText(b.B, method)
 	b.B = append(b.B, ' ')
 	b.B = appendText(b.B, uri)
 	b.B = append(b.B, " to "...)
-	b.B = appendAddrPort(b.B, c.Resp, c.RespPort)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " with the searched text in header \\\""...)
 	b.B = appendText(b.B, line)
 	if redacted {

@@ -18,11 +18,11 @@ type Buffer struct {
 	B    []byte
 }
 
-var bufPool = sync.Pool{New: func() any { return &Buffer{B: make([]byte, 0, 1024)} }}
+var recordPool = sync.Pool{New: func() any { return &Buffer{B: make([]byte, 0, 1024)} }}
 
 // GetBuffer returns an empty buffer from the pool.
 func GetBuffer(kind int) *Buffer {
-	b := bufPool.Get().(*Buffer)
+	b := recordPool.Get().(*Buffer)
 	b.Kind, b.Name, b.B = kind, "", b.B[:0]
 	return b
 }
@@ -33,7 +33,7 @@ func PutBuffer(b *Buffer) {
 	if cap(b.B) > 256<<10 {
 		return
 	}
-	bufPool.Put(b)
+	recordPool.Put(b)
 }
 
 // Output receives records from an Engine. Send must not retain b after it

@@ -15,6 +15,38 @@ const chunkBytes = 32 << 10
 // cut to fit (headers and the start of the payload).
 const minKeep = 128
 
+// headFrameMax bounds the bytes of one frame copied into a head buffer:
+// handshake packets are small, and a 64 KiB GSO frame of bulk data is
+// kept as its first 16 KiB with its original length.
+const headFrameMax = 16 << 10
+
+// The SYN stash holds each new connection's first bare SYN (most are at
+// most 128 bytes) in a fixed per-worker area, so a connection gets a head
+// chunk only when a second packet comes: unanswered SYNs (scans, floods)
+// never need a pcap and never touch the arena.
+const (
+	stashSlots    = 1 << 15
+	stashSlotSize = 128
+)
+
+type synStash struct {
+	data  []byte
+	idx   []int32 // owner connection index + 1
+	first []int64 // owner's first-packet time (tells reuse apart)
+	ts    []int64
+	n     []uint16
+	orig  []uint32
+}
+
+func (s *synStash) init() {
+	s.data = make([]byte, stashSlots*stashSlotSize)
+	s.idx = make([]int32, stashSlots)
+	s.first = make([]int64, stashSlots)
+	s.ts = make([]int64, stashSlots)
+	s.n = make([]uint16, stashSlots)
+	s.orig = make([]uint32, stashSlots)
+}
+
 // maxTailChunks bounds a tail ring (2 MiB / 32 KiB).
 const maxTailChunks = 64
 
@@ -70,6 +102,7 @@ type pcapBuf struct {
 	headClosed bool
 	tail       *tailRing
 	gapPkts    uint32 // packets between head and tail that were not kept
+	stashed    bool   // the first SYN waits in the SYN stash
 }
 
 type tailRing struct {
@@ -109,18 +142,48 @@ func putRecord(c []byte, used int, ts int64, frame []byte, origLen int) int {
 }
 
 // recordPacket keeps a TCP frame in the connection's buffer.
-func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame []byte, origLen int) {
+func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame []byte, origLen int, bareSYN bool) {
 	pc := &fs.pc
 	if !pc.headClosed {
 		if pc.head < 0 {
+			slot := int(c.Index()) % stashSlots
+			st := &e.stash
+			if bareSYN && pc.headPkts == 0 {
+				if pc.stashed {
+					pc.gapPkts++ // a retransmitted SYN: the first one is kept
+					return
+				}
+				if len(frame) <= stashSlotSize {
+					copy(st.data[slot*stashSlotSize:], frame)
+					st.idx[slot], st.first[slot], st.ts[slot] = c.Index()+1, c.First, ts
+					st.n[slot], st.orig[slot] = uint16(len(frame)), uint32(origLen)
+					pc.stashed = true
+					return
+				}
+			}
 			pc.head = e.arena.alloc()
 			if pc.head < 0 {
 				pc.headClosed = true
 				e.St.PcapDropped.Add(uint64(len(frame)))
+			} else if pc.stashed {
+				pc.stashed = false
+				if st.idx[slot] == c.Index()+1 && st.first[slot] == c.First {
+					off := slot * stashSlotSize
+					if u := putRecord(e.arena.chunk(pc.head), 0, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot])); u >= 0 {
+						pc.headUsed = int32(u)
+						pc.headPkts++
+					}
+				} else {
+					pc.gapPkts++ // the stash slot was taken by another SYN
+				}
 			}
 		}
 		if pc.head >= 0 {
-			if u := putRecord(e.arena.chunk(pc.head), int(pc.headUsed), ts, frame, origLen); u >= 0 {
+			hf := frame
+			if len(hf) > headFrameMax {
+				hf = hf[:headFrameMax]
+			}
+			if u := putRecord(e.arena.chunk(pc.head), int(pc.headUsed), ts, hf, origLen); u >= 0 {
 				pc.headUsed = int32(u)
 				pc.headPkts++
 				return
@@ -129,7 +192,7 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 		}
 	}
 	if pc.tail == nil {
-		if pc.head >= 0 || fs.pcapName != "" {
+		if pc.head >= 0 || fs.q().pcapName != "" {
 			pc.gapPkts++
 		}
 		return
@@ -179,7 +242,7 @@ func (e *Engine) ensureTail(fs *flowState) {
 // handshakes, healthy and not tracked.
 func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 	pc := &fs.pc
-	if pc.head < 0 || fs.tracked || fs.pcapName != "" || fs.events != 0 {
+	if pc.head < 0 || fs.tracked || fs.q().pcapName != "" || fs.events != 0 {
 		return
 	}
 	past := false
@@ -200,7 +263,7 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 
 // planPcap names the pcap that will be written for this connection.
 func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn) {
-	if fs.pcapName != "" {
+	if fs.q().pcapName != "" {
 		return
 	}
 	ts := e.now
@@ -212,19 +275,19 @@ func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn) {
 	b = append(b, '_')
 	b = uid(b, c)
 	b = append(b, ".pcap"...)
-	fs.pcapName = string(b)
-	fs.pcapNote = int8(note)
+	fs.p().pcapName = string(b)
+	fs.p().pcapNote = int8(note)
 }
 
 // writePcap sends the connection's buffered packets to the sink as one
 // pcap file (head, then tail, original timestamps) and frees the buffers.
 func (e *Engine) writePcap(c *flowtable.Conn, fs *flowState) {
-	if fs.pcapName == "" || fs.pcapDone {
+	if fs.q().pcapName == "" || fs.pcapDone {
 		return
 	}
 	pc := &fs.pc
 	b := GetBuffer(KindPcap)
-	b.Name = fs.pcapName
+	b.Name = fs.q().pcapName
 	b.B = pcapio.AppendFileHeader(b.B, int(fs.link), 262144)
 	if pc.head >= 0 {
 		b.B = append(b.B, e.arena.chunk(pc.head)[:pc.headUsed]...)

@@ -28,17 +28,17 @@ func appendConnID(dst []byte, c *flowtable.Conn) []byte {
 	dst = append(dst, `,"uid":"`...)
 	dst = uid(dst, c)
 	dst = append(dst, `","community_id":"`...)
-	dst = appendCommunityID(dst, c.Orig, c.Resp, c.OrigPort, c.RespPort, c.Proto)
+	dst = appendCommunityID(dst, c.Orig(), c.Resp(), c.OrigPort(), c.RespPort(), c.Proto())
 	dst = append(dst, `","id.orig_h":`...)
-	dst = jsonw.Addr(dst, c.Orig)
+	dst = jsonw.Addr(dst, c.Orig())
 	dst = append(dst, `,"id.orig_p":`...)
-	dst = jsonw.Uint(dst, uint64(c.OrigPort))
+	dst = jsonw.Uint(dst, uint64(c.OrigPort()))
 	dst = append(dst, `,"id.resp_h":`...)
-	dst = jsonw.Addr(dst, c.Resp)
+	dst = jsonw.Addr(dst, c.Resp())
 	dst = append(dst, `,"id.resp_p":`...)
-	dst = jsonw.Uint(dst, uint64(c.RespPort))
+	dst = jsonw.Uint(dst, uint64(c.RespPort()))
 	dst = append(dst, `,"proto":"`...)
-	dst = append(dst, protoName(c.Proto)...)
+	dst = append(dst, protoName(c.Proto())...)
 	return append(dst, '"')
 }
 
@@ -58,7 +58,7 @@ func appendCommunityID(dst []byte, o, r netip.Addr, op, rp uint16, proto uint8) 
 func (e *Engine) eventStart(c *flowtable.Conn, note int, ts int64) *Buffer {
 	fs := e.state(c)
 	fs.events |= 1 << note
-	if !e.rl.allow(e, note, c.Resp, ts) {
+	if !e.rl.allow(e, note, c.Resp(), ts) {
 		return nil
 	}
 	b := GetBuffer(KindEvent)
@@ -163,9 +163,9 @@ func (e *Engine) eventEnd(b *Buffer) {
 }
 
 func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
-	if fs.pcapName != "" {
+	if fs.q().pcapName != "" {
 		b.B = append(b.B, `,"pcap":`...)
-		b.B = jsonw.String(b.B, fs.pcapName)
+		b.B = jsonw.String(b.B, fs.q().pcapName)
 	}
 	e.eventEnd(b)
 }
@@ -269,7 +269,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	d = append(d, e.endReason(c, fs, why)...)
 	d = append(d, `","midstream":`...)
 	d = jsonw.Bool(d, c.Midstream)
-	if c.Proto == decode.ProtoTCP && c.SynTS != 0 && c.SynAckTS != 0 && c.AckTS != 0 {
+	if c.Proto() == decode.ProtoTCP && c.SynTS != 0 && c.SynAckTS != 0 && c.AckTS != 0 {
 		d = append(d, `,"tcp_rtt_ms":`...)
 		d = jsonw.Millis(d, c.AckTS-c.SynTS)
 		d = append(d, `,"tcp_rtt_synack_ms":`...)
@@ -282,11 +282,11 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	}
 	if fs.icmpSet {
 		d = append(d, `,"icmp_unreachable":{"type":`...)
-		d = jsonw.Uint(d, uint64(fs.icmpType))
+		d = jsonw.Uint(d, uint64(fs.q().icmpType))
 		d = append(d, `,"code":`...)
-		d = jsonw.Uint(d, uint64(fs.icmpCode))
+		d = jsonw.Uint(d, uint64(fs.q().icmpCode))
 		d = append(d, `,"name":`...)
-		d = jsonw.String(d, ICMPUnreachName(fs.icmpV6, fs.icmpCode))
+		d = jsonw.String(d, ICMPUnreachName(fs.q().icmpV6, fs.q().icmpCode))
 		d = append(d, '}')
 	}
 	if fs.events != 0 {
@@ -313,9 +313,9 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 			d = jsonw.Uint(d, uint64(fs.vlan[1]))
 		}
 	}
-	if fs.pcapName != "" && fs.pcapDone {
+	if fs.q().pcapName != "" && fs.pcapDone {
 		d = append(d, `,"pcap":`...)
-		d = jsonw.String(d, fs.pcapName)
+		d = jsonw.String(d, fs.q().pcapName)
 	}
 	d = append(d, '}', '\n')
 	b.B = d
@@ -326,7 +326,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 }
 
 func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
-	if c.Proto == decode.ProtoTCP {
+	if c.Proto() == decode.ProtoTCP {
 		switch {
 		case fs.tlsFatal:
 			return "tls_alert"

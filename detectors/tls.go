@@ -73,7 +73,11 @@ type tlsDir struct {
 type tlsState struct {
 	d [2]tlsDir
 
-	hsBuf  []byte    // kept Hello bytes (from the worker's pool)
+	// Buffers are taken from the worker's pools only while a Hello or an
+	// out-of-order segment is being held, and handed back at once: a
+	// connection past its handshake holds none.
+	pools  *bufPools
+	hsBuf  []byte    // the Hello being reassembled
 	oooBuf [2][]byte // held out-of-order segments per direction
 
 	chTS     int64
@@ -105,10 +109,18 @@ type tlsState struct {
 	abortReported bool
 }
 
-func (t *tlsState) reset(buf []byte) {
-	ooo := t.oooBuf
-	*t = tlsState{hsBuf: buf[:0], cliCert: -1, pendingRej: -1}
-	t.oooBuf[0], t.oooBuf[1] = ooo[0][:0], ooo[1][:0]
+func (t *tlsState) reset(pools *bufPools) {
+	*t = tlsState{pools: pools, cliCert: -1, pendingRej: -1}
+}
+
+// releaseBuffers hands every pooled buffer back.
+func (t *tlsState) releaseBuffers() {
+	t.pools.hello.put(t.hsBuf)
+	t.hsBuf = nil
+	for i := range t.oooBuf {
+		t.pools.ooo.put(t.oooBuf[i])
+		t.oooBuf[i] = nil
+	}
 }
 
 // looksLikeTLS reports whether a client's first payload starts a TLS
@@ -164,8 +176,9 @@ func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents)
 			break
 		}
 	}
-	if dir.nheld == 0 {
-		t.oooBuf[d] = t.oooBuf[d][:0]
+	if dir.nheld == 0 && t.oooBuf[d] != nil {
+		t.pools.ooo.put(t.oooBuf[d])
+		t.oooBuf[d] = nil
 	}
 }
 
@@ -202,7 +215,7 @@ func (t *tlsState) hold(d int, seq uint32, b []byte) bool {
 		return false
 	}
 	if t.oooBuf[d] == nil {
-		t.oooBuf[d] = make([]byte, 0, maxHeldBytes)
+		t.oooBuf[d] = t.pools.ooo.get()
 	}
 	dir.held[dir.nheld] = heldSeg{seq: seq, off: len(t.oooBuf[d]), n: len(b)}
 	dir.nheld++
@@ -383,6 +396,9 @@ func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
 			dir.hsKeep = (dir.hsTyp == hsClientHello && d == 0) || (dir.hsTyp == hsServerHello && d == 1) ||
 				(dir.hsTyp == hsCertificate && d == 0)
 			if dir.hsKeep {
+				if t.hsBuf == nil {
+					t.hsBuf = t.pools.hello.get()
+				}
 				t.hsBuf = t.hsBuf[:0]
 			}
 			if dir.hsTyp == hsClientHello && d == 0 && t.chTS == 0 {
@@ -401,7 +417,7 @@ func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
 		if n > len(b) {
 			n = len(b)
 		}
-		if dir.hsKeep {
+		if dir.hsKeep && t.hsBuf != nil {
 			room := maxHelloKeep - len(t.hsBuf)
 			if room > 0 {
 				t.hsBuf = append(t.hsBuf, b[:min(n, room)]...)
@@ -414,6 +430,32 @@ func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
 			dir.hsHdrN = 0
 		}
 	}
+}
+
+// bufPool is a worker's free list of equally sized buffers.
+type bufPool struct {
+	size int
+	free [][]byte
+}
+
+func (p *bufPool) get() []byte {
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, p.size)
+}
+
+func (p *bufPool) put(b []byte) {
+	if b != nil && len(p.free) < 4096 {
+		p.free = append(p.free, b[:0])
+	}
+}
+
+// bufPools are the worker's pools for reassembly buffers.
+type bufPools struct {
+	hello, ooo, http bufPool
 }
 
 func (t *tlsState) message(d int) {
@@ -440,7 +482,10 @@ func (t *tlsState) message(d int) {
 			}
 		}
 	}
-	t.hsBuf = t.hsBuf[:0]
+	if t.hsBuf != nil {
+		t.pools.hello.put(t.hsBuf)
+		t.hsBuf = nil
+	}
 }
 
 // reader is a bounds-checked cursor over a handshake message.

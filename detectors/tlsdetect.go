@@ -24,9 +24,9 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 			return
 		}
 		side := sideName(t.alertSide)
-		addr := c.Orig
+		addr := c.Orig()
 		if t.alertSide == 1 {
-			addr = c.Resp
+			addr = c.Resp()
 		}
 		b.B = append(b.B, side...)
 		b.B = append(b.B, ' ')
@@ -80,9 +80,9 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		return
 	}
 	sn := sideName(int8(side))
-	addr := c.Orig
+	addr := c.Orig()
 	if side == 1 {
-		addr = c.Resp
+		addr = c.Resp()
 	}
 	b.B = append(b.B, sn...)
 	b.B = append(b.B, ' ')
@@ -117,9 +117,9 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 		return
 	}
 	sn := sideName(t.pendingRej)
-	addr := c.Orig
+	addr := c.Orig()
 	if t.pendingRej == 1 {
-		addr = c.Resp
+		addr = c.Resp()
 	}
 	b.B = append(b.B, sn...)
 	b.B = append(b.B, ' ')

@@ -34,70 +34,96 @@ const (
 )
 
 // maxHistory bounds the history string.
-const maxHistory = 32
+const maxHistory = 24
 
 // Endpoint is one side of a connection.
 type Endpoint struct {
 	State, PrevState uint8
 	DidClose         bool
+	initSeq          bool
+	FINs, RSTs       uint16 // saturating
 	Pkts             uint64
 	IPBytes          uint64 // IP-level bytes, as Zeek's *_ip_bytes
 	DataBytes        uint64 // UDP/ICMP payload bytes
-	Last             int64  // time of this side's last packet
 
-	FINs, RSTs uint32
-	initSeq    bool
-	startSeq   uint32
-	lastSeq    uint32
-	lastWraps  uint32
-	ackSeq     uint32
-	ackWraps   uint32
+	startSeq  uint32
+	lastSeq   uint32
+	ackSeq    uint32
+	lastWraps uint16
+	ackWraps  uint16
 
-	histLastSYN, histLastFIN, histLastRST int64
+	// Relative sequence numbers of the last SYN, FIN and RST, for
+	// Zeek's repeated-letter rule (equality only: 32 bits suffice).
+	histLastSYN, histLastFIN, histLastRST int32
 
-	windowScale int8
-	rxmit       uint32
-	rxmitThresh uint32
-	zeroWin     uint32
-	zeroThresh  uint32
+	rxmit, zeroWin          uint32
+	rxmitThresh, zeroThresh uint32
 }
 
 // Conn is one connection. The fields below the line are owned by the
-// table; the rest are maintained by Init and the Update methods.
+// table; the rest are maintained by Init and the Update methods. The
+// addresses and ports live in Key only (Orig, Resp, OrigPort, RespPort).
 type Conn struct {
-	Key   Key
-	ID    uint64 // unique within the table's lifetime
-	Proto uint8
-
-	Orig, Resp         netip.Addr
-	OrigPort, RespPort uint16
-	origIsA            bool
+	Key     Key
+	origIsA bool
+	// Midstream is true when the connection's first packet was not a SYN
+	// or SYN-ACK: it started before the capture.
+	Midstream bool
+	histLen   uint8
+	dead      bool
+	histSeen  uint32
 
 	First, Last int64 // first and last packet times (ns)
 	zeekLast    int64 // Zeek's last time: frozen once both sides closed
 
-	E [2]Endpoint // [0] originator, [1] responder
-
-	hist     [maxHistory]byte
-	histLen  uint8
-	histSeen uint32
-
-	// Midstream is true when the connection's first packet was not a SYN
-	// or SYN-ACK: it started before the capture.
-	Midstream bool
-
 	// Handshake times (ns; 0 = not seen): the last SYN before the
-	// SYN-ACK, the first SYN-ACK after it, the originator's first ACK
-	// after that.
+	// SYN-ACK, the first SYN-ACK, the originator's first ACK after it.
 	SynTS, SynAckTS, AckTS int64
 
+	E [2]Endpoint // [0] originator, [1] responder
+
+	hist [maxHistory]byte
+
 	// ---- owned by Table
-	hash         uint64
+	hash         uint32
 	idx          int32
 	wnext, wprev int32
-	wslot        int32
-	wtick        int64
-	dead         bool
+	wtick        int64 // -1: not in the wheel
+}
+
+// Proto returns the IP protocol number.
+func (c *Conn) Proto() uint8 { return c.Key[36] }
+
+// Orig returns the originator's address.
+func (c *Conn) Orig() netip.Addr {
+	if c.origIsA {
+		return c.Key.AddrA()
+	}
+	return c.Key.AddrB()
+}
+
+// Resp returns the responder's address.
+func (c *Conn) Resp() netip.Addr {
+	if c.origIsA {
+		return c.Key.AddrB()
+	}
+	return c.Key.AddrA()
+}
+
+// OrigPort returns the originator's port (ICMP: type).
+func (c *Conn) OrigPort() uint16 {
+	if c.origIsA {
+		return uint16(c.Key[32])<<8 | uint16(c.Key[33])
+	}
+	return uint16(c.Key[34])<<8 | uint16(c.Key[35])
+}
+
+// RespPort returns the responder's port (ICMP: code or counterpart type).
+func (c *Conn) RespPort() uint16 {
+	if c.origIsA {
+		return uint16(c.Key[34])<<8 | uint16(c.Key[35])
+	}
+	return uint16(c.Key[32])<<8 | uint16(c.Key[33])
 }
 
 // Index returns the connection's slab index, stable for its lifetime;
@@ -109,7 +135,6 @@ func (c *Conn) Index() int32 { return c.idx }
 // receiver of a first SYN-ACK; for UDP the first sender unless it answers
 // from a well-known port; otherwise (mid-stream) the higher port.
 func (c *Conn) Init(p *decode.Packet, t *decode.Tuple, ts int64) {
-	c.Proto = t.Proto
 	srcOrig := true
 	switch t.Proto {
 	case decode.ProtoTCP:
@@ -130,17 +155,11 @@ func (c *Conn) Init(p *decode.Packet, t *decode.Tuple, ts int64) {
 			srcOrig = false
 		}
 	}
-	if srcOrig {
-		c.Orig, c.OrigPort, c.Resp, c.RespPort = t.Src.Unmap(), t.SrcPort, t.Dst.Unmap(), t.DstPort
-	} else {
-		c.Orig, c.OrigPort, c.Resp, c.RespPort = t.Dst.Unmap(), t.DstPort, t.Src.Unmap(), t.SrcPort
-	}
 	_, srcIsA := MakeKey(t)
 	c.origIsA = srcIsA == srcOrig
 	c.First, c.Last, c.zeekLast = ts, ts, ts
 	for i := range c.E {
 		c.E[i].rxmitThresh, c.E[i].zeroThresh = 1, 1
-		c.E[i].windowScale = 0
 	}
 }
 
@@ -207,14 +226,13 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 	ep := &c.E[d]
 	ep.Pkts++
 	ep.IPBytes += uint64(p.IPLen)
-	ep.Last = ts
 	if ts > c.Last {
 		c.Last = ts
 	}
 	if ts < c.First { // reordered capture: the record starts at the earliest packet
 		c.First = ts
 	}
-	switch c.Proto {
+	switch c.Proto() {
 	case decode.ProtoTCP:
 		if p.Flags&decode.NoTransport == 0 {
 			c.updateTCP(p, orig, ts)
@@ -284,10 +302,10 @@ func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
 	if !c.E[0].DidClose || !c.E[1].DidClose {
 		c.zeekLast = ts
 	}
-	if fin {
+	if fin && ep.FINs < 65535 {
 		ep.FINs++
 	}
-	if rst {
+	if rst && ep.RSTs < 65535 {
 		ep.RSTs++
 	}
 	if ack {
@@ -344,7 +362,8 @@ func (c *Conn) relSeq(ep *Endpoint, base uint32) int64 {
 	return int64(uint64(wraps)<<32|uint64(base)) - int64(ep.startSeq)
 }
 
-func (c *Conn) updateHistory(orig bool, ep *Endpoint, flags uint8, relSeq int64, plen int) {
+func (c *Conn) updateHistory(orig bool, ep *Endpoint, flags uint8, rel64 int64, plen int) {
+	relSeq := int32(rel64)
 	syn, fin, rst, ack := flags&decode.SYN != 0, flags&decode.FIN != 0, flags&decode.RST != 0, flags&decode.ACK != 0
 	n := 0
 	for _, b := range [...]bool{syn, fin, rst} {
@@ -371,10 +390,10 @@ func (c *Conn) updateHistory(orig bool, ep *Endpoint, flags uint8, relSeq int64,
 			ep.histLastSYN = relSeq
 		}
 		if fin {
-			if c.checkHistory(orig, histFIN, 'F') && relSeq+int64(plen) != ep.histLastFIN {
+			if c.checkHistory(orig, histFIN, 'F') && relSeq+int32(plen) != ep.histLastFIN {
 				c.addHistory(caseFor(orig, 'F'))
 			}
-			ep.histLastFIN = relSeq + int64(plen)
+			ep.histLastFIN = relSeq + int32(plen)
 		}
 		if rst {
 			if c.checkHistory(orig, histRST, 'R') && relSeq != ep.histLastRST {
@@ -524,7 +543,7 @@ func (c *Conn) stateMachine(ep, peer *Endpoint, orig bool, flags uint8, plen int
 // tuple (Zeek's IsReuse): the old one closed, or a new initial sequence
 // number on an unclosed one.
 func (c *Conn) IsReuse(p *decode.Packet, orig bool) bool {
-	if c.Proto != decode.ProtoTCP || p.Flags&decode.NoTransport != 0 {
+	if c.Proto() != decode.ProtoTCP || p.Flags&decode.NoTransport != 0 {
 		return false
 	}
 	f := p.TCPFlags
@@ -555,7 +574,7 @@ func (c *Conn) IsReuse(p *decode.Packet, orig bool) bool {
 // data acknowledged but not captured is.
 func (c *Conn) Size(d int) uint64 {
 	ep, peer := &c.E[d], &c.E[1-d]
-	if c.Proto != decode.ProtoTCP {
+	if c.Proto() != decode.ProtoTCP {
 		return ep.DataBytes
 	}
 	if !ep.initSeq {
@@ -592,7 +611,7 @@ func (ep *Endpoint) noDataAcked() bool {
 // ConnState returns Zeek's conn_state.
 func (c *Conn) ConnState() string {
 	os, rs := c.E[0].State, c.E[1].State
-	switch c.Proto {
+	switch c.Proto() {
 	case decode.ProtoTCP:
 	case decode.ProtoUDP:
 		oa, ra := c.E[0].Pkts > 0, c.E[1].Pkts > 0

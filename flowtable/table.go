@@ -21,7 +21,6 @@ type Table struct {
 	free   []int32
 	n      int
 	max    int
-	nextID uint64
 
 	wheel    [wheelSlots]int32
 	wheelNow int64 // next tick to process
@@ -29,8 +28,7 @@ type Table struct {
 	inExpire bool
 	started  bool
 
-	// Evicted counts connections that could not be created because the
-	// table was full.
+	// Full counts inserts refused because the table was full.
 	Full uint64
 }
 
@@ -64,7 +62,7 @@ func (t *Table) Lookup(k *Key, h uint64) *Conn {
 			return nil
 		}
 		c := t.At(int32(s - 1))
-		if c.hash == h && c.Key == *k {
+		if c.hash == uint32(h) && c.Key == *k {
 			return c
 		}
 	}
@@ -95,9 +93,7 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 		}
 	}
 	c := t.At(idx)
-	*c = Conn{Key: *k, hash: h, idx: idx, wnext: -1, wprev: -1, wslot: -1}
-	t.nextID++
-	c.ID = t.nextID
+	*c = Conn{Key: *k, hash: uint32(h), idx: idx, wnext: -1, wprev: -1, wtick: -1}
 	i := h & t.mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & t.mask
@@ -110,7 +106,7 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 // Remove deletes c from the table (backward-shift deletion: no tombstones).
 func (t *Table) Remove(c *Conn) {
 	t.unschedule(c)
-	i := c.hash & t.mask
+	i := uint64(c.hash) & t.mask
 	for {
 		s := t.slots[i]
 		if s == 0 {
@@ -129,7 +125,7 @@ func (t *Table) Remove(c *Conn) {
 		if s == 0 {
 			break
 		}
-		home := t.At(int32(s-1)).hash & t.mask
+		home := uint64(t.At(int32(s-1)).hash) & t.mask
 		// Move s into i if its home is not in the cyclic range (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
 			t.slots[i] = s
@@ -155,14 +151,14 @@ func (t *Table) Schedule(c *Conn, deadline int64) {
 	if t.inExpire && tick <= t.curTick {
 		tick = t.curTick + 1
 	}
-	if c.wslot >= 0 {
+	if c.wtick >= 0 {
 		if c.wtick <= tick {
 			return // already due earlier; Expire re-checks
 		}
 		t.unschedule(c)
 	}
 	s := int32(tick % wheelSlots)
-	c.wslot, c.wtick = s, tick
+	c.wtick = tick
 	c.wprev = -1
 	c.wnext = t.wheel[s]
 	if c.wnext >= 0 {
@@ -172,18 +168,18 @@ func (t *Table) Schedule(c *Conn, deadline int64) {
 }
 
 func (t *Table) unschedule(c *Conn) {
-	if c.wslot < 0 {
+	if c.wtick < 0 {
 		return
 	}
 	if c.wprev >= 0 {
 		t.At(c.wprev).wnext = c.wnext
 	} else {
-		t.wheel[c.wslot] = c.wnext
+		t.wheel[c.wtick%wheelSlots] = c.wnext
 	}
 	if c.wnext >= 0 {
 		t.At(c.wnext).wprev = c.wprev
 	}
-	c.wslot, c.wnext, c.wprev = -1, -1, -1
+	c.wtick, c.wnext, c.wprev = -1, -1, -1
 }
 
 // Expire advances the wheel to now and calls fn for every connection whose
@@ -221,12 +217,24 @@ func (t *Table) Expire(now int64, fn func(c *Conn)) {
 	}
 }
 
+// Oldest returns the connection due soonest in the wheel, which is the
+// one idle the longest among those with the same timeout; nil if none.
+// Used to evict when the table is full.
+func (t *Table) Oldest() *Conn {
+	for i := int64(0); i < wheelSlots; i++ {
+		if idx := t.wheel[(t.wheelNow+i)%wheelSlots]; idx >= 0 {
+			return t.At(idx)
+		}
+	}
+	return nil
+}
+
 // Each calls fn for every live connection (for flushing at capture end).
 func (t *Table) Each(fn func(c *Conn)) {
 	for ci := range t.chunks {
 		ch := t.chunks[ci]
 		for i := range ch {
-			if !ch[i].dead && ch[i].ID != 0 {
+			if !ch[i].dead && ch[i].Key != (Key{}) {
 				fn(&ch[i])
 			}
 		}

@@ -74,7 +74,7 @@ func TestWheel(t *testing.T) {
 		tab.Schedule(c, int64(i+1)*1e9)
 	}
 	tab.Expire(0, func(*Conn) {})
-	tab.Expire(5e9+1, func(c *Conn) { fired = append(fired, int(c.ID)); tab.Remove(c) })
+	tab.Expire(5e9+1, func(c *Conn) { fired = append(fired, int(c.Index())); tab.Remove(c) })
 	if len(fired) != 5 {
 		t.Fatalf("fired %v, want the 5 due by 5 s", fired)
 	}
@@ -85,7 +85,7 @@ func TestWheel(t *testing.T) {
 	tab.Schedule(c, 3600e9)
 	got := 0
 	tab.Expire(1200e9, func(c *Conn) {
-		if c.ID == 11 {
+		if c.Index() == 10 {
 			got++
 		}
 		tab.Schedule(c, 3600e9)

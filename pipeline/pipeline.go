@@ -52,6 +52,8 @@ func StatsLine(dst []byte, ts int64, ws []*detectors.Stats, s *sink.Sink) []byte
 	dst = appendCounters(dst, &tot)
 	dst = append(dst, `,"pcaps_written":`...)
 	dst = jsonw.Uint(dst, s.PcapsWritten.Load())
+	dst = append(dst, `,"pcaps_dropped":`...)
+	dst = jsonw.Uint(dst, s.PcapsDropped.Load())
 	dst = append(dst, `,"pcaps_removed":`...)
 	dst = jsonw.Uint(dst, s.PcapsRemoved.Load())
 	dst = append(dst, `,"write_errors":`...)

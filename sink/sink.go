@@ -27,14 +27,18 @@ type Options struct {
 
 // Sink writes records to the output directory.
 type Sink struct {
-	opts   Options
-	ch     chan *detectors.Buffer
-	done   chan struct{}
-	events *bufio.Writer
-	flows  *bufio.Writer
-	stats  *bufio.Writer
-	files  []*os.File
-	out    *bufio.Writer
+	opts     Options
+	ch       chan *detectors.Buffer
+	done     chan struct{}
+	pcapCh   chan *detectors.Buffer
+	pcapDone chan struct{}
+	// pcapQueued is the bytes of pcaps waiting to be written.
+	pcapQueued atomic.Int64
+	events     *bufio.Writer
+	flows      *bufio.Writer
+	stats      *bufio.Writer
+	files      []*os.File
+	out        *bufio.Writer
 
 	pcaps     []pcapFile
 	pcapBytes int64
@@ -42,6 +46,7 @@ type Sink struct {
 	// Counters, read by the metrics endpoint.
 	PcapsWritten atomic.Uint64
 	PcapsRemoved atomic.Uint64
+	PcapsDropped atomic.Uint64 // pcaps not written: their queue was full
 	WriteErrors  atomic.Uint64
 	lastErr      atomic.Value
 	errReported  time.Time
@@ -57,12 +62,13 @@ type pcapFile struct {
 // (0600): a restart appends, never truncates.
 func Open(o Options) (*Sink, error) {
 	if o.QueueLen <= 0 {
-		o.QueueLen = 4096
+		o.QueueLen = 16384
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "pcaps"), 0o700); err != nil {
 		return nil, fmt.Errorf("sink: cannot create output directory %s: %w", o.Dir, err)
 	}
-	s := &Sink{opts: o, ch: make(chan *detectors.Buffer, o.QueueLen), done: make(chan struct{})}
+	s := &Sink{opts: o, ch: make(chan *detectors.Buffer, o.QueueLen), done: make(chan struct{}),
+		pcapCh: make(chan *detectors.Buffer, 1024), pcapDone: make(chan struct{})}
 	for _, p := range []struct {
 		name string
 		w    **bufio.Writer
@@ -80,6 +86,7 @@ func Open(o Options) (*Sink, error) {
 	}
 	s.scanPcaps()
 	go s.run()
+	go s.runPcaps()
 	return s, nil
 }
 
@@ -97,15 +104,41 @@ func (s *Sink) scanPcaps() {
 	}
 }
 
+// maxPcapQueued bounds the pcap bytes waiting for the pcap writer.
+const maxPcapQueued = 64 << 20
+
 // Send queues b, blocking while the queue is full (offline mode).
 func (s *Sink) Send(b *detectors.Buffer) bool {
+	if b.Kind == detectors.KindPcap {
+		s.pcapQueued.Add(int64(len(b.B)))
+		s.pcapCh <- b
+		return true
+	}
 	s.ch <- b
 	return true
 }
 
 // TrySend queues b without blocking; it returns false when the queue is
-// full (live mode: the caller counts the drop).
+// full (live mode: the caller counts the drop). Pcaps have their own
+// writer and queue, bounded in bytes, so a burst of file writes never
+// costs a netevent or flow record; a pcap that does not fit is counted in
+// PcapsDropped and accepted (its record still names it).
 func (s *Sink) TrySend(b *detectors.Buffer) bool {
+	if b.Kind == detectors.KindPcap {
+		if s.pcapQueued.Load()+int64(len(b.B)) > maxPcapQueued {
+			s.PcapsDropped.Add(1)
+			detectors.PutBuffer(b)
+			return true
+		}
+		select {
+		case s.pcapCh <- b:
+			s.pcapQueued.Add(int64(len(b.B)))
+		default:
+			s.PcapsDropped.Add(1)
+			detectors.PutBuffer(b)
+		}
+		return true
+	}
 	select {
 	case s.ch <- b:
 		return true
@@ -114,11 +147,26 @@ func (s *Sink) TrySend(b *detectors.Buffer) bool {
 	}
 }
 
-// Close drains the queue, flushes and closes the files.
+// Close drains the queues, flushes and closes the files.
 func (s *Sink) Close() error {
 	close(s.ch)
 	<-s.done
+	close(s.pcapCh)
+	<-s.pcapDone
 	return s.closeFiles()
+}
+
+// runPcaps writes pcap files (file creation is slow compared with
+// appending a line).
+func (s *Sink) runPcaps() {
+	defer close(s.pcapDone)
+	for b := range s.pcapCh {
+		s.pcapQueued.Add(-int64(len(b.B)))
+		if err := s.writePcap(b.Name, b.B); err != nil {
+			s.fail(err)
+		}
+		detectors.PutBuffer(b)
+	}
 }
 
 func (s *Sink) closeFiles() error {
@@ -186,6 +234,8 @@ func (s *Sink) flush() {
 func (s *Sink) fail(err error) {
 	s.WriteErrors.Add(1)
 	s.lastErr.Store(err.Error())
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if time.Since(s.errReported) > 10*time.Second {
 		s.errReported = time.Now()
 		fmt.Fprintf(os.Stderr, "dlltagent: sink: write error (capture goes on; counted in stats): %v\n", err)
@@ -207,8 +257,6 @@ func (s *Sink) write(b *detectors.Buffer) {
 		}
 	case detectors.KindStats:
 		_, err = s.stats.Write(b.B)
-	case detectors.KindPcap:
-		err = s.writePcap(b.Name, b.B)
 	}
 	if err != nil {
 		s.fail(err)
