@@ -77,6 +77,18 @@ out ""
 out "dlltagent found: $(jq -r .note "$W/o2/netevents.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
 out ""
 
+out "## 4. SYN flood: 1,000,000 distinct flows, default flags (-max-flows 1048576)"
+out ""
+"$W/gen" -o "$W/flood.pcap" -flood 1000000 2>/dev/null
+rm -rf "$W/of"
+/usr/bin/time -v "$W/dlltagent" -r "$W/flood.pcap" -o "$W/of" -quiet 2> "$W/flood.time"
+RSS=$(awk '/Maximum resident/ { print int($6/1024) }' "$W/flood.time")
+EL=$(awk '/Elapsed/ { print $8 }' "$W/flood.time")
+out "| peak RSS MiB | wall time | end_flows records | netevents lines | events folded into summaries |"
+out "|---:|---:|---:|---:|---:|"
+out "| $RSS | $EL | $(wc -l < "$W/of/end_flows.jsonl") | $(wc -l < "$W/of/netevents.jsonl") | $(tail -1 "$W/of/stats.jsonl" | jq .events_suppressed) |"
+out ""
+
 if [ "$(id -u)" != 0 ]; then
   out "## 3. Live: skipped (needs root)"
   exit 0

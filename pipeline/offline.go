@@ -120,7 +120,9 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 				break
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				res.Truncated = true
+				if o.Stop == nil || !o.Stop.Load() {
+					res.Truncated = true
+				}
 				break
 			}
 			readErr = err

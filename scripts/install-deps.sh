@@ -6,11 +6,11 @@ set -euo pipefail
 declare -A pkg=(
   [tcpdump]=tcpdump [tshark]=tshark [tcpreplay]=tcpreplay [openssl]=openssl [curl]=curl
   [nginx]=nginx-light [dnsmasq]=dnsmasq-base [dig]=bind9-dnsutils [iptables]=iptables
-  [argus]=argus-server [ip]=iproute2 [jq]=jq [ethtool]=ethtool
+  [argus]=argus-server [ip]=iproute2 [jq]=jq [bc]=bc [/usr/bin/time]=time
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "$cmd" ] || missing+=("${pkg[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -23,6 +23,10 @@ type Options struct {
 	Stdout     io.Writer // nil: no mirror
 	PcapDiskMB int       // total pcap disk cap (0: unlimited)
 	QueueLen   int
+	// MaxLogMB rotates netevents/end_flows/stats.jsonl past this size
+	// (0: never): NAME -> NAME.1 -> ... -> NAME.KeepLogs.
+	MaxLogMB int
+	KeepLogs int
 }
 
 // Sink writes records to the output directory.
@@ -34,11 +38,11 @@ type Sink struct {
 	pcapDone chan struct{}
 	// pcapQueued is the bytes of pcaps waiting to be written.
 	pcapQueued atomic.Int64
-	events     *bufio.Writer
-	flows      *bufio.Writer
-	stats      *bufio.Writer
-	files      []*os.File
+	events     *logFile
+	flows      *logFile
+	stats      *logFile
 	out        *bufio.Writer
+	reopen     chan struct{}
 
 	pcaps     []pcapFile
 	pcapBytes int64
@@ -68,18 +72,17 @@ func Open(o Options) (*Sink, error) {
 		return nil, fmt.Errorf("sink: cannot create output directory %s: %w", o.Dir, err)
 	}
 	s := &Sink{opts: o, ch: make(chan *detectors.Buffer, o.QueueLen), done: make(chan struct{}),
-		pcapCh: make(chan *detectors.Buffer, 1024), pcapDone: make(chan struct{})}
+		pcapCh: make(chan *detectors.Buffer, 1024), pcapDone: make(chan struct{}), reopen: make(chan struct{}, 1)}
 	for _, p := range []struct {
 		name string
-		w    **bufio.Writer
+		lf   **logFile
 	}{{"netevents.jsonl", &s.events}, {"end_flows.jsonl", &s.flows}, {"stats.jsonl", &s.stats}} {
-		f, err := os.OpenFile(filepath.Join(o.Dir, p.name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
+		lf := &logFile{path: filepath.Join(o.Dir, p.name)}
+		if err := lf.open(); err != nil {
 			s.closeFiles()
 			return nil, fmt.Errorf("sink: cannot write to output directory %s: %w", o.Dir, err)
 		}
-		s.files = append(s.files, f)
-		*p.w = bufio.NewWriterSize(f, 64<<10)
+		*p.lf = lf
 	}
 	if o.Stdout != nil {
 		s.out = bufio.NewWriterSize(o.Stdout, 16<<10)
@@ -171,20 +174,88 @@ func (s *Sink) runPcaps() {
 
 func (s *Sink) closeFiles() error {
 	var first error
-	for _, w := range []*bufio.Writer{s.events, s.flows, s.stats, s.out} {
-		if w != nil {
-			if err := w.Flush(); err != nil && first == nil {
+	for _, lf := range []*logFile{s.events, s.flows, s.stats} {
+		if lf != nil {
+			if err := lf.close(); err != nil && first == nil {
 				first = err
 			}
 		}
 	}
-	for _, f := range s.files {
-		if err := f.Close(); err != nil && first == nil {
+	if s.out != nil {
+		if err := s.out.Flush(); err != nil && first == nil {
 			first = err
 		}
 	}
-	s.files = nil
 	return first
+}
+
+// Reopen makes the sink close and reopen its files (SIGHUP, after
+// logrotate moved them).
+func (s *Sink) Reopen() {
+	select {
+	case s.reopen <- struct{}{}:
+	default:
+	}
+}
+
+// logFile is one append-only JSON Lines file with its size.
+type logFile struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	size int64
+}
+
+func (l *logFile) open() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	l.f, l.w, l.size = f, bufio.NewWriterSize(f, 64<<10), 0
+	if st, err := f.Stat(); err == nil {
+		l.size = st.Size()
+	}
+	return nil
+}
+
+func (l *logFile) close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.w.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
+
+func (l *logFile) write(b []byte) error {
+	if l.f == nil {
+		if err := l.open(); err != nil {
+			return err
+		}
+	}
+	n, err := l.w.Write(b)
+	l.size += int64(n)
+	return err
+}
+
+// rotate shifts NAME.k to NAME.k+1 (dropping the oldest), NAME to NAME.1,
+// and starts a new NAME.
+func (l *logFile) rotate(keep int) error {
+	l.close()
+	if keep < 1 {
+		keep = 1
+	}
+	os.Remove(fmt.Sprintf("%s.%d", l.path, keep))
+	for k := keep - 1; k >= 1; k-- {
+		os.Rename(fmt.Sprintf("%s.%d", l.path, k), fmt.Sprintf("%s.%d", l.path, k+1))
+	}
+	if err := os.Rename(l.path, l.path+".1"); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return l.open()
 }
 
 func (s *Sink) run() {
@@ -217,17 +288,29 @@ func (s *Sink) run() {
 			}
 		case <-tick.C:
 			s.flush()
+		case <-s.reopen:
+			s.flush()
+			for _, lf := range []*logFile{s.events, s.flows, s.stats} {
+				lf.close()
+				if err := lf.open(); err != nil {
+					s.fail(err)
+				}
+			}
 		}
 	}
 }
 
 func (s *Sink) flush() {
-	for _, w := range []*bufio.Writer{s.events, s.flows, s.stats, s.out} {
-		if w != nil {
-			if err := w.Flush(); err != nil {
+	for _, lf := range []*logFile{s.events, s.flows, s.stats} {
+		if lf.f != nil {
+			if err := lf.w.Flush(); err != nil {
 				s.fail(err)
+				lf.w.Reset(lf.f) // drop what cannot be written; capture goes on
 			}
 		}
+	}
+	if s.out != nil {
+		s.out.Flush()
 	}
 }
 
@@ -243,23 +326,30 @@ func (s *Sink) fail(err error) {
 }
 
 func (s *Sink) write(b *detectors.Buffer) {
-	var err error
+	var lf *logFile
 	switch b.Kind {
 	case detectors.KindEvent:
-		_, err = s.events.Write(b.B)
-		if s.out != nil {
-			s.out.Write(b.B)
-		}
+		lf = s.events
 	case detectors.KindFlow:
-		_, err = s.flows.Write(b.B)
-		if s.out != nil {
+		lf = s.flows
+	case detectors.KindStats:
+		lf = s.stats
+	}
+	if lf != nil {
+		if err := lf.write(b.B); err != nil {
+			s.fail(err)
+			if lf.f != nil {
+				lf.w.Reset(lf.f)
+			}
+		}
+		if s.out != nil && b.Kind != detectors.KindStats {
 			s.out.Write(b.B)
 		}
-	case detectors.KindStats:
-		_, err = s.stats.Write(b.B)
-	}
-	if err != nil {
-		s.fail(err)
+		if max := int64(s.opts.MaxLogMB) << 20; max > 0 && lf.size >= max {
+			if err := lf.rotate(s.opts.KeepLogs); err != nil {
+				s.fail(err)
+			}
+		}
 	}
 	detectors.PutBuffer(b)
 }

@@ -29,7 +29,7 @@ var version = "dev"
 
 type options struct {
 	read, outDir, iface, netns, pod, debugAddr, profile, search string
-	workers, ringMB, pcapDiskMB                                 int
+	workers, ringMB, pcapDiskMB, maxLogMB, keepLogs             int
 	quiet, showVersion                                          bool
 	statsInterval                                               time.Duration
 	cfg                                                         detectors.Config
@@ -87,6 +87,8 @@ flags:
 	fs.IntVar(&o.cfg.PcapMemMB, "pcap-mem-mb", o.cfg.PcapMemMB, "memory for focused pcap buffers in MiB (all workers)")
 	fs.IntVar(&o.cfg.PcapMaxKB, "pcap-max-kb", o.cfg.PcapMaxKB, "largest focused pcap file in KiB")
 	fs.IntVar(&o.pcapDiskMB, "pcap-disk-mb", 1024, "total disk for pcaps in MiB; oldest removed first (0: unlimited)")
+	fs.IntVar(&o.maxLogMB, "max-log-mb", 256, "rotate netevents/end_flows/stats.jsonl past this size in MiB (0: never)")
+	fs.IntVar(&o.keepLogs, "keep-logs", 5, "rotated files kept per log")
 	fs.StringVar(&o.profile, "profile", "", "write a `cpu|mem|block` profile of the run into the output directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -145,14 +147,31 @@ func openSink(o *options) (*sink.Sink, error) {
 	if !o.quiet {
 		stdout = os.Stdout
 	}
-	return sink.Open(sink.Options{Dir: o.outDir, Stdout: stdout, PcapDiskMB: o.pcapDiskMB})
+	s, err := sink.Open(sink.Options{Dir: o.outDir, Stdout: stdout, PcapDiskMB: o.pcapDiskMB, MaxLogMB: o.maxLogMB, KeepLogs: o.keepLogs})
+	if err != nil {
+		return nil, err
+	}
+	// SIGHUP reopens the files (logrotate convention).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			s.Reopen()
+		}
+	}()
+	return s, nil
 }
 
 func runOffline(o *options) int {
 	var in io.Reader
 	name := o.read
+	var src *os.File
 	if o.read == "-" {
-		in, name = os.Stdin, "standard input"
+		// A pollable stdin lets a signal interrupt a blocked read
+		// (tcpdump -w - | dlltagent -r -).
+		syscall.SetNonblock(0, true)
+		src = os.NewFile(0, "stdin")
+		in, name = src, "standard input"
 	} else {
 		f, err := os.Open(o.read)
 		if err != nil {
@@ -162,8 +181,16 @@ func runOffline(o *options) int {
 		if st, err := f.Stat(); err == nil && st.IsDir() {
 			return fatalf("%s is a directory, not a capture file", o.read)
 		}
-		in = f
+		in, src = f, f
 	}
+	var stop atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stop.Store(true)
+		src.SetReadDeadline(time.Now()) // wake a read blocked on a pipe
+	}()
 	// Detect a non-capture before creating the output directory.
 	br := newPeekReader(in)
 	if err := pcapio.Sniff(br.head); err != nil {
@@ -176,16 +203,12 @@ func runOffline(o *options) int {
 	if err != nil {
 		return fatalf("%v", err)
 	}
-	var stop atomic.Bool
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		stop.Store(true)
-	}()
 	res, err := pipeline.RunOffline(br, pipeline.OfflineOptions{Workers: o.workers, Config: o.cfg, StatsInterval: o.statsInterval, Stop: &stop}, s)
 	if cerr := s.Close(); cerr != nil && err == nil {
 		err = cerr
+	}
+	if err != nil && stop.Load() {
+		err = nil // interrupted by a signal: what was read is flushed
 	}
 	if err != nil {
 		if errors.Is(err, pcapio.ErrNotCapture) {

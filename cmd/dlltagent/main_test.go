@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var bin string
@@ -135,5 +137,39 @@ func TestCutFile(t *testing.T) {
 	flows, _ := os.ReadFile(tmp + "/o/end_flows.jsonl")
 	if !strings.Contains(string(flows), `"history":"ShADadF`) {
 		t.Errorf("flow not analysed up to the cut: %s", flows)
+	}
+}
+
+// TestSigtermOnPipe: SIGTERM while reading a pipe that stays open
+// (tcpdump -w - | dlltagent -r -) flushes what was read and exits 0.
+func TestSigtermOnPipe(t *testing.T) {
+	b, err := os.ReadFile(corpus + "zeek/testing/btest/Traces/http/get.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-r", "-", "-o", dir, "-quiet")
+	w, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Write(b) // and keep the pipe open
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit within 5 s of SIGTERM")
+	}
+	w.Close()
+	flows, _ := os.ReadFile(filepath.Join(dir, "end_flows.jsonl"))
+	if !strings.Contains(string(flows), `"conn_state":"SF"`) {
+		t.Errorf("flows read before SIGTERM were not flushed: %q", flows)
 	}
 }
