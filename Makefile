@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/dlltagent
 
-.PHONY: all build deps test test-short demo bench fuzz image clean
+.PHONY: all build deps test test-short demo bench fuzz image k8s-bin clean
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 
 # Full suite: vet, then every test with the race detector. Live capture
 # tests need root (they build network namespaces) and skip without it.
-test: deps
+test: deps k8s-bin
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run 'Allocs' ./...
@@ -39,6 +39,15 @@ fuzz:
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzTLS -fuzztime $(FUZZTIME)
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzDNS -fuzztime $(FUZZTIME)
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzHeaderSearch -fuzztime $(FUZZTIME)
+
+# The container image as a tarball (docker load / ctr import), built
+# without a Docker daemon.
+image: build
+	$(GO) run ./deploy/image -bin $(BIN) -o bin/dlltagent-image.tar -tag ghcr.io/dlltagent/dlltagent:$(VERSION)
+
+# kube-apiserver and etcd for the Kubernetes tests (cached in .cache/k8s).
+k8s-bin:
+	./scripts/build-k8s.sh
 
 clean:
 	rm -rf bin dlltagent-out

@@ -4,7 +4,10 @@
 // An Engine is owned by one goroutine.
 package detectors
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Config holds the detector settings shared by all workers.
 type Config struct {
@@ -21,6 +24,10 @@ type Config struct {
 	PcapMaxKB   int // per pcap file
 	EventBurst  int // events per (code, destination) per EventWindow before summarising
 	EventWindow time.Duration
+
+	// Extra, if set, holds JSON members (",\"k8s.pod\":...") appended to
+	// every record; it can change while running (pod replaced).
+	Extra *atomic.Pointer[[]byte]
 }
 
 // DefaultConfig returns the documented defaults.

@@ -153,7 +153,17 @@ func appendDurationWords(dst []byte, d int64) []byte {
 // appendText appends b escaped for the inside of a JSON string.
 func appendText(dst []byte, b []byte) []byte { return jsonw.Escaped(dst, b) }
 
+func (e *Engine) appendExtra(dst []byte) []byte {
+	if e.cfg.Extra != nil {
+		if x := e.cfg.Extra.Load(); x != nil {
+			dst = append(dst, *x...)
+		}
+	}
+	return dst
+}
+
 func (e *Engine) eventEnd(b *Buffer) {
+	b.B = e.appendExtra(b.B)
 	b.B = append(b.B, '}', '\n')
 	e.St.Events.Add(1)
 	if !e.out.Send(b) {
@@ -317,6 +327,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 		d = append(d, `,"pcap":`...)
 		d = jsonw.String(d, fs.q().pcapName)
 	}
+	d = e.appendExtra(d)
 	d = append(d, '}', '\n')
 	b.B = d
 	if !e.out.Send(b) {

@@ -25,6 +25,10 @@ type LiveOptions struct {
 	Logf func(format string, a ...any)
 	// Ready is closed once the rings are open and capturing.
 	Ready chan struct{}
+	// Resolve, if set, is called before every (re)attach to find the
+	// network namespace to capture in (a pod that is followed across
+	// restarts); note, when not empty, is written as a netevent.
+	Resolve func(ctx context.Context) (netns, note, msg string, err error)
 }
 
 // RunLive captures on the configured interface until ctx is cancelled,
@@ -52,6 +56,16 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 	}
 	if o.Stats != nil {
 		*o.Stats = stats
+	}
+	if o.Resolve != nil {
+		netns, note, msg, err := o.Resolve(ctx)
+		if err != nil {
+			return err
+		}
+		o.Ring.NetNS = netns
+		if note != "" {
+			captureEvent(s, note, msg)
+		}
 	}
 	rings, link, err := ring.Open(o.Ring)
 	if err != nil {
@@ -95,6 +109,16 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
+				if o.Resolve != nil {
+					netns, note, msg, rerr := o.Resolve(ctx)
+					if rerr != nil {
+						continue
+					}
+					o.Ring.NetNS = netns
+					if note != "" {
+						captureEvent(s, note, msg)
+					}
+				}
 				rs, link, err = ring.Open(o.Ring)
 				if err != nil {
 					rs = nil

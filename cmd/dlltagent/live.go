@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,13 +17,33 @@ import (
 )
 
 func runLive(o *options) int {
-	netns := o.netns
-	if o.pod != "" {
-		p, err := resolvePodNetNS(o.pod)
+	if o.selector != "" {
+		s, err := openSink(o)
 		if err != nil {
 			return fatalf("%v", err)
 		}
-		netns = p
+		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer cancel()
+		err = runSelector(ctx, o, s)
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fatalf("%v", err)
+		}
+		return 0
+	}
+	netns := o.netns
+	var resolve func(context.Context) (string, string, string, error)
+	extra := new(atomic.Pointer[[]byte])
+	if o.pod != "" {
+		r, err := podResolver(o, extra)
+		if err != nil {
+			return fatalf("%v", err)
+		}
+		resolve = r
+		netns = "pod" // resolved before every attach
+		o.cfg.Extra = extra
 	}
 	rc := ring.Config{Iface: o.iface, NetNS: netns, Workers: o.workers, RingMB: o.ringMB}
 	if err := rc.Validate(); err != nil {
@@ -48,7 +69,7 @@ func runLive(o *options) int {
 	ready := make(chan struct{})
 	var workerStats []*detectors.Stats
 	lo := pipeline.LiveOptions{
-		Ring: rc, Config: o.cfg, StatsInterval: o.statsInterval, Ready: ready,
+		Ring: rc, Config: o.cfg, StatsInterval: o.statsInterval, Ready: ready, Resolve: resolve,
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "dlltagent: "+f+"\n", a...) },
 	}
 	lo.Stats = &workerStats

@@ -29,6 +29,7 @@ var version = "dev"
 
 type options struct {
 	read, outDir, iface, netns, pod, debugAddr, profile, search string
+	kubeconfig, procRoot, selector, namespace                   string
 	workers, ringMB, pcapDiskMB, maxLogMB, keepLogs             int
 	quiet, showVersion                                          bool
 	statsInterval                                               time.Duration
@@ -71,6 +72,10 @@ flags:
 	fs.StringVar(&o.iface, "i", "eth0", "capture live on this `interface`")
 	fs.StringVar(&o.netns, "netns", "", "open the capture inside this network namespace (`path` /proc/PID/ns/net or /var/run/netns/NAME)")
 	fs.StringVar(&o.pod, "pod", os.Getenv("DLLTAGENT_POD"), "capture the network namespace of this Kubernetes pod (`NAMESPACE/NAME`, on this node)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "with -pod: kubeconfig `path` (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
+	fs.StringVar(&o.selector, "selector", "", "DaemonSet mode: capture every pod on this node ($NODE_NAME) matching these `labels`")
+	fs.StringVar(&o.namespace, "namespace", "", "with -selector: only pods of this namespace (default: all)")
+	fs.StringVar(&o.procRoot, "proc-root", "/proc", "with -pod: where the node's processes are (the agent runs with hostPID)")
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "worker goroutines (flows are sharded by a symmetric hash)")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not mirror records to standard output")
 	fs.StringVar(&o.search, "search-header", os.Getenv("SEARCH_HTTP_HEADER"), "track connections whose first HTTP request headers contain this `text` (default $SEARCH_HTTP_HEADER)")

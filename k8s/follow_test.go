@@ -1,0 +1,114 @@
+package k8s
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v %s", args, err, out)
+	}
+}
+
+func waitText(t *testing.T, path, text string, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), text) {
+			return
+		}
+	}
+	b, _ := os.ReadFile(path)
+	t.Fatalf("%s never showed %q:\n%s", path, text, b)
+}
+
+// TestFollowPod runs the agent with -pod against a real API server and a
+// "pod" made of a network namespace and a process in a kubelet-named
+// cgroup; the pod is then deleted and replaced by its owner on the same
+// node, with a new network namespace, and the agent follows it.
+func TestFollowPod(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces, cgroups, AF_PACKET")
+	}
+	c := needCluster(t)
+	ns := "follow"
+	ensureNS(t, c, ns)
+	owner := "7d2c1b0a-2222-4c3d-8e4f-00000000b001"
+	pod1 := makePod(t, c, ns, "bird-front-569df4d45f-r7csn", testNode, "7d2c1b0a-2222-4c3d-8e4f-00000000b001")
+
+	lab := t.TempDir()
+	labBin := filepath.Join(lab, "dlltlab")
+	run(t, "go", "build", "-o", labBin, "../cmd/dlltlab")
+	t.Cleanup(func() {
+		exec.Command("../scripts/lab.sh", "down", "dltk8f", lab).Run()
+		exec.Command("ip", "netns", "del", "dltk8f-pod2").Run()
+	})
+	run(t, "../scripts/lab.sh", "up", "dltk8f", lab, labBin)
+	fp1 := startFakePod(t, "dltk8f-pod", string(pod1.UID), false)
+
+	bin := agentBinary(t)
+	out := filepath.Join(lab, "out")
+	agent := exec.Command(bin, "-pod", ns+"/"+pod1.Name, "-kubeconfig", c.kubeconfig, "-i", "eth0", "-o", out,
+		"-quiet", "-debug-addr", "", "-stats-interval", "1s", "-workers", "1")
+	agent.Env = append(os.Environ(), "NODE_NAME="+testNode)
+	errf, _ := os.Create(filepath.Join(lab, "agent.err"))
+	agent.Stderr = errf
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	waitText(t, errf.Name(), "capturing on", 10*time.Second)
+	events := filepath.Join(out, "netevents.jsonl")
+
+	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.0.1:81/").Run()
+	waitText(t, events, `"k8s.pod":"`+pod1.Name+`"`, 15*time.Second)
+
+	// The pod is killed: its object goes, its process and network
+	// namespace with it (and the veth). Its owner starts a replacement on
+	// the same node, with a new namespace.
+	if err := c.cs.CoreV1().Pods(ns).Delete(context.Background(), pod1.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fp1.stop()
+	run(t, "ip", "netns", "del", "dltk8f-pod")
+	waitText(t, events, "CAPTURE_DETACHED", 10*time.Second)
+
+	pod2 := makePod(t, c, ns, "bird-front-569df4d45f-x9k2p", testNode, "7d2c1b0a-2222-4c3d-8e4f-00000000b001")
+	_ = owner
+	run(t, "ip", "netns", "add", "dltk8f-pod2")
+	run(t, "ip", "link", "add", "eth0", "netns", "dltk8f-pod2", "type", "veth", "peer", "name", "eth0", "netns", "dltk8f-srv")
+	run(t, "ip", "-n", "dltk8f-pod2", "addr", "add", "198.18.0.2/24", "dev", "eth0")
+	run(t, "ip", "-n", "dltk8f-srv", "addr", "add", "198.18.0.1/24", "dev", "eth0")
+	run(t, "ip", "-n", "dltk8f-pod2", "link", "set", "eth0", "up")
+	run(t, "ip", "-n", "dltk8f-srv", "link", "set", "eth0", "up")
+	startFakePod(t, "dltk8f-pod2", string(pod2.UID), true)
+	waitText(t, events, "POD_REPLACED", 15*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	exec.Command("ip", "netns", "exec", "dltk8f-pod2", "curl", "-s", "http://198.18.0.1:81/").Run()
+	waitText(t, events, `"k8s.pod":"`+pod2.Name+`"`, 15*time.Second)
+
+	agent.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- agent.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("agent: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent did not exit within 5 s")
+	}
+	flows, _ := os.ReadFile(filepath.Join(out, "end_flows.jsonl"))
+	if !strings.Contains(string(flows), `"k8s.namespace":"follow"`) {
+		t.Errorf("end_flows records lack k8s fields:\n%s", flows)
+	}
+}
