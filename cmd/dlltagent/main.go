@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,9 @@ type options struct {
 }
 
 func main() {
+	if filepath.Base(os.Args[0]) == "tar" {
+		os.Exit(runTar(os.Args[1:]))
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "summary":

@@ -173,3 +173,24 @@ func TestSigtermOnPipe(t *testing.T) {
 		t.Errorf("flows read before SIGTERM were not flushed: %q", flows)
 	}
 }
+
+// TestTarApplet: invoked as tar, the binary writes what kubectl cp reads.
+func TestTarApplet(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "out", "pcaps"), 0o700)
+	os.WriteFile(filepath.Join(dir, "out", "pcaps", "a.pcap"), []byte("pcap bytes"), 0o600)
+	link := filepath.Join(dir, "tar")
+	os.Symlink(bin, link)
+	out, err := exec.Command(link, "cf", "-", "-C", dir, "out").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("tar", "xf", "-", "-C", t.TempDir())
+	cmd.Stdin = strings.NewReader(string(out))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("system tar cannot read it: %v %s", err, b)
+	}
+	if !strings.Contains(string(out), "out/pcaps/a.pcap") {
+		t.Error("file missing from the archive")
+	}
+}

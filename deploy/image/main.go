@@ -48,6 +48,9 @@ func build(bin, out, tag string) error {
 		return err
 	}
 	tw.Write(data)
+	// kubectl cp runs tar in the container: dlltagent answers as tar.
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755, ModTime: mtime})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/tar", Linkname: "/dlltagent", Mode: 0o777, ModTime: mtime})
 	tw.Close()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil
