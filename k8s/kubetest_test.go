@@ -81,7 +81,8 @@ func startCluster() (*cluster, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build-k8s.sh: %v: %s", err, out)
 	}
-	bin := "../.cache/k8s/bin"
+	cacheDir, _ := os.UserCacheDir()
+	bin := filepath.Join(cacheDir, "dlltagent", "k8s", "bin")
 	if d := os.Getenv("K8S_CACHE"); d != "" {
 		bin = filepath.Join(d, "bin")
 	}

@@ -126,7 +126,8 @@ func TestManifest(t *testing.T) {
 	}
 
 	// monitorPod.sh gives the same file through dlltagent on PATH.
-	sh := exec.Command("../deploy/monitorPod.sh", testPod, testNS)
+	script, _ := filepath.Abs("../deploy/monitorPod.sh")
+	sh := exec.Command(script, testPod, testNS)
 	sh.Dir = t.TempDir()
 	sh.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
 	if out, err := sh.CombinedOutput(); err != nil {

@@ -27,8 +27,18 @@ type LiveOptions struct {
 	Ready chan struct{}
 	// Resolve, if set, is called before every (re)attach to find the
 	// network namespace to capture in (a pod that is followed across
-	// restarts); note, when not empty, is written as a netevent.
-	Resolve func(ctx context.Context) (netns, note, msg string, err error)
+	// restarts).
+	Resolve func(ctx context.Context) (Target, error)
+}
+
+// Target is where Resolve says to capture.
+type Target struct {
+	NetNS     string
+	Note, Msg string // a netevent to write, if Note is set
+	// Alive, if set, is polled every second while attached; false means
+	// the target is gone even though the interface still exists (our own
+	// sockets keep a deleted network namespace alive), so detach.
+	Alive func() bool
 }
 
 // RunLive captures on the configured interface until ctx is cancelled,
@@ -57,14 +67,15 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 	if o.Stats != nil {
 		*o.Stats = stats
 	}
+	var alive func() bool
 	if o.Resolve != nil {
-		netns, note, msg, err := o.Resolve(ctx)
+		t, err := o.Resolve(ctx)
 		if err != nil {
 			return err
 		}
-		o.Ring.NetNS = netns
-		if note != "" {
-			captureEvent(s, note, msg)
+		o.Ring.NetNS, alive = t.NetNS, t.Alive
+		if t.Note != "" {
+			captureEvent(s, t.Note, t.Msg)
 		}
 	}
 	rings, link, err := ring.Open(o.Ring)
@@ -87,7 +98,7 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 	}()
 
 	for {
-		gone := runAttached(ctx, cur, link, engines)
+		gone := runAttached(ctx, cur, link, engines, alive)
 		mu.Lock()
 		for i, r := range cur {
 			if st, err := r.Stats(); err == nil {
@@ -110,13 +121,13 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 				if o.Resolve != nil {
-					netns, note, msg, rerr := o.Resolve(ctx)
+					t, rerr := o.Resolve(ctx)
 					if rerr != nil {
 						continue
 					}
-					o.Ring.NetNS = netns
-					if note != "" {
-						captureEvent(s, note, msg)
+					o.Ring.NetNS, alive = t.NetNS, t.Alive
+					if t.Note != "" {
+						captureEvent(s, t.Note, t.Msg)
 					}
 				}
 				rs, link, err = ring.Open(o.Ring)
@@ -153,10 +164,31 @@ func nsSuffix(ns string) string {
 // runAttached runs one worker per ring until ctx is done (returns false
 // after draining and flushing) or a ring reports its interface gone
 // (returns true after flushing).
-func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*detectors.Engine) bool {
+func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*detectors.Engine, alive func() bool) bool {
 	var wg sync.WaitGroup
 	goneCh := make(chan struct{})
 	var goneOnce sync.Once
+	if alive != nil {
+		watch, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-watch.Done():
+					return
+				case <-goneCh:
+					return
+				case <-t.C:
+					if !alive() {
+						goneOnce.Do(func() { close(goneCh) })
+						return
+					}
+				}
+			}
+		}()
+	}
 	for i, r := range rings {
 		wg.Add(1)
 		go func(r *ring.Ring, e *detectors.Engine) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds a real kube-apiserver and etcd from the Go module proxy for the
-# Kubernetes tests, into a git-ignored cache (.cache/k8s/bin). First run:
-# several minutes; later runs: nothing to do.
+# Kubernetes tests, into a cache outside the repository
+# (${XDG_CACHE_HOME:-~/.cache}/dlltagent/k8s/bin, or $K8S_CACHE/bin), so
+# every clone on the machine reuses it. First run: about ten minutes on 2
+# cores; later runs: nothing to do.
 #
 # kube-apiserver: k8s.io/kubernetes/cmd/kube-apiserver with every staging
 # module (required as v0.0.0 by kubernetes' go.mod) replaced by its v0.x
@@ -11,7 +13,7 @@ K8S=${K8S_VERSION:-v1.37.2}
 ETCD=${ETCD_VERSION:-v3.7.3}
 STAGING=v0.${K8S#v1.}
 top=$(cd "$(dirname "$0")/.." && pwd)
-cache=${K8S_CACHE:-$top/.cache/k8s}
+cache=${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dlltagent/k8s}
 bin=$cache/bin
 mkdir -p "$bin"
 if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && [ "$(cat "$bin/versions" 2>/dev/null)" = "$K8S $ETCD" ]; then

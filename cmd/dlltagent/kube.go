@@ -10,6 +10,7 @@ import (
 
 	"github.com/dlltagent/dlltagent/internal/jsonw"
 	"github.com/dlltagent/dlltagent/k8s"
+	"github.com/dlltagent/dlltagent/pipeline"
 )
 
 // runManifest implements `dlltagent manifest POD [NAMESPACE] [IFACE]`.
@@ -71,7 +72,7 @@ func runManifest(args []string) int {
 // podResolver returns the live pipeline's Resolve hook for -pod: it finds
 // the pod's network namespace on this node, follows the pod to its
 // replacement, and keeps the k8s fields of every record up to date.
-func podResolver(o *options, extra *atomic.Pointer[[]byte]) (func(context.Context) (string, string, string, error), error) {
+func podResolver(o *options, extra *atomic.Pointer[[]byte]) (func(context.Context) (pipeline.Target, error), error) {
 	ns, name := k8s.SplitPod(o.pod)
 	cs, _, err := k8s.Client(o.kubeconfig)
 	if err != nil {
@@ -86,12 +87,12 @@ func podResolver(o *options, extra *atomic.Pointer[[]byte]) (func(context.Contex
 		extra.Store(&b)
 	}
 	var lastUID string
-	return func(ctx context.Context) (string, string, string, error) {
+	return func(ctx context.Context) (pipeline.Target, error) {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		t, err := f.Resolve(c)
 		if err != nil {
-			return "", "", "", err
+			return pipeline.Target{}, err
 		}
 		setExtra(t.Pod)
 		note, msg := "", ""
@@ -107,6 +108,16 @@ func podResolver(o *options, extra *atomic.Pointer[[]byte]) (func(context.Contex
 			msg = fmt.Sprintf("pod %s/%s has a new network namespace (sandbox restarted): capturing its %s now", ns, t.Pod, o.iface)
 		}
 		lastUID = string(t.UID)
-		return t.NetNS, note, msg, nil
+		// The pod is alive while the process found lives in the same
+		// network namespace.
+		want, err := os.Stat(t.NetNS)
+		if err != nil {
+			return pipeline.Target{}, err
+		}
+		alive := func() bool {
+			cur, err := os.Stat(t.NetNS)
+			return err == nil && os.SameFile(cur, want)
+		}
+		return pipeline.Target{NetNS: t.NetNS, Note: note, Msg: msg, Alive: alive}, nil
 	}, nil
 }

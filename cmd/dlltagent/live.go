@@ -34,7 +34,7 @@ func runLive(o *options) int {
 		return 0
 	}
 	netns := o.netns
-	var resolve func(context.Context) (string, string, string, error)
+	var resolve func(context.Context) (pipeline.Target, error)
 	extra := new(atomic.Pointer[[]byte])
 	if o.pod != "" {
 		r, err := podResolver(o, extra)
