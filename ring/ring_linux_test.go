@@ -1,0 +1,124 @@
+//go:build linux
+
+package ring
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Iface: "eth0", Workers: 0, RingMB: 64}, "at least one worker"},
+		{Config{Iface: "eth0", Workers: 4, RingMB: 8}, "need at least 4 MiB per worker"},
+		{Config{Iface: "eth0", Workers: 2, RingMB: 0}, "at least 1"},
+	} {
+		if err := c.cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v", c.cfg, err)
+		}
+	}
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("AF_PACKET and network namespaces need root")
+	}
+}
+
+// TestCaptureInNamespace opens two rings in one fanout group inside a
+// fresh network namespace, sends UDP over its loopback, and sees every
+// packet exactly once across the rings.
+func TestCaptureInNamespace(t *testing.T) {
+	needRoot(t)
+	ns := "dltring-t1"
+	exec.Command("ip", "netns", "add", ns).Run()
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
+	rings, link, err := Open(Config{Iface: "lo", NetNS: "/var/run/netns/" + ns, Workers: 2, RingMB: 8, BlockTimeoutMS: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	}()
+	if link != 1 {
+		t.Errorf("loopback link type %d, want Ethernet", link)
+	}
+	const n = 50
+	out, err := exec.Command("ip", "netns", "exec", ns, "bash", "-c",
+		"for i in $(seq 50); do printf x > /dev/udp/127.0.0.1/9; done 2>/dev/null; echo done").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	seen := 0
+	deadline := time.Now().Add(3 * time.Second)
+	for seen < n && time.Now().Before(deadline) {
+		for _, r := range rings {
+			r.Poll(20, func(p *Packet) {
+				if len(p.Data) > 14 && p.TS > 0 && p.OrigLen >= len(p.Data) {
+					seen++
+				}
+			})
+		}
+	}
+	// Each datagram is seen once on lo (plus ICMP port unreachables).
+	if seen < n {
+		t.Fatalf("saw %d packets, want at least %d", seen, n)
+	}
+	var st Stats
+	for _, r := range rings {
+		s, err := r.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Packets += s.Packets
+		st.Drops += s.Drops
+	}
+	if st.Packets < n || st.Drops != 0 {
+		t.Errorf("kernel stats %+v", st)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	needRoot(t)
+	if _, _, err := Open(Config{Iface: "nonexistent0", Workers: 1, RingMB: 8}); err == nil || !strings.Contains(err.Error(), "unknown interface") {
+		t.Errorf("unknown interface: %v", err)
+	}
+	if _, _, err := Open(Config{Iface: "lo", NetNS: "/var/run/netns/no-such-ns", Workers: 1, RingMB: 8}); err == nil || !strings.Contains(err.Error(), "network namespace") {
+		t.Errorf("missing namespace: %v", err)
+	}
+}
+
+// TestInterfaceGone: deleting the interface is reported by Poll.
+func TestInterfaceGone(t *testing.T) {
+	needRoot(t)
+	ns := "dltring-t2"
+	exec.Command("ip", "netns", "add", ns).Run()
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	if out, err := exec.Command("ip", "-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	exec.Command("ip", "-n", ns, "link", "set", "v0", "up").Run()
+	rings, _, err := Open(Config{Iface: "v0", NetNS: "/var/run/netns/" + ns, Workers: 1, RingMB: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rings[0].Close()
+	exec.Command("ip", "-n", ns, "link", "del", "v0").Run()
+	var got error
+	for i := 0; i < 20 && got == nil; i++ {
+		got = rings[0].Poll(50, func(*Packet) {})
+	}
+	if !errors.Is(got, ErrInterfaceGone) {
+		t.Fatalf("Poll after the interface was deleted: %v", got)
+	}
+}
