@@ -86,7 +86,7 @@ RSS=$(awk '/Maximum resident/ { print int($6/1024) }' "$W/flood.time")
 EL=$(awk '/Elapsed/ { print $8 }' "$W/flood.time")
 out "| peak RSS MiB | wall time | end_flows records | netevents lines | events folded into summaries |"
 out "|---:|---:|---:|---:|---:|"
-out "| $RSS | $EL | $(wc -l < "$W/of/end_flows.jsonl") | $(wc -l < "$W/of/netevents.jsonl") | $(tail -1 "$W/of/stats.jsonl" | jq .events_suppressed) |"
+out "| $RSS | $EL | $(cat "$W"/of/end_flows.jsonl* | wc -l) (with rotation at 256 MiB) | $(wc -l < "$W/of/netevents.jsonl") | $(tail -1 "$W/of/stats.jsonl" | jq .events_suppressed) |"
 out ""
 
 if [ "$(id -u)" != 0 ]; then

@@ -148,6 +148,9 @@ type Engine struct {
 	httpPool []*httpState
 	arena    arena
 	stash    synStash
+	peers    []chan ICMPNotice // the other workers' inboxes (live)
+	inbox    chan ICMPNotice
+	held     []ICMPNotice // notices waiting for their flow
 	pools    bufPools
 	rl       rateLimiter
 	search   []byte // lower-cased search text
@@ -522,6 +525,47 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	e.ensureTail(fs)
 }
 
+// ICMPNotice is an ICMP destination-unreachable error passed between
+// workers: live, the kernel's fanout hashes the ICMP packet on its own
+// header, so it may reach a worker other than the one owning the flow it
+// quotes.
+type ICMPNotice struct {
+	Inner      decode.Tuple
+	Reporter   decode.Tuple // only Src is used
+	Type, Code uint8
+	V6         bool
+	TS         int64
+}
+
+// SetPeers connects the engine to the other workers' inboxes and its own.
+func (e *Engine) SetPeers(peers []chan ICMPNotice, inbox chan ICMPNotice) {
+	e.peers, e.inbox = peers, inbox
+	e.held = make([]ICMPNotice, 0, 256)
+}
+
+// DrainInbox handles the ICMP errors other workers passed on. One whose
+// flow is not (yet) here is retried for a while: the packet it quotes may
+// still sit in a ring block this worker has not read.
+func (e *Engine) DrainInbox() {
+	held := e.held[:0]
+	for _, n := range e.held {
+		if !e.icmpUnreach(n, true) && e.now-n.TS < int64(200*time.Millisecond) {
+			held = append(held, n)
+		}
+	}
+	e.held = held
+	for {
+		select {
+		case n := <-e.inbox:
+			if !e.icmpUnreach(n, true) && len(e.held) < cap(e.held) {
+				e.held = append(e.held, n)
+			}
+		default:
+			return
+		}
+	}
+}
+
 // icmpError handles an ICMP error quoting a packet; c is the ICMP flow
 // (nil if the table was full).
 func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
@@ -529,15 +573,37 @@ func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
 	if !(!v6 && p.ICMPType == 3) && !(v6 && p.ICMPType == 1) {
 		return
 	}
-	in := p.Inner
+	e.icmpUnreach(ICMPNotice{Inner: p.Inner, Reporter: decode.Tuple{Src: p.Src}, Type: p.ICMPType, Code: p.ICMPCode, V6: v6, TS: ts}, false)
+}
+
+// icmpUnreach reports n; it returns false when the quoted flow is not in
+// this worker's table and another worker should have it.
+func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
+	in := n.Inner
+	v6, ts := n.V6, n.TS
 	k, srcIsA := flowtable.MakeKey(&in)
 	qc := e.tab.Lookup(&k, k.Hash())
-	reporter := p.Src
-	name := ICMPUnreachName(v6, p.ICMPCode)
+	reporter := n.Reporter.Src
+	name := ICMPUnreachName(v6, n.Code)
+	if qc == nil && len(e.peers) > 0 {
+		if !fromPeer {
+			for _, ch := range e.peers {
+				select {
+				case ch <- n:
+				default:
+					e.St.QueueDrops.Add(1)
+				}
+			}
+		}
+		return false // the worker that owns the flow reports it
+	}
 	if qc != nil {
 		fs := e.state(qc)
+		if fs.icmpSet {
+			return true // one report per connection
+		}
 		pr := fs.p()
-		fs.icmpSet, pr.icmpV6, pr.icmpType, pr.icmpCode = true, v6, p.ICMPType, p.ICMPCode
+		fs.icmpSet, pr.icmpV6, pr.icmpType, pr.icmpCode = true, v6, n.Type, n.Code
 		// The quoted packet came from its sender; the error reports that
 		// the other side could not be reached.
 		side := "server"
@@ -551,7 +617,7 @@ func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
 		}
 		b := e.eventStart(qc, NoteICMPUnreachable, ts)
 		if b == nil {
-			return
+			return true
 		}
 		target, targetPort := qc.Resp(), qc.RespPort()
 		if side == "client" {
@@ -565,14 +631,14 @@ func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
 		b.B = append(b.B, " unreachable: "...)
 		b.B = append(b.B, name...)
 		b.B = appendSide(b.B, side)
-		b.B = appendICMP(b.B, p.ICMPType, p.ICMPCode, name)
+		b.B = appendICMP(b.B, n.Type, n.Code, name)
 		e.eventEnd(b)
-		return
+		return true
 	}
 	// The quoted flow is not in the table: report it from the quote.
 	b := e.eventStartTuple(in, NoteICMPUnreachable, ts)
 	if b == nil {
-		return
+		return true
 	}
 	b.B = reporter.AppendTo(b.B)
 	b.B = append(b.B, " reported "...)
@@ -580,8 +646,9 @@ func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
 	b.B = append(b.B, " unreachable: "...)
 	b.B = append(b.B, name...)
 	b.B = appendSide(b.B, "server")
-	b.B = appendICMP(b.B, p.ICMPType, p.ICMPCode, name)
+	b.B = appendICMP(b.B, n.Type, n.Code, name)
 	e.eventEnd(b)
+	return true
 }
 
 // endFlow writes c's end_flows record, its pending pcap, and removes it.

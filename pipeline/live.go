@@ -64,6 +64,21 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 		stats[i] = &detectors.Stats{}
 		engines[i] = detectors.NewEngine(cfg, i, out, stats[i])
 	}
+	if n > 1 {
+		inboxes := make([]chan detectors.ICMPNotice, n)
+		for i := range inboxes {
+			inboxes[i] = make(chan detectors.ICMPNotice, 256)
+		}
+		for i, e := range engines {
+			var peers []chan detectors.ICMPNotice
+			for j := range inboxes {
+				if j != i {
+					peers = append(peers, inboxes[j])
+				}
+			}
+			e.SetPeers(peers, inboxes[i])
+		}
+	}
 	if o.Stats != nil {
 		*o.Stats = stats
 	}
@@ -219,6 +234,7 @@ func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*d
 					// block timeout: give it that long once.
 					r.Poll(20, handle)
 					r.Poll(0, handle)
+					e.DrainInbox()
 					e.Advance(time.Now().UnixNano())
 					e.Flush()
 					return
@@ -228,6 +244,7 @@ func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*d
 				default:
 				}
 				err := r.Poll(100, handle)
+				e.DrainInbox()
 				e.Advance(time.Now().UnixNano())
 				if errors.Is(err, ring.ErrInterfaceGone) {
 					goneOnce.Do(func() { close(goneCh) })

@@ -16,6 +16,7 @@
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
 #   7000  a server that resets every connection (SO_LINGER 0)
 #   9999  filtered: iptables DROP
+#   9998  rejected: iptables REJECT with ICMP/ICMPv6 port unreachable
 # Client pod: 198.18.0.2 / fd00:198:18::2.
 set -euo pipefail
 
@@ -69,6 +70,8 @@ up() {
   done
   in_srv iptables -A INPUT -p tcp --dport 9999 -j DROP
   in_srv ip6tables -A INPUT -p tcp --dport 9999 -j DROP 2>/dev/null || true
+  in_srv iptables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp-port-unreachable
+  in_srv ip6tables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp6-port-unreachable 2>/dev/null || true
 
   "$lab" certs "$dir/certs"
   local c=$dir/certs

@@ -149,6 +149,9 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"closed port", []string{"curl", "-sS", "http://198.18.0.1:81/"}, "TCP_REFUSED", "server", 81},
 		{"filtered port", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9999/"}, "TCP_NO_ANSWER", "server", 9999},
 		{"reset", []string{"curl", "-sS", "http://198.18.0.1:7000/"}, "TCP_RESET", "server", 7000},
+		{"icmp reject", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9998/"}, "ICMP_UNREACHABLE", "server", 9998},
+		{"icmp reject v6", []string{"curl", "-sS", "--connect-timeout", "2", "http://[fd00:198:18::1]:9998/"}, "ICMP_UNREACHABLE", "server", 9998},
+		{"udp closed port", []string{"dig", "+tries=1", "+timeout=1", "@198.18.0.1", "-p", "5353", "www.demo.test"}, "ICMP_UNREACHABLE", "server", 5353},
 		{"x-pepe", []string{"curl", "-sS", "-o", "/dev/null", "-H", "X-Pepe: yes", "http://198.18.0.1/big.bin"}, "HTTP_HEADER_MATCH", "client", 80},
 		{"nxdomain", []string{"dig", "+tries=1", "@198.18.0.1", "nope.demo.test"}, "DNS_ERROR", "server", 53},
 		{"healthy tls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(10443), "https://api.demo.test:10443/"}, "", "", 10443},
@@ -191,6 +194,16 @@ func TestLiveDiagnoses(t *testing.T) {
 			t.Logf("event: %v %v %v", e["note"], e["side"], e["msg"])
 		}
 	}
+	// The flows an ICMP error quoted are marked in end_flows.
+	marked := 0
+	for _, f := range flows {
+		if u, ok := f["icmp_unreachable"].(map[string]any); ok && u["name"] == "port unreachable" {
+			marked++
+		}
+	}
+	if marked < 3 {
+		t.Errorf("%d flows marked icmp_unreachable, want 3", marked)
+	}
 	// Every TCP connection was flushed with a record; handshakes timed.
 	tcp := 0
 	for _, f := range flows {
@@ -203,7 +216,7 @@ func TestLiveDiagnoses(t *testing.T) {
 			}
 		}
 	}
-	if tcp < len(steps)-2 {
+	if tcp < len(steps)-3 {
 		t.Errorf("%d TCP flow records for %d TCP clients", tcp, len(steps)-2)
 	}
 	// Every referenced pcap exists, is at most 2 MiB and opens in tshark.
