@@ -623,13 +623,29 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 		if side == "client" {
 			target, targetPort = qc.Orig(), qc.OrigPort()
 		}
-		b.B = reporter.AppendTo(b.B)
-		b.B = append(b.B, " reported "...)
-		b.B = append(b.B, side...)
-		b.B = append(b.B, ' ')
-		b.B = appendAddrPort(b.B, target, targetPort)
-		b.B = append(b.B, " unreachable: "...)
-		b.B = append(b.B, name...)
+		if reporter == target {
+			// The host itself answered with the error: a firewall
+			// REJECT, or a closed UDP port.
+			b.B = append(b.B, side...)
+			b.B = append(b.B, ' ')
+			b.B = appendAddrPort(b.B, target, targetPort)
+			b.B = append(b.B, " rejected the traffic with ICMP "...)
+			b.B = append(b.B, name...)
+			if in.Proto == decode.ProtoUDP {
+				b.B = append(b.B, " (nothing listens on that UDP port, or a firewall rejects it)"...)
+			} else {
+				b.B = append(b.B, " (a firewall REJECT rule)"...)
+			}
+		} else {
+			b.B = append(b.B, "router "...)
+			b.B = reporter.AppendTo(b.B)
+			b.B = append(b.B, " reported "...)
+			b.B = append(b.B, side...)
+			b.B = append(b.B, ' ')
+			b.B = appendAddrPort(b.B, target, targetPort)
+			b.B = append(b.B, " unreachable: "...)
+			b.B = append(b.B, name...)
+		}
 		b.B = appendSide(b.B, side)
 		b.B = appendICMP(b.B, n.Type, n.Code, name)
 		e.eventEnd(b)
