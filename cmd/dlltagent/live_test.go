@@ -248,6 +248,7 @@ func TestLiveInterfaceGone(t *testing.T) {
 	needRoot(t)
 	l := startLab(t, "dltt2")
 	a := startAgent(t, l)
+	checkCapsDropped(t, a.cmd.Process.Pid)
 	l.inPod("curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/")
 	// Kill the "pod's" interface.
 	if out, err := exec.Command("ip", "-n", l.name+"-pod", "link", "del", "eth0").CombinedOutput(); err != nil {
@@ -280,6 +281,36 @@ func TestLiveInterfaceGone(t *testing.T) {
 	if !strings.Contains(string(fl), `"id.resp_p":80`) {
 		t.Errorf("flow before the interface went away was not flushed:\n%s", fl)
 	}
+}
+
+// checkCapsDropped: once capturing, every thread of the agent keeps only
+// NET_RAW, plus SYS_ADMIN, SYS_PTRACE and DAC_READ_SEARCH to re-enter a
+// network namespace.
+func checkCapsDropped(t *testing.T, pid int) {
+	t.Helper()
+	const want = 1<<13 | 1<<21 | 1<<19 | 1<<2
+	var last string
+	for i := 0; i < 50; i++ {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+		ok := len(tasks) > 0
+		for _, st := range tasks {
+			b, _ := os.ReadFile(st)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "CapEff:") {
+					var v uint64
+					fmt.Sscanf(strings.TrimSpace(line[7:]), "%x", &v)
+					if v != want {
+						ok, last = false, line
+					}
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("capabilities not dropped: %s (want CapEff %016x)", last, uint64(want))
 }
 
 func waitFor(t *testing.T, path, text string) {
