@@ -81,7 +81,11 @@ func startCluster() (*cluster, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build-k8s.sh: %v: %s", err, out)
 	}
-	cacheDir, _ := os.UserCacheDir()
+	// The same place scripts/build-k8s.sh uses: ${XDG_CACHE_HOME:-$HOME/.cache}.
+	cacheDir := os.Getenv("XDG_CACHE_HOME")
+	if cacheDir == "" {
+		cacheDir = os.Getenv("HOME") + "/.cache"
+	}
 	bin := filepath.Join(cacheDir, "dlltagent", "k8s", "bin")
 	if d := os.Getenv("K8S_CACHE"); d != "" {
 		bin = filepath.Join(d, "bin")
