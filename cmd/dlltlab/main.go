@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -182,10 +183,11 @@ func tlsClient(args []string) error {
 	}
 	defer c.Close()
 	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", *sni)
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 512)
-	n, _ := c.Read(buf)
-	fmt.Printf("%s\n", firstLine(buf[:n]))
+	// Read the whole response (HTTP/1.0: until the server closes):
+	// closing with unread data would make the kernel send a reset.
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	body, _ := io.ReadAll(io.LimitReader(c, 1<<20))
+	fmt.Printf("%s\n", firstLine(body))
 	return nil
 }
 
