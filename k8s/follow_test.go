@@ -20,6 +20,41 @@ func run(t *testing.T, args ...string) {
 	}
 }
 
+// startLab builds the test network (scripts/lab.sh) named name; extra
+// namespaces are deleted at cleanup too. It returns the state directory.
+func startLab(t *testing.T, name string, extra ...string) string {
+	t.Helper()
+	lab := t.TempDir()
+	labBin := filepath.Join(lab, "dlltlab")
+	run(t, "go", "build", "-o", labBin, "../cmd/dlltlab")
+	t.Cleanup(func() {
+		exec.Command("../scripts/lab.sh", "down", name, lab).Run()
+		for _, ns := range extra {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	run(t, "../scripts/lab.sh", "up", name, lab, labBin)
+	return lab
+}
+
+// startK8sAgent runs the agent as this node's (NODE_NAME=node-a) with
+// args, output in dir/out; it returns the command and its stderr path.
+func startK8sAgent(t *testing.T, c *cluster, dir string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	bin := agentBinary(t)
+	args = append(args, "-kubeconfig", c.kubeconfig, "-i", "eth0", "-o", filepath.Join(dir, "out"),
+		"-quiet", "-debug-addr", "", "-stats-interval", "1s")
+	agent := exec.Command(bin, args...)
+	agent.Env = append(os.Environ(), "NODE_NAME="+testNode)
+	errf, _ := os.Create(filepath.Join(dir, "agent.err"))
+	agent.Stderr = errf
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	return agent, errf.Name()
+}
+
 func waitText(t *testing.T, path, text string, d time.Duration) {
 	t.Helper()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
@@ -42,31 +77,14 @@ func TestFollowPod(t *testing.T) {
 	c := needCluster(t)
 	ns := "follow"
 	ensureNS(t, c, ns)
-	owner := "7d2c1b0a-2222-4c3d-8e4f-00000000b001"
-	pod1 := makePod(t, c, ns, "bird-front-569df4d45f-r7csn", testNode, "7d2c1b0a-2222-4c3d-8e4f-00000000b001")
+	const owner = "7d2c1b0a-2222-4c3d-8e4f-00000000b001"
+	pod1 := makePod(t, c, ns, "bird-front-569df4d45f-r7csn", testNode, owner)
 
-	lab := t.TempDir()
-	labBin := filepath.Join(lab, "dlltlab")
-	run(t, "go", "build", "-o", labBin, "../cmd/dlltlab")
-	t.Cleanup(func() {
-		exec.Command("../scripts/lab.sh", "down", "dltk8f", lab).Run()
-		exec.Command("ip", "netns", "del", "dltk8f-pod2").Run()
-	})
-	run(t, "../scripts/lab.sh", "up", "dltk8f", lab, labBin)
+	lab := startLab(t, "dltk8f", "dltk8f-pod2")
 	fp1 := startFakePod(t, "dltk8f-pod", string(pod1.UID), false)
-
-	bin := agentBinary(t)
+	agent, errPath := startK8sAgent(t, c, lab, "-pod", ns+"/"+pod1.Name, "-workers", "1")
 	out := filepath.Join(lab, "out")
-	agent := exec.Command(bin, "-pod", ns+"/"+pod1.Name, "-kubeconfig", c.kubeconfig, "-i", "eth0", "-o", out,
-		"-quiet", "-debug-addr", "", "-stats-interval", "1s", "-workers", "1")
-	agent.Env = append(os.Environ(), "NODE_NAME="+testNode)
-	errf, _ := os.Create(filepath.Join(lab, "agent.err"))
-	agent.Stderr = errf
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	waitText(t, errf.Name(), "capturing on", 10*time.Second)
+	waitText(t, errPath, "capturing on", 10*time.Second)
 	events := filepath.Join(out, "netevents.jsonl")
 
 	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.0.1:81/").Run()
@@ -82,8 +100,7 @@ func TestFollowPod(t *testing.T) {
 	run(t, "ip", "netns", "del", "dltk8f-pod")
 	waitText(t, events, "CAPTURE_DETACHED", 10*time.Second)
 
-	pod2 := makePod(t, c, ns, "bird-front-569df4d45f-x9k2p", testNode, "7d2c1b0a-2222-4c3d-8e4f-00000000b001")
-	_ = owner
+	pod2 := makePod(t, c, ns, "bird-front-569df4d45f-x9k2p", testNode, owner)
 	run(t, "ip", "netns", "add", "dltk8f-pod2")
 	run(t, "ip", "link", "add", "eth0", "netns", "dltk8f-pod2", "type", "veth", "peer", "name", "eth0", "netns", "dltk8f-srv")
 	run(t, "ip", "-n", "dltk8f-pod2", "addr", "add", "198.18.0.2/24", "dev", "eth0")

@@ -22,15 +22,7 @@ func TestSelector(t *testing.T) {
 	c := needCluster(t)
 	ns := "sel"
 	ensureNS(t, c, ns)
-	lab := t.TempDir()
-	labBin := filepath.Join(lab, "dlltlab")
-	run(t, "go", "build", "-o", labBin, "../cmd/dlltlab")
-	t.Cleanup(func() {
-		exec.Command("../scripts/lab.sh", "down", "dltk8s", lab).Run()
-		exec.Command("ip", "netns", "del", "dltk8s-pod2").Run()
-		exec.Command("ip", "netns", "del", "dltk8s-pod3").Run()
-	})
-	run(t, "../scripts/lab.sh", "up", "dltk8s", lab, labBin)
+	lab := startLab(t, "dltk8s", "dltk8s-pod2", "dltk8s-pod3")
 	// Two more "pods" on the same server host.
 	for i, name := range []string{"dltk8s-pod2", "dltk8s-pod3"} {
 		peer := "eth" + string(rune('1'+i))
@@ -54,36 +46,22 @@ func TestSelector(t *testing.T) {
 	startFakePod(t, "dltk8s-pod2", string(b.UID), true)
 	startFakePod(t, "dltk8s-pod3", string(other.UID), false)
 
-	t0 := time.Now()
-	bin := agentBinary(t)
-	t.Logf("agent built after %v", time.Since(t0))
+	agent, errPath := startK8sAgent(t, c, lab, "-selector", "app=bird-front", "-namespace", ns)
 	out := filepath.Join(lab, "out")
-	agent := exec.Command(bin, "-selector", "app=bird-front", "-namespace", ns, "-kubeconfig", c.kubeconfig, "-i", "eth0",
-		"-o", out, "-quiet", "-debug-addr", "", "-stats-interval", "1s")
-	agent.Env = append(os.Environ(), "NODE_NAME="+testNode)
-	errf, _ := os.Create(filepath.Join(lab, "agent.err"))
-	agent.Stderr = errf
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	for i := 0; i < 100 && strings.Count(readFile(errf.Name()), "capturing on") < 2; i++ {
+	for i := 0; i < 100 && strings.Count(readFile(errPath), "capturing on") < 2; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := strings.Count(readFile(errf.Name()), "capturing on"); n != 2 {
-		t.Fatalf("%d captures started, want 2:\n%s", n, readFile(errf.Name()))
+	if n := strings.Count(readFile(errPath), "capturing on"); n != 2 {
+		t.Fatalf("%d captures started, want 2:\n%s", n, readFile(errPath))
 	}
-	t.Logf("captures started after %v", time.Since(t0))
 	exec.Command("ip", "netns", "exec", "dltk8s-pod", "curl", "-s", "--max-time", "3", "http://198.18.0.1:81/").Run()
 	exec.Command("ip", "netns", "exec", "dltk8s-pod2", "curl", "-s", "--max-time", "3", "http://198.18.2.1:81/").Run()
 	exec.Command("ip", "netns", "exec", "dltk8s-pod3", "curl", "-s", "--max-time", "3", "http://198.18.3.1:81/").Run()
 	events := filepath.Join(out, "netevents.jsonl")
 	waitText(t, events, `"k8s.pod":"bird-front-a"`, 15*time.Second)
 	waitText(t, events, `"k8s.pod":"bird-front-b"`, 15*time.Second)
-	t.Logf("events seen after %v", time.Since(t0))
 	agent.Process.Signal(syscall.SIGTERM)
 	agent.Wait()
-	t.Logf("agent stopped after %v", time.Since(t0))
 	if strings.Contains(readFile(events), `"k8s.pod":"other"`) || strings.Contains(readFile(filepath.Join(out, "end_flows.jsonl")), "198.18.3.2") {
 		t.Error("a pod that does not match the selector was captured")
 	}
