@@ -79,6 +79,28 @@ func Open(cfg Config) ([]*Ring, int, error) {
 	return rings, link, err
 }
 
+// Check verifies, without opening rings, that the interface exists (in
+// the namespace, if any) and that AF_PACKET sockets may be created: bad
+// input is reported before anything is written.
+func Check(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return inNetNS(cfg.NetNS, func() error {
+		if _, _, err := ifaceInfo(cfg.Iface); err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+				return fmt.Errorf("ring: need CAP_NET_RAW to capture: run as root or add the capability (%w)", err)
+			}
+			return os.NewSyscallError("socket", err)
+		}
+		return unix.Close(fd)
+	})
+}
+
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func ifaceInfo(name string) (index int, arphrd uint16, err error) {

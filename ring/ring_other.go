@@ -8,6 +8,9 @@ type Ring struct{}
 // Open returns ErrNotSupported.
 func Open(cfg Config) ([]*Ring, int, error) { return nil, 0, ErrNotSupported }
 
+// Check returns ErrNotSupported.
+func Check(cfg Config) error { return ErrNotSupported }
+
 // Poll returns ErrNotSupported.
 func (r *Ring) Poll(timeoutMS int, fn func(*Packet)) error { return ErrNotSupported }
 

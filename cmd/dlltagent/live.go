@@ -49,6 +49,11 @@ func runLive(o *options) int {
 	if err := rc.Validate(); err != nil {
 		return fatalf("%v", err)
 	}
+	if resolve == nil {
+		if err := ring.Check(rc); err != nil {
+			return fatalf("%v", err)
+		}
+	}
 	var metrics pipeline.Metrics
 	if o.debugAddr != "" {
 		ln, err := net.Listen("tcp", o.debugAddr)

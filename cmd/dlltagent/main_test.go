@@ -55,6 +55,7 @@ func TestBadInput(t *testing.T) {
 		{"unwritable output", []string{"-r", good, "-o", filepath.Join(ro, "sub")}, "cannot create output directory"},
 		{"bad flag value", []string{"-r", good, "-workers", "0"}, "-workers must be"},
 		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
+		{"unknown interface", []string{"-i", "nosuch0", "-o", tmp + "/o5", "-debug-addr", ""}, "unknown interface"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(bin, c.args...)
