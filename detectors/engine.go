@@ -234,7 +234,7 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 			}
 			if c == nil {
 				if p.Flags&decode.HasInner != 0 {
-					e.icmpError(nil, p, ts)
+					e.icmpError(p, ts)
 				}
 				return
 			}
@@ -258,7 +258,7 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 			e.dnsMessage(c, fs, p.Payload, orig, ts)
 		}
 	} else if p.Flags&decode.HasInner != 0 {
-		e.icmpError(c, p, ts)
+		e.icmpError(p, ts)
 	}
 	e.tab.Schedule(c, e.deadline(c, fs))
 }
@@ -566,9 +566,8 @@ func (e *Engine) DrainInbox() {
 	}
 }
 
-// icmpError handles an ICMP error quoting a packet; c is the ICMP flow
-// (nil if the table was full).
-func (e *Engine) icmpError(_ *flowtable.Conn, p *decode.Packet, ts int64) {
+// icmpError handles an ICMP error quoting a packet.
+func (e *Engine) icmpError(p *decode.Packet, ts int64) {
 	v6 := p.Proto == decode.ProtoICMPv6
 	if !(!v6 && p.ICMPType == 3) && !(v6 && p.ICMPType == 1) {
 		return

@@ -589,11 +589,7 @@ func (t *tlsState) parseServerHello(m []byte) {
 		t.hrr, t.tls13 = true, true
 		return
 	}
-	if legacy>>8 == 0x7f { // early drafts put the draft version here
-		t.version = legacy
-	} else {
-		t.version = legacy
-	}
+	t.version = legacy // early TLS 1.3 drafts put the draft version here too
 	r.bytes(int(r.u8()))
 	r.u16()
 	r.u8()

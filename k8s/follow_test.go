@@ -6,9 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dlltagent/dlltagent/internal/proctest"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -113,16 +114,8 @@ func TestFollowPod(t *testing.T) {
 	exec.Command("ip", "netns", "exec", "dltk8f-pod2", "curl", "-s", "http://198.18.0.1:81/").Run()
 	waitText(t, events, `"k8s.pod":"`+pod2.Name+`"`, 15*time.Second)
 
-	agent.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- agent.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("agent: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("agent did not exit within 5 s")
+	if _, err := proctest.Terminate(agent, 5*time.Second); err != nil {
+		t.Fatalf("agent: %v", err)
 	}
 	flows, _ := os.ReadFile(filepath.Join(out, "end_flows.jsonl"))
 	if !strings.Contains(string(flows), `"k8s.namespace":"follow"`) {

@@ -1,14 +1,15 @@
 package k8s
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dlltagent/dlltagent/internal/proctest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestSelector runs the agent in DaemonSet mode against a real API
@@ -60,8 +61,9 @@ func TestSelector(t *testing.T) {
 	events := filepath.Join(out, "netevents.jsonl")
 	waitText(t, events, `"k8s.pod":"bird-front-a"`, 15*time.Second)
 	waitText(t, events, `"k8s.pod":"bird-front-b"`, 15*time.Second)
-	agent.Process.Signal(syscall.SIGTERM)
-	agent.Wait()
+	if _, err := proctest.Terminate(agent, 5*time.Second); err != nil {
+		t.Fatalf("agent: %v", err)
+	}
 	if strings.Contains(readFile(events), `"k8s.pod":"other"`) || strings.Contains(readFile(filepath.Join(out, "end_flows.jsonl")), "198.18.3.2") {
 		t.Error("a pod that does not match the selector was captured")
 	}

@@ -52,7 +52,6 @@ type Sink struct {
 	PcapsRemoved atomic.Uint64
 	PcapsDropped atomic.Uint64 // pcaps not written: their queue was full
 	WriteErrors  atomic.Uint64
-	lastErr      atomic.Value
 	errReported  time.Time
 	mu           sync.Mutex
 }
@@ -316,7 +315,6 @@ func (s *Sink) flush() {
 
 func (s *Sink) fail(err error) {
 	s.WriteErrors.Add(1)
-	s.lastErr.Store(err.Error())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if time.Since(s.errReported) > 10*time.Second {

@@ -10,9 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dlltagent/dlltagent/internal/proctest"
 )
 
 // needRoot skips live tests without root, and fails them (rather than
@@ -90,20 +91,12 @@ func startAgent(t *testing.T, l *lab, extra ...string) *agent {
 // stop sends SIGTERM and requires a clean exit within 5 s.
 func (a *agent) stop(t *testing.T) {
 	t.Helper()
-	start := time.Now()
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- a.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			b, _ := os.ReadFile(a.stderr.Name())
-			t.Fatalf("agent exit: %v\n%s", err, b)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("agent did not exit within 5 s of SIGTERM")
+	took, err := proctest.Terminate(a.cmd, 5*time.Second)
+	if err != nil {
+		b, _ := os.ReadFile(a.stderr.Name())
+		t.Fatalf("agent exit: %v\n%s", err, b)
 	}
-	t.Logf("agent exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	t.Logf("agent exited %v after SIGTERM", took.Round(time.Millisecond))
 }
 
 func records(t *testing.T, path string) []map[string]any {

@@ -7,9 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dlltagent/dlltagent/internal/proctest"
 )
 
 var bin string
@@ -158,17 +159,8 @@ func TestSigtermOnPipe(t *testing.T) {
 	}
 	w.Write(b) // and keep the pipe open
 	time.Sleep(500 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("no exit within 5 s of SIGTERM")
+	if _, err := proctest.Terminate(cmd, 5*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 	w.Close()
 	flows, _ := os.ReadFile(filepath.Join(dir, "end_flows.jsonl"))

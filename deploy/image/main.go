@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -83,6 +82,5 @@ func build(bin, out, tag string) error {
 	}
 	d, _ := img.Digest()
 	fmt.Printf("wrote %s (%s, %s)\n", out, ref, d)
-	var _ v1.Image = img
 	return nil
 }
