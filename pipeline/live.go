@@ -319,6 +319,7 @@ func statsLoop(o LiveOptions, s *sink.Sink, stats []*detectors.Stats, mu *sync.M
 		case <-t.C:
 			record()
 		case <-stop:
+			s.WaitPcaps(10 * time.Second) // the last record counts them all
 			record()
 			return
 		}

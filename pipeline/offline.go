@@ -178,6 +178,7 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 		close(in[i])
 	}
 	wg.Wait()
+	s.WaitPcaps(30 * time.Second)
 	sb := detectors.GetBuffer(detectors.KindStats)
 	sb.B = StatsLine(sb.B, now, stats, s)
 	s.Send(sb)

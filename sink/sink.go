@@ -38,6 +38,8 @@ type Sink struct {
 	pcapDone chan struct{}
 	// pcapQueued is the bytes of pcaps waiting to be written.
 	pcapQueued atomic.Int64
+	// pcapPending counts pcaps queued or being written.
+	pcapPending atomic.Int64
 	events     *logFile
 	flows      *logFile
 	stats      *logFile
@@ -113,6 +115,7 @@ const maxPcapQueued = 64 << 20
 func (s *Sink) Send(b *detectors.Buffer) bool {
 	if b.Kind == detectors.KindPcap {
 		s.pcapQueued.Add(int64(len(b.B)))
+		s.pcapPending.Add(1)
 		s.pcapCh <- b
 		return true
 	}
@@ -132,10 +135,12 @@ func (s *Sink) TrySend(b *detectors.Buffer) bool {
 			detectors.PutBuffer(b)
 			return true
 		}
+		s.pcapPending.Add(1)
 		select {
 		case s.pcapCh <- b:
 			s.pcapQueued.Add(int64(len(b.B)))
 		default:
+			s.pcapPending.Add(-1)
 			s.PcapsDropped.Add(1)
 			detectors.PutBuffer(b)
 		}
@@ -146,6 +151,15 @@ func (s *Sink) TrySend(b *detectors.Buffer) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// WaitPcaps waits, at most max, until every queued pcap is written, so a
+// final stats record counts them.
+func (s *Sink) WaitPcaps(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for s.pcapPending.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -168,6 +182,7 @@ func (s *Sink) runPcaps() {
 			s.fail(err)
 		}
 		detectors.PutBuffer(b)
+		s.pcapPending.Add(-1)
 	}
 }
 
