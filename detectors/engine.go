@@ -84,7 +84,8 @@ type flowState struct {
 	http *httpState
 	prob *problem
 
-	pc pcapBuf
+	pc     pcapBuf
+	recent uint32 // link to the newest packet in the recent ring (0 none)
 
 	link      uint16
 	vlan      [2]uint16
@@ -148,6 +149,7 @@ type Engine struct {
 	httpPool []*httpState
 	arena    arena
 	stash    synStash
+	recent   recentRing
 	peers    []chan ICMPNotice // the other workers' inboxes (live)
 	inbox    chan ICMPNotice
 	held     []ICMPNotice // notices waiting for their flow
@@ -171,6 +173,7 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 	}
 	e.arena.init(cfg.PcapMemMB<<20, cfg.PcapMaxKB<<10)
 	e.stash.init()
+	e.recent.buf = make([]byte, recentBytes)
 	e.pools.hello.size, e.pools.ooo.size, e.pools.http.size = maxHelloKeep, maxHeldBytes, maxHeaderBlock
 	e.rl.init(cfg.EventBurst, int64(cfg.EventWindow))
 	return e
@@ -251,8 +254,14 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 	c.Update(p, orig, ts)
 
 	if p.Proto == decode.ProtoTCP {
-		e.recordPacket(c, fs, ts, frame, origLen, p.TCPFlags&(decode.SYN|decode.ACK|decode.RST|decode.FIN) == decode.SYN && len(p.Payload) == 0)
 		e.tcp(c, fs, p, orig, ts, prevO, prevR)
+		// Recorded after the detectors ran: a packet that starts a
+		// problem goes into the tail they opened.
+		payOff := 0
+		if len(p.Payload) > 0 {
+			payOff = cap(frame) - cap(p.Payload) // Payload is frame[payOff:...]
+		}
+		e.recordPacket(c, fs, ts, frame, origLen, p.TCPFlags&(decode.SYN|decode.ACK|decode.RST|decode.FIN) == decode.SYN && len(p.Payload) == 0, payOff, len(p.Payload))
 	} else if p.Proto == decode.ProtoUDP {
 		if p.SrcPort == 53 || p.DstPort == 53 {
 			e.dnsMessage(c, fs, p.Payload, orig, ts)

@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -19,6 +20,17 @@ const minKeep = 128
 // handshake packets are small, and a 64 KiB GSO frame of bulk data is
 // kept as its first 16 KiB with its original length.
 const headFrameMax = 16 << 10
+
+// headSnapPayload is how much of a segment's payload the head keeps once
+// the connection is past its handshakes (TLS established, the first HTTP
+// request read, or 4 KiB of payload kept whole otherwise): enough for the
+// record or message headers; the rest is bulk data (encrypted or not) that
+// no diagnosis needs, and copying it was the largest cost per packet. The
+// record keeps its original length, so Wireshark shows the cut.
+const (
+	headSnapPayload = 256
+	headWholeBytes  = 4 << 10
+)
 
 // The SYN stash holds each new connection's first bare SYN (most are at
 // most 128 bytes) in a fixed per-worker area, so a connection gets a head
@@ -45,6 +57,72 @@ func (s *synStash) init() {
 	s.ts = make([]int64, stashSlots)
 	s.n = make([]uint16, stashSlots)
 	s.orig = make([]uint32, stashSlots)
+}
+
+// The recent ring is a worker's pre-trigger buffer: every TCP packet that
+// neither a head nor a tail keeps (the bulk of a healthy connection, once
+// its head is released) is written there cut to its headers and the start
+// of its payload, linked to the same connection's previous entry. When a
+// problem starts a connection's tail, the chain is walked back and the
+// packets still in the ring go into the pcap first, so a reset or an alert
+// in the middle of a long connection comes with the packets that led to
+// it, not alone. Cost: one small sequential copy per such packet; memory:
+// fixed, and 4 bytes per connection for the link.
+const (
+	recentBytes   = 4 << 20
+	recentPayload = 64 // payload bytes kept per packet
+	recentMax     = 64 // packets recovered per connection at most
+
+	// A released head hands its first packets (the TCP handshake and the
+	// first request), cut, to the recent ring.
+	headToRecent      = 4
+	headToRecentBytes = 256
+)
+
+type recentRing struct {
+	buf []byte
+	pos uint32 // virtual write offset; wraps (len(buf) is far below 2^31)
+}
+
+// An entry: previous entry's link (uint32), frame length (uint16), pad,
+// original length (uint32), pad, timestamp (int64), frame.
+const recentHdr = 24
+
+// put writes one packet linked to prev (0 = none) and returns its link.
+func (r *recentRing) put(prev uint32, ts int64, frame []byte, origLen int) uint32 {
+	need := (recentHdr + len(frame) + 7) &^ 7
+	size := uint32(len(r.buf))
+	off := r.pos % size
+	if off+uint32(need) > size {
+		r.pos += size - off // pad to the start
+		off = 0
+	}
+	b := r.buf[off : int(off)+need]
+	binary.LittleEndian.PutUint32(b[0:], prev)
+	binary.LittleEndian.PutUint16(b[4:], uint16(len(frame)))
+	binary.LittleEndian.PutUint32(b[8:], uint32(origLen))
+	binary.LittleEndian.PutUint64(b[16:], uint64(ts))
+	copy(b[recentHdr:], frame)
+	v := r.pos
+	r.pos += uint32(need)
+	return v + 1
+}
+
+// entry returns the packet behind link l and the link before it, or
+// ok=false once the ring has overwritten it.
+func (r *recentRing) entry(l uint32) (ts int64, frame []byte, origLen int, prev uint32, ok bool) {
+	if l == 0 {
+		return
+	}
+	v := l - 1
+	size := uint32(len(r.buf))
+	if r.pos-v > size-recentHdr { // overwritten, at least in part
+		return
+	}
+	b := r.buf[v%size:]
+	n := int(binary.LittleEndian.Uint16(b[4:]))
+	return int64(binary.LittleEndian.Uint64(b[16:])), b[recentHdr : recentHdr+n],
+		int(binary.LittleEndian.Uint32(b[8:])), binary.LittleEndian.Uint32(b[0:]), true
 }
 
 // maxTailChunks bounds a tail ring (2 MiB / 32 KiB).
@@ -102,6 +180,7 @@ type pcapBuf struct {
 	headClosed bool
 	tail       *tailRing
 	gapPkts    uint32 // packets between head and tail that were not kept
+	wholeBytes uint16 // payload bytes kept whole in the head (saturating)
 	stashed    bool   // the first SYN waits in the SYN stash
 }
 
@@ -142,7 +221,10 @@ func putRecord(c []byte, used int, ts int64, frame []byte, origLen int) int {
 }
 
 // recordPacket keeps a TCP frame in the connection's buffer.
-func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame []byte, origLen int, bareSYN bool) {
+//
+// payOff is the offset of the TCP payload in frame and payLen its captured
+// length (0 when the segment carries none).
+func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame []byte, origLen int, bareSYN bool, payOff, payLen int) {
 	pc := &fs.pc
 	if !pc.headClosed {
 		if pc.head < 0 {
@@ -180,6 +262,15 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 		}
 		if pc.head >= 0 {
 			hf := frame
+			if payLen > 0 {
+				if e.settled(fs) {
+					hf = hf[:min(len(hf), payOff+headSnapPayload)]
+				} else if w := int(pc.wholeBytes) + payLen; w < 1<<16 {
+					pc.wholeBytes = uint16(w)
+				} else {
+					pc.wholeBytes = 1<<16 - 1
+				}
+			}
 			if len(hf) > headFrameMax {
 				hf = hf[:headFrameMax]
 			}
@@ -195,8 +286,23 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 		if pc.head >= 0 || fs.q().pcapName != "" {
 			pc.gapPkts++
 		}
+		if !fs.pcapDone {
+			rf := frame
+			if payLen > 0 {
+				rf = rf[:min(len(rf), payOff+recentPayload)]
+			}
+			if len(rf) <= 512 {
+				fs.recent = e.recent.put(fs.recent, ts, rf, origLen)
+			}
+		}
 		return
 	}
+	e.tailPut(pc, ts, frame, origLen)
+}
+
+// tailPut appends a packet to the connection's tail ring, recycling its
+// oldest chunk when the ring is at its bound.
+func (e *Engine) tailPut(pc *pcapBuf, ts int64, frame []byte, origLen int) {
 	t := pc.tail
 	if t.n > 0 {
 		last := (t.start + t.n - 1) % maxTailChunks
@@ -231,10 +337,38 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 	}
 }
 
+// settled reports whether the connection is past its handshakes, so the
+// head keeps only the start of each segment's payload.
+func (e *Engine) settled(fs *flowState) bool {
+	switch {
+	case fs.tls != nil:
+		return fs.tls.est
+	case fs.http != nil:
+		return fs.http.done
+	}
+	return fs.pc.wholeBytes >= headWholeBytes
+}
+
 // ensureTail starts a tail ring for a tracked or failing connection.
 func (e *Engine) ensureTail(fs *flowState) {
-	if fs.pc.tail == nil && !fs.pcapDone {
-		fs.pc.tail = &tailRing{}
+	if fs.pc.tail != nil || fs.pcapDone {
+		return
+	}
+	fs.pc.tail = &tailRing{}
+	// The packets that led here, still in the recent ring, come first.
+	var links [recentMax]uint32
+	n := 0
+	for l := fs.recent; n < len(links); n++ {
+		_, _, _, prev, ok := e.recent.entry(l)
+		if !ok {
+			break
+		}
+		links[n], l = l, prev
+	}
+	fs.recent = 0
+	for i := n - 1; i >= 0; i-- {
+		ts, frame, origLen, _, _ := e.recent.entry(links[i])
+		e.tailPut(&fs.pc, ts, frame, origLen)
 	}
 }
 
@@ -256,6 +390,17 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 		past = (c.Size(0) > 0 && c.Size(1) > 0) || pc.headPkts >= 16
 	}
 	if past {
+		// The handshake stays reachable through the recent ring, cut
+		// like the ring's other packets (the head's records are whole).
+		h := e.arena.chunk(pc.head)[:pc.headUsed]
+		for k := 0; k < headToRecent && len(h) >= pcapio.RecordHeaderLen; k++ {
+			ts := int64(binary.LittleEndian.Uint32(h[0:]))*1e9 + int64(binary.LittleEndian.Uint32(h[4:]))
+			n := int(binary.LittleEndian.Uint32(h[8:]))
+			orig := int(binary.LittleEndian.Uint32(h[12:]))
+			h = h[pcapio.RecordHeaderLen:]
+			fs.recent = e.recent.put(fs.recent, ts, h[:min(n, headToRecentBytes)], orig)
+			h = h[n:]
+		}
 		e.arena.put(pc.head)
 		pc.head, pc.headUsed, pc.headClosed = -1, 0, true
 	}

@@ -1,12 +1,16 @@
 package pipeline
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/detectors"
+	"github.com/dlltagent/dlltagent/internal/pcapio"
 )
 
 // ev is an expected netevent: note, side and (for TLS) the alert code
@@ -52,7 +56,7 @@ func TestCorpusDiagnoses(t *testing.T) {
 	}
 	for _, f := range corpusFiles(t) {
 		t.Run(f, func(t *testing.T) {
-			events, flows, _ := analyse(t, filepath.Join(corpusDir, f), 2, nil)
+			events, flows, dir := analyse(t, filepath.Join(corpusDir, f), 2, nil)
 			var got, exp []string
 			for _, e := range events {
 				got = append(got, e.str("note")+"/"+e.str("side"))
@@ -92,6 +96,9 @@ func TestCorpusDiagnoses(t *testing.T) {
 			for _, e := range events {
 				if !uids[e.str("uid")] && e["summary"] == nil {
 					t.Errorf("event %s uid %s has no end_flows record", e.str("note"), e.str("uid"))
+				}
+				if p := e.str("pcap"); p != "" {
+					checkPcapShows(t, filepath.Join(dir, p), e.str("note"))
 				}
 			}
 		})
@@ -171,5 +178,40 @@ func TestHeaderSearch(t *testing.T) {
 	}
 	if strings.Contains(events[0].str("msg"), "Basic ") {
 		t.Errorf("msg leaks the credential: %q", events[0].str("msg"))
+	}
+}
+
+// checkPcapShows checks that an event's focused pcap holds the packet
+// that shows the problem: the RST of a reset, the alert record of a TLS
+// alert.
+func checkPcapShows(t *testing.T, path, note string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Errorf("%s: %v", note, err)
+		return
+	}
+	defer f.Close()
+	rd, err := pcapio.NewReader(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	var rec pcapio.Record
+	var p decode.Packet
+	found := false
+	for rd.Next(&rec) == nil {
+		decode.Parse(rd.LinkType(), rec.Data, &p)
+		switch note {
+		case "TCP_RESET":
+			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&decode.RST != 0
+		case "TLS_ALERT":
+			found = found || p.Proto == decode.ProtoTCP && bytes.Contains(p.Payload, []byte{21, 3})
+		default:
+			return
+		}
+	}
+	if !found {
+		t.Errorf("%s pcap %s does not show it", note, filepath.Base(path))
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -142,6 +143,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"closed port", []string{"curl", "-sS", "http://198.18.0.1:81/"}, "TCP_REFUSED", "server", 81},
 		{"filtered port", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9999/"}, "TCP_NO_ANSWER", "server", 9999},
 		{"reset", []string{"curl", "-sS", "http://198.18.0.1:7000/"}, "TCP_RESET", "server", 7000},
+		{"reset mid-response", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7000/partial"}, "TCP_RESET", "server", 7000},
 		{"icmp reject", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9998/"}, "ICMP_UNREACHABLE", "server", 9998},
 		{"icmp reject v6", []string{"curl", "-sS", "--connect-timeout", "2", "http://[fd00:198:18::1]:9998/"}, "ICMP_UNREACHABLE", "server", 9998},
 		{"udp closed port", []string{"dig", "+tries=1", "+timeout=1", "@198.18.0.1", "-p", "5353", "www.demo.test"}, "ICMP_UNREACHABLE", "server", 5353},
@@ -224,6 +226,16 @@ func TestLiveDiagnoses(t *testing.T) {
 				if out, err := exec.Command("tshark", "-r", filepath.Join(a.out, p), "-c", "1").CombinedOutput(); err != nil {
 					t.Errorf("tshark %s: %v %s", p, err, out)
 				}
+				if e["note"] == "TCP_RESET" {
+					// The focused pcap shows the connection's start and
+					// the reset itself, whatever was transferred between.
+					for _, f := range []string{"tcp.flags.syn==1", "tcp.flags.reset==1"} {
+						out, _ := exec.Command("tshark", "-r", filepath.Join(a.out, p), "-Y", f).Output()
+						if len(bytes.TrimSpace(out)) == 0 {
+							t.Errorf("pcap %s of %v has no packet matching %s", p, e["msg"], f)
+						}
+					}
+				}
 			}
 		}
 	}
@@ -231,6 +243,11 @@ func TestLiveDiagnoses(t *testing.T) {
 	last := stats[len(stats)-1]
 	if last["kernel_drops"] != 0.0 || last["queue_drops"] != 0.0 || last["packets"].(float64) == 0 {
 		t.Errorf("final stats: %v", last)
+	}
+	// The last stats record counts every pcap written.
+	files, _ := filepath.Glob(filepath.Join(a.out, "pcaps", "*.pcap"))
+	if last["pcaps_written"] != float64(len(files)) {
+		t.Errorf("final stats say %v pcaps written, %d on disk", last["pcaps_written"], len(files))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -140,11 +141,22 @@ func rstServer(addr string) error {
 		go func(c net.Conn) {
 			c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			r := bufio.NewReader(c)
-			for {
+			partial := false
+			for i := 0; ; i++ {
 				line, err := r.ReadString('\n')
+				if i == 0 && strings.Contains(line, " /partial") {
+					partial = true
+				}
 				if err != nil || line == "\r\n" || line == "\n" {
 					break
 				}
+			}
+			if partial {
+				// A server dying mid-response: headers and part of
+				// the body, then a reset.
+				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"))
+				c.Write(make([]byte, 64<<10))
+				time.Sleep(100 * time.Millisecond)
 			}
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
