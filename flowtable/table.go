@@ -15,12 +15,17 @@ const (
 
 // Table is one worker's connection table.
 type Table struct {
-	slots  []uint32 // 0 = empty, else conn index + 1
-	mask   uint64
-	chunks [][]Conn
-	free   []int32
-	n      int
-	max    int
+	// slots: 0 = empty, else the connection's 32-bit hash << 32 | its
+	// index + 1. The hash in the slot lets a probe skip other
+	// connections, and a backward shift move them, without touching
+	// their Conn (a cache miss each).
+	slots    []uint64
+	mask     uint64
+	maxSlots int
+	chunks   [][]Conn
+	free     []int32
+	n        int
+	max      int
 
 	wheel    [wheelSlots]int32
 	wheelNow int64 // next tick to process
@@ -32,17 +37,42 @@ type Table struct {
 	Full uint64
 }
 
-// New returns a table that holds at most maxFlows connections.
+// New returns a table that holds at most maxFlows connections. Its slot
+// array starts small and doubles with the number of live connections (load
+// factor <= 0.5), so a worker watching a few thousand connections probes a
+// few hundred KiB that stay in cache, not an array sized for the limit.
 func New(maxFlows int) *Table {
 	if maxFlows < 16 {
 		maxFlows = 16
 	}
-	n := 1 << bits.Len(uint(maxFlows*2-1)) // load factor <= 0.5
-	t := &Table{slots: make([]uint32, n), mask: uint64(n - 1), max: maxFlows}
+	maxSlots := 1 << bits.Len(uint(maxFlows*2-1))
+	n := min(maxSlots, initialSlots)
+	t := &Table{slots: make([]uint64, n), mask: uint64(n - 1), maxSlots: maxSlots, max: maxFlows}
 	for i := range t.wheel {
 		t.wheel[i] = -1
 	}
 	return t
+}
+
+// initialSlots is the slot array's starting size.
+const initialSlots = 4096
+
+// grow doubles the slot array and re-inserts every entry by the hash it
+// carries.
+func (t *Table) grow() {
+	old := t.slots
+	t.slots = make([]uint64, 2*len(old))
+	t.mask = uint64(len(t.slots) - 1)
+	for _, s := range old {
+		if s == 0 {
+			continue
+		}
+		i := (s >> 32) & t.mask
+		for t.slots[i] != 0 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = s
+	}
 }
 
 // Len returns the number of live connections.
@@ -56,14 +86,16 @@ func (t *Table) At(i int32) *Conn { return &t.chunks[i/chunkSize][i%chunkSize] }
 
 // Lookup finds the connection with key k and hash h.
 func (t *Table) Lookup(k *Key, h uint64) *Conn {
+	tag := uint32(h)
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
 			return nil
 		}
-		c := t.At(int32(s - 1))
-		if c.hash == uint32(h) && c.Key == *k {
-			return c
+		if uint32(s>>32) == tag {
+			if c := t.At(int32(uint32(s)) - 1); c.Key == *k {
+				return c
+			}
 		}
 	}
 }
@@ -94,11 +126,14 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 	}
 	c := t.At(idx)
 	*c = Conn{Key: *k, hash: uint32(h), idx: idx, wnext: -1, wprev: -1, wtick: -1}
+	if 2*(t.n+1) > len(t.slots) && len(t.slots) < t.maxSlots {
+		t.grow()
+	}
 	i := h & t.mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & t.mask
 	}
-	t.slots[i] = uint32(idx + 1)
+	t.slots[i] = uint64(uint32(h))<<32 | uint64(idx+1)
 	t.n++
 	return c
 }
@@ -112,7 +147,7 @@ func (t *Table) Remove(c *Conn) {
 		if s == 0 {
 			return // not present
 		}
-		if int32(s-1) == c.idx {
+		if int32(uint32(s))-1 == c.idx {
 			break
 		}
 		i = (i + 1) & t.mask
@@ -125,7 +160,7 @@ func (t *Table) Remove(c *Conn) {
 		if s == 0 {
 			break
 		}
-		home := uint64(t.At(int32(s-1)).hash) & t.mask
+		home := (s >> 32) & t.mask
 		// Move s into i if its home is not in the cyclic range (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
 			t.slots[i] = s

@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"math/rand"
 	"net/netip"
 	"testing"
 
@@ -175,4 +176,57 @@ func BenchmarkTable(b *testing.B) {
 			tab.Remove(tab.Insert(&k, h))
 		}
 	})
+}
+
+// BenchmarkTableDefaultLimit: a worker at the default limit (1M flows)
+// watching 16k live connections, looked up in random order, as a live
+// capture does: the slot array follows the live count, not the limit.
+func BenchmarkTableDefaultLimit(b *testing.B) {
+	tab := New(1 << 20)
+	keys := make([]Key, 1<<14)
+	for i := range keys {
+		tu := tuple(i * 7919)
+		keys[i], _ = MakeKey(&tu)
+		tab.Insert(&keys[i], keys[i].Hash())
+	}
+	order := rand.New(rand.NewSource(1)).Perm(len(keys))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := &keys[order[i&(len(keys)-1)]]
+		if tab.Lookup(k, k.Hash()) == nil {
+			b.Fatal("miss")
+		}
+	}
+}
+
+// TestChurnAgainstMap: random inserts and removals across several slot
+// array doublings agree with a map.
+func TestChurnAgainstMap(t *testing.T) {
+	tab := New(40000)
+	rnd := rand.New(rand.NewSource(3))
+	live := map[int]*Conn{}
+	for op := 0; op < 200000; op++ {
+		i := rnd.Intn(60000)
+		tu := tuple(i * 7)
+		k, _ := MakeKey(&tu)
+		c := tab.Lookup(&k, k.Hash())
+		if (c != nil) != (live[i] != nil) || (c != nil && c != live[i]) {
+			t.Fatalf("op %d: lookup %d = %p, want %p", op, i, c, live[i])
+		}
+		switch {
+		case c != nil && rnd.Intn(3) == 0:
+			tab.Remove(c)
+			delete(live, i)
+		case c == nil:
+			if c = tab.Insert(&k, k.Hash()); c != nil {
+				live[i] = c
+			} else if len(live) < 40000 {
+				t.Fatalf("insert refused with %d live", len(live))
+			}
+		}
+	}
+	if tab.Len() != len(live) {
+		t.Fatalf("len %d, want %d", tab.Len(), len(live))
+	}
 }
