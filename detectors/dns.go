@@ -142,6 +142,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 				fs.dns.q[i].used = false
 			}
 		}
+		e.maybeReleaseDNS(fs)
 	}
 	rcode := uint8(h.flags & 0x000f)
 	if rcode != 2 && rcode != 3 && rcode != 5 {
@@ -222,6 +223,17 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 		b.B = appendDNS(b.B, q.name[:q.n], q.qtype, -1)
 		e.eventEnd(b)
 	}
+}
+
+// maybeReleaseDNS hands the pending-query state (1 KiB) back to the pool
+// once every query is answered or timed out: a UDP flow lingers for its
+// idle timeout, and most of that time it has nothing pending.
+func (e *Engine) maybeReleaseDNS(fs *flowState) {
+	if fs.dns == nil || fs.dns.oldest() != 0 {
+		return
+	}
+	e.dnsPool = append(e.dnsPool, fs.dns)
+	fs.dns = nil
 }
 
 func (e *Engine) getDNS() *dnsState {

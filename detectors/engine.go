@@ -87,6 +87,8 @@ type flowState struct {
 	pc     pcapBuf
 	recent uint32 // link to the newest packet in the recent ring (0 none)
 
+	tlsSum tlsSummary // a settled TLS handshake, once tls went back to the pool
+
 	link      uint16
 	vlan      [2]uint16
 	nvlan     uint8
@@ -145,6 +147,8 @@ type Engine struct {
 	now    int64
 
 	tlsPool  []*tlsState
+	sniID    map[string]uint32 // interned server names of settled handshakes
+	sniNames [][]byte
 	dnsPool  []*dnsState
 	httpPool []*httpState
 	arena    arena
@@ -328,6 +332,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	}
 	if fs.dns != nil {
 		e.dnsTimeouts(c, fs, now, false)
+		e.maybeReleaseDNS(fs)
 	}
 	if fs.tracked && now >= fs.q().trackUntil {
 		fs.tracked = false
@@ -405,6 +410,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.tlsClose(c, fs, side, ts)
 	}
 	e.maybeReleaseHead(c, fs)
+	e.maybeSettleTLS(fs)
 }
 
 func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {

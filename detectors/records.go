@@ -289,6 +289,8 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	}
 	if fs.tls != nil && (fs.tls.chTS != 0 || fs.tls.shSeen) {
 		d = e.appendTLS(d, c, fs.tls, true)
+	} else if fs.tlsSum.set {
+		d = e.appendTLSSummary(d, &fs.tlsSum)
 	}
 	if fs.icmpSet {
 		d = append(d, `,"icmp_unreachable":{"type":`...)
@@ -353,4 +355,31 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 		return "idle_timeout"
 	}
 	return "capture_end"
+}
+
+// appendTLSSummary encodes a settled handshake as appendTLS would have.
+func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
+	dst = append(dst, `,"tls":{"version":`...)
+	if s.version == 0 {
+		dst = append(dst, `null`...)
+	} else {
+		dst = jsonw.String(dst, TLSVersionName(s.version))
+	}
+	if s.offered != 0 {
+		dst = append(dst, `,"client_version":`...)
+		dst = jsonw.String(dst, TLSVersionName(s.offered))
+	}
+	if s.sni != 0 {
+		dst = append(dst, `,"server_name":`...)
+		dst = jsonw.Bytes(dst, e.sniNames[s.sni-1])
+	}
+	dst = append(dst, `,"established":true`...)
+	if s.hsMicros != 0 {
+		dst = append(dst, `,"handshake_ms":`...)
+		dst = jsonw.Millis(dst, int64(s.hsMicros-1)*1000)
+	}
+	if s.hrr {
+		dst = append(dst, `,"hello_retry":true`...)
+	}
+	return append(dst, '}')
 }

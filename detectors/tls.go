@@ -611,3 +611,53 @@ func (t *tlsState) parseServerHello(m []byte) {
 
 // SNI returns the server name offered in the ClientHello.
 func (t *tlsState) SNI() []byte { return t.sni[:t.sniLen] }
+
+// tlsSummary is what an end_flows record needs of a TLS handshake that
+// completed without a problem. Such a connection hands its parser state
+// (856 bytes, mostly reassembly) back to the pool and keeps these 16: a
+// long-lived TLS connection then costs what a plain TCP one does.
+type tlsSummary struct {
+	hsMicros         uint32 // handshake time in µs + 1 (0: unknown)
+	sni              uint32 // interned server name + 1 (0: none)
+	version, offered uint16
+	set, hrr         bool
+}
+
+// maxSNINames bounds a worker's interned server names; past it,
+// handshakes with new names keep their full state (correct, just larger).
+const maxSNINames = 1 << 16
+
+// maybeSettleTLS replaces a completed, problem-free TLS handshake's
+// parser state with its summary. Nothing after that point is reported:
+// TLS 1.3's rejection window (the server's first record after the
+// client's Finished) has passed, and later alerts are encrypted.
+func (e *Engine) maybeSettleTLS(fs *flowState) {
+	t := fs.tls
+	if t == nil || !t.est || t.reported || t.alertSet || t.pendingRej >= 0 || fs.events != 0 ||
+		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || fs.q().pcapName != "" {
+		return
+	}
+	sum := tlsSummary{set: t.chTS != 0 || t.shSeen, version: t.version, offered: t.offered, hrr: t.hrr}
+	if t.chTS != 0 {
+		sum.hsMicros = uint32(min((t.estTS-t.chTS)/1000, 1<<32-2)) + 1
+	}
+	if t.sniLen > 0 {
+		id, ok := e.sniID[string(t.SNI())]
+		if !ok {
+			if len(e.sniNames) >= maxSNINames {
+				return
+			}
+			if e.sniID == nil {
+				e.sniID = make(map[string]uint32)
+			}
+			e.sniNames = append(e.sniNames, append([]byte(nil), t.SNI()...))
+			id = uint32(len(e.sniNames))
+			e.sniID[string(t.SNI())] = id
+		}
+		sum.sni = id
+	}
+	fs.tlsSum = sum
+	t.releaseBuffers()
+	e.tlsPool = append(e.tlsPool, t)
+	fs.tls = nil
+}
