@@ -174,20 +174,18 @@ func (a *arena) chunk(i int32) []byte {
 // packets (the handshakes) and, for tracked or failing connections, a
 // circular tail. Records are stored in pcap record format.
 type pcapBuf struct {
+	tail       *tailRing
 	head       int32 // chunk, -1 none
 	headUsed   int32
 	headPkts   uint16
-	headClosed bool
-	tail       *tailRing
-	gapPkts    uint32 // packets between head and tail that were not kept
 	wholeBytes uint16 // payload bytes kept whole in the head (saturating)
-	stashed    bool   // the first SYN waits in the SYN stash
+	headClosed bool
+	stashed    bool // the first SYN waits in the SYN stash
 }
 
 type tailRing struct {
 	idx   [maxTailChunks]int32
 	used  [maxTailChunks]int32
-	pkts  [maxTailChunks]uint32
 	start int
 	n     int
 }
@@ -232,7 +230,7 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 			st := &e.stash
 			if bareSYN && pc.headPkts == 0 {
 				if pc.stashed {
-					pc.gapPkts++ // a retransmitted SYN: the first one is kept
+					// A retransmitted SYN: the first one is kept.
 					return
 				}
 				if len(frame) <= stashSlotSize {
@@ -255,9 +253,7 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 						pc.headUsed = int32(u)
 						pc.headPkts++
 					}
-				} else {
-					pc.gapPkts++ // the stash slot was taken by another SYN
-				}
+				} // else the stash slot was taken by another SYN
 			}
 		}
 		if pc.head >= 0 {
@@ -283,9 +279,6 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 		}
 	}
 	if pc.tail == nil {
-		if pc.head >= 0 || fs.q().pcapName != "" {
-			pc.gapPkts++
-		}
 		if !fs.pcapDone {
 			rf := frame
 			if payLen > 0 {
@@ -308,7 +301,6 @@ func (e *Engine) tailPut(pc *pcapBuf, ts int64, frame []byte, origLen int) {
 		last := (t.start + t.n - 1) % maxTailChunks
 		if u := putRecord(e.arena.chunk(t.idx[last]), int(t.used[last]), ts, frame, origLen); u >= 0 {
 			t.used[last] = int32(u)
-			t.pkts[last]++
 			return
 		}
 	}
@@ -319,21 +311,18 @@ func (e *Engine) tailPut(pc *pcapBuf, ts int64, frame []byte, origLen int) {
 	if ci < 0 {
 		if t.n == 0 {
 			e.St.PcapDropped.Add(uint64(len(frame)))
-			pc.gapPkts++
 			return
 		}
 		// Recycle the oldest chunk: the ring keeps the newest packets.
 		ci = t.idx[t.start]
-		pc.gapPkts += t.pkts[t.start]
 		t.start = (t.start + 1) % maxTailChunks
 		t.n--
 	}
 	pos := (t.start + t.n) % maxTailChunks
-	t.idx[pos], t.used[pos], t.pkts[pos] = ci, 0, 0
+	t.idx[pos], t.used[pos] = ci, 0
 	t.n++
 	if u := putRecord(e.arena.chunk(ci), 0, ts, frame, origLen); u >= 0 {
 		t.used[pos] = int32(u)
-		t.pkts[pos] = 1
 	}
 }
 

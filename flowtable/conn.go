@@ -33,45 +33,66 @@ const (
 	histUDPData = 0x80
 )
 
-// maxHistory bounds the history string.
-const maxHistory = 24
+// maxHistory bounds the history string (Zeek's letters, repeated ones
+// logarithmically: real connections use under 12).
+const maxHistory = 16
 
-// Endpoint is one side of a connection.
+// Endpoint is one side of a connection (64 bytes).
 type Endpoint struct {
 	State, PrevState uint8
 	DidClose         bool
 	initSeq          bool
-	FINs, RSTs       uint16 // saturating
-	Pkts             uint64
-	IPBytes          uint64 // IP-level bytes, as Zeek's *_ip_bytes
-	DataBytes        uint64 // UDP/ICMP payload bytes
+	// Zeek's scaled T and W letters are added when the retransmission
+	// (zero-window) count reaches 10^rxmitExp (10^zeroExp).
+	rxmitExp, zeroExp   uint8
+	lastWraps, ackWraps uint16
+	FINs, RSTs          uint16 // saturating
 
-	startSeq  uint32
-	lastSeq   uint32
-	ackSeq    uint32
-	lastWraps uint16
-	ackWraps  uint16
+	// TCP sequence space. A UDP or ICMP endpoint has none and keeps its
+	// payload byte count in startSeq (low) and lastSeq (high): see
+	// dataBytes.
+	startSeq uint32
+	lastSeq  uint32
+	ackSeq   uint32
 
 	// Relative sequence numbers of the last SYN, FIN and RST, for
 	// Zeek's repeated-letter rule (equality only: 32 bits suffice).
 	histLastSYN, histLastFIN, histLastRST int32
 
-	rxmit, zeroWin          uint32
-	rxmitThresh, zeroThresh uint32
+	rxmit, zeroWin uint32
+
+	Pkts    uint64
+	IPBytes uint64 // IP-level bytes, as Zeek's *_ip_bytes
 }
 
-// Conn is one connection. The fields below the line are owned by the
-// table; the rest are maintained by Init and the Update methods. The
-// addresses and ports live in Key only (Orig, Resp, OrigPort, RespPort).
+// dataBytes returns a UDP or ICMP endpoint's payload bytes.
+func (ep *Endpoint) dataBytes() uint64 { return uint64(ep.lastSeq)<<32 | uint64(ep.startSeq) }
+
+func (ep *Endpoint) addData(n int) {
+	v := ep.dataBytes() + uint64(n)
+	ep.startSeq, ep.lastSeq = uint32(v), uint32(v>>32)
+}
+
+// Conn is one connection (256 bytes). The fields below the line are owned
+// by the table; the rest are maintained by Init and the Update methods.
+// The addresses and ports live in Key only (Orig, Resp, OrigPort,
+// RespPort).
 type Conn struct {
-	Key     Key
+	Key  Key
+	hist [maxHistory]byte
+
+	histLen uint8
 	origIsA bool
 	// Midstream is true when the connection's first packet was not a SYN
 	// or SYN-ACK: it started before the capture.
 	Midstream bool
-	histLen   uint8
 	dead      bool
 	histSeen  uint32
+
+	// ---- owned by Table
+	idx          int32
+	wnext, wprev int32
+	wtick        uint32 // wheel tick, modulo 2^32; 0: not in the wheel
 
 	First, Last int64 // first and last packet times (ns)
 	zeekLast    int64 // Zeek's last time: frozen once both sides closed
@@ -81,14 +102,6 @@ type Conn struct {
 	SynTS, SynAckTS, AckTS int64
 
 	E [2]Endpoint // [0] originator, [1] responder
-
-	hist [maxHistory]byte
-
-	// ---- owned by Table
-	hash         uint32
-	idx          int32
-	wnext, wprev int32
-	wtick        int64 // -1: not in the wheel
 }
 
 // Proto returns the IP protocol number.
@@ -158,9 +171,6 @@ func (c *Conn) Init(p *decode.Packet, t *decode.Tuple, ts int64) {
 	_, srcIsA := MakeKey(t)
 	c.origIsA = srcIsA == srcOrig
 	c.First, c.Last, c.zeekLast = ts, ts, ts
-	for i := range c.E {
-		c.E[i].rxmitThresh, c.E[i].zeroThresh = 1, 1
-	}
 }
 
 // FromOrig reports whether a packet whose source is the key's A side
@@ -195,18 +205,20 @@ func (c *Conn) checkHistory(orig bool, mask uint32, code byte) bool {
 	return true
 }
 
-func (c *Conn) scaledHistory(orig bool, code byte, counter, thresh *uint32) {
+func (c *Conn) scaledHistory(orig bool, code byte, counter *uint32, exp *uint8) {
 	*counter++
-	if *counter == *thresh {
+	if *counter == pow10[*exp] {
 		if !orig {
 			code = lower(code)
 		}
 		c.addHistory(code)
-		if *thresh < 1e9 {
-			*thresh *= 10
+		if *exp < uint8(len(pow10)-1) {
+			*exp++
 		}
 	}
 }
+
+var pow10 = [...]uint32{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 
 func lower(b byte) byte {
 	if b >= 'A' && b <= 'Z' {
@@ -238,7 +250,7 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 			c.updateTCP(p, orig, ts)
 		}
 	case decode.ProtoUDP:
-		ep.DataBytes += uint64(p.PayloadLen)
+		ep.addData(p.PayloadLen)
 		c.zeekLast = c.Last
 		if orig {
 			c.checkHistory(true, histUDPData, 'D')
@@ -246,7 +258,7 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 			c.checkHistory(false, histUDPData, 'D')
 		}
 	default:
-		ep.DataBytes += uint64(p.PayloadLen)
+		ep.addData(p.PayloadLen)
 		c.zeekLast = c.Last
 	}
 }
@@ -297,7 +309,7 @@ func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
 
 	// Zero-window letter (W), as Zeek's update_window.
 	if p.Window == 0 && !rst && !syn && peer.State != Closed && ep.State != Reset {
-		c.scaledHistory(orig, 'W', &ep.zeroWin, &ep.zeroThresh)
+		c.scaledHistory(orig, 'W', &ep.zeroWin, &ep.zeroExp)
 	}
 	if !c.E[0].DidClose || !c.E[1].DidClose {
 		c.zeekLast = ts
@@ -440,7 +452,7 @@ func (c *Conn) updateLastSeq(orig bool, ep *Endpoint, last uint32, syn, fin, rst
 	case d > 0:
 		ep.setLast(last)
 	case d <= 0 && plen > 0:
-		c.scaledHistory(orig, 'T', &ep.rxmit, &ep.rxmitThresh)
+		c.scaledHistory(orig, 'T', &ep.rxmit, &ep.rxmitExp)
 	}
 	return d
 }
@@ -575,7 +587,7 @@ func (c *Conn) IsReuse(p *decode.Packet, orig bool) bool {
 func (c *Conn) Size(d int) uint64 {
 	ep, peer := &c.E[d], &c.E[1-d]
 	if c.Proto() != decode.ProtoTCP {
-		return ep.DataBytes
+		return ep.dataBytes()
 	}
 	if !ep.initSeq {
 		return 0

@@ -125,7 +125,7 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 		}
 	}
 	c := t.At(idx)
-	*c = Conn{Key: *k, hash: uint32(h), idx: idx, wnext: -1, wprev: -1, wtick: -1}
+	*c = Conn{Key: *k, idx: idx, wnext: -1, wprev: -1}
 	if 2*(t.n+1) > len(t.slots) && len(t.slots) < t.maxSlots {
 		t.grow()
 	}
@@ -141,7 +141,7 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 // Remove deletes c from the table (backward-shift deletion: no tombstones).
 func (t *Table) Remove(c *Conn) {
 	t.unschedule(c)
-	i := uint64(c.hash) & t.mask
+	i := c.Key.Hash() & t.mask
 	for {
 		s := t.slots[i]
 		if s == 0 {
@@ -186,14 +186,17 @@ func (t *Table) Schedule(c *Conn, deadline int64) {
 	if t.inExpire && tick <= t.curTick {
 		tick = t.curTick + 1
 	}
-	if c.wtick >= 0 {
-		if c.wtick <= tick {
+	if c.wtick != 0 {
+		if tickBefore(c.wtick, tick) {
 			return // already due earlier; Expire re-checks
 		}
 		t.unschedule(c)
 	}
+	if uint32(tick) == 0 {
+		tick++ // 0 means "not in the wheel" (once every 34 years)
+	}
 	s := int32(tick % wheelSlots)
-	c.wtick = tick
+	c.wtick = uint32(tick)
 	c.wprev = -1
 	c.wnext = t.wheel[s]
 	if c.wnext >= 0 {
@@ -202,8 +205,12 @@ func (t *Table) Schedule(c *Conn, deadline int64) {
 	t.wheel[s] = c.idx
 }
 
+// tickBefore reports whether stored tick w is at or before tick (serial
+// arithmetic: deadlines are far less than 2^31 ticks apart).
+func tickBefore(w uint32, tick int64) bool { return int32(w-uint32(tick)) <= 0 }
+
 func (t *Table) unschedule(c *Conn) {
-	if c.wtick < 0 {
+	if c.wtick == 0 {
 		return
 	}
 	if c.wprev >= 0 {
@@ -214,7 +221,7 @@ func (t *Table) unschedule(c *Conn) {
 	if c.wnext >= 0 {
 		t.At(c.wnext).wprev = c.wprev
 	}
-	c.wtick, c.wnext, c.wprev = -1, -1, -1
+	c.wtick, c.wnext, c.wprev = 0, -1, -1
 }
 
 // Expire advances the wheel to now and calls fn for every connection whose
@@ -243,7 +250,7 @@ func (t *Table) Expire(now int64, fn func(c *Conn)) {
 		for idx := t.wheel[s]; idx >= 0; {
 			c := t.At(idx)
 			next := c.wnext
-			if c.wtick <= t.wheelNow {
+			if tickBefore(c.wtick, t.wheelNow) {
 				t.unschedule(c)
 				fn(c)
 			}

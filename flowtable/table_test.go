@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"net/netip"
 	"testing"
+	"unsafe"
 
 	"github.com/dlltagent/dlltagent/decode"
 )
@@ -228,5 +229,41 @@ func TestChurnAgainstMap(t *testing.T) {
 	}
 	if tab.Len() != len(live) {
 		t.Fatalf("len %d, want %d", tab.Len(), len(live))
+	}
+}
+
+// TestWheelTickWrap: ticks are stored modulo 2^32; deadlines on both
+// sides of a wrap (and on the tick that is 0 modulo 2^32) still fire in
+// order.
+func TestWheelTickWrap(t *testing.T) {
+	tab := New(100)
+	wrap := int64(1<<32) * wheelTick
+	start := wrap - 2*wheelTick
+	tab.Expire(start, func(*Conn) {})
+	var fired []int32
+	for i, d := range []int64{wrap + 3*wheelTick, wrap, wrap - wheelTick} {
+		tu := tuple(i)
+		k, _ := MakeKey(&tu)
+		tab.Schedule(tab.Insert(&k, k.Hash()), d)
+	}
+	for now := start; now <= wrap+4*wheelTick; now += wheelTick / 2 {
+		tab.Expire(now, func(c *Conn) { fired = append(fired, c.Index()); tab.Remove(c) })
+	}
+	if len(fired) != 3 || fired[0] != 2 || fired[1] != 1 || fired[2] != 0 {
+		t.Fatalf("fired %v, want [2 1 0]", fired)
+	}
+}
+
+// TestLayout: the per-connection budget (issue: at most 256 bytes per
+// connection beyond pcap buffers) starts with these two.
+func TestLayout(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 256 {
+		t.Errorf("Conn is %d bytes, budget 256", n)
+	}
+	var ep Endpoint
+	ep.addData(1<<32 - 1)
+	ep.addData(2)
+	if ep.dataBytes() != 1<<32+1 {
+		t.Errorf("data bytes across 2^32: %d", ep.dataBytes())
 	}
 }
