@@ -147,6 +147,8 @@ type Engine struct {
 	now    int64
 
 	tlsPool  []*tlsState
+	pend     [KindStats + 1]*Buffer // records waiting to go out, by kind
+	pendN    [KindStats + 1]int
 	sniID    map[string]uint32 // interned server names of settled handshakes
 	sniNames [][]byte
 	dnsPool  []*dnsState
@@ -279,12 +281,12 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 // Advance moves the engine's clock to now (packet time offline, wall time
 // live) and runs due timers.
 func (e *Engine) Advance(now int64) {
-	if now <= e.now {
-		return
+	if now > e.now {
+		e.now = now
+		e.tab.Expire(now, e.onTimer)
+		e.rl.maybeFlush(e, now)
 	}
-	e.now = now
-	e.tab.Expire(now, e.onTimer)
-	e.rl.maybeFlush(e, now)
+	e.FlushOutput()
 }
 
 // deadline returns when c next needs attention.
@@ -369,6 +371,7 @@ func (e *Engine) Flush() {
 		e.endFlow(c, endCaptureEnd)
 	})
 	e.rl.flushAll(e)
+	e.FlushOutput()
 }
 
 // tcp runs the TCP and TLS/HTTP detectors after the flow was updated.

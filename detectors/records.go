@@ -166,10 +166,7 @@ func (e *Engine) eventEnd(b *Buffer) {
 	b.B = e.appendExtra(b.B)
 	b.B = append(b.B, '}', '\n')
 	e.St.Events.Add(1)
-	if !e.out.Send(b) {
-		e.St.QueueDrops.Add(1)
-		PutBuffer(b)
-	}
+	e.emit(b)
 }
 
 func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
@@ -332,10 +329,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	d = e.appendExtra(d)
 	d = append(d, '}', '\n')
 	b.B = d
-	if !e.out.Send(b) {
-		e.St.QueueDrops.Add(1)
-		PutBuffer(b)
-	}
+	e.emit(b)
 }
 
 func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
@@ -382,4 +376,43 @@ func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
 		dst = append(dst, `,"hello_retry":true`...)
 	}
 	return append(dst, '}')
+}
+
+// batchBytes is the size at which a worker hands its pending records of
+// one kind to the sink; it also does at every Advance (each ring poll
+// live, each batch offline) and Flush. One channel operation (and at
+// most one wake-up of the sink) per batch instead of per record.
+const batchBytes = 16 << 10
+
+// emit queues an encoded netevent or end_flows record.
+func (e *Engine) emit(b *Buffer) {
+	k := b.Kind
+	if p := e.pend[k]; p == nil {
+		e.pend[k], e.pendN[k] = b, 1
+	} else {
+		p.B = append(p.B, b.B...)
+		e.pendN[k]++
+		PutBuffer(b)
+	}
+	if len(e.pend[k].B) >= batchBytes {
+		e.flushKind(k)
+	}
+}
+
+// FlushOutput hands the records encoded so far to the sink.
+func (e *Engine) FlushOutput() {
+	e.flushKind(KindEvent)
+	e.flushKind(KindFlow)
+}
+
+func (e *Engine) flushKind(k int) {
+	p := e.pend[k]
+	if p == nil {
+		return
+	}
+	e.pend[k] = nil
+	if !e.out.Send(p) {
+		e.St.QueueDrops.Add(uint64(e.pendN[k])) // counted in records
+		PutBuffer(p)
+	}
 }
