@@ -100,14 +100,7 @@ func BenchmarkJSONFlowRecord(b *testing.B) {
 // 22,000 copies is divided by the connections added. It counts Conn, the
 // detector state, pooled protocol state still held, and the table's slots.
 func BenchmarkConnMemory(b *testing.B) {
-	var frames []frame
-	for _, p := range []string{
-		"../testdata/corpus/arkime/tests/pcap/openssl-tls1_2.pcap",
-		"../testdata/corpus/arkime/tests/pcap/curl-enabled-tls13.pcap",
-		"../testdata/corpus/zeek/testing/btest/Traces/http/get.pcap",
-	} {
-		frames = append(frames, loadFrames(b, p)...)
-	}
+	frames := healthyFrames(b)
 	base := frames[0].ts
 	replay := func(e *Engine, from, to int) {
 		for i := from; i < to; i++ {

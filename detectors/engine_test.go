@@ -47,12 +47,8 @@ func loadFrames(t testing.TB, path string) []frame {
 	return out
 }
 
-// TestEngineSteadyStateAllocs replays healthy TLS, HTTP and DNS
-// connections through one engine, each replay an hour later so every
-// connection is new and the previous ones expire and are written: once
-// warm, the packet path (decode, flow table, detectors, record encoding)
-// allocates nothing.
-func TestEngineSteadyStateAllocs(t *testing.T) {
+// healthyFrames loads real healthy TLS 1.2, TLS 1.3 and HTTP connections.
+func healthyFrames(t testing.TB) []frame {
 	var frames []frame
 	for _, p := range []string{
 		"../testdata/corpus/arkime/tests/pcap/openssl-tls1_2.pcap",
@@ -61,6 +57,16 @@ func TestEngineSteadyStateAllocs(t *testing.T) {
 	} {
 		frames = append(frames, loadFrames(t, p)...)
 	}
+	return frames
+}
+
+// TestEngineSteadyStateAllocs replays healthy TLS, HTTP and DNS
+// connections through one engine, each replay an hour later so every
+// connection is new and the previous ones expire and are written: once
+// warm, the packet path (decode, flow table, detectors, record encoding)
+// allocates nothing.
+func TestEngineSteadyStateAllocs(t *testing.T) {
+	frames := healthyFrames(t)
 	out := &discard{}
 	var st Stats
 	cfg := DefaultConfig()

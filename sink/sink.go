@@ -23,7 +23,7 @@ type Options struct {
 	Dir        string
 	Stdout     io.Writer // nil: no mirror
 	PcapDiskMB int       // total pcap disk cap (0: unlimited)
-	QueueLen   int
+	QueueLen   int // buffers (each a batch of records) the queue holds
 	// MaxLogMB rotates netevents/end_flows/stats.jsonl past this size
 	// (0: never): NAME -> NAME.1 -> ... -> NAME.KeepLogs.
 	MaxLogMB int
@@ -69,7 +69,10 @@ type pcapFile struct {
 // (0600): a restart appends, never truncates.
 func Open(o Options) (*Sink, error) {
 	if o.QueueLen <= 0 {
-		o.QueueLen = 16384
+		// Workers send batches of records (up to ~16 KiB each, see
+		// detectors.batchBytes): 1024 of them hold tens of thousands of
+		// records and at most ~16 MiB.
+		o.QueueLen = 1024
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "pcaps"), 0o700); err != nil {
 		return nil, fmt.Errorf("sink: cannot create output directory %s: %w", o.Dir, err)
