@@ -435,6 +435,9 @@ func (e *Engine) writePcap(c *flowtable.Conn, fs *flowState) {
 	fs.pcapDone = true
 	e.arena.freeBuf(pc)
 	if !e.out.Send(b) {
-		e.St.QueueDrops.Add(1)
+		// Refused under overload (the sink counts pcaps_dropped):
+		// end_flows does not name a file that will not exist.
+		PutBuffer(b)
+		fs.p().pcapName = ""
 	}
 }

@@ -129,27 +129,27 @@ func (s *Sink) Send(b *detectors.Buffer) bool {
 }
 
 // TrySend queues b without blocking; it returns false when the queue is
-// full (live mode: the caller counts the drop). Pcaps have their own
-// writer and queue, bounded in bytes, so a burst of file writes never
-// costs a netevent or flow record; a pcap that does not fit is counted in
-// PcapsDropped and accepted (its record still names it).
+// full (live mode: the caller counts the drop and keeps b). Pcaps have
+// their own writer and queue, bounded in bytes, so a burst of file writes
+// never costs a netevent or flow record; a pcap that does not fit is
+// counted in PcapsDropped and refused the same way (the caller then does
+// not name it in end_flows).
 func (s *Sink) TrySend(b *detectors.Buffer) bool {
 	if b.Kind == detectors.KindPcap {
 		if s.pcapQueued.Load()+int64(len(b.B)) > maxPcapQueued {
 			s.PcapsDropped.Add(1)
-			detectors.PutBuffer(b)
-			return true
+			return false
 		}
 		s.pcapPending.Add(1)
 		select {
 		case s.pcapCh <- b:
 			s.pcapQueued.Add(int64(len(b.B)))
+			return true
 		default:
 			s.pcapPending.Add(-1)
 			s.PcapsDropped.Add(1)
-			detectors.PutBuffer(b)
+			return false
 		}
-		return true
 	}
 	select {
 	case s.ch <- b:

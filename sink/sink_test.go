@@ -122,3 +122,26 @@ func TestDiskFull(t *testing.T) {
 		t.Error("write errors were not counted")
 	}
 }
+
+// TestPcapQueueFullRefuses: live, a pcap that does not fit the pcap queue
+// is refused (the worker then leaves it out of end_flows) and counted.
+func TestPcapQueueFullRefuses(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.pcapQueued.Store(maxPcapQueued)
+	b := detectors.GetBuffer(detectors.KindPcap)
+	b.Name, b.B = "pcaps/x.pcap", make([]byte, 100)
+	if s.TrySend(b) {
+		t.Fatal("accepted a pcap over the queue bound")
+	}
+	if s.PcapsDropped.Load() != 1 {
+		t.Fatalf("pcaps dropped %d", s.PcapsDropped.Load())
+	}
+	s.pcapQueued.Store(0)
+	if !s.TrySend(b) {
+		t.Fatal("refused a pcap with room")
+	}
+}
