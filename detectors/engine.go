@@ -540,7 +540,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	b.B = append(b.B, `,"resp_bytes":`...)
 	b.B = appendUint(b.B, c.Size(1))
 	e.eventEndPcap(b, fs)
-	e.ensureTail(fs)
+	e.ensureTail(c, fs)
 }
 
 // ICMPNotice is an ICMP destination-unreachable error passed between

@@ -128,7 +128,7 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 	fs.tracked = true
 	fs.p().trackUntil = ts + e.track
 	e.planPcap(fs, NoteHTTPHeaderMatch, c)
-	e.ensureTail(fs)
+	e.ensureTail(c, fs)
 	reqLine := block
 	if i := bytes.IndexByte(block, '\n'); i >= 0 {
 		reqLine = block[:i]

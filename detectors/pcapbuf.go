@@ -85,11 +85,14 @@ type recentRing struct {
 }
 
 // An entry: previous entry's link (uint32), frame length (uint16), pad,
-// original length (uint32), pad, timestamp (int64), frame.
+// original length (uint32), owner connection index (int32), timestamp
+// (int64), frame. Links are 32-bit positions that come round every 4 GiB
+// written: the owner and the timestamp tell a stale link from a live one.
 const recentHdr = 24
 
-// put writes one packet linked to prev (0 = none) and returns its link.
-func (r *recentRing) put(prev uint32, ts int64, frame []byte, origLen int) uint32 {
+// put writes one packet of connection owner linked to prev (0 = none) and
+// returns its link.
+func (r *recentRing) put(prev uint32, owner int32, ts int64, frame []byte, origLen int) uint32 {
 	need := (recentHdr + len(frame) + 7) &^ 7
 	size := uint32(len(r.buf))
 	off := r.pos % size
@@ -101,6 +104,7 @@ func (r *recentRing) put(prev uint32, ts int64, frame []byte, origLen int) uint3
 	binary.LittleEndian.PutUint32(b[0:], prev)
 	binary.LittleEndian.PutUint16(b[4:], uint16(len(frame)))
 	binary.LittleEndian.PutUint32(b[8:], uint32(origLen))
+	binary.LittleEndian.PutUint32(b[12:], uint32(owner))
 	binary.LittleEndian.PutUint64(b[16:], uint64(ts))
 	copy(b[recentHdr:], frame)
 	v := r.pos
@@ -108,9 +112,9 @@ func (r *recentRing) put(prev uint32, ts int64, frame []byte, origLen int) uint3
 	return v + 1
 }
 
-// entry returns the packet behind link l and the link before it, or
-// ok=false once the ring has overwritten it.
-func (r *recentRing) entry(l uint32) (ts int64, frame []byte, origLen int, prev uint32, ok bool) {
+// entry returns connection c's packet behind link l and the link before
+// it, or ok=false once the ring has overwritten it.
+func (r *recentRing) entry(l uint32, c *flowtable.Conn) (ts int64, frame []byte, origLen int, prev uint32, ok bool) {
 	if l == 0 {
 		return
 	}
@@ -120,9 +124,12 @@ func (r *recentRing) entry(l uint32) (ts int64, frame []byte, origLen int, prev 
 		return
 	}
 	b := r.buf[v%size:]
+	ts = int64(binary.LittleEndian.Uint64(b[16:]))
+	if int32(binary.LittleEndian.Uint32(b[12:])) != c.Index() || ts < c.First {
+		return 0, nil, 0, 0, false // a stale link: the slot holds another connection's packet
+	}
 	n := int(binary.LittleEndian.Uint16(b[4:]))
-	return int64(binary.LittleEndian.Uint64(b[16:])), b[recentHdr : recentHdr+n],
-		int(binary.LittleEndian.Uint32(b[8:])), binary.LittleEndian.Uint32(b[0:]), true
+	return ts, b[recentHdr : recentHdr+n], int(binary.LittleEndian.Uint32(b[8:])), binary.LittleEndian.Uint32(b[0:]), true
 }
 
 // maxTailChunks bounds a tail ring (2 MiB / 32 KiB).
@@ -285,7 +292,7 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 				rf = rf[:min(len(rf), payOff+recentPayload)]
 			}
 			if len(rf) <= 512 {
-				fs.recent = e.recent.put(fs.recent, ts, rf, origLen)
+				fs.recent = e.recent.put(fs.recent, c.Index(), ts, rf, origLen)
 			}
 		}
 		return
@@ -339,7 +346,7 @@ func (e *Engine) settled(fs *flowState) bool {
 }
 
 // ensureTail starts a tail ring for a tracked or failing connection.
-func (e *Engine) ensureTail(fs *flowState) {
+func (e *Engine) ensureTail(c *flowtable.Conn, fs *flowState) {
 	if fs.pc.tail != nil || fs.pcapDone {
 		return
 	}
@@ -348,7 +355,7 @@ func (e *Engine) ensureTail(fs *flowState) {
 	var links [recentMax]uint32
 	n := 0
 	for l := fs.recent; n < len(links); n++ {
-		_, _, _, prev, ok := e.recent.entry(l)
+		_, _, _, prev, ok := e.recent.entry(l, c)
 		if !ok {
 			break
 		}
@@ -356,7 +363,7 @@ func (e *Engine) ensureTail(fs *flowState) {
 	}
 	fs.recent = 0
 	for i := n - 1; i >= 0; i-- {
-		ts, frame, origLen, _, _ := e.recent.entry(links[i])
+		ts, frame, origLen, _, _ := e.recent.entry(links[i], c)
 		e.tailPut(&fs.pc, ts, frame, origLen)
 	}
 }
@@ -387,7 +394,7 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 			n := int(binary.LittleEndian.Uint32(h[8:]))
 			orig := int(binary.LittleEndian.Uint32(h[12:]))
 			h = h[pcapio.RecordHeaderLen:]
-			fs.recent = e.recent.put(fs.recent, ts, h[:min(n, headToRecentBytes)], orig)
+			fs.recent = e.recent.put(fs.recent, c.Index(), ts, h[:min(n, headToRecentBytes)], orig)
 			h = h[n:]
 		}
 		e.arena.put(pc.head)

@@ -18,7 +18,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		t.reported = true
 		fs.tlsFatal = true
 		e.planPcap(fs, NoteTLSAlert, c)
-		e.ensureTail(fs)
+		e.ensureTail(c, fs)
 		b := e.eventStart(c, NoteTLSAlert, ts)
 		if b == nil {
 			return
@@ -44,7 +44,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 	}
 	if (ev.tls13Alrt || ev.encAlert) && !t.reported {
 		e.planPcap(fs, NoteTLSRejectedEncrypted, c)
-		e.ensureTail(fs)
+		e.ensureTail(c, fs)
 	}
 }
 
@@ -74,7 +74,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	}
 	t.reported = true
 	e.planPcap(fs, NoteTLSHandshakeAborted, c)
-	e.ensureTail(fs)
+	e.ensureTail(c, fs)
 	b := e.eventStart(c, NoteTLSHandshakeAborted, ts)
 	if b == nil {
 		return
@@ -111,7 +111,7 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	t.reported = true
 	fs.tlsFatal = true
 	e.planPcap(fs, NoteTLSRejectedEncrypted, c)
-	e.ensureTail(fs)
+	e.ensureTail(c, fs)
 	b := e.eventStart(c, NoteTLSRejectedEncrypted, t.pendingRejTS)
 	if b == nil {
 		return
