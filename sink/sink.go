@@ -23,7 +23,7 @@ type Options struct {
 	Dir        string
 	Stdout     io.Writer // nil: no mirror
 	PcapDiskMB int       // total pcap disk cap (0: unlimited)
-	QueueLen   int // buffers (each a batch of records) the queue holds
+	QueueLen   int       // buffers (each a batch of records) the queue holds
 	// MaxLogMB rotates netevents/end_flows/stats.jsonl past this size
 	// (0: never): NAME -> NAME.1 -> ... -> NAME.KeepLogs.
 	MaxLogMB int
