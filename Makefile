@@ -15,9 +15,10 @@ deps:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/dlltagent
 
-# Full suite: vet, then every test with the race detector. Live capture
+# Full suite: gofmt, vet, then every test with the race detector. Live capture
 # tests need root (they build network namespaces) and skip without it.
 test: deps k8s-bin
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -run 'Allocs' ./decode ./flowtable ./detectors
 	$(GO) test -race -count=1 -timeout 20m ./...
