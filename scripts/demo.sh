@@ -61,6 +61,7 @@ try "dig to a host with no DNS server (ICMP port unreachable)" dig +short +tries
 try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 'HTTP %{http_code} %{size_download} B' -H 'X-Pepe: 42' http://198.18.0.1/big.bin
 try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"
 try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/
+try "curl to a server that dies mid-response (64 KiB sent, then reset)" curl -sS -o /dev/null http://198.18.0.1:7000/partial
 try "dig a name that does not exist" dig +short +tries=1 @198.18.0.1 nope.demo.test
 try "dig a name the server refuses" dig +short +tries=1 @198.18.0.1 example.org
 try "dig a name that exists (healthy)" dig +short +tries=1 @198.18.0.1 www.demo.test

@@ -14,7 +14,8 @@
 #   10443 openssl s_server, CA-signed (healthy)
 #   80    nginx
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
-#   7000  a server that resets every connection (SO_LINGER 0)
+#   7000  a server that resets every connection (SO_LINGER 0); /partial
+#         first sends headers and 64 KiB of body
 #   9999  filtered: iptables DROP
 #   9998  rejected: iptables REJECT with ICMP/ICMPv6 port unreachable
 # Client pod: 198.18.0.2 / fd00:198:18::2.
