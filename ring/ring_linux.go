@@ -253,10 +253,18 @@ func (r *Ring) Poll(timeoutMS int, fn func(*Packet)) error {
 		r.file.SetReadDeadline(time.Now().Add(time.Duration(timeoutMS) * time.Millisecond))
 		r.woken, r.gone = false, false
 		err := r.rc.Read(r.readyFn)
-		if r.gone || errors.Is(err, os.ErrClosed) {
+		switch {
+		case r.gone || errors.Is(err, os.ErrClosed):
 			return ErrInterfaceGone
-		}
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A quiet interval. The error the kernel sets when the
+			// interface goes away may have been signalled (edge
+			// triggered) before we waited: ask.
+			if e, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); e == int(unix.ENETDOWN) {
+				return ErrInterfaceGone
+			}
+		default:
 			return err
 		}
 	} else if atomic.LoadUint32(r.blockStatus(r.next))&unix.TP_STATUS_USER == 0 {
