@@ -178,36 +178,54 @@ func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
 }
 
 func (e *Engine) appendTLS(dst []byte, c *flowtable.Conn, t *tlsState, withEst bool) []byte {
-	dst = append(dst, `,"tls":{"version":`...)
-	v := t.version
-	if v == 0 {
-		dst = append(dst, `null`...)
-	} else {
-		dst = jsonw.String(dst, TLSVersionName(v))
+	v := tlsView{version: t.version, offered: t.offered, sni: t.SNI(), est: t.est && !(t.reported && t.pendingRej == 1), hrr: t.hrr, hsNS: -1}
+	if t.est && t.chTS != 0 {
+		v.hsNS = t.estTS - t.chTS
 	}
-	if t.offered != 0 {
-		dst = append(dst, `,"client_version":`...)
-		dst = jsonw.String(dst, TLSVersionName(t.offered))
-	}
-	if t.sniLen > 0 {
-		dst = append(dst, `,"server_name":`...)
-		dst = jsonw.Bytes(dst, t.SNI())
-	}
-	if withEst {
-		dst = append(dst, `,"established":`...)
-		dst = jsonw.Bool(dst, t.est && !(t.reported && t.pendingRej == 1))
-		if t.est && t.chTS != 0 {
-			dst = append(dst, `,"handshake_ms":`...)
-			dst = jsonw.Millis(dst, t.estTS-t.chTS)
-		}
-		if t.hrr {
-			dst = append(dst, `,"hello_retry":true`...)
-		}
-	}
+	dst = appendTLSView(dst, &v, withEst)
 	if t.alertSet || (t.reported && t.pendingRej >= 0) {
 		dst = appendAlert(dst, t)
 	}
 	return append(dst, '}')
+}
+
+// tlsView is what a record says of a handshake, from the parser's state or
+// from a settled connection's summary.
+type tlsView struct {
+	version, offered uint16
+	sni              []byte
+	est, hrr         bool
+	hsNS             int64 // handshake time, -1 unknown
+}
+
+// appendTLSView opens the "tls" object (the caller closes it).
+func appendTLSView(dst []byte, v *tlsView, withEst bool) []byte {
+	dst = append(dst, `,"tls":{"version":`...)
+	if v.version == 0 {
+		dst = append(dst, `null`...)
+	} else {
+		dst = jsonw.String(dst, TLSVersionName(v.version))
+	}
+	if v.offered != 0 {
+		dst = append(dst, `,"client_version":`...)
+		dst = jsonw.String(dst, TLSVersionName(v.offered))
+	}
+	if len(v.sni) > 0 {
+		dst = append(dst, `,"server_name":`...)
+		dst = jsonw.Bytes(dst, v.sni)
+	}
+	if withEst {
+		dst = append(dst, `,"established":`...)
+		dst = jsonw.Bool(dst, v.est)
+		if v.hsNS >= 0 {
+			dst = append(dst, `,"handshake_ms":`...)
+			dst = jsonw.Millis(dst, v.hsNS)
+		}
+		if v.hrr {
+			dst = append(dst, `,"hello_retry":true`...)
+		}
+	}
+	return dst
 }
 
 func appendAlert(dst []byte, t *tlsState) []byte {
@@ -353,29 +371,14 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 
 // appendTLSSummary encodes a settled handshake as appendTLS would have.
 func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
-	dst = append(dst, `,"tls":{"version":`...)
-	if s.version == 0 {
-		dst = append(dst, `null`...)
-	} else {
-		dst = jsonw.String(dst, TLSVersionName(s.version))
-	}
-	if s.offered != 0 {
-		dst = append(dst, `,"client_version":`...)
-		dst = jsonw.String(dst, TLSVersionName(s.offered))
-	}
+	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr, hsNS: -1}
 	if s.sni != 0 {
-		dst = append(dst, `,"server_name":`...)
-		dst = jsonw.Bytes(dst, e.sniNames[s.sni-1])
+		v.sni = e.sniNames[s.sni-1]
 	}
-	dst = append(dst, `,"established":true`...)
 	if s.hsMicros != 0 {
-		dst = append(dst, `,"handshake_ms":`...)
-		dst = jsonw.Millis(dst, int64(s.hsMicros-1)*1000)
+		v.hsNS = int64(s.hsMicros-1) * 1000
 	}
-	if s.hrr {
-		dst = append(dst, `,"hello_retry":true`...)
-	}
-	return append(dst, '}')
+	return append(appendTLSView(dst, &v, true), '}')
 }
 
 // batchBytes is the size at which a worker hands its pending records of
