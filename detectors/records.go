@@ -260,7 +260,8 @@ func appendAlert(dst []byte, t *tlsState) []byte {
 
 // writeFlow encodes c's end_flows record.
 func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
-	b := GetBuffer(KindFlow)
+	// Encoded straight into the batch: nothing in here emits a record.
+	b := e.batch(KindFlow)
 	d := b.B
 	d = append(d, `{"ts":`...)
 	d = jsonw.Seconds(d, c.First)
@@ -347,7 +348,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	d = e.appendExtra(d)
 	d = append(d, '}', '\n')
 	b.B = d
-	e.emit(b)
+	e.emitted(KindFlow)
 }
 
 func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
@@ -382,21 +383,34 @@ func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
 }
 
 // batchBytes is the size at which a worker hands its pending records of
-// one kind to the sink; it also does at every Advance (each ring poll
-// live, each batch offline) and Flush. One channel operation (and at
-// most one wake-up of the sink) per batch instead of per record.
+// one kind to the sink; Advance hands over partly filled ones every
+// outputEvery, Flush all. One channel operation (and at most one wake-up
+// of the sink) per batch instead of per record.
 const batchBytes = 16 << 10
 
 // emit queues an encoded netevent or end_flows record.
 func (e *Engine) emit(b *Buffer) {
 	k := b.Kind
-	if p := e.pend[k]; p == nil {
-		e.pend[k], e.pendN[k] = b, 1
-	} else {
-		p.B = append(p.B, b.B...)
-		e.pendN[k]++
-		PutBuffer(b)
+	p := e.batch(k)
+	p.B = append(p.B, b.B...)
+	PutBuffer(b)
+	e.emitted(k)
+}
+
+// batch returns the buffer gathering records of kind k. A record may be
+// appended to it directly (then emitted) when nothing else can be
+// written to that kind while it is encoded.
+func (e *Engine) batch(k int) *Buffer {
+	if e.pend[k] == nil {
+		e.pend[k] = getBatch(k)
 	}
+	return e.pend[k]
+}
+
+// emitted counts a record appended to batch(k) and hands the batch over
+// once it is full.
+func (e *Engine) emitted(k int) {
+	e.pendN[k]++
 	if len(e.pend[k].B) >= batchBytes {
 		e.flushKind(k)
 	}
@@ -413,9 +427,10 @@ func (e *Engine) flushKind(k int) {
 	if p == nil {
 		return
 	}
-	e.pend[k] = nil
+	n := e.pendN[k]
+	e.pend[k], e.pendN[k] = nil, 0
 	if !e.out.Send(p) {
-		e.St.QueueDrops.Add(uint64(e.pendN[k])) // counted in records
+		e.St.QueueDrops.Add(uint64(n)) // counted in records
 		PutBuffer(p)
 	}
 }
