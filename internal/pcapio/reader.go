@@ -82,7 +82,7 @@ func Sniff(head []byte) error {
 // NewReader detects the format from the magic number.
 func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
-	rd := &Reader{r: br, buf: make([]byte, 0, 65536+64)}
+	rd := &Reader{r: br}
 	magic, err := br.Peek(4)
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -138,13 +138,14 @@ func (rd *Reader) Next(rec *Record) error {
 	if rd.ng {
 		return rd.nextNG(rec)
 	}
-	var h [16]byte
-	if _, err := io.ReadFull(rd.r, h[:]); err != nil {
-		if err == io.EOF {
+	h, err := rd.r.Peek(16)
+	if err != nil {
+		if len(h) == 0 && err == io.EOF {
 			return io.EOF
 		}
 		return io.ErrUnexpectedEOF
 	}
+	rd.r.Discard(16)
 	sec := int64(rd.bo.Uint32(h[0:4]))
 	frac := int64(rd.bo.Uint32(h[4:8]))
 	capLen := int(rd.bo.Uint32(h[8:12]))
@@ -152,7 +153,8 @@ func (rd *Reader) Next(rec *Record) error {
 	if capLen > maxRecord || capLen < 0 {
 		return fmt.Errorf("pcapio: corrupt record: captured length %d", capLen)
 	}
-	if err := rd.fill(capLen); err != nil {
+	data, err := rd.take(capLen)
+	if err != nil {
 		return err
 	}
 	if !rd.nano {
@@ -161,19 +163,30 @@ func (rd *Reader) Next(rec *Record) error {
 	if origLen < capLen {
 		origLen = capLen
 	}
-	*rec = Record{TS: sec*1e9 + frac, CapLen: capLen, OrigLen: origLen, LinkType: rd.linkType, Data: rd.buf[:capLen]}
+	*rec = Record{TS: sec*1e9 + frac, CapLen: capLen, OrigLen: origLen, LinkType: rd.linkType, Data: data}
 	return nil
 }
 
-func (rd *Reader) fill(n int) error {
+// take returns the next n bytes of the input, valid until the next read.
+// They are a view of the read buffer when they fit in it (the record is
+// not copied out of it), else copied into rd.buf.
+func (rd *Reader) take(n int) ([]byte, error) {
+	if n <= rd.r.Size() {
+		b, err := rd.r.Peek(n)
+		if err != nil {
+			return nil, io.ErrUnexpectedEOF
+		}
+		rd.r.Discard(n)
+		return b, nil
+	}
 	if cap(rd.buf) < n {
 		rd.buf = make([]byte, n)
 	}
 	rd.buf = rd.buf[:n]
 	if _, err := io.ReadFull(rd.r, rd.buf); err != nil {
-		return io.ErrUnexpectedEOF
+		return nil, io.ErrUnexpectedEOF
 	}
-	return nil
+	return rd.buf, nil
 }
 
 // pcapng block types.
@@ -229,10 +242,11 @@ func (rd *Reader) nextNG(rec *Record) error {
 		if total < 12 || total%4 != 0 || total > maxRecord+64 {
 			return fmt.Errorf("pcapio: corrupt pcapng block (type %#x, length %d)", typ, total)
 		}
-		if err := rd.fill(total); err != nil {
+		blk, err := rd.take(total)
+		if err != nil {
 			return err
 		}
-		body := rd.buf[8 : total-4]
+		body := blk[8 : total-4]
 		switch typ {
 		case ngIDB:
 			if len(body) < 8 {
