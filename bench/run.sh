@@ -52,14 +52,21 @@ note "generating the mix ($CONNS connections)"
 PKTS=$(grep -o 'wrote [0-9]*' "$W/gen.log" | cut -d' ' -f2)
 SIZE=$(stat -c %s "$W/mix.pcap")
 
-# best of 3 wall-clock seconds of a command; $CLEAN (a directory) is
-# removed before each run, untimed, so every run writes a fresh output.
+# best of 3 wall-clock seconds of a command; "{}" in its arguments is
+# replaced by a fresh output directory for each run. Outputs are removed
+# only when the bench exits: on this VM's ext4 (no journal), creating a
+# file right after thousands were deleted scans past every recently
+# deleted inode (recently_deleted() in the kernel), so deleting the
+# previous run's output made the next run pay for it (seen: 0.6-1.9 s
+# for the same offline run).
+fresh() { mktemp -u "$W/out.XXXXXX"; }
 best() {
   local b=999999
   for _ in 1 2 3; do
-    local s e
-    [ -n "${CLEAN:-}" ] && rm -rf "$CLEAN"
-    s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
+    local s e o args=()
+    o=$(fresh)
+    for a in "$@"; do args+=("${a//\{\}/$o}"); done
+    s=$(date +%s.%N); "${args[@]}" >/dev/null 2>&1; e=$(date +%s.%N)
     b=$(echo "$e - $s" | bc -l | awk -v b="$b" '{ if ($1 < b) print $1; else print b }')
   done
   echo "$b"
@@ -68,16 +75,16 @@ out "## 2. Offline, same capture ($PKTS packets, $((SIZE>>20)) MiB, $CONNS conne
 out ""
 out "| tool | seconds (best of 3) | packets/s | dlltagent -workers 2 is x faster |"
 out "|---|---:|---:|---:|"
-rm -rf "$W/o1" "$W/o2"
-T1=$(CLEAN="$W/o1" best "$W/dlltagent" -r "$W/mix.pcap" -o "$W/o1" -quiet -workers 1 -search-header X-Pepe)
-T2=$(CLEAN="$W/o2" best "$W/dlltagent" -r "$W/mix.pcap" -o "$W/o2" -quiet -workers 2 -search-header X-Pepe)
+T1=$(best "$W/dlltagent" -r "$W/mix.pcap" -o {} -quiet -workers 1 -search-header X-Pepe)
+best "$W/dlltagent" -r "$W/mix.pcap" -o {} -quiet -workers 2 -search-header X-Pepe > "$W/t2"
+T2=$(cat "$W/t2"); O2=$(ls -td "$W"/out.* | head -1)
 # The same with the output on tmpfs: the focused pcap files are one file
 # per failing connection, and creating them is most of the run on a
 # disk file system; this row shows the analysis without that cost.
 TS=""
 if [ -d /dev/shm ]; then
   SHM=$(mktemp -d /dev/shm/dlltagent-bench.XXXXXX)
-  TS=$(CLEAN="$SHM/o" best "$W/dlltagent" -r "$W/mix.pcap" -o "$SHM/o" -quiet -workers 2 -search-header X-Pepe)
+  TS=$(W=$SHM best "$W/dlltagent" -r "$W/mix.pcap" -o {} -quiet -workers 2 -search-header X-Pepe)
   rm -rf "$SHM"
 fi
 TA=$(best argus -r "$W/mix.pcap" -w /dev/null)
@@ -90,13 +97,12 @@ row "dlltagent -workers 2 (full analysis)" "$T2" "1.0x" | tee -a "$RES"
 row "argus -r (flow records)" "$TA" "$(ratio "$TA" "$T2")" | tee -a "$RES"
 row "tshark -q -z conv,tcp" "$TT" "$(ratio "$TT" "$T2")" | tee -a "$RES"
 out ""
-out "dlltagent found: $(jq -r .note "$W/o2/netevents.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
+out "dlltagent found: $(jq -r .note "$O2/netevents.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
 out ""
 
 out "## 4. SYN flood: 1,000,000 distinct flows, default flags (-max-flows 1048576)"
 out ""
 "$W/gen" -o "$W/flood.pcap" -flood 1000000 2>/dev/null
-rm -rf "$W/of"
 /usr/bin/time -v "$W/dlltagent" -r "$W/flood.pcap" -o "$W/of" -quiet 2> "$W/flood.time"
 RSS=$(awk '/Maximum resident/ { print int($6/1024) }' "$W/flood.time")
 EL=$(awk '/Elapsed/ { print $8 }' "$W/flood.time")
@@ -122,10 +128,10 @@ HZ=$(getconf CLK_TCK)
 # live_run NAME PPSARG: replay into A's eth0 while dlltagent and tcpdump
 # (or the two capture loops) capture B's eth0; prints a results line.
 live_pair() { # mode pps file
-  local mode=$1 pps=$2 file=${3:-$W/mix.pcap} a b
-  rm -rf "$W/lo"
+  local mode=$1 pps=$2 file=${3:-$W/mix.pcap} a b lo
+  lo=$(fresh)
   if [ "$mode" = agent ]; then
-    ip netns exec $NS_B "$W/dlltagent" -i eth0 -o "$W/lo" -quiet -workers 2 -ringMB 128 -debug-addr "" -search-header X-Pepe 2> "$W/a.err" & a=$!
+    ip netns exec $NS_B "$W/dlltagent" -i eth0 -o "$lo" -quiet -workers 2 -ringMB 128 -debug-addr "" -search-header X-Pepe 2> "$W/a.err" & a=$!
     ip netns exec $NS_B tcpdump -i eth0 -n -s 262144 -B 131072 -w /dev/null 2> "$W/b.err" & b=$!
   else
     ip netns exec $NS_B "$W/ringcount" -i eth0 -ringMB 128 > "$W/a.out" 2> "$W/a.err" & a=$!
@@ -154,8 +160,8 @@ live_pair() { # mode pps file
   sent=$(grep -o 'Actual: [0-9]* packets' "$W/replay.log" | awk '{print $2}')
   local sa da_drop sb db_drop
   if [ "$mode" = agent ]; then
-    sa=$(tail -1 "$W/lo/stats.jsonl" | jq .packets)
-    da_drop=$(tail -1 "$W/lo/stats.jsonl" | jq -r '"\(.kernel_drops)|\(.queue_drops)|\(.pcaps_written)|\(.pcaps_dropped)"')
+    sa=$(tail -1 "$lo/stats.jsonl" | jq .packets)
+    da_drop=$(tail -1 "$lo/stats.jsonl" | jq -r '"\(.kernel_drops)|\(.queue_drops)|\(.pcaps_written)|\(.pcaps_dropped)"')
     sb=$(grep -o '[0-9]* packets captured' "$W/b.err" | awk '{print $1}'); db_drop=$(grep -o '[0-9]* packets dropped by kernel' "$W/b.err" | awk '{print $1}')
   else
     sa=$(jq .packets "$W/a.out"); da_drop=$(jq .kernel_drops "$W/a.out")
