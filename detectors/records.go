@@ -386,7 +386,7 @@ func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
 // one kind to the sink; Advance hands over partly filled ones every
 // outputEvery, Flush all. One channel operation (and at most one wake-up
 // of the sink) per batch instead of per record.
-const batchBytes = 16 << 10
+const batchBytes = 64 << 10
 
 // emit queues an encoded netevent or end_flows record.
 func (e *Engine) emit(b *Buffer) {

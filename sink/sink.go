@@ -69,10 +69,10 @@ type pcapFile struct {
 // (0600): a restart appends, never truncates.
 func Open(o Options) (*Sink, error) {
 	if o.QueueLen <= 0 {
-		// Workers send batches of records (up to ~16 KiB each, see
-		// detectors.batchBytes): 1024 of them hold tens of thousands of
-		// records and at most ~16 MiB.
-		o.QueueLen = 1024
+		// Workers send batches of records (up to ~64 KiB each, see
+		// detectors.batchBytes): 256 of them hold tens of thousands of
+		// records and at most ~18 MiB.
+		o.QueueLen = 256
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "pcaps"), 0o700); err != nil {
 		return nil, fmt.Errorf("sink: cannot create output directory %s: %w", o.Dir, err)
