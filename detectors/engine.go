@@ -158,6 +158,7 @@ type Engine struct {
 	arena    arena
 	stash    synStash
 	recent   recentRing
+	links    []uint32          // ensureTail's walk of a recent-ring chain
 	peers    []chan ICMPNotice // the other workers' inboxes (live)
 	inbox    chan ICMPNotice
 	held     []ICMPNotice // notices waiting for their flow
@@ -182,6 +183,7 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 	e.arena.init(cfg.PcapMemMB<<20, cfg.PcapMaxKB<<10)
 	e.stash.init()
 	e.recent.buf = make([]byte, recentBytes)
+	e.links = make([]uint32, 0, recentWalk)
 	e.pools.hello.size, e.pools.ooo.size, e.pools.http.size = maxHelloKeep, maxHeldBytes, maxHeaderBlock
 	e.rl.init(cfg.EventBurst, int64(cfg.EventWindow))
 	return e

@@ -72,10 +72,13 @@ const (
 	recentBytes   = 4 << 20
 	recentPayload = 64 // payload bytes kept per packet
 	recentMax     = 64 // packets recovered per connection at most
+	recentFirst   = 4  // of which the connection's oldest still in the ring
+	recentWalk    = 4096
 
-	// A released head hands its first packets (the TCP handshake and the
-	// first request), cut, to the recent ring.
-	headToRecent      = 4
+	// A released head hands its packets (the TCP handshake, the TLS
+	// handshake or the first request and response), cut, to the recent
+	// ring: they are the start of the connection's chain.
+	headToRecent      = 48
 	headToRecentBytes = 256
 )
 
@@ -351,18 +354,25 @@ func (e *Engine) ensureTail(c *flowtable.Conn, fs *flowState) {
 		return
 	}
 	fs.pc.tail = &tailRing{}
-	// The packets that led here, still in the recent ring, come first.
-	var links [recentMax]uint32
-	n := 0
-	for l := fs.recent; n < len(links); n++ {
+	// The packets that led here, still in the recent ring, come first:
+	// the newest recentMax-recentFirst and the recentFirst oldest (for a
+	// long connection, its handshake: Wireshark needs the SYNs' options
+	// to follow window scaling and sequence numbers).
+	links := e.links[:0]
+	for l := fs.recent; len(links) < recentWalk; {
 		_, _, _, prev, ok := e.recent.entry(l, c)
 		if !ok {
 			break
 		}
-		links[n], l = l, prev
+		links = append(links, l)
+		l = prev
 	}
 	fs.recent = 0
-	for i := n - 1; i >= 0; i-- {
+	if n := len(links); n > recentMax {
+		copy(links[recentMax-recentFirst:], links[n-recentFirst:])
+		links = links[:recentMax]
+	}
+	for i := len(links) - 1; i >= 0; i-- {
 		ts, frame, origLen, _, _ := e.recent.entry(links[i], c)
 		e.tailPut(&fs.pc, ts, frame, origLen)
 	}

@@ -101,8 +101,38 @@ func TestCorpusDiagnoses(t *testing.T) {
 					checkPcapShows(t, filepath.Join(dir, p), e.str("note"))
 				}
 			}
+			// A short connection's pcap holds every one of its packets:
+			// the head buffer a healthy handshake gives back is passed
+			// whole to the recent ring, not just its first packets.
+			for _, r := range flows {
+				n := int(r.num("orig_pkts") + r.num("resp_pkts"))
+				if p := r.str("pcap"); p != "" && n <= 48 {
+					if got := countPcap(t, filepath.Join(dir, p)); got != n {
+						t.Errorf("%s: pcap has %d of the connection's %d packets (history %s)", p, got, n, r.str("history"))
+					}
+				}
+			}
 		})
 	}
+}
+
+func countPcap(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := pcapio.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var rec pcapio.Record
+	for rd.Next(&rec) == nil {
+		n++
+	}
+	return n
 }
 
 func repeat(e ev, n int) []ev {
