@@ -433,7 +433,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.tlsClose(c, fs, side, ts)
 	}
 	e.maybeReleaseHead(c, fs)
-	e.maybeSettleTLS(fs)
+	e.maybeSettleTLS(c, fs)
 }
 
 func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
@@ -544,17 +544,33 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	if b == nil {
 		return
 	}
+	quit := side == 0 && e.clientQuitAfterTLS(c, fs, ts)
 	b.B = append(b.B, who...)
 	b.B = append(b.B, ' ')
 	b.B = whoAddr.AppendTo(b.B)
-	b.B = append(b.B, " reset the established connection to the "...)
-	b.B = append(b.B, other...)
-	b.B = append(b.B, " after "...)
+	if quit {
+		b.B = append(b.B, " reset the connection to the server right after the TLS handshake, before sending any request ("...)
+	} else {
+		b.B = append(b.B, " reset the established connection to the "...)
+		b.B = append(b.B, other...)
+		b.B = append(b.B, " after "...)
+	}
 	b.B = appendUint(b.B, c.Size(0))
 	b.B = append(b.B, " bytes sent by the client and "...)
 	b.B = appendUint(b.B, c.Size(1))
 	b.B = append(b.B, " by the server"...)
+	if quit {
+		b.B = append(b.B, "): it may have rejected the server's certificate after the handshake (GnuTLS clients such as wget verify it then, and reset without an alert), or not needed the connection"...)
+	}
 	b.B = appendSide(b.B, who)
+	if quit {
+		b.B = append(b.B, `,"after_tls_handshake":true`...)
+		if fs.tls != nil {
+			b.B = e.appendTLS(b.B, c, fs.tls, false)
+		} else {
+			b.B = e.appendTLSSummary(b.B, &fs.tlsSum, false)
+		}
+	}
 	b.B = append(b.B, `,"orig_bytes":`...)
 	b.B = appendUint(b.B, c.Size(0))
 	b.B = append(b.B, `,"resp_bytes":`...)

@@ -306,7 +306,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	if fs.tls != nil && (fs.tls.chTS != 0 || fs.tls.shSeen) {
 		d = e.appendTLS(d, c, fs.tls, true)
 	} else if fs.tlsSum.set {
-		d = e.appendTLSSummary(d, &fs.tlsSum)
+		d = e.appendTLSSummary(d, &fs.tlsSum, true)
 	}
 	if fs.icmpSet {
 		d = append(d, `,"icmp_unreachable":{"type":`...)
@@ -371,7 +371,7 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 }
 
 // appendTLSSummary encodes a settled handshake as appendTLS would have.
-func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
+func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary, withEst bool) []byte {
 	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr, hsNS: -1}
 	if s.sni != 0 {
 		v.sni = e.sniNames[s.sni-1]
@@ -379,7 +379,7 @@ func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary) []byte {
 	if s.hsMicros != 0 {
 		v.hsNS = int64(s.hsMicros-1) * 1000
 	}
-	return append(appendTLSView(dst, &v, true), '}')
+	return append(appendTLSView(dst, &v, withEst), '}')
 }
 
 // batchBytes is the size at which a worker hands its pending records of

@@ -1,6 +1,10 @@
 package detectors
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/dlltagent/dlltagent/flowtable"
+)
 
 // TLS record content types (RFC 8446 section 5.1).
 const (
@@ -62,7 +66,7 @@ type tlsDir struct {
 
 	ccs        bool  // sent ChangeCipherSpec
 	encRecs    int   // encrypted records sent (post-CCS handshake, or TLS 1.3 type 23)
-	appRecs    int   // application-data records after the handshake
+	appRecs    int   // application-data and alert records after the handshake
 	firstEnc   int   // length of the first encrypted record (TLS 1.3)
 	lastEncLen int   // length of the last encrypted record
 	lastEncTS  int64 // and its time
@@ -285,6 +289,9 @@ func (t *tlsState) recordStart(d int, ts int64, ev *tlsEvents) {
 			t.encRecord(d, ts, ev)
 		}
 	case recAlert:
+		if t.est {
+			dir.appRecs++ // a close_notify, or a late alert
+		}
 		if dir.recLen != 2 || t.encrypted(d) {
 			// An encrypted alert (TLS <= 1.2 after ChangeCipherSpec).
 			if !t.est && !t.alertSet && t.pendingRej < 0 {
@@ -621,6 +628,10 @@ type tlsSummary struct {
 	sni              uint32 // interned server name + 1 (0: none)
 	version, offered uint16
 	set, hrr         bool
+	// noReqAt is the client's byte count when the handshake settled if
+	// the client had sent no application data yet (0 otherwise): the
+	// client has sent no request while its count is still that.
+	noReqAt uint16
 }
 
 // maxSNINames bounds a worker's interned server names; past it,
@@ -631,13 +642,16 @@ const maxSNINames = 1 << 16
 // parser state with its summary. Nothing after that point is reported:
 // TLS 1.3's rejection window (the server's first record after the
 // client's Finished) has passed, and later alerts are encrypted.
-func (e *Engine) maybeSettleTLS(fs *flowState) {
+func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 	t := fs.tls
 	if t == nil || !t.est || t.reported || t.alertSet || t.pendingRej >= 0 || fs.events != 0 ||
 		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || fs.q().pcapName != "" {
 		return
 	}
 	sum := tlsSummary{set: t.chTS != 0 || t.shSeen, version: t.version, offered: t.offered, hrr: t.hrr}
+	if n := c.Size(0); t.d[0].appRecs == 0 && n > 0 && n < 1<<16 {
+		sum.noReqAt = uint16(n)
+	}
 	if t.chTS != 0 {
 		sum.hsMicros = uint32(min((t.estTS-t.chTS)/1000, 1<<32-2)) + 1
 	}

@@ -1,6 +1,8 @@
 package detectors
 
 import (
+	"time"
+
 	"github.com/dlltagent/dlltagent/flowtable"
 )
 
@@ -134,4 +136,25 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = appendSide(b.B, sn)
 	b.B = e.appendTLS(b.B, c, t, false)
 	e.eventEndPcap(b, fs)
+}
+
+// quitWindow is how soon after its TLS handshake a client's silent reset
+// is taken as a possible rejection of the handshake; later, an unused
+// connection going away (a preconnect, a pool) is ordinary.
+const quitWindow = int64(2 * time.Second)
+
+// clientQuitAfterTLS reports whether the client is closing the connection
+// within quitWindow of completing a TLS handshake, having sent no record
+// since: no request and no close_notify. (A FIN there is not reported:
+// browsers close connections they raced and did not need that way.)
+func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) bool {
+	if t := fs.tls; t != nil {
+		return t.est && !t.reported && t.d[0].appRecs == 0 && ts-t.estTS < quitWindow
+	}
+	s := &fs.tlsSum
+	// A settled handshake: the client has sent nothing while its byte
+	// count is what it was then. Its end is about the TCP handshake's
+	// plus the TLS handshake's duration.
+	return s.noReqAt != 0 && c.Size(0) == uint64(s.noReqAt) && c.AckTS != 0 &&
+		ts-c.AckTS-int64(s.hsMicros)*1000 < quitWindow
 }

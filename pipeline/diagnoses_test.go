@@ -135,6 +135,37 @@ func countPcap(t *testing.T, path string) int {
 	return n
 }
 
+// TestResetRightAfterTLSHandshake: wget (GnuTLS) checks the server's
+// certificate only once the handshake is done; rejecting a self-signed
+// one, it resets the connection without an alert (TLS 1.3 to :443) or
+// closes it with a FIN (TLS 1.2 to :8443). Real traffic from
+// testdata/lab (see its README). The reset is reported as such, with
+// the hint; the FIN is not reported (browsers close raced connections
+// that way).
+func TestResetRightAfterTLSHandshake(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, dir := analyse(t, "../testdata/lab/wget-selfsigned-tls13-tls12.pcap", workers, nil)
+		if len(events) != 1 {
+			t.Fatalf("workers %d: want 1 event, got %d: %v", workers, len(events), events)
+		}
+		e := events[0]
+		if e.str("note") != "TCP_RESET" || e.str("side") != "client" || e["after_tls_handshake"] != true ||
+			!strings.Contains(e.str("msg"), "right after the TLS handshake, before sending any request") {
+			t.Errorf("workers %d: %v", workers, e)
+		}
+		if tl, _ := e["tls"].(map[string]any); tl == nil || tl["version"] != "TLS 1.3" {
+			t.Errorf("workers %d: tls %v", workers, e["tls"])
+		}
+		for _, r := range flows {
+			if r.num("id.resp_p") == 443 {
+				if n := countPcap(t, filepath.Join(dir, r.str("pcap"))); n != 14 {
+					t.Errorf("workers %d: reset pcap has %d packets, want all 14", workers, n)
+				}
+			}
+		}
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
