@@ -48,6 +48,7 @@ R="--resolve api.demo.test:443:198.18.0.1 --resolve api.demo.test:8443:198.18.0.
 step "running clients in the pod"
 try "curl TLS 1.3 to a self-signed server (untrusted)" curl -sS $R https://api.demo.test/
 try "curl TLS 1.2 to a self-signed server (untrusted)" curl -sS --tls-max 1.2 $R https://api.demo.test/
+try "wget (GnuTLS) to the self-signed server: it checks the certificate after the handshake" wget -q --no-hsts -O /dev/null https://198.18.0.1/
 try "Go crypto/tls client to the self-signed server" "$LAB" tls-client -sni api.demo.test 198.18.0.1:443
 try "curl TLS 1.2 to an expired certificate" curl -sS --tls-max 1.2 --cacert "$C/ca.pem" $R https://api.demo.test:9443/
 try "curl TLS 1.3, mutual TLS without a client cert" curl -sS --cacert "$C/ca.pem" $R https://api.demo.test:8443/

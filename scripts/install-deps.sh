@@ -6,7 +6,7 @@ set -euo pipefail
 declare -A pkg=(
   [tcpdump]=tcpdump [tshark]=tshark [tcpreplay]=tcpreplay [openssl]=openssl [curl]=curl
   [nginx]=nginx-light [dnsmasq]=dnsmasq-base [dig]=bind9-dnsutils [iptables]=iptables
-  [argus]=argus-server [ip]=iproute2 [jq]=jq [bc]=bc [/usr/bin/time]=time
+  [argus]=argus-server [ip]=iproute2 [jq]=jq [bc]=bc [/usr/bin/time]=time [wget]=wget
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
