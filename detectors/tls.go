@@ -46,8 +46,11 @@ type tlsDir struct {
 	nextSeq uint32
 	seqInit bool
 	broken  bool // gap or not TLS: stop parsing this direction
-	held    [maxHeld]heldSeg
-	nheld   uint8
+	// plain: this side's first bytes were not TLS but text: 1 "HTTP/"
+	// (a plain HTTP server answering a ClientHello), 2 other text.
+	plain uint8
+	held  [maxHeld]heldSeg
+	nheld uint8
 
 	hdr    [5]byte
 	hdrN   uint8
@@ -64,6 +67,7 @@ type tlsDir struct {
 	hsLen  int
 	hsKeep bool
 
+	recs       int   // records started
 	ccs        bool  // sent ChangeCipherSpec
 	encRecs    int   // encrypted records sent (post-CCS handshake, or TLS 1.3 type 23)
 	appRecs    int   // application-data and alert records after the handshake
@@ -242,8 +246,12 @@ func (t *tlsState) feed(d int, b []byte, ts int64, ev *tlsEvents) {
 			dir.recRem = dir.recLen
 			if dir.recTyp < recCCS || dir.recTyp > recHeartbeat || dir.hdr[1] != 3 || dir.recLen > 18432 {
 				dir.broken = true
+				if dir.recs == 0 {
+					dir.plain = plainKind(dir.hdr[:])
+				}
 				return
 			}
+			dir.recs++
 			t.recordStart(d, ts, ev)
 			if dir.recRem == 0 {
 				dir.hdrN = 0
@@ -262,6 +270,20 @@ func (t *tlsState) feed(d int, b []byte, ts int64, ev *tlsEvents) {
 			dir.hdrN = 0
 		}
 	}
+}
+
+// plainKind classifies the first 5 bytes of a side that does not speak
+// TLS: 1 for an HTTP response, 2 for other printable text, 0 otherwise.
+func plainKind(h []byte) uint8 {
+	if string(h) == "HTTP/" {
+		return 1
+	}
+	for _, c := range h {
+		if (c < 0x20 || c > 0x7e) && c != '\r' && c != '\n' && c != '\t' {
+			return 0
+		}
+	}
+	return 2
 }
 
 // encrypted reports whether the current record of side d is protected.

@@ -91,6 +91,10 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	b.B = addr.AppendTo(b.B)
 	b.B = append(b.B, " closed the connection during the TLS handshake without an alert ("...)
 	switch {
+	case !t.shSeen && side == 1 && t.d[1].plain == 1:
+		b.B = append(b.B, "after answering the ClientHello in plain HTTP: the server does not speak TLS on this port; use http:// or the server's TLS port"...)
+	case !t.shSeen && side == 1 && t.d[1].plain == 2:
+		b.B = append(b.B, "after answering the ClientHello with plain text, not TLS: the server does not speak TLS on this port; it may be a plain HTTP or other cleartext service"...)
 	case !t.shSeen && side == 1:
 		b.B = append(b.B, "right after the ClientHello: the server may not speak TLS on this port, or dislikes the offer or the name"...)
 	case !t.shSeen:
