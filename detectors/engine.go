@@ -23,12 +23,14 @@ const (
 	NoteDNSError
 	NoteHTTPHeaderMatch
 	NoteCaptureLoss
+	NoteHTTPEmptyReply
 	numNotes
 )
 
 var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
+	"HTTP_EMPTY_REPLY",
 }
 
 // NoteName returns the event code string of note n.
@@ -431,6 +433,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		}
 	} else if f&decode.FIN != 0 && tlsOpen {
 		e.tlsClose(c, fs, side, ts)
+	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs == 1 && fs.firstRST == 0 &&
+		c.Size(1) == 0 && c.Size(0) > 0 {
+		e.emptyReply(c, fs, ts)
 	}
 	e.maybeReleaseHead(c, fs)
 	e.maybeSettleTLS(c, fs)

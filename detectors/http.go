@@ -196,3 +196,22 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }
+
+// emptyReply reports a server that closed (FIN) a connection whose
+// client had sent an HTTP request, without sending a byte: what curl
+// calls "Empty reply from server" (a reset is a TCP_RESET).
+func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
+	e.planPcap(fs, NoteHTTPEmptyReply, c)
+	e.ensureTail(c, fs)
+	b := e.eventStart(c, NoteHTTPEmptyReply, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " closed the connection without answering the HTTP request of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " (an empty reply): it may not speak plain HTTP on this port (a TLS port?), or it failed before answering"...)
+	b.B = appendSide(b.B, "server")
+	e.eventEndPcap(b, fs)
+}
