@@ -499,13 +499,18 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 	if b == nil {
 		return
 	}
-	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, " refused the connection from client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = append(b.B, ": port closed (SYN answered by RST)"...)
+	b.B = appendServerDid(b.B, c, " refused the connection from client ", ": port closed (SYN answered by RST)")
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
+}
+
+// appendServerDid writes "server ADDR:PORT<did>CLIENT<why>".
+func appendServerDid(dst []byte, c *flowtable.Conn, did, why string) []byte {
+	dst = append(dst, "server "...)
+	dst = appendAddrPort(dst, c.Resp(), c.RespPort())
+	dst = append(dst, did...)
+	dst = c.Orig().AppendTo(dst)
+	return append(dst, why...)
 }
 
 func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {

@@ -207,11 +207,8 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 	if b == nil {
 		return
 	}
-	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, " closed the connection without answering the HTTP request of client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = append(b.B, " (an empty reply): it may not speak plain HTTP on this port (a TLS port?), or it failed before answering"...)
+	b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ",
+		" (an empty reply): it may not speak plain HTTP on this port (a TLS port?), or it failed before answering")
 	b.B = appendSide(b.B, "server")
 	e.eventEndPcap(b, fs)
 }
