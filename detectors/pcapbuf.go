@@ -70,10 +70,10 @@ func (s *synStash) init() {
 // fixed, and 4 bytes per connection for the link.
 const (
 	recentBytes   = 4 << 20
-	recentPayload = 64 // payload bytes kept per packet
-	recentMax     = 64 // packets recovered per connection at most
-	recentFirst   = 4  // of which the connection's oldest still in the ring
-	recentWalk    = 4096
+	recentPayload = 64   // payload bytes kept per packet
+	recentMax     = 64   // packets recovered per connection at most
+	recentFirst   = 4    // of which the connection's oldest still in the ring
+	recentWalk    = 4096 // links followed back at most to find the oldest
 
 	// A released head hands its packets (the TCP handshake, the TLS
 	// handshake or the first request and response), cut, to the recent
