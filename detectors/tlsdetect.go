@@ -131,7 +131,7 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, ' ')
 	b.B = addr.AppendTo(b.B)
 	if t.pendingRej == 0 {
-		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often the server certificate is not trusted: unknown_ca, bad_certificate or certificate_expired)"...)
+		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often it does not accept the server certificate: unknown CA or self-signed, expired, or not valid for the name it asked for)"...)
 	} else if t.rejEarly {
 		b.B = append(b.B, " rejected the handshake before the client finished it: its flight ended with an encrypted alert and the connection closed (an unexpected or unacceptable client message, or parameters it refused)"...)
 	} else {
