@@ -24,13 +24,14 @@ const (
 	NoteHTTPHeaderMatch
 	NoteCaptureLoss
 	NoteHTTPEmptyReply
+	NoteTLSNameMismatch
 	numNotes
 )
 
 var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
-	"HTTP_EMPTY_REPLY",
+	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH",
 }
 
 // NoteName returns the event code string of note n.
@@ -427,12 +428,16 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				e.tlsClose(c, fs, side, ts)
 			case fs.tls != nil && fs.tls.reported:
 				// The TLS event already explains the close.
+			case !fs.finBefore && orig && e.nameMismatchQuit(fs, ts):
+				e.nameQuit(c, fs, ts, true)
 			case !fs.finBefore && !fs.tlsFatal && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
 		}
 	} else if f&decode.FIN != 0 && tlsOpen {
 		e.tlsClose(c, fs, side, ts)
+	} else if f&decode.FIN != 0 && orig && c.E[0].FINs == 1 && c.E[1].FINs == 0 && fs.firstRST == 0 && e.nameMismatchQuit(fs, ts) {
+		e.nameQuit(c, fs, ts, false)
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs == 1 && fs.firstRST == 0 &&
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
@@ -460,6 +465,11 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		var ev tlsEvents
 		fs.tls.segment(side, p.Seq, p.Payload, ts, &ev)
 		e.tlsEvents(c, fs, &ev, ts)
+		if side == 0 && fs.tls != nil && fs.tls.d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
+			// The client's close_notify: it is giving up (curl sends one
+			// before its FIN, and the server may close first).
+			e.nameQuit(c, fs, ts, false)
+		}
 	}
 	if fs.http != nil && side == 0 {
 		e.httpSegment(c, fs, p, ts)

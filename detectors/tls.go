@@ -70,7 +70,8 @@ type tlsDir struct {
 	recs       int   // records started
 	ccs        bool  // sent ChangeCipherSpec
 	encRecs    int   // encrypted records sent (post-CCS handshake, or TLS 1.3 type 23)
-	appRecs    int   // application-data and alert records after the handshake
+	appRecs    int   // application-data records after the handshake
+	alertRecs  int   // alert records after the handshake (TLS <= 1.2)
 	firstEnc   int   // length of the first encrypted record (TLS 1.3)
 	lastEncLen int   // length of the last encrypted record
 	lastEncTS  int64 // and its time
@@ -110,6 +111,15 @@ type tlsState struct {
 	alertSide  int8 // 0 orig/client, 1 resp/server
 	alertTS    int64
 
+	// The server certificate's names against the SNI (TLS <= 1.2, where
+	// the certificate is in the clear): nameOK -1 unknown, 0 none of
+	// them covers it, 1 one does; certName is its first name, certNames
+	// how many it has.
+	nameOK      int8
+	certNames   uint8
+	certNameLen uint8
+	certName    [64]byte
+
 	pendingRej    int8 // TLS 1.3 encrypted rejection candidate: -1 none, else side
 	pendingRejTS  int64
 	rejEarly      bool // the server's rejection came before the client's Finished
@@ -118,7 +128,7 @@ type tlsState struct {
 }
 
 func (t *tlsState) reset(pools *bufPools) {
-	*t = tlsState{pools: pools, cliCert: -1, pendingRej: -1}
+	*t = tlsState{pools: pools, cliCert: -1, pendingRej: -1, nameOK: -1}
 }
 
 // releaseBuffers hands every pooled buffer back.
@@ -312,7 +322,7 @@ func (t *tlsState) recordStart(d int, ts int64, ev *tlsEvents) {
 		}
 	case recAlert:
 		if t.est {
-			dir.appRecs++ // a close_notify, or a late alert
+			dir.alertRecs++ // a close_notify, or a late alert
 		}
 		if dir.recLen != 2 || t.encrypted(d) {
 			// An encrypted alert (TLS <= 1.2 after ChangeCipherSpec).
@@ -423,7 +433,8 @@ func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
 			dir.hsLen = int(dir.hsHdr[1])<<16 | int(dir.hsHdr[2])<<8 | int(dir.hsHdr[3])
 			dir.hsRem = dir.hsLen
 			dir.hsKeep = (dir.hsTyp == hsClientHello && d == 0) || (dir.hsTyp == hsServerHello && d == 1) ||
-				(dir.hsTyp == hsCertificate && d == 0)
+				(dir.hsTyp == hsCertificate && d == 0) ||
+				(dir.hsTyp == hsCertificate && d == 1 && !t.tls13 && t.sniLen > 0)
 			if dir.hsKeep {
 				if t.hsBuf == nil {
 					t.hsBuf = t.pools.hello.get()
@@ -500,6 +511,9 @@ func (t *tlsState) message(d int) {
 			t.parseServerHello(m)
 		}
 	case hsCertificate:
+		if d == 1 && !t.tls13 && t.sniLen > 0 {
+			t.checkCertName(m)
+		}
 		if d == 0 && !t.tls13 {
 			// TLS <= 1.2 client Certificate: empty list means no cert.
 			if len(m) >= 3 {
@@ -667,11 +681,12 @@ const maxSNINames = 1 << 16
 func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 	t := fs.tls
 	if t == nil || !t.est || t.reported || t.alertSet || t.pendingRej >= 0 || fs.events != 0 ||
-		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || fs.q().pcapName != "" {
+		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || fs.q().pcapName != "" ||
+		t.nameOK == 0 { // kept to explain a quit (see nameMismatchQuit)
 		return
 	}
 	sum := tlsSummary{set: t.chTS != 0 || t.shSeen, version: t.version, offered: t.offered, hrr: t.hrr}
-	if n := c.Size(0); t.d[0].appRecs == 0 && n > 0 && n < 1<<16 {
+	if n := c.Size(0); t.d[0].appRecs == 0 && t.d[0].alertRecs == 0 && n > 0 && n < 1<<16 {
 		sum.noReqAt = uint16(n)
 	}
 	if t.chTS != 0 {
@@ -696,4 +711,45 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 	t.releaseBuffers()
 	e.tlsPool = append(e.tlsPool, t)
 	fs.tls = nil
+}
+
+// checkCertName compares the names of the server's certificate (the
+// Certificate message m, TLS <= 1.2) with the SNI.
+func (t *tlsState) checkCertName(m []byte) {
+	sni := t.SNI()
+	match, n := false, 0
+	ok := certDNSNames(m, func(name []byte) {
+		if n == 0 {
+			t.certNameLen = uint8(copy(t.certName[:], name))
+		}
+		n++
+		match = match || nameMatches(name, sni)
+	})
+	if !ok {
+		return
+	}
+	t.certNames = uint8(min(n, 255))
+	t.nameOK = 0
+	if match {
+		t.nameOK = 1
+	}
+}
+
+// appendNameMismatch writes "the server's certificate is for NAME (and N
+// more names), not SNI".
+func (t *tlsState) appendNameMismatch(dst []byte) []byte {
+	dst = append(dst, "the server's certificate is for "...)
+	dst = appendText(dst, t.certName[:t.certNameLen])
+	if t.certNames > 1 {
+		dst = append(dst, " (and "...)
+		dst = appendUint(dst, uint64(t.certNames-1))
+		dst = append(dst, " more name"...)
+		if t.certNames > 2 {
+			dst = append(dst, 's')
+		}
+		dst = append(dst, ')')
+	}
+	dst = append(dst, ", not for "...)
+	dst = appendText(dst, t.SNI())
+	return append(dst, ", the name the client asked for"...)
 }

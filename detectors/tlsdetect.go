@@ -40,6 +40,10 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		b.B = append(b.B, " ("...)
 		b.B = appendUint(b.B, uint64(t.alertCode))
 		b.B = append(b.B, ')')
+		if t.alertSide == 0 && t.nameOK == 0 {
+			b.B = append(b.B, "; "...)
+			b.B = t.appendNameMismatch(b.B)
+		}
 		b.B = appendSide(b.B, side)
 		b.B = e.appendTLS(b.B, c, t, false)
 		e.eventEndPcap(b, fs)
@@ -149,11 +153,12 @@ const quitWindow = int64(2 * time.Second)
 
 // clientQuitAfterTLS reports whether the client is closing the connection
 // within quitWindow of completing a TLS handshake, having sent no record
-// since: no request and no close_notify. (A FIN there is not reported:
-// browsers close connections they raced and did not need that way.)
+// since: no request and no close_notify. (A FIN there is not reported
+// on its own: clients also close connections they did not need that way;
+// with a certificate for other names it is, see nameMismatchQuit.)
 func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) bool {
 	if t := fs.tls; t != nil {
-		return t.est && !t.reported && t.d[0].appRecs == 0 && ts-t.estTS < quitWindow
+		return t.est && !t.reported && t.d[0].appRecs == 0 && t.d[0].alertRecs == 0 && ts-t.estTS < quitWindow
 	}
 	s := &fs.tlsSum
 	// A settled handshake: the client has sent nothing while its byte
@@ -161,4 +166,42 @@ func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) 
 	// plus the TLS handshake's duration.
 	return s.noReqAt != 0 && c.Size(0) == uint64(s.noReqAt) && c.AckTS != 0 &&
 		ts-c.AckTS-int64(s.hsMicros)*1000 < quitWindow
+}
+
+// nameMismatchQuit reports whether the client is closing within
+// quitWindow of completing a TLS <= 1.2 handshake without having sent a
+// request (a close_notify is allowed: curl sends one) when the server's
+// certificate does not cover the name the client asked for.
+func (e *Engine) nameMismatchQuit(fs *flowState, ts int64) bool {
+	t := fs.tls
+	return t != nil && t.est && !t.reported && t.nameOK == 0 && t.d[0].appRecs == 0 && ts-t.estTS < quitWindow
+}
+
+// nameQuit reports a client that completed a TLS handshake with a server
+// whose certificate is for other names, then closed or reset the
+// connection without a request: it checked the name after the handshake
+// (curl does) and gave up.
+func (e *Engine) nameQuit(c *flowtable.Conn, fs *flowState, ts int64, rst bool) {
+	t := fs.tls
+	t.reported = true
+	e.planPcap(fs, NoteTLSNameMismatch, c)
+	e.ensureTail(c, fs)
+	b := e.eventStart(c, NoteTLSNameMismatch, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	if rst {
+		b.B = append(b.B, " reset"...)
+	} else {
+		b.B = append(b.B, " closed"...)
+	}
+	b.B = append(b.B, " the connection to server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " right after the TLS handshake, without a request: "...)
+	b.B = t.appendNameMismatch(b.B)
+	b.B = appendSide(b.B, "client")
+	b.B = e.appendTLS(b.B, c, t, false)
+	e.eventEndPcap(b, fs)
 }

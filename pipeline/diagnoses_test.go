@@ -48,6 +48,10 @@ func TestCorpusDiagnoses(t *testing.T) {
 		"nDPI/tests/cfgs/default/pcap/tcp_scan.pcapng": {{"TCP_REFUSED", "server", -1}, {"TCP_REFUSED", "server", -1},
 			{"TCP_RESET", "client", -1}, {"TCP_RESET", "client", -1}},
 		"arkime/tests/pcap/badcurveball.pcap": {{"TLS_ALERT", "client", 46}},
+		// www.ntop.org served shop.ntop.org's certificate (nDPI: "TLS Cert
+		// Mismatch"); the client closed three connections right after
+		// their handshakes without a request.
+		"nDPI/tests/cfgs/default/pcap/http_ipv6.pcap": repeat(ev{"TLS_NAME_MISMATCH", "client", -1}, 3),
 		// Session 40013: three SYNs, never answered. 40004: client RST
 		// after a handshake whose final ACK was bogus.
 		"arkime/tests/pcap/tcp_handshake_synthetic.pcap": {{"TCP_NO_ANSWER", "server", -1}, {"TCP_RESET", "client", -1}},
@@ -140,8 +144,8 @@ func countPcap(t *testing.T, path string) int {
 // one, it resets the connection without an alert (TLS 1.3 to :443) or
 // closes it with a FIN (TLS 1.2 to :8443). Real traffic from
 // testdata/lab (see its README). The reset is reported as such, with
-// the hint; the FIN is not reported (browsers close raced connections
-// that way).
+// the hint; the FIN alone is not reported (clients close connections
+// they do not need that way).
 func TestResetRightAfterTLSHandshake(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		events, flows, dir := analyse(t, "../testdata/lab/wget-selfsigned-tls13-tls12.pcap", workers, nil)
@@ -163,6 +167,25 @@ func TestResetRightAfterTLSHandshake(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestNameMismatch: the server's certificate (TLS 1.2, in the clear) is
+// for srv.test and *.srv.test. curl asking for wrong.test finishes the
+// handshake, then gives up; Python rejects it with an alert; curl asking
+// for a.srv.test is healthy. Real traffic from testdata/lab.
+func TestNameMismatch(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/name-mismatch-tls12.pcap", 2, nil)
+	var notes []string
+	for _, e := range events {
+		notes = append(notes, e.str("note"))
+		if !strings.Contains(e.str("msg"), "the server's certificate is for srv.test (and 1 more name), not for wrong.test") {
+			t.Errorf("%s: %s", e.str("note"), e.str("msg"))
+		}
+	}
+	sort.Strings(notes)
+	if strings.Join(notes, ",") != "TLS_ALERT,TLS_NAME_MISMATCH" {
+		t.Errorf("events %v, want a TLS_ALERT (Python) and a TLS_NAME_MISMATCH (curl)", notes)
 	}
 }
 

@@ -1,0 +1,144 @@
+package detectors
+
+// The server's certificate is in the clear up to TLS 1.2: its names can
+// be compared with the name the client asked for (SNI). Clients that
+// check the name only after the handshake (curl) then close without a
+// word, and the comparison is the only way to say why. Parsing is a
+// bounds-checked walk of the DER, on the reassembled message: no
+// allocation, and anything unexpected leaves the result unknown.
+
+// derNext splits the first TLV off b.
+func derNext(b []byte) (tag byte, val, rest []byte, ok bool) {
+	if len(b) < 2 {
+		return 0, nil, nil, false
+	}
+	tag, l := b[0], int(b[1])
+	b = b[2:]
+	if l&0x80 != 0 {
+		n := l & 0x7f
+		if n == 0 || n > 3 || len(b) < n {
+			return 0, nil, nil, false
+		}
+		l = 0
+		for _, c := range b[:n] {
+			l = l<<8 | int(c)
+		}
+		b = b[n:]
+	}
+	if l > len(b) {
+		return 0, nil, nil, false
+	}
+	return tag, b[:l], b[l:], true
+}
+
+// certDNSNames calls fn with each dNSName of the subjectAltName extension
+// of the first certificate of a Certificate message body (TLS <= 1.2).
+// It returns false when the names could not be read (no extension, cut
+// or malformed certificate).
+func certDNSNames(m []byte, fn func(name []byte)) bool {
+	if len(m) < 6 {
+		return false
+	}
+	n := int(m[3])<<16 | int(m[4])<<8 | int(m[5])
+	if n > len(m)-6 {
+		return false // the leaf was cut (held at most maxHelloKeep bytes)
+	}
+	tag, cert, _, ok := derNext(m[6 : 6+n])
+	if !ok || tag != 0x30 {
+		return false
+	}
+	tag, tbs, _, ok := derNext(cert)
+	if !ok || tag != 0x30 {
+		return false
+	}
+	for len(tbs) > 0 {
+		var v []byte
+		tag, v, tbs, ok = derNext(tbs)
+		if !ok {
+			return false
+		}
+		if tag != 0xa3 { // [3] extensions
+			continue
+		}
+		tag, exts, _, ok := derNext(v)
+		if !ok || tag != 0x30 {
+			return false
+		}
+		for len(exts) > 0 {
+			var ext []byte
+			tag, ext, exts, ok = derNext(exts)
+			if !ok || tag != 0x30 {
+				return false
+			}
+			tag, oid, ext, ok := derNext(ext)
+			if !ok || tag != 0x06 || string(oid) != "\x55\x1d\x11" { // 2.5.29.17
+				continue
+			}
+			tag, val, ext, ok := derNext(ext)
+			if ok && tag == 0x01 { // critical
+				tag, val, _, ok = derNext(ext)
+			}
+			if !ok || tag != 0x04 {
+				return false
+			}
+			tag, names, _, ok := derNext(val)
+			if !ok || tag != 0x30 {
+				return false
+			}
+			seen := false
+			for len(names) > 0 {
+				var gn []byte
+				tag, gn, names, ok = derNext(names)
+				if !ok {
+					return false
+				}
+				if tag == 0x82 { // dNSName
+					fn(gn)
+					seen = true
+				}
+			}
+			return seen
+		}
+		return false
+	}
+	return false
+}
+
+// nameMatches reports whether certificate name pattern covers host, as
+// clients check it (RFC 6125): case-insensitive, a leading "*." standing
+// for exactly one label.
+func nameMatches(pattern, host []byte) bool {
+	if len(host) > 0 && host[len(host)-1] == '.' {
+		host = host[:len(host)-1]
+	}
+	if len(pattern) > 2 && pattern[0] == '*' && pattern[1] == '.' {
+		i := 0
+		for i < len(host) && host[i] != '.' {
+			i++
+		}
+		if i == 0 || i == len(host) {
+			return false
+		}
+		return equalFold(pattern[1:], host[i:])
+	}
+	return equalFold(pattern, host)
+}
+
+func equalFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,96 @@
+package detectors
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// certMsg builds a TLS 1.2 Certificate message body holding one
+// certificate made by crypto/x509 (the reference encoder).
+func certMsg(t testing.TB, cn string, dns []string, ips []net.IP, critical bool) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: dns, IPAddresses: ips,
+	}
+	if critical {
+		// An empty subject makes crypto/x509 mark the SAN critical.
+		tpl.Subject = pkix.Name{}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(der)
+	m := []byte{byte((n + 3) >> 16), byte((n + 3) >> 8), byte(n + 3), byte(n >> 16), byte(n >> 8), byte(n)}
+	return append(m, der...)
+}
+
+func TestCertDNSNames(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		msg      []byte
+		want     string
+		readable bool
+	}{
+		{"san", certMsg(t, "srv.test", []string{"srv.test", "*.srv.test"}, nil, false), "srv.test,*.srv.test", true},
+		{"critical san", certMsg(t, "", []string{"only.test"}, nil, true), "only.test", true},
+		{"ip only", certMsg(t, "x", nil, []net.IP{net.ParseIP("198.18.0.1")}, false), "", false},
+		{"no san", certMsg(t, "cn-only.test", nil, nil, false), "", false},
+	} {
+		var got []string
+		ok := certDNSNames(c.msg, func(n []byte) { got = append(got, string(n)) })
+		if ok != c.readable || strings.Join(got, ",") != c.want {
+			t.Errorf("%s: %v %q, want %v %q", c.name, ok, got, c.readable, c.want)
+		}
+		// Every cut of the message is refused or read, never a panic.
+		for i := range c.msg {
+			certDNSNames(c.msg[:i], func([]byte) {})
+		}
+	}
+}
+
+func TestNameMatches(t *testing.T) {
+	for _, c := range []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"srv.test", "srv.test", true},
+		{"SRV.test", "srv.TEST.", true},
+		{"*.srv.test", "a.srv.test", true},
+		{"*.srv.test", "srv.test", false},
+		{"*.srv.test", "a.b.srv.test", false},
+		{"*.srv.test", ".srv.test", false},
+		{"srv.test", "wrong.test", false},
+		{"*", "anything", false},
+	} {
+		if got := nameMatches([]byte(c.pattern), []byte(c.host)); got != c.want {
+			t.Errorf("%q vs %q: %v", c.pattern, c.host, got)
+		}
+	}
+}
+
+func FuzzCertDNSNames(f *testing.F) {
+	f.Add(certMsg(f, "srv.test", []string{"srv.test", "*.srv.test"}, nil, false))
+	f.Add(certMsg(f, "", []string{"only.test"}, nil, true))
+	f.Fuzz(func(t *testing.T, m []byte) {
+		certDNSNames(m, func(n []byte) {
+			if len(n) > len(m) {
+				t.Fatal("name longer than the message")
+			}
+		})
+	})
+}
