@@ -69,10 +69,13 @@ type pcapFile struct {
 // (0600): a restart appends, never truncates.
 func Open(o Options) (*Sink, error) {
 	if o.QueueLen <= 0 {
-		// Workers send batches of records (up to ~64 KiB each, see
-		// detectors.batchBytes): 256 of them hold tens of thousands of
-		// records and at most ~18 MiB.
-		o.QueueLen = 256
+		// Workers send batches of records (up to ~72 KiB each, see
+		// detectors.batchBytes), so 1024 of them hold ~100,000 records
+		// and at most 72 MiB, used only while the disk stalls: at
+		// ~20,000 connections a second that rides out ~5 s of stall (a
+		// third of that dropped records once in make bench's rate sweep,
+		// after a gigabyte of output was written in a minute).
+		o.QueueLen = 1024
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "pcaps"), 0o700); err != nil {
 		return nil, fmt.Errorf("sink: cannot create output directory %s: %w", o.Dir, err)
