@@ -31,6 +31,13 @@ func derNext(b []byte) (tag byte, val, rest []byte, ok bool) {
 	return tag, b[:l], b[l:], true
 }
 
+// derInner returns the contents of the TLV at the start of b if its tag
+// is tag.
+func derInner(b []byte, tag byte) ([]byte, bool) {
+	t, v, _, ok := derNext(b)
+	return v, ok && t == tag
+}
+
 // certDNSNames calls fn with each dNSName of the subjectAltName extension
 // of the first certificate of a Certificate message body (TLS <= 1.2).
 // It returns false when the names could not be read (no extension, cut
@@ -43,33 +50,30 @@ func certDNSNames(m []byte, fn func(name []byte)) bool {
 	if n > len(m)-6 {
 		return false // the leaf was cut (held at most maxHelloKeep bytes)
 	}
-	tag, cert, _, ok := derNext(m[6 : 6+n])
-	if !ok || tag != 0x30 {
-		return false
-	}
-	tag, tbs, _, ok := derNext(cert)
-	if !ok || tag != 0x30 {
+	cert, ok := derInner(m[6:6+n], 0x30)
+	tbs, ok2 := derInner(cert, 0x30)
+	if !ok || !ok2 {
 		return false
 	}
 	for len(tbs) > 0 {
-		var v []byte
-		tag, v, tbs, ok = derNext(tbs)
+		tag, v, rest, ok := derNext(tbs)
 		if !ok {
 			return false
 		}
+		tbs = rest
 		if tag != 0xa3 { // [3] extensions
 			continue
 		}
-		tag, exts, _, ok := derNext(v)
-		if !ok || tag != 0x30 {
+		exts, ok := derInner(v, 0x30)
+		if !ok {
 			return false
 		}
 		for len(exts) > 0 {
-			var ext []byte
-			tag, ext, exts, ok = derNext(exts)
+			tag, ext, rest, ok := derNext(exts)
 			if !ok || tag != 0x30 {
 				return false
 			}
+			exts = rest
 			tag, oid, ext, ok := derNext(ext)
 			if !ok || tag != 0x06 || string(oid) != "\x55\x1d\x11" { // 2.5.29.17
 				continue
@@ -81,17 +85,17 @@ func certDNSNames(m []byte, fn func(name []byte)) bool {
 			if !ok || tag != 0x04 {
 				return false
 			}
-			tag, names, _, ok := derNext(val)
-			if !ok || tag != 0x30 {
+			names, ok := derInner(val, 0x30)
+			if !ok {
 				return false
 			}
 			seen := false
 			for len(names) > 0 {
-				var gn []byte
-				tag, gn, names, ok = derNext(names)
+				tag, gn, rest, ok := derNext(names)
 				if !ok {
 					return false
 				}
+				names = rest
 				if tag == 0x82 { // dNSName
 					fn(gn)
 					seen = true

@@ -201,9 +201,7 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 // client had sent an HTTP request, without sending a byte: what curl
 // calls "Empty reply from server" (a reset is a TCP_RESET).
 func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
-	e.planPcap(fs, NoteHTTPEmptyReply, c)
-	e.ensureTail(c, fs)
-	b := e.eventStart(c, NoteHTTPEmptyReply, ts)
+	b := e.problemEvent(c, fs, NoteHTTPEmptyReply, ts)
 	if b == nil {
 		return
 	}

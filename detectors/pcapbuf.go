@@ -412,6 +412,15 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 	}
 }
 
+// problemEvent opens the event of a problem on connection c that gets a
+// pcap: it names the pcap, starts the tail (with the packets that led
+// here) and starts the event; nil when the rate limiter folds it.
+func (e *Engine) problemEvent(c *flowtable.Conn, fs *flowState, note int, ts int64) *Buffer {
+	e.planPcap(fs, note, c)
+	e.ensureTail(c, fs)
+	return e.eventStart(c, note, ts)
+}
+
 // planPcap names the pcap that will be written for this connection.
 func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn) {
 	if fs.q().pcapName != "" {

@@ -19,9 +19,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 	if ev.alert && !t.est && !t.reported {
 		t.reported = true
 		fs.tlsFatal = true
-		e.planPcap(fs, NoteTLSAlert, c)
-		e.ensureTail(c, fs)
-		b := e.eventStart(c, NoteTLSAlert, ts)
+		b := e.problemEvent(c, fs, NoteTLSAlert, ts)
 		if b == nil {
 			return
 		}
@@ -79,9 +77,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		return
 	}
 	t.reported = true
-	e.planPcap(fs, NoteTLSHandshakeAborted, c)
-	e.ensureTail(c, fs)
-	b := e.eventStart(c, NoteTLSHandshakeAborted, ts)
+	b := e.problemEvent(c, fs, NoteTLSHandshakeAborted, ts)
 	if b == nil {
 		return
 	}
@@ -120,9 +116,7 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	t := fs.tls
 	t.reported = true
 	fs.tlsFatal = true
-	e.planPcap(fs, NoteTLSRejectedEncrypted, c)
-	e.ensureTail(c, fs)
-	b := e.eventStart(c, NoteTLSRejectedEncrypted, t.pendingRejTS)
+	b := e.problemEvent(c, fs, NoteTLSRejectedEncrypted, t.pendingRejTS)
 	if b == nil {
 		return
 	}
@@ -184,9 +178,7 @@ func (e *Engine) nameMismatchQuit(fs *flowState, ts int64) bool {
 func (e *Engine) nameQuit(c *flowtable.Conn, fs *flowState, ts int64, rst bool) {
 	t := fs.tls
 	t.reported = true
-	e.planPcap(fs, NoteTLSNameMismatch, c)
-	e.ensureTail(c, fs)
-	b := e.eventStart(c, NoteTLSNameMismatch, ts)
+	b := e.problemEvent(c, fs, NoteTLSNameMismatch, ts)
 	if b == nil {
 		return
 	}
