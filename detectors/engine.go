@@ -168,6 +168,10 @@ type Engine struct {
 	pools    bufPools
 	rl       rateLimiter
 	search   []byte // lower-cased search text
+	// HTTP/2 first-request decoding (h2.go), made at the first h2c
+	// connection: the decoder, the header block, the request as text.
+	h2            *h2Decoder
+	h2frag, h2req []byte
 
 	idleTCP, idleUDP, linger, synTO, dnsTO, track int64
 }
@@ -456,6 +460,12 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			fs.service = svcHTTP
 			if e.search != nil {
 				fs.http = e.getHTTP()
+			}
+		case isH2Preface(p.Payload):
+			fs.service = svcHTTP
+			if e.search != nil {
+				fs.http = e.getHTTP()
+				fs.http.h2 = true
 			}
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS

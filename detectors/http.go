@@ -16,6 +16,7 @@ type httpState struct {
 	nextSeq uint32
 	init    bool
 	done    bool
+	h2      bool // HTTP/2 with prior knowledge: see h2.go
 }
 
 var methods = [...]string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
@@ -72,6 +73,11 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 	if len(b) > room {
 		b = b[:room]
 	}
+	if h.h2 {
+		h.buf = append(h.buf, b...)
+		e.h2Segment(c, fs, ts)
+		return
+	}
 	start := max(0, len(h.buf)-3)
 	h.buf = append(h.buf, b...)
 	end := bytes.Index(h.buf[start:], []byte("\r\n\r\n"))
@@ -87,6 +93,32 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 		e.headerMatch(c, fs, block, i, ts)
 	}
 	e.pools.http.put(h.buf) // the request was searched: the buffer goes back
+	h.buf = nil
+}
+
+// h2Segment looks for the first request's complete header block in the
+// HTTP/2 client stream gathered so far, decodes it and searches it once.
+func (e *Engine) h2Segment(c *flowtable.Conn, fs *flowState, ts int64) {
+	h := fs.http
+	final := len(h.buf) >= maxHeaderBlock
+	if e.h2 == nil {
+		e.h2 = newH2Decoder()
+		e.h2frag = make([]byte, 0, maxHeaderBlock)
+		e.h2req = make([]byte, 0, 2*maxHeaderBlock)
+	}
+	frag, st := h2HeaderBlock(h.buf, e.h2frag[:0], final)
+	if st == h2More {
+		return
+	}
+	h.done = true
+	if st == h2Done {
+		_ = e.h2.decode(frag) // a malformed field ends the block: search those before it
+		req := e.h2.request(e.h2req[:0])
+		if i := indexFold(req, e.search); i >= 0 {
+			e.headerMatch(c, fs, req, i, ts)
+		}
+	}
+	e.pools.http.put(h.buf)
 	h.buf = nil
 }
 
@@ -135,7 +167,7 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 	}
 	reqLine = bytes.TrimRight(reqLine, "\r")
 	method, rest, _ := bytes.Cut(reqLine, []byte(" "))
-	uri, _, _ := bytes.Cut(rest, []byte(" "))
+	uri, version, _ := bytes.Cut(rest, []byte(" "))
 	var host []byte
 	for _, line := range bytes.Split(block, []byte("\n")) {
 		if len(line) > 5 && indexFold(line[:5], []byte("host:")) == 0 {
@@ -170,6 +202,9 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 	b.B = appendText(b.B, method)
 	b.B = append(b.B, ' ')
 	b.B = appendText(b.B, uri)
+	if string(version) == "HTTP/2" {
+		b.B = append(b.B, " over HTTP/2 (h2c)"...)
+	}
 	b.B = append(b.B, " to "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " with the searched text in header \\\""...)
@@ -185,6 +220,10 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 	b.B = jsonw.Bytes(b.B, host)
 	b.B = append(b.B, `,"uri":`...)
 	b.B = jsonw.Bytes(b.B, uri)
+	if len(version) > 0 {
+		b.B = append(b.B, `,"version":`...)
+		b.B = jsonw.Bytes(b.B, version)
+	}
 	b.B = append(b.B, `,"header":`...)
 	if redacted {
 		b.B = append(b.B, '"')

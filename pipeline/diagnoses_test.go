@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -262,6 +263,38 @@ func TestHeaderSearch(t *testing.T) {
 	}
 	if strings.Contains(events[0].str("msg"), "Basic ") {
 		t.Errorf("msg leaks the credential: %q", events[0].str("msg"))
+	}
+}
+
+// TestHeaderSearchH2C: HTTP/2 with prior knowledge (h2c, gRPC's usual
+// form inside a cluster). The header block is HPACK-coded, "x-pepe" is
+// not in the bytes: the first request of each connection is decoded.
+// Real traffic from testdata/lab: curl (nghttp2) and Go's client send
+// X-Pepe, a third request (curl, IPv6) does not.
+func TestHeaderSearchH2C(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "X-Pepe"
+	for _, workers := range []int{1, 2} {
+		events, flows, dir := analyse(t, "../testdata/lab/h2c-x-pepe.pcap", workers, &cfg)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v %v %v %v", e.str("note"), h["method"], h["host"], h["uri"], h["header"]))
+			checkPcap(t, filepath.Join(dir, e.str("pcap")), 10)
+		}
+		sort.Strings(got)
+		want := []string{
+			"HTTP_HEADER_MATCH GET 198.18.0.1:8080 / x-pepe: yes",
+			"HTTP_HEADER_MATCH GET 198.18.0.1:8080 /index.html x-pepe: go",
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, r := range flows {
+			if r.str("service") != "http" {
+				t.Errorf("workers %d: service %q, want http", workers, r.str("service"))
+			}
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ trap cleanup EXIT INT TERM
 CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
 step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
 "$here/lab.sh" up "$NAME" "$STATE" "$LAB"
-echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80; dnsmasq :53; reset server :7000; :9999 dropped, :9998 rejected"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); dnsmasq :53; reset server :7000; :9999 dropped, :9998 rejected"
 
 rm -rf "$OUT"
 step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
@@ -63,6 +63,7 @@ try "curl to a filtered port (iptables DROP)" curl -sS --connect-timeout 4 http:
 try "curl to a port rejected with ICMP (iptables REJECT)" curl -sS --connect-timeout 3 http://198.18.0.1:9998/
 try "dig to a host with no DNS server (ICMP port unreachable)" dig +short +tries=1 +timeout=2 @198.18.0.1 -p 5353 www.demo.test
 try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 'HTTP %{http_code} %{size_download} B' -H 'X-Pepe: 42' http://198.18.0.1/big.bin
+try "gRPC-style HTTP/2 without TLS (h2c), header X-Pepe HPACK-coded, to nginx" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge -H 'X-Pepe: 43' http://198.18.0.1:8080/
 try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"
 try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/
 try "curl to a server that dies mid-response (64 KiB sent, then reset)" curl -sS -o /dev/null http://198.18.0.1:7000/partial

@@ -13,6 +13,7 @@
 #   9443  openssl s_server, CA-signed but expired certificate
 #   10443 openssl s_server, CA-signed (healthy)
 #   80    nginx
+#   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge)
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
@@ -102,6 +103,11 @@ http {
     root $dir/www;
     limit_rate 1m;
   }
+  server {
+    listen 198.18.0.1:8080 http2;
+    listen [fd00:198:18::1]:8080 http2;
+    root $dir/www;
+  }
 }
 CONF
   bg_srv nginx nginx -c "$dir/nginx/nginx.conf"
@@ -110,7 +116,7 @@ CONF
     --address=/www.demo.test/198.18.0.1 --address=/api.demo.test/198.18.0.1 \
     --pid-file="$dir/dnsmasq.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
-  for p in 443 8443 9443 10443 80 7000; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 7000; do wait_port t "$p"; done
   wait_port u 53
 }
 

@@ -1,6 +1,7 @@
 // Command dlltlab provides the real peers the demo and the live tests need
 // that Debian does not package: certificate sets, a server that aborts
-// connections with a reset (SO_LINGER 0), and a Go crypto/tls client.
+// connections with a reset (SO_LINGER 0), a Go crypto/tls client and a Go
+// HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it).
 // Addresses come from the caller; it never chooses a destination itself.
 package main
 
@@ -18,6 +19,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | tls-client [flags] ADDR")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +47,8 @@ func main() {
 		err = rstServer(os.Args[2])
 	case "tls-client":
 		err = tlsClient(os.Args[2:])
+	case "h2c-get":
+		err = h2cGet(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -210,4 +214,35 @@ func firstLine(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// h2cGet sends one GET over HTTP/2 without TLS (prior knowledge) with Go's
+// HTTP/2 client, with the given header, and prints the status.
+func h2cGet(args []string) error {
+	fs := flag.NewFlagSet("h2c-get", flag.ContinueOnError)
+	hdr := fs.String("H", "", "extra header, \"Name: value\"")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: dlltlab h2c-get [-H HEADER] URL")
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Protocols: &p}}
+	req, err := http.NewRequest("GET", fs.Arg(0), nil)
+	if err != nil {
+		return err
+	}
+	if name, value, ok := strings.Cut(*hdr, ":"); ok {
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	fmt.Println(resp.Proto, resp.Status)
+	return nil
 }
