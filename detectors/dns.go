@@ -14,7 +14,9 @@ type dnsPending struct {
 	used  bool
 	id    uint16
 	qtype uint16
-	ts    int64
+	ts    int64 // first sent
+	last  int64 // last sent: the timeout runs from here
+	sent  uint8 // times the client sent it (saturating)
 	n     uint8
 	name  [255]byte
 }
@@ -23,11 +25,13 @@ type dnsState struct {
 	q [maxPending]dnsPending
 }
 
+// oldest returns the earliest last-sent time of the pending queries (0:
+// none pending).
 func (d *dnsState) oldest() int64 {
 	var t int64
 	for i := range d.q {
-		if d.q[i].used && (t == 0 || d.q[i].ts < t) {
-			t = d.q[i].ts
+		if d.q[i].used && (t == 0 || d.q[i].last < t) {
+			t = d.q[i].last
 		}
 	}
 	return t
@@ -116,36 +120,52 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		if fs.dns == nil {
 			fs.dns = e.getDNS()
 		}
-		slot := 0
+		// A retransmission (same ID) keeps its first time and moves the
+		// timeout; otherwise a free slot, else the oldest is replaced.
+		slot, free := 0, -1
 		for i := range fs.dns.q {
 			q := &fs.dns.q[i]
-			if !q.used {
-				slot = i
-				break
-			}
-			if q.id == h.id {
-				return // retransmitted query: keep the first time
-			}
-			if q.ts < fs.dns.q[slot].ts {
+			switch {
+			case !q.used:
+				if free < 0 {
+					free = i
+				}
+			case q.id == h.id && q.qtype == h.qtype:
+				q.last = ts
+				if q.sent < 255 {
+					q.sent++
+				}
+				e.tab.Schedule(c, ts+e.dnsTO)
+				return
+			case q.ts < fs.dns.q[slot].ts:
 				slot = i
 			}
 		}
+		if free >= 0 {
+			slot = free
+		}
 		q := &fs.dns.q[slot]
-		q.used, q.id, q.qtype, q.ts, q.n = true, h.id, h.qtype, ts, uint8(h.n)
+		q.used, q.id, q.qtype, q.ts, q.last, q.sent, q.n = true, h.id, h.qtype, ts, ts, 1, uint8(h.n)
 		copy(q.name[:], name[:h.n])
 		e.tab.Schedule(c, ts+e.dnsTO)
 		return
 	}
+	var sent uint8 // times the answered query was sent
+	var first int64
 	if fs.dns != nil {
 		for i := range fs.dns.q {
-			if fs.dns.q[i].used && fs.dns.q[i].id == h.id {
-				fs.dns.q[i].used = false
+			if q := &fs.dns.q[i]; q.used && q.id == h.id {
+				q.used = false
+				sent, first = q.sent, q.ts
 			}
 		}
 		e.maybeReleaseDNS(fs)
 	}
 	rcode := uint8(h.flags & 0x000f)
 	if rcode != 2 && rcode != 3 && rcode != 5 {
+		if sent > 1 && ts-first >= lateAnswer {
+			e.dnsLate(c, fromOrig, name[:h.n], h.qtype, rcode, sent, ts-first, ts)
+		}
 		return
 	}
 	server := c.Resp()
@@ -177,6 +197,36 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	e.eventEnd(b)
 }
 
+// dnsLate reports a query answered only after the client re-sent it:
+// the name resolved, seconds late (glibc re-sends after 5 s, musl after
+// 2.5 s). In Kubernetes this is most often the conntrack race that drops
+// one of the parallel A and AAAA queries sent from one socket.
+func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype uint16, rcode uint8, sent uint8, delay, ts int64) {
+	b := e.eventStart(c, NoteDNSLateAnswer, ts)
+	if b == nil {
+		return
+	}
+	server := c.Resp()
+	if fromOrig {
+		server = c.Orig()
+	}
+	b.B = append(b.B, "DNS server "...)
+	b.B = server.AppendTo(b.B)
+	b.B = append(b.B, " answered the query for "...)
+	b.B = appendText(b.B, name)
+	b.B = append(b.B, " ("...)
+	b.B = append(b.B, QtypeName(qtype)...)
+	b.B = append(b.B, ") only "...)
+	b.B = appendDurationWords(b.B, delay)
+	b.B = append(b.B, " after it was first sent, once the client had sent it "...)
+	b.B = appendUint(b.B, uint64(sent))
+	b.B = append(b.B, " times: the first query(s) or their answers were lost (parallel A and AAAA queries racing in conntrack, an overloaded DNS server, or packet loss)"...)
+	b.B = appendSide(b.B, "server")
+	b.B = appendDNS(b.B, name, qtype, int(rcode))
+	b.B = appendLate(b.B, uint64(sent), delay)
+	e.eventEnd(b)
+}
+
 func appendDNS(dst []byte, name []byte, qtype uint16, rcode int) []byte {
 	dst = append(dst, `,"dns":{"query":`...)
 	dst = jsonw.Bytes(dst, name)
@@ -200,7 +250,7 @@ func appendDNS(dst []byte, name []byte, qtype uint16, rcode int) []byte {
 func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final bool) {
 	for i := range fs.dns.q {
 		q := &fs.dns.q[i]
-		if !q.used || (!final && now-q.ts < e.dnsTO) {
+		if !q.used || (!final && now-q.last < e.dnsTO) {
 			continue
 		}
 		q.used = false
@@ -215,8 +265,19 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 		b.B = append(b.B, " ("...)
 		b.B = append(b.B, QtypeName(q.qtype)...)
 		b.B = append(b.B, ") within "...)
-		b.B = appendDurationWords(b.B, now-q.ts)
-		if final && now-q.ts < e.dnsTO {
+		if final {
+			b.B = appendDurationWords(b.B, now-q.ts)
+		} else {
+			// Timers run on packet time: say when it timed out, not
+			// when the next packet showed it.
+			b.B = appendDurationWords(b.B, q.last+e.dnsTO-q.ts)
+		}
+		if q.sent > 1 {
+			b.B = append(b.B, ", though the client sent it "...)
+			b.B = appendUint(b.B, uint64(q.sent))
+			b.B = append(b.B, " times"...)
+		}
+		if final && now-q.last < e.dnsTO {
 			b.B = append(b.B, " (capture ended)"...)
 		}
 		b.B = appendSide(b.B, "server")

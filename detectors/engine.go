@@ -9,6 +9,7 @@ import (
 
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
 )
 
 // Event notes (netevents.jsonl "note").
@@ -25,13 +26,15 @@ const (
 	NoteCaptureLoss
 	NoteHTTPEmptyReply
 	NoteTLSNameMismatch
+	NoteTCPLateAnswer
+	NoteDNSLateAnswer
 	numNotes
 )
 
 var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
-	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH",
+	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 }
 
 // NoteName returns the event code string of note n.
@@ -410,6 +413,10 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	if f&decode.FIN != 0 && fs.firstRST == 0 {
 		fs.finBefore = true
 	}
+	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive &&
+		prevO == flowtable.SynSent && fs.firstSYN != 0 && c.E[0].Pkts > 1 && ts-fs.firstSYN >= lateAnswer {
+		e.lateSYNACK(c, fs, ts)
+	}
 	side := 1
 	if orig {
 		side = 0
@@ -562,6 +569,43 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, host down, or lost route)"...)
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
+}
+
+// lateAnswer is the least delay, from the first SYN or query to the
+// answer of a retransmission, reported as a late answer: resolvers and
+// TCP re-send after a second or more, so a retransmission answered sooner
+// costs the user nothing they would notice.
+const lateAnswer = int64(500e6)
+
+// lateSYNACK reports a SYN-ACK that came only after the client re-sent
+// its SYN: the connection was made, but seconds late (TCP's initial
+// retransmission timeout is 1 s, then 3 s, 7 s, ...).
+func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
+	noAnswer := fs.events&(1<<NoteTCPNoAnswer) != 0
+	b := e.eventStart(c, NoteTCPLateAnswer, ts)
+	if b == nil {
+		return
+	}
+	syns := c.E[0].Pkts
+	b.B = appendServerDid(b.B, c, " answered client ", " only after ")
+	b.B = appendUint(b.B, syns)
+	b.B = append(b.B, " SYNs, "...)
+	b.B = appendDurationWords(b.B, ts-fs.firstSYN)
+	b.B = append(b.B, " after the first: the first SYN(s) or their SYN-ACK were lost (the server's listen backlog full, a conntrack or SNAT port collision on the way, or packet loss)"...)
+	if noAnswer {
+		b.B = append(b.B, "; reported as TCP_NO_ANSWER before"...)
+	}
+	b.B = appendSide(b.B, "server")
+	b.B = appendLate(b.B, syns, ts-fs.firstSYN)
+	e.eventEnd(b)
+}
+
+// appendLate writes a late answer's "attempts" and "delay_ms".
+func appendLate(dst []byte, attempts uint64, delay int64) []byte {
+	dst = append(dst, `,"attempts":`...)
+	dst = appendUint(dst, attempts)
+	dst = append(dst, `,"delay_ms":`...)
+	return jsonw.Millis(dst, delay)
 }
 
 func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {

@@ -19,7 +19,12 @@
 #         first sends headers and 64 KiB of body
 #   9999  filtered: iptables DROP
 #   9998  rejected: iptables REJECT with ICMP/ICMPv6 port unreachable
-# Client pod: 198.18.0.2 / fd00:198:18::2.
+# Lossy host 198.18.0.3 (same namespace): nginx :80 and dnsmasq :53 behind
+# iptables rules that drop the first SYN and the first DNS query of each
+# client address (the "recent" match); retransmissions get through.
+# Client pod: 198.18.0.2 / fd00:198:18::2; its resolver (glibc, through
+# /etc/netns/NAME-pod/resolv.conf, which `ip netns exec` mounts) asks the
+# lossy host, with a 2 s timeout.
 set -euo pipefail
 
 cmd=${1:?usage}; name=${2:?name}; dir=${3:?dir}
@@ -35,6 +40,7 @@ down() {
   fi
   ip netns del "$pod" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
+  rm -rf "/etc/netns/$pod"
 }
 
 bg_srv() { # run a server in the server namespace, remember its pid
@@ -43,10 +49,11 @@ bg_srv() { # run a server in the server namespace, remember its pid
   echo $! >> "$dir/pids"
 }
 
-wait_port() { # wait up to 5 s for a TCP or UDP listener on the server
-  local proto=$1 port=$2
+wait_port() { # wait up to 5 s for a TCP or UDP listener on the server [on ADDR]
+  local proto=$1 port=$2 filter="sport = :$2"
+  [ -n "${3:-}" ] && filter="src $3 and sport = :$2"
   for _ in $(seq 50); do
-    if in_srv ss -H -ln"${proto}" "sport = :$port" | grep -q .; then return 0; fi
+    if in_srv ss -H -ln"${proto}" "$filter" | grep -q .; then return 0; fi
     sleep 0.1
   done
   echo "lab: server on $proto/$port did not start (see $dir/*.log)" >&2
@@ -61,9 +68,12 @@ up() {
   : > "$dir/pids"
   ip netns add "$pod"
   ip netns add "$srv"
+  mkdir -p "/etc/netns/$pod"
+  printf 'nameserver 198.18.0.3\noptions timeout:2 attempts:2\n' > "/etc/netns/$pod/resolv.conf"
   ip link add eth0 netns "$pod" type veth peer name eth0 netns "$srv"
   ip -n "$pod" addr add 198.18.0.2/24 dev eth0
   ip -n "$srv" addr add 198.18.0.1/24 dev eth0
+  ip -n "$srv" addr add 198.18.0.3/24 dev eth0
   ip -n "$pod" addr add fd00:198:18::2/64 dev eth0 nodad
   ip -n "$srv" addr add fd00:198:18::1/64 dev eth0 nodad
   for ns in "$pod" "$srv"; do
@@ -73,6 +83,10 @@ up() {
   in_srv iptables -A INPUT -p tcp --dport 9999 -j DROP
   in_srv ip6tables -A INPUT -p tcp --dport 9999 -j DROP 2>/dev/null || true
   in_srv iptables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp-port-unreachable
+  in_srv iptables -A INPUT -d 198.18.0.3 -p tcp --dport 80 --syn -m recent --name firstsyn --rcheck -j ACCEPT
+  in_srv iptables -A INPUT -d 198.18.0.3 -p tcp --dport 80 --syn -m recent --name firstsyn --set -j DROP
+  in_srv iptables -A INPUT -d 198.18.0.3 -p udp --dport 53 -m recent --name firstquery --rcheck -j ACCEPT
+  in_srv iptables -A INPUT -d 198.18.0.3 -p udp --dport 53 -m recent --name firstquery --set -j DROP
   in_srv ip6tables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp6-port-unreachable 2>/dev/null || true
 
   "$lab" certs "$dir/certs"
@@ -99,6 +113,7 @@ http {
   scgi_temp_path $dir/nginx/scgi;
   server {
     listen 198.18.0.1:80;
+    listen 198.18.0.3:80;
     listen [fd00:198:18::1]:80;
     root $dir/www;
     limit_rate 1m;
@@ -115,9 +130,14 @@ CONF
     --listen-address=198.18.0.1 --bind-interfaces --local=/demo.test/ \
     --address=/www.demo.test/198.18.0.1 --address=/api.demo.test/198.18.0.1 \
     --pid-file="$dir/dnsmasq.pid" --user=root
+  bg_srv dnsmasq-lossy dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
+    --listen-address=198.18.0.3 --bind-interfaces --local=/demo.test/ \
+    --address=/www.demo.test/198.18.0.3 --address=/www.demo.test/fd00:198:18::3 \
+    --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   for p in 443 8443 9443 10443 80 8080 7000; do wait_port t "$p"; done
-  wait_port u 53
+  wait_port u 53 198.18.0.1
+  wait_port u 53 198.18.0.3
 }
 
 case $cmd in
