@@ -28,6 +28,7 @@ const (
 	NoteTLSNameMismatch
 	NoteTCPLateAnswer
 	NoteDNSLateAnswer
+	NoteTCPZeroWindow
 	numNotes
 )
 
@@ -35,6 +36,7 @@ var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
+	"TCP_ZERO_WINDOW",
 }
 
 // NoteName returns the event code string of note n.
@@ -114,6 +116,7 @@ type flowState struct {
 type problem struct {
 	refusedTS  int64
 	trackUntil int64
+	zeroFrom   [2]int64 // since when each side advertises a zero window (0: not)
 	pcapName   string
 	pcapNote   int8
 	icmpV6     bool
@@ -421,6 +424,15 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	if orig {
 		side = 0
 	}
+	if f&(decode.SYN|decode.RST|decode.ACK) == decode.ACK {
+		if p.Window == 0 {
+			if fs.q().zeroFrom[side] == 0 && c.AckTS != 0 {
+				fs.p().zeroFrom[side] = ts
+			}
+		} else if fs.prob != nil && fs.prob.zeroFrom[side] != 0 {
+			e.zeroWindow(c, fs, side, ts, false)
+		}
+	}
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
 		e.payload(c, fs, p, side, ts)
 	}
@@ -606,6 +618,47 @@ func appendLate(dst []byte, attempts uint64, delay int64) []byte {
 	dst = appendUint(dst, attempts)
 	dst = append(dst, `,"delay_ms":`...)
 	return jsonw.Millis(dst, delay)
+}
+
+// minZeroWindow is the shortest zero-window stall reported.
+const minZeroWindow = int64(500e6)
+
+// zeroWindow ends a side's zero-window advertisement (its window opened
+// at ts, or the connection ended) and reports it if it lasted: the side
+// stopped reading, and the other could not send.
+func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64, ended bool) {
+	from := fs.prob.zeroFrom[side]
+	fs.prob.zeroFrom[side] = 0
+	if ts-from < minZeroWindow || fs.events&(1<<NoteTCPZeroWindow) != 0 {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteTCPZeroWindow, ts)
+	if b == nil {
+		return
+	}
+	who, addr, other, oaddr, oport := "client", c.Orig(), "server", c.Resp(), c.RespPort()
+	if side == 1 {
+		who, addr, other, oaddr, oport = "server", c.Resp(), "client", c.Orig(), c.OrigPort()
+	}
+	b.B = append(b.B, who...)
+	b.B = append(b.B, ' ')
+	b.B = addr.AppendTo(b.B)
+	b.B = append(b.B, " stopped reading: it advertised a zero receive window for "...)
+	b.B = appendDurationWords(b.B, ts-from)
+	if ended {
+		b.B = append(b.B, ", until the connection ended"...)
+	}
+	b.B = append(b.B, ", so "...)
+	b.B = append(b.B, other...)
+	b.B = append(b.B, ' ')
+	b.B = appendAddrPort(b.B, oaddr, oport)
+	b.B = append(b.B, " could not send (the "...)
+	b.B = append(b.B, who...)
+	b.B = append(b.B, "'s application was slow or stuck reading its socket)"...)
+	b.B = appendSide(b.B, who)
+	b.B = append(b.B, `,"stall_ms":`...)
+	b.B = jsonw.Millis(b.B, ts-from)
+	e.eventEndPcap(b, fs)
 }
 
 func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
@@ -802,6 +855,11 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	}
 	if fs.refused {
 		e.refused(c, fs, fs.q().refusedTS)
+	}
+	for side := range 2 {
+		if fs.q().zeroFrom[side] != 0 {
+			e.zeroWindow(c, fs, side, c.Last, true)
+		}
 	}
 	if fs.q().pcapName != "" && !fs.pcapDone {
 		e.writePcap(c, fs)

@@ -319,6 +319,26 @@ func TestLateAnswers(t *testing.T) {
 	}
 }
 
+// TestZeroWindow: a server that does not read for 2 s while a client
+// uploads 3 MB advertises a zero window; the stall is reported once, on
+// the side that stopped reading, when its window opens. The small POST
+// to the same server is not. Real traffic from testdata/lab.
+func TestZeroWindow(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/zero-window-upload.pcap", 1, nil)
+	if len(events) != 1 || events[0].str("note") != "TCP_ZERO_WINDOW" || events[0].str("side") != "server" {
+		t.Fatalf("events %v", events)
+	}
+	if ms := events[0]["stall_ms"].(float64); ms < 1800 || ms > 2200 {
+		t.Errorf("stall_ms %v, want about 2000", ms)
+	}
+	if !strings.Contains(events[0].str("msg"), "server 198.18.0.1 stopped reading") || events[0].str("pcap") == "" {
+		t.Errorf("msg %q pcap %q", events[0].str("msg"), events[0].str("pcap"))
+	}
+	if len(flows) != 2 {
+		t.Errorf("%d flows", len(flows))
+	}
+}
+
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
 // on its socket, then once from a new one. Each flow's query is one
 // DNS_ERROR that counts the copies, whatever the order of the A query's

@@ -33,7 +33,7 @@ trap cleanup EXIT INT TERM
 CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
 step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
 "$here/lab.sh" up "$NAME" "$STATE" "$LAB"
-echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); dnsmasq :53; reset server :7000; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); dnsmasq :53; reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
 
 rm -rf "$OUT"
 step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
@@ -67,6 +67,7 @@ try "gRPC-style HTTP/2 without TLS (h2c), header X-Pepe HPACK-coded, to nginx" c
 try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"
 try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/
 try "curl to a server that dies mid-response (64 KiB sent, then reset)" curl -sS -o /dev/null http://198.18.0.1:7000/partial
+try "curl uploads 3 MB to a server that stops reading for 2 s (zero window)" curl -sS -o /dev/null -w 'HTTP %{http_code} after %{time_total} s' -H 'Expect:' --data-binary "@$STATE/www/big.bin" http://198.18.0.1:7001/upload
 try "curl to a host that drops the first SYN (connects 1 s late)" curl -sS -o /dev/null -w 'connected after %{time_connect} s' http://198.18.0.3/
 try "glibc lookup via a DNS server whose first query is lost (resolves 2 s late)" getent ahosts www.demo.test
 try "dig a name that does not exist" dig +short +tries=1 @198.18.0.1 nope.demo.test

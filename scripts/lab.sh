@@ -17,6 +17,7 @@
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
+#   7001  a server that reads nothing for 2 s after accepting (zero window)
 #   9999  filtered: iptables DROP
 #   9998  rejected: iptables REJECT with ICMP/ICMPv6 port unreachable
 # Lossy host 198.18.0.3 (same namespace): nginx :80 and dnsmasq :53 behind
@@ -135,7 +136,8 @@ CONF
     --address=/www.demo.test/198.18.0.3 --address=/www.demo.test/fd00:198:18::3 \
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
-  for p in 443 8443 9443 10443 80 8080 7000; do wait_port t "$p"; done
+  bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
+  for p in 443 8443 9443 10443 80 8080 7000 7001; do wait_port t "$p"; done
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

@@ -1,6 +1,7 @@
 // Command dlltlab provides the real peers the demo and the live tests need
 // that Debian does not package: certificate sets, a server that aborts
-// connections with a reset (SO_LINGER 0), a Go crypto/tls client and a Go
+// connections with a reset (SO_LINGER 0), a server that stops reading for
+// a while (a stuck application), a Go crypto/tls client and a Go
 // HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it).
 // Addresses come from the caller; it never chooses a destination itself.
 package main
@@ -28,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL")
 		os.Exit(2)
 	}
 	var err error
@@ -47,6 +48,12 @@ func main() {
 		err = rstServer(os.Args[2])
 	case "tls-client":
 		err = tlsClient(os.Args[2:])
+	case "stall-server":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab stall-server ADDR")
+			break
+		}
+		err = stallServer(os.Args[2])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
 	default:
@@ -164,6 +171,35 @@ func rstServer(addr string) error {
 			}
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
+		}(c)
+	}
+}
+
+// stallServer accepts connections and reads nothing for 2 s, like an
+// application stuck before it reads its socket: a client sending more
+// than the receive buffer holds sees a zero window. Then it reads the
+// request (to its end or a 1 s pause) and answers.
+func stallServer(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			time.Sleep(2 * time.Second)
+			buf := make([]byte, 64<<10)
+			for {
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := c.Read(buf); err != nil {
+					break
+				}
+			}
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 		}(c)
 	}
 }
