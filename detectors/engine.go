@@ -29,6 +29,7 @@ const (
 	NoteTCPLateAnswer
 	NoteDNSLateAnswer
 	NoteTCPZeroWindow
+	NoteHTTPServerError
 	numNotes
 )
 
@@ -36,7 +37,7 @@ var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
-	"TCP_ZERO_WINDOW",
+	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR",
 }
 
 // NoteName returns the event code string of note n.
@@ -174,6 +175,7 @@ type Engine struct {
 	pools    bufPools
 	rl       rateLimiter
 	search   []byte // lower-cased search text
+	reqs     reqCache
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder
@@ -502,6 +504,15 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	}
 	if fs.http != nil && side == 0 {
 		e.httpSegment(c, fs, p, ts)
+	}
+	if fs.service == svcHTTP {
+		if side == 0 && isHTTPRequest(p.Payload) {
+			e.reqs.put(c, p.Payload)
+		} else if side == 1 && fs.events&(1<<NoteHTTPServerError) == 0 {
+			if code := serverErrorStatus(p.Payload); code != 0 {
+				e.serverError(c, fs, p.Payload, code, ts)
+			}
+		}
 	}
 	if fs.service == svcDNS && len(p.Payload) > 2 {
 		// DNS over TCP: a 2-byte length prefix; the first message of a

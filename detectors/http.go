@@ -249,3 +249,119 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = appendSide(b.B, "server")
 	e.eventEndPcap(b, fs)
 }
+
+// reqCache remembers the last HTTP/1.x request line of recent
+// connections, so that an error response can name the request it
+// answers, without memory per connection: a slot per slab index (modulo
+// the cache size), checked against the connection's first packet time.
+// A collision only loses the request line.
+type reqCache struct {
+	slot [reqSlots]reqLine
+}
+
+const (
+	reqSlots   = 1024
+	reqLineMax = 120
+)
+
+type reqLine struct {
+	idx   int32
+	n     uint8
+	first int64
+	line  [reqLineMax]byte
+}
+
+func (r *reqCache) put(c *flowtable.Conn, payload []byte) {
+	l := &r.slot[uint32(c.Index())%reqSlots]
+	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
+		payload = payload[:i]
+	}
+	l.idx, l.first = c.Index(), c.First
+	l.n = uint8(copy(l.line[:], payload))
+}
+
+// get returns c's last request line, or nil.
+func (r *reqCache) get(c *flowtable.Conn) []byte {
+	l := &r.slot[uint32(c.Index())%reqSlots]
+	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
+		return nil
+	}
+	return l.line[:l.n]
+}
+
+// serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
+// at the start of b, or 0.
+func serverErrorStatus(b []byte) int {
+	if len(b) < 13 || string(b[:7]) != "HTTP/1." || b[8] != ' ' || b[9] != '5' ||
+		b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9' || (b[12] != ' ' && b[12] != '\r') {
+		return 0
+	}
+	return 500 + int(b[10]-'0')*10 + int(b[11]-'0')
+}
+
+// serverErrorHint says what a 5xx status usually means.
+func serverErrorHint(code int) string {
+	switch code {
+	case 500:
+		return "the application failed while handling the request"
+	case 502:
+		return "a proxy or gateway got no valid answer from its upstream (refused, reset, or not HTTP)"
+	case 503:
+		return "the service was unavailable: no healthy instance behind it, overloaded, or in maintenance"
+	case 504:
+		return "a proxy or gateway timed out waiting for its upstream"
+	}
+	return "a failure on the server side"
+}
+
+// serverError reports the first 5xx response of an HTTP/1.x connection.
+func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, code int, ts int64) {
+	reason := status[13:]
+	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
+		reason = reason[:i]
+	}
+	reason = reason[:min(len(reason), 64)]
+	b := e.problemEvent(c, fs, NoteHTTPServerError, ts)
+	if b == nil {
+		return
+	}
+	req := e.reqs.get(c)
+	method, rest, _ := bytes.Cut(req, []byte(" "))
+	uri, _, _ := bytes.Cut(rest, []byte(" "))
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " answered "...)
+	if len(method) > 0 {
+		b.B = appendText(b.B, method)
+		b.B = append(b.B, ' ')
+		b.B = appendText(b.B, uri)
+		b.B = append(b.B, " from "...)
+	} else {
+		b.B = append(b.B, "a request of "...)
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " with "...)
+	b.B = appendUint(b.B, uint64(code))
+	if len(reason) > 0 {
+		b.B = append(b.B, ' ')
+		b.B = appendText(b.B, reason)
+	}
+	b.B = append(b.B, ": "...)
+	b.B = append(b.B, serverErrorHint(code)...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"http":{"method":`...)
+	if len(method) > 0 {
+		b.B = jsonw.Bytes(b.B, method)
+		b.B = append(b.B, `,"uri":`...)
+		b.B = jsonw.Bytes(b.B, uri)
+	} else {
+		b.B = append(b.B, `null,"uri":null`...)
+	}
+	b.B = append(b.B, `,"status_code":`...)
+	b.B = appendUint(b.B, uint64(code))
+	b.B = append(b.B, `,"status_msg":`...)
+	b.B = jsonw.Bytes(b.B, reason)
+	b.B = append(b.B, '}')
+	e.eventEndPcap(b, fs)
+}

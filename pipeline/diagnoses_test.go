@@ -339,6 +339,35 @@ func TestZeroWindow(t *testing.T) {
 	}
 }
 
+// TestHTTPServerError: 5xx answers from nginx (its own 503, 502 and 504
+// as a proxy whose upstream is down or silent) to curl, wget and Python,
+// each named with the request it answers, also the second request of a
+// keep-alive connection whose first got a 200. Real traffic from
+// testdata/lab.
+func TestHTTPServerError(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, dir := analyse(t, "../testdata/lab/http-5xx.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %s %v %v %v", e.str("note"), e.str("side"), h["method"], h["uri"], h["status_code"]))
+			checkPcapShows(t, filepath.Join(dir, e.str("pcap")), "HTTP_SERVER_ERROR")
+		}
+		sort.Strings(got)
+		want := []string{
+			"HTTP_SERVER_ERROR server GET /unavailable 503",
+			"HTTP_SERVER_ERROR server GET /unavailable 503",
+			"HTTP_SERVER_ERROR server GET /unavailable 503",
+			"HTTP_SERVER_ERROR server GET /upstream-down/w 502",
+			"HTTP_SERVER_ERROR server GET /upstream-down/x 502",
+			"HTTP_SERVER_ERROR server GET /upstream-slow/y 504",
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
 // on its socket, then once from a new one. Each flow's query is one
 // DNS_ERROR that counts the copies, whatever the order of the A query's
@@ -392,6 +421,8 @@ func checkPcapShows(t *testing.T, path, note string) {
 			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&decode.RST != 0
 		case "TLS_ALERT":
 			found = found || p.Proto == decode.ProtoTCP && bytes.Contains(p.Payload, []byte{21, 3})
+		case "HTTP_SERVER_ERROR":
+			found = found || p.Proto == decode.ProtoTCP && bytes.HasPrefix(p.Payload, []byte("HTTP/1.1 5"))
 		default:
 			return
 		}

@@ -64,6 +64,7 @@ try "curl to a port rejected with ICMP (iptables REJECT)" curl -sS --connect-tim
 try "dig to a host with no DNS server (ICMP port unreachable)" dig +short +tries=1 +timeout=2 @198.18.0.1 -p 5353 www.demo.test
 try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 'HTTP %{http_code} %{size_download} B' -H 'X-Pepe: 42' http://198.18.0.1/big.bin
 try "gRPC-style HTTP/2 without TLS (h2c), header X-Pepe HPACK-coded, to nginx" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge -H 'X-Pepe: 43' http://198.18.0.1:8080/
+try "curl through nginx to an upstream that is down (502)" curl -sS -o /dev/null -w 'HTTP %{http_code}' http://198.18.0.1/upstream-down/api
 try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"
 try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/
 try "curl to a server that dies mid-response (64 KiB sent, then reset)" curl -sS -o /dev/null http://198.18.0.1:7000/partial
