@@ -154,6 +154,9 @@ func TestH2SearchAllocs(t *testing.T) {
 		}
 	}
 	run()
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); run go test without -race")
+	}
 	if n := testing.AllocsPerRun(100, run); n != 0 {
 		t.Errorf("%v allocations per request", n)
 	}
