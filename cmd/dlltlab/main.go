@@ -137,9 +137,9 @@ func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
 
-// rstServer accepts connections, reads the request, and aborts each with
-// a reset (SO_LINGER 0), like a server process that crashes mid-request.
-func rstServer(addr string) error {
+// serve accepts connections on addr and runs handle for each in its own
+// goroutine, until accepting fails.
+func serve(addr string, handle func(net.Conn)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -149,30 +149,36 @@ func rstServer(addr string) error {
 		if err != nil {
 			return err
 		}
-		go func(c net.Conn) {
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			r := bufio.NewReader(c)
-			partial := false
-			for i := 0; ; i++ {
-				line, err := r.ReadString('\n')
-				if i == 0 && strings.Contains(line, " /partial") {
-					partial = true
-				}
-				if err != nil || line == "\r\n" || line == "\n" {
-					break
-				}
-			}
-			if partial {
-				// A server dying mid-response: headers and part of
-				// the body, then a reset.
-				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"))
-				c.Write(make([]byte, 64<<10))
-				time.Sleep(100 * time.Millisecond)
-			}
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}(c)
+		go handle(c)
 	}
+}
+
+// rstServer accepts connections, reads the request, and aborts each with
+// a reset (SO_LINGER 0), like a server process that crashes mid-request.
+func rstServer(addr string) error {
+	return serve(addr, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		r := bufio.NewReader(c)
+		partial := false
+		for i := 0; ; i++ {
+			line, err := r.ReadString('\n')
+			if i == 0 && strings.Contains(line, " /partial") {
+				partial = true
+			}
+			if err != nil || line == "\r\n" || line == "\n" {
+				break
+			}
+		}
+		if partial {
+			// A server dying mid-response: headers and part of
+			// the body, then a reset.
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"))
+			c.Write(make([]byte, 64<<10))
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 }
 
 // stallServer accepts connections and reads nothing for 2 s, like an
@@ -180,28 +186,18 @@ func rstServer(addr string) error {
 // than the receive buffer holds sees a zero window. Then it reads the
 // request (to its end or a 1 s pause) and answers.
 func stallServer(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go func(c net.Conn) {
-			defer c.Close()
-			time.Sleep(2 * time.Second)
-			buf := make([]byte, 64<<10)
-			for {
-				c.SetReadDeadline(time.Now().Add(time.Second))
-				if _, err := c.Read(buf); err != nil {
-					break
-				}
+	return serve(addr, func(c net.Conn) {
+		defer c.Close()
+		time.Sleep(2 * time.Second)
+		buf := make([]byte, 64<<10)
+		for {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := c.Read(buf); err != nil {
+				break
 			}
-			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-		}(c)
-	}
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	})
 }
 
 func tlsClient(args []string) error {
