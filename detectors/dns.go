@@ -220,7 +220,7 @@ func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype ui
 	b.B = appendDurationWords(b.B, delay)
 	b.B = append(b.B, " after it was first sent, once the client had sent it "...)
 	b.B = appendUint(b.B, uint64(sent))
-	b.B = append(b.B, " times: the first query(s) or their answers were lost (parallel A and AAAA queries racing in conntrack, an overloaded DNS server, or packet loss)"...)
+	b.B = append(b.B, " times: the earlier copies or their answers were lost (parallel A and AAAA queries racing in conntrack, an overloaded DNS server, or packet loss)"...)
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name, qtype, int(rcode))
 	b.B = appendLate(b.B, uint64(sent), delay)

@@ -428,7 +428,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	if f&(decode.SYN|decode.RST|decode.ACK) == decode.ACK {
 		if p.Window == 0 {
-			if fs.q().zeroFrom[side] == 0 && c.AckTS != 0 {
+			if fs.q().zeroFrom[side] == 0 && (c.AckTS != 0 || c.Midstream) {
 				fs.p().zeroFrom[side] = ts
 			}
 		} else if fs.prob != nil && fs.prob.zeroFrom[side] != 0 {
