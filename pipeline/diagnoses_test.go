@@ -368,6 +368,34 @@ func TestHTTPServerError(t *testing.T) {
 	}
 }
 
+// TestStartTLS: TLS that starts after a protocol's own preamble
+// (PostgreSQL's SSLRequest) is found and its rejections diagnosed like
+// any other. Real traffic from testdata/lab.
+func TestStartTLS(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/postgres-starttls.pcap", 2, nil)
+	var got []string
+	for _, e := range events {
+		tl, _ := e["tls"].(map[string]any)
+		got = append(got, fmt.Sprintf("%s %s %v", e.str("note"), e.str("side"), tl["version"]))
+	}
+	sort.Strings(got)
+	if want := "TLS_ALERT client TLS 1.2|TLS_ALERT client TLS 1.3"; strings.Join(got, "|") != want {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	established := 0
+	for _, r := range flows {
+		if r.str("service") != "ssl" {
+			t.Errorf("port %v: service %q, want ssl", r.num("id.orig_p"), r.str("service"))
+		}
+		if tl, _ := r["tls"].(map[string]any); tl != nil && tl["established"] == true {
+			established++
+		}
+	}
+	if established != 2 {
+		t.Errorf("%d established TLS sessions, want 2", established)
+	}
+}
+
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
 // on its socket, then once from a new one. Each flow's query is one
 // DNS_ERROR that counts the copies, whatever the order of the A query's
