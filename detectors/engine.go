@@ -515,9 +515,19 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		}
 	}
 	if fs.service == svcDNS && len(p.Payload) > 2 {
-		// DNS over TCP: a 2-byte length prefix; the first message of a
-		// segment is read.
-		e.dnsMessage(c, fs, p.Payload[2:], side == 0, ts)
+		// DNS over TCP: each message has a 2-byte length prefix. The
+		// messages a segment starts are read (glibc sends its A and AAAA
+		// queries in one segment, servers may answer them in one); the
+		// last one may be cut by the segment's end (its header and
+		// question usually are not).
+		for b := p.Payload; len(b) > 2; {
+			n := int(b[0])<<8 | int(b[1])
+			e.dnsMessage(c, fs, b[2:min(len(b), 2+n)], side == 0, ts)
+			if n == 0 || 2+n >= len(b) {
+				break
+			}
+			b = b[2+n:]
+		}
 	}
 }
 
