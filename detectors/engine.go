@@ -30,6 +30,7 @@ const (
 	NoteDNSLateAnswer
 	NoteTCPZeroWindow
 	NoteHTTPServerError
+	NoteHTTPNoResponse
 	numNotes
 )
 
@@ -37,7 +38,7 @@ var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
-	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR",
+	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE",
 }
 
 // NoteName returns the event code string of note n.
@@ -463,9 +464,13 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.tlsClose(c, fs, side, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs == 1 && c.E[1].FINs == 0 && fs.firstRST == 0 && e.nameMismatchQuit(fs, ts) {
 		e.nameQuit(c, fs, ts, false)
-	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs == 1 && fs.firstRST == 0 &&
+	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs == 1 && c.E[0].FINs == 0 && fs.firstRST == 0 &&
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
+	} else if f&decode.FIN != 0 && orig && c.E[0].FINs == 1 && c.E[1].FINs == 0 && fs.firstRST == 0 {
+		if req, waited, ok := e.unanswered(c, fs, ts); ok {
+			e.noResponse(c, fs, req, waited, ts)
+		}
 	}
 	e.maybeReleaseHead(c, fs)
 	e.maybeSettleTLS(c, fs)
@@ -507,7 +512,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	}
 	if fs.service == svcHTTP {
 		if side == 0 && isHTTPRequest(p.Payload) {
-			e.reqs.put(c, p.Payload)
+			e.reqs.put(c, p.Payload, ts)
 		} else if side == 1 && fs.events&(1<<NoteHTTPServerError) == 0 {
 			if code := serverErrorStatus(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
@@ -707,6 +712,13 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	b.B = append(b.B, " bytes sent by the client and "...)
 	b.B = appendUint(b.B, c.Size(1))
 	b.B = append(b.B, " by the server"...)
+	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
+		b.B = append(b.B, ": it had waited "...)
+		b.B = appendDurationWords(b.B, waited)
+		b.B = append(b.B, " for an answer to "...)
+		b.B = appendText(b.B, req)
+		b.B = append(b.B, " (the server, or an upstream behind it, hangs; a proxy's request timeout?)"...)
+	}
 	if quit {
 		b.B = append(b.B, "): it may have rejected the server's certificate after the handshake (GnuTLS clients such as wget verify it then, and reset without an alert), or not needed the connection"...)
 	}

@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -267,26 +268,76 @@ const (
 type reqLine struct {
 	idx   int32
 	n     uint8
-	first int64
+	first int64 // the connection's first packet time
+	at    int64 // when the request was sent
 	line  [reqLineMax]byte
 }
 
-func (r *reqCache) put(c *flowtable.Conn, payload []byte) {
+func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	l := &r.slot[uint32(c.Index())%reqSlots]
 	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
 		payload = payload[:i]
 	}
-	l.idx, l.first = c.Index(), c.First
+	l.idx, l.first, l.at = c.Index(), c.First, ts
 	l.n = uint8(copy(l.line[:], payload))
 }
 
-// get returns c's last request line, or nil.
-func (r *reqCache) get(c *flowtable.Conn) []byte {
+// get returns c's last request line and when it was sent, or nil.
+func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64) {
 	l := &r.slot[uint32(c.Index())%reqSlots]
 	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
-		return nil
+		return nil, 0
 	}
-	return l.line[:l.n]
+	return l.line[:l.n], l.at
+}
+
+// minNoResponse is the shortest wait for an answer reported when a
+// client gives up on an HTTP request.
+const minNoResponse = int64(time.Second)
+
+// unanswered returns the request of an HTTP/1.x connection whose server
+// has sent no byte, and how long the client has waited for it at ts
+// (false if it is not that, or the wait is under minNoResponse).
+func (e *Engine) unanswered(c *flowtable.Conn, fs *flowState, ts int64) ([]byte, int64, bool) {
+	if fs.service != svcHTTP || c.Size(1) != 0 || c.Size(0) == 0 {
+		return nil, 0, false
+	}
+	req, at := e.reqs.get(c)
+	if req == nil || ts-at < minNoResponse {
+		return nil, 0, false
+	}
+	return req, ts - at, true
+}
+
+// noResponse reports a client that closed (FIN) its connection after
+// waiting for an answer to its HTTP request without getting a byte: its
+// timeout fired while the server, or something behind it, hung.
+func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited, ts int64) {
+	b := e.problemEvent(c, fs, NoteHTTPNoResponse, ts)
+	if b == nil {
+		return
+	}
+	method, rest, _ := bytes.Cut(req, []byte(" "))
+	uri, _, _ := bytes.Cut(rest, []byte(" "))
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " gave up on "...)
+	b.B = appendText(b.B, method)
+	b.B = append(b.B, ' ')
+	b.B = appendText(b.B, uri)
+	b.B = append(b.B, " to server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, ": it closed the connection after waiting "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " without a byte of answer (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"http":{"method":`...)
+	b.B = jsonw.Bytes(b.B, method)
+	b.B = append(b.B, `,"uri":`...)
+	b.B = jsonw.Bytes(b.B, uri)
+	b.B = append(b.B, `},"waited_ms":`...)
+	b.B = jsonw.Millis(b.B, waited)
+	e.eventEndPcap(b, fs)
 }
 
 // serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
@@ -325,7 +376,7 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	if b == nil {
 		return
 	}
-	req := e.reqs.get(c)
+	req, _ := e.reqs.get(c)
 	method, rest, _ := bytes.Cut(req, []byte(" "))
 	uri, _, _ := bytes.Cut(rest, []byte(" "))
 	b.B = append(b.B, "server "...)

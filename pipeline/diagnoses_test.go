@@ -396,6 +396,25 @@ func TestStartTLS(t *testing.T) {
 	}
 }
 
+// TestHTTPNoResponse: clients whose timeout fires while nginx hangs on
+// its upstream close the connection without a byte of answer; each is
+// reported with the request and the wait (not the 0.5 s one, and not as
+// an empty reply: nginx's FIN follows the client's). Real traffic from
+// testdata/lab.
+func TestHTTPNoResponse(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/http-no-response.pcap", 2, nil)
+	var got []string
+	for _, e := range events {
+		h, _ := e["http"].(map[string]any)
+		got = append(got, fmt.Sprintf("%s %s %v %.1fs", e.str("note"), h["uri"], e.str("side"), e.num("waited_ms")/1000))
+	}
+	sort.Strings(got)
+	want := "HTTP_NO_RESPONSE /upstream-hang/a server 2.0s|HTTP_NO_RESPONSE /upstream-hang/b server 2.0s|HTTP_NO_RESPONSE /upstream-hang/c server 1.5s"
+	if strings.Join(got, "|") != want {
+		t.Errorf("events %q\nwant %q", got, want)
+	}
+}
+
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
 // on its socket, then once from a new one. Each flow's query is one
 // DNS_ERROR that counts the copies, whatever the order of the A query's

@@ -13,7 +13,8 @@
 #   9443  openssl s_server, CA-signed but expired certificate
 #   10443 openssl s_server, CA-signed (healthy)
 #   80    nginx; /unavailable answers 503, /upstream-down/ proxies to a
-#         closed port (502), /upstream-slow/ to the filtered one (504 after 1 s)
+#         closed port (502), /upstream-slow/ to the filtered one (504 after 1 s),
+#         /upstream-hang/ to the filtered one with a 30 s timeout (hangs)
 #   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge)
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
@@ -122,6 +123,7 @@ http {
     location = /unavailable { return 503; }
     location /upstream-down/ { proxy_pass http://127.0.0.1:1/; }
     location /upstream-slow/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 1s; }
+    location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
   }
   server {
     listen 198.18.0.1:8080 http2;

@@ -1,0 +1,140 @@
+package detectors
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+type collect struct{ lines [][]byte }
+
+func (c *collect) Send(b *Buffer) bool {
+	for _, l := range bytes.Split(b.B, []byte("\n")) {
+		if len(l) > 0 {
+			c.lines = append(c.lines, append([]byte(nil), l...))
+		}
+	}
+	PutBuffer(b)
+	return true
+}
+
+// TestDNSOverTCPSeveralMessagesPerSegment: glibc sends its A and AAAA
+// queries in one segment over TCP, and a server may answer both in one;
+// every message a segment holds is read.
+func TestDNSOverTCPSeveralMessagesPerSegment(t *testing.T) {
+	msg := func(id uint16, qtype layers.DNSType, answer bool) []byte {
+		d := &layers.DNS{ID: id, RD: true, QR: answer, Questions: []layers.DNSQuestion{{Name: []byte("nope.demo.test"), Type: qtype, Class: layers.DNSClassIN}}}
+		if answer {
+			d.ResponseCode = layers.DNSResponseCodeNXDomain
+		}
+		buf := gopacket.NewSerializeBuffer()
+		if err := d.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		return append([]byte{byte(len(b) >> 8), byte(len(b))}, b...)
+	}
+	out := replay(t, 53, []seg{
+		{true, "S", nil, 1e6},
+		{false, "SA", nil, 1e6},
+		{true, "A", nil, 1e6},
+		{true, "A", append(msg(7, layers.DNSTypeA, false), msg(8, layers.DNSTypeAAAA, false)...), 1e6},
+		{false, "A", append(msg(7, layers.DNSTypeA, true), msg(8, layers.DNSTypeAAAA, true)...), 1e6},
+	})
+	var got []string
+	for _, l := range out.lines {
+		if bytes.Contains(l, []byte(`"note":"DNS_ERROR"`)) {
+			got = append(got, string(l))
+		}
+	}
+	if len(got) != 2 || !bytes.Contains([]byte(got[0]), []byte(`"qtype_name":"A"`)) || !bytes.Contains([]byte(got[1]), []byte(`"qtype_name":"AAAA"`)) {
+		t.Errorf("want NXDOMAIN events for A and AAAA, got %d:\n%s", len(got), bytes.Join(out.lines, []byte("\n")))
+	}
+}
+
+// seg is one TCP segment of a crafted conversation, sent gap ns after the
+// previous one.
+type seg struct {
+	client  bool
+	flags   string // S, A, F, R
+	payload []byte
+	gap     int64
+}
+
+// replay builds a TCP conversation between 198.18.0.2:40000 and
+// 198.18.0.1:port from segs with gopacket's layers, runs it through an
+// engine and returns the records.
+func replay(t *testing.T, port uint16, segs []seg) *collect {
+	t.Helper()
+	cli, srv := net.IPv4(198, 18, 0, 2), net.IPv4(198, 18, 0, 1)
+	seq := [2]uint32{1000, 5000}
+	out := &collect{}
+	var st Stats
+	e := NewEngine(DefaultConfig(), 0, out, &st)
+	ts := int64(1e18)
+	for _, sg := range segs {
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Window: 64000}
+		s, a := 0, 1
+		if !sg.client {
+			ip.SrcIP, ip.DstIP = srv, cli
+			tcp.SrcPort, tcp.DstPort = layers.TCPPort(port), 40000
+			s, a = 1, 0
+		}
+		tcp.Seq, tcp.Ack = seq[s], seq[a]
+		for _, f := range sg.flags {
+			switch f {
+			case 'S':
+				tcp.SYN = true
+			case 'A':
+				tcp.ACK = true
+			case 'F':
+				tcp.FIN = true
+			case 'R':
+				tcp.RST = true
+			}
+		}
+		tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(sg.payload)); err != nil {
+			t.Fatal(err)
+		}
+		seq[s] += uint32(len(sg.payload))
+		if tcp.SYN || tcp.FIN {
+			seq[s]++
+		}
+		ts += sg.gap
+		d := buf.Bytes()
+		e.Packet(ts, 1, d, len(d))
+	}
+	e.Flush()
+	return out
+}
+
+// TestResetAfterWaitingForResponse: a client (a proxy on its request
+// timeout, say) resets a connection whose server has not answered its
+// HTTP request for 2 s: the TCP_RESET says how long it waited, for what.
+func TestResetAfterWaitingForResponse(t *testing.T) {
+	out := replay(t, 80, []seg{
+		{true, "S", nil, 1e6},
+		{false, "SA", nil, 1e6},
+		{true, "A", nil, 1e6},
+		{true, "A", []byte("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"), 1e6},
+		{false, "A", nil, 1e6},
+		{true, "RA", nil, 2e9},
+	})
+	var resets []string
+	for _, l := range out.lines {
+		if bytes.Contains(l, []byte(`"note":"TCP_RESET"`)) {
+			resets = append(resets, string(l))
+		}
+	}
+	if len(resets) != 1 || !strings.Contains(resets[0], "it had waited 2.0 s for an answer to GET /slow HTTP/1.1") {
+		t.Errorf("TCP_RESET events: %q", resets)
+	}
+}
