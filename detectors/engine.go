@@ -103,7 +103,7 @@ type flowState struct {
 	vlan      [2]uint16
 	nvlan     uint8
 	service   uint8
-	events    uint16 // bit per note emitted for this connection
+	events    uint32 // bit per note emitted for this connection
 	firstRST  int8   // 0 none, 1 originator, 2 responder
 	finBefore bool   // a FIN was seen before the first RST
 	refused   bool
@@ -959,3 +959,7 @@ func lowerASCII(b []byte) []byte {
 	}
 	return b
 }
+
+// A connection's notes are bits of flowState.events (uint32): this stops
+// compiling past 32 notes.
+var _ = [1]struct{}{}[numNotes/33]

@@ -402,7 +402,16 @@ func TestStartTLS(t *testing.T) {
 // an empty reply: nginx's FIN follows the client's). Real traffic from
 // testdata/lab.
 func TestHTTPNoResponse(t *testing.T) {
-	events, _, _ := analyse(t, "../testdata/lab/http-no-response.pcap", 2, nil)
+	events, flows, _ := analyse(t, "../testdata/lab/http-no-response.pcap", 2, nil)
+	noted := 0
+	for _, r := range flows {
+		if fmt.Sprint(r["notes"]) == "[HTTP_NO_RESPONSE]" {
+			noted++
+		}
+	}
+	if noted != 3 {
+		t.Errorf("%d end_flows records note HTTP_NO_RESPONSE, want 3", noted)
+	}
 	var got []string
 	for _, e := range events {
 		h, _ := e["http"].(map[string]any)
