@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/jsonw"
@@ -117,6 +118,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		if !fromOrig || h.qdcount == 0 {
 			return
 		}
+		e.searchNext(c.Orig(), c.Resp(), name[:h.n], ts)
 		if fs.dns == nil {
 			fs.dns = e.getDNS()
 		}
@@ -162,18 +164,22 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		e.maybeReleaseDNS(fs)
 	}
 	rcode := uint8(h.flags & 0x000f)
+	if sent > 1 && ts-first >= lateAnswer {
+		// Whatever the answer: in a search-list walk the late one is
+		// often an NXDOMAIN step, and the stall is the user's problem.
+		e.dnsLate(c, fromOrig, name[:h.n], h.qtype, rcode, sent, ts-first, ts)
+	}
 	if rcode != 2 && rcode != 3 && rcode != 5 {
-		if sent > 1 && ts-first >= lateAnswer {
-			e.dnsLate(c, fromOrig, name[:h.n], h.qtype, rcode, sent, ts-first, ts)
-		}
 		return
 	}
 	server := c.Resp()
 	if fromOrig {
 		server = c.Orig()
 	}
-	b := e.eventStart(c, NoteDNSError, ts)
-	if b == nil {
+	var b *Buffer
+	if rcode == 3 {
+		b = e.eventBuild(c, NoteDNSError, ts) // held: see nxHold
+	} else if b = e.eventStart(c, NoteDNSError, ts); b == nil {
 		return
 	}
 	b.B = append(b.B, "DNS server "...)
@@ -194,7 +200,121 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	}
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name[:h.n], h.qtype, int(rcode))
+	if rcode == 3 {
+		client := c.Orig()
+		if fromOrig {
+			client = c.Resp()
+		}
+		e.holdNX(c, client, server, name[:h.n], b, ts)
+		return
+	}
 	e.eventEnd(b)
+}
+
+// nxHold is an NXDOMAIN event not reported yet. A resolver with a search
+// list (every Kubernetes pod: "<ns>.svc.cluster.local svc.cluster.local
+// cluster.local", ndots:5) tries name.<suffix> for each suffix and the
+// name itself, each on a new socket, and most of those answers are
+// NXDOMAIN on the way to the one that resolves: every external lookup
+// would be several DNS_ERRORs. When the same client asks the same server
+// for a name with the same first label within nxWindow of the answer,
+// the NXDOMAIN was a step of such a walk and is dropped; otherwise it is
+// reported (a lookup that fails for good ends with an NXDOMAIN nothing
+// follows). The walk's steps are sharded to one worker offline (by
+// address pair); live, a step that lands on another worker is reported.
+type nxHold struct {
+	client, server netip.Addr
+	label          uint64 // hash of the first label, case-folded
+	ts             int64
+	idx            int32 // the connection (slab index and first packet time)
+	first          int64
+	b              *Buffer // the finished event line, not yet rate-limited
+}
+
+// nxWindow is how soon a search-list walk asks for its next name after an
+// NXDOMAIN (glibc and musl ask at once, well under a millisecond).
+const nxWindow = int64(250e6)
+
+const maxNXHolds = 64
+
+func firstLabelHash(name []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range name {
+		if c == '.' {
+			break
+		}
+		h = (h ^ uint64(lowerByte(c))) * 1099511628211
+	}
+	return h
+}
+
+// recentQuery is a query remembered for a while: live, a walk's next
+// query, forwarded from another worker, may be handled before the
+// NXDOMAIN it follows.
+type recentQuery struct {
+	client, server netip.Addr
+	label          uint64
+	ts             int64
+}
+
+const recentQueries = 64
+
+func (e *Engine) holdNX(c *flowtable.Conn, client, server netip.Addr, name []byte, b *Buffer, ts int64) {
+	e.eventFinish(b)
+	label := firstLabelHash(name)
+	for i := range e.rq {
+		q := &e.rq[i]
+		if q.label == label && q.ts >= ts && q.ts-ts <= nxWindow && q.client == client && q.server == server {
+			PutBuffer(b) // its next step was already seen
+			e.St.SearchNX.Add(1)
+			return
+		}
+	}
+	if len(e.nx) == cap(e.nx) {
+		e.releaseNX(0)
+	}
+	e.nx = append(e.nx, nxHold{client: client, server: server, label: label, ts: ts, idx: c.Index(), first: c.First, b: b})
+}
+
+// searchNext drops the held NXDOMAINs that the query for name from client
+// to server continues (a search-list walk), and remembers the query.
+func (e *Engine) searchNext(client, server netip.Addr, name []byte, ts int64) {
+	label := firstLabelHash(name)
+	e.rq[e.rqNext] = recentQuery{client: client, server: server, label: label, ts: ts}
+	e.rqNext = (e.rqNext + 1) % recentQueries
+	for i := 0; i < len(e.nx); {
+		h := &e.nx[i]
+		if h.label == label && h.client == client && h.server == server && ts >= h.ts && ts-h.ts <= nxWindow {
+			PutBuffer(h.b)
+			e.St.SearchNX.Add(1)
+			e.nx = append(e.nx[:i], e.nx[i+1:]...)
+			continue
+		}
+		i++
+	}
+}
+
+// expireNX reports the held NXDOMAINs nothing continued within nxWindow
+// (all of them when final).
+func (e *Engine) expireNX(now int64, final bool) {
+	for len(e.nx) > 0 && (final || now-e.nx[0].ts > nxWindow) {
+		e.releaseNX(0)
+	}
+}
+
+// releaseNX reports held NXDOMAIN i (rate-limited now, as it goes out).
+func (e *Engine) releaseNX(i int) {
+	h := e.nx[i]
+	e.nx = append(e.nx[:i], e.nx[i+1:]...)
+	if c := e.tab.At(h.idx); c.First == h.first {
+		e.state(c).events |= 1 << NoteDNSError
+	}
+	if !e.rl.allow(e, NoteDNSError, h.server, h.ts) {
+		PutBuffer(h.b)
+		return
+	}
+	e.St.Events.Add(1)
+	e.emit(h.b)
 }
 
 // dnsLate reports a query answered only after the client re-sent it:

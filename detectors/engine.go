@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,7 @@ type Stats struct {
 	FlowsEvicted atomic.Uint64 // not created because the table was full
 	Events       atomic.Uint64
 	Suppressed   atomic.Uint64 // events folded into summaries
+	SearchNX     atomic.Uint64 // NXDOMAIN answers of resolvers walking their search list, not reported
 	QueueDrops   atomic.Uint64 // records the sink queue could not take
 	PcapsWritten atomic.Uint64
 	PcapDropped  atomic.Uint64 // packet bytes not buffered: pcap arena exhausted
@@ -171,12 +173,16 @@ type Engine struct {
 	recent   recentRing
 	links    []uint32          // ensureTail's walk of a recent-ring chain
 	peers    []chan ICMPNotice // the other workers' inboxes (live)
+	dnsPeers []chan Forwarded  // every worker's DNS inbox, by worker (live, several workers)
 	inbox    chan ICMPNotice
 	held     []ICMPNotice // notices waiting for their flow
 	pools    bufPools
 	rl       rateLimiter
 	search   []byte // lower-cased search text
 	reqs     reqCache
+	nx       []nxHold // NXDOMAIN events held (dns.go), oldest first
+	rq       [recentQueries]recentQuery
+	rqNext   int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder
@@ -200,6 +206,7 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 	e.stash.init()
 	e.recent.buf = make([]byte, recentBytes)
 	e.links = make([]uint32, 0, recentWalk)
+	e.nx = make([]nxHold, 0, maxNXHolds)
 	e.pools.hello.size, e.pools.ooo.size, e.pools.http.size = maxHelloKeep, maxHeldBytes, maxHeaderBlock
 	e.rl.init(cfg.EventBurst, int64(cfg.EventWindow))
 	return e
@@ -220,6 +227,10 @@ func (e *Engine) state(c *flowtable.Conn) *flowState {
 func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 	e.St.Packets.Add(1)
 	e.St.Bytes.Add(uint64(origLen))
+	e.packet(ts, linkType, frame, origLen, true)
+}
+
+func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayForward bool) {
 	e.advance(ts)
 	p := &e.pkt
 	decode.Parse(linkType, frame, p)
@@ -242,6 +253,11 @@ func (e *Engine) Packet(ts int64, linkType int, frame []byte, origLen int) {
 	case decode.ProtoTCP, decode.ProtoUDP, decode.ProtoICMP, decode.ProtoICMPv6:
 	default:
 		return
+	}
+	if mayForward && e.dnsPeers != nil && (p.SrcPort == 53 || p.DstPort == 53) && p.Proto != decode.ProtoICMP && p.Proto != decode.ProtoICMPv6 {
+		if w := DNSOwner(p.Tuple, len(e.dnsPeers)); w != e.worker && e.forward(w, ts, linkType, frame, origLen) {
+			return
+		}
 	}
 	t := flowtable.FlowTuple(p)
 	k, srcIsA := flowtable.MakeKey(&t)
@@ -321,6 +337,9 @@ func (e *Engine) advance(now int64) {
 	if now > e.now {
 		e.now = now
 		e.tab.Expire(now, e.onTimer)
+		if len(e.nx) > 0 {
+			e.expireNX(now, false)
+		}
 		e.rl.maybeFlush(e, now)
 	}
 }
@@ -396,6 +415,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 
 // Flush ends every open connection (capture end or shutdown).
 func (e *Engine) Flush() {
+	e.expireNX(e.now, true)
 	e.tab.Each(func(c *flowtable.Conn) {
 		fs := e.state(c)
 		if c.Proto() == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 {
@@ -751,6 +771,44 @@ type ICMPNotice struct {
 	TS         int64
 }
 
+// DNSOwner returns the worker that analyses DNS between t's two addresses
+// (n workers): all of a resolver's queries to a server, each from a new
+// port, meet in one worker, which tells a search-list walk's NXDOMAINs
+// from a failure (dns.go). Offline sharding uses it; live, workers
+// forward DNS packets to it.
+func DNSOwner(t decode.Tuple, n int) int {
+	t.SrcPort, t.DstPort = 0, 0
+	k, _ := flowtable.MakeKey(&t)
+	return int(k.Hash() % uint64(n))
+}
+
+// Forwarded is a DNS packet passed to the worker that owns it (live).
+type Forwarded struct {
+	TS            int64
+	Link, OrigLen int
+	Data          *[]byte // from fwdPool
+}
+
+var fwdPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// SetDNSPeers connects the engine to every worker's DNS inbox (its own
+// included, at its index).
+func (e *Engine) SetDNSPeers(inboxes []chan Forwarded) {
+	e.dnsPeers = inboxes
+}
+
+func (e *Engine) forward(w int, ts int64, link int, frame []byte, origLen int) bool {
+	bp := fwdPool.Get().(*[]byte)
+	*bp = append((*bp)[:0], frame...)
+	select {
+	case e.dnsPeers[w] <- Forwarded{TS: ts, Link: link, OrigLen: origLen, Data: bp}:
+		return true
+	default:
+		fwdPool.Put(bp)
+		return false // the owner is behind: analysed here instead
+	}
+}
+
 // SetPeers connects the engine to the other workers' inboxes and its own.
 func (e *Engine) SetPeers(peers []chan ICMPNotice, inbox chan ICMPNotice) {
 	e.peers, e.inbox = peers, inbox
@@ -768,6 +826,17 @@ func (e *Engine) DrainInbox() {
 		}
 	}
 	e.held = held
+	if e.dnsPeers != nil {
+		for done := false; !done; {
+			select {
+			case f := <-e.dnsPeers[e.worker]:
+				e.packet(f.TS, f.Link, *f.Data, f.OrigLen, false)
+				fwdPool.Put(f.Data)
+			default:
+				done = true
+			}
+		}
+	}
 	for {
 		select {
 		case n := <-e.inbox:

@@ -61,6 +61,12 @@ func (e *Engine) eventStart(c *flowtable.Conn, note int, ts int64) *Buffer {
 	if !e.rl.allow(e, note, c.Resp(), ts) {
 		return nil
 	}
+	return e.eventBuild(c, note, ts)
+}
+
+// eventBuild opens a netevent line for c without rate-limiting it or
+// marking the connection (for an event that may be dropped).
+func (e *Engine) eventBuild(c *flowtable.Conn, note int, ts int64) *Buffer {
 	b := GetBuffer(KindEvent)
 	b.B = append(b.B, `{"ts":`...)
 	b.B = jsonw.Seconds(b.B, ts)
@@ -163,10 +169,15 @@ func (e *Engine) appendExtra(dst []byte) []byte {
 }
 
 func (e *Engine) eventEnd(b *Buffer) {
-	b.B = e.appendExtra(b.B)
-	b.B = append(b.B, '}', '\n')
+	e.eventFinish(b)
 	e.St.Events.Add(1)
 	e.emit(b)
+}
+
+// eventFinish ends an event line without sending it.
+func (e *Engine) eventFinish(b *Buffer) {
+	b.B = e.appendExtra(b.B)
+	b.B = append(b.B, '}', '\n')
 }
 
 func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {

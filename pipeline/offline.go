@@ -140,8 +140,12 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 				if pkt.Flags&decode.HasInner != 0 {
 					t = pkt.Inner // ICMP errors go to the worker of the flow they quote
 				}
-				k, _ := flowtable.MakeKey(&t)
-				w = int(k.Hash() % uint64(n))
+				if (t.SrcPort == 53 || t.DstPort == 53) && t.Proto != decode.ProtoICMP && t.Proto != decode.ProtoICMPv6 {
+					w = detectors.DNSOwner(t, n)
+				} else {
+					k, _ := flowtable.MakeKey(&t)
+					w = int(k.Hash() % uint64(n))
+				}
 			}
 		}
 		b := get(w)

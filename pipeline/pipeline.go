@@ -43,6 +43,7 @@ func StatsLine(dst []byte, ts int64, ws []*detectors.Stats, s *sink.Sink) []byte
 		tot.Flows.Add(st.Flows.Load())
 		tot.Malformed.Add(st.Malformed.Load())
 		tot.Suppressed.Add(st.Suppressed.Load())
+		tot.SearchNX.Add(st.SearchNX.Load())
 	}
 	for _, w := range ws {
 		sum(w)
@@ -86,6 +87,7 @@ func appendCounters(dst []byte, st *detectors.Stats) []byte {
 		{"flows_evicted", st.FlowsEvicted.Load()},
 		{"events", st.Events.Load()},
 		{"events_suppressed", st.Suppressed.Load()},
+		{"dns_search_nxdomain", st.SearchNX.Load()},
 		{"malformed", st.Malformed.Load()},
 		{"pcap_bytes_dropped", st.PcapDropped.Load()},
 	} {

@@ -24,7 +24,10 @@
 #   9998  rejected: iptables REJECT with ICMP/ICMPv6 port unreachable
 # Lossy host 198.18.0.3 (same namespace): nginx :80 and dnsmasq :53 behind
 # iptables rules that drop the first SYN and the first DNS query of each
-# client address (the "recent" match); retransmissions get through.
+# client address (the "recent" match); retransmissions get through. Its
+# dnsmasq also answers NXDOMAIN for *.cluster.local, so a pod-style search
+# list (LOCALDOMAIN="ns1.svc.cluster.local svc.cluster.local cluster.local"
+# RES_OPTIONS=ndots:5) walks through NXDOMAINs as in Kubernetes.
 # Client pod: 198.18.0.2 / fd00:198:18::2; its resolver (glibc, through
 # /etc/netns/NAME-pod/resolv.conf, which `ip netns exec` mounts) asks the
 # lossy host, with a 2 s timeout.
@@ -139,7 +142,7 @@ CONF
     --pid-file="$dir/dnsmasq.pid" --user=root
   bg_srv dnsmasq-lossy dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
     --listen-address=198.18.0.3 --bind-interfaces --local=/demo.test/ \
-    --address=/www.demo.test/198.18.0.3 --address=/www.demo.test/fd00:198:18::3 \
+    --local=/cluster.local/ --address=/www.demo.test/198.18.0.3 --address=/www.demo.test/fd00:198:18::3 \
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001

@@ -160,6 +160,8 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"first SYN dropped: connected 1 s late", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.3/"}, "TCP_LATE_ANSWER", "server", 80},
 		{"first DNS query dropped: glibc resolves 2 s late", []string{"getent", "ahosts", "www.demo.test"}, "DNS_LATE_ANSWER", "server", 53},
+		{"pod search list, name resolves: NXDOMAIN steps are not failures", []string{"env", "LOCALDOMAIN=ns1.svc.cluster.local svc.cluster.local cluster.local", "RES_OPTIONS=ndots:5", "getent", "ahosts", "www.demo.test"}, "", "", 53},
+		{"pod search list, name does not exist", []string{"env", "LOCALDOMAIN=ns1.svc.cluster.local svc.cluster.local cluster.local", "RES_OPTIONS=ndots:5", "getent", "ahosts", "nope.demo.test"}, "DNS_ERROR", "server", 53},
 		{"nxdomain", []string{"dig", "+tries=1", "@198.18.0.1", "nope.demo.test"}, "DNS_ERROR", "server", 53},
 		{"healthy tls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(10443), "https://api.demo.test:10443/"}, "", "", 10443},
 		{"healthy mtls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--cert", c + "/client.pem", "--key", c + "/client-key.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "", "", 8443},
