@@ -224,7 +224,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 // address pair); live, a step that lands on another worker is reported.
 type nxHold struct {
 	client, server netip.Addr
-	label          uint64 // hash of the first label, case-folded
+	label, name    uint64 // hashes of the first label and the name (nameHashes)
 	ts             int64
 	idx            int32 // the connection (slab index and first packet time)
 	first          int64
@@ -237,15 +237,21 @@ const nxWindow = int64(250e6)
 
 const maxNXHolds = 64
 
-func firstLabelHash(name []byte) uint64 {
+// nameHashes returns case-folded hashes of name's first label and of the
+// whole name. A walk's next step has the same first label and another
+// name (the same name with another type is the same step).
+func nameHashes(name []byte) (label, full uint64) {
 	h := uint64(14695981039346656037)
-	for _, c := range name {
-		if c == '.' {
-			break
+	for i, c := range name {
+		if c == '.' && label == 0 {
+			label = h
 		}
 		h = (h ^ uint64(lowerByte(c))) * 1099511628211
+		if i == len(name)-1 && label == 0 {
+			label = h
+		}
 	}
-	return h
+	return label, h
 }
 
 // recentQuery is a query remembered for a while: live, a walk's next
@@ -253,7 +259,7 @@ func firstLabelHash(name []byte) uint64 {
 // NXDOMAIN it follows.
 type recentQuery struct {
 	client, server netip.Addr
-	label          uint64
+	label, name    uint64
 	ts             int64
 }
 
@@ -261,10 +267,10 @@ const recentQueries = 64
 
 func (e *Engine) holdNX(c *flowtable.Conn, client, server netip.Addr, name []byte, b *Buffer, ts int64) {
 	e.eventFinish(b)
-	label := firstLabelHash(name)
+	label, full := nameHashes(name)
 	for i := range e.rq {
 		q := &e.rq[i]
-		if q.label == label && q.ts >= ts && q.ts-ts <= nxWindow && q.client == client && q.server == server {
+		if q.label == label && q.name != full && q.ts >= ts && q.ts-ts <= nxWindow && q.client == client && q.server == server {
 			PutBuffer(b) // its next step was already seen
 			e.St.SearchNX.Add(1)
 			return
@@ -273,18 +279,18 @@ func (e *Engine) holdNX(c *flowtable.Conn, client, server netip.Addr, name []byt
 	if len(e.nx) == cap(e.nx) {
 		e.releaseNX(0)
 	}
-	e.nx = append(e.nx, nxHold{client: client, server: server, label: label, ts: ts, idx: c.Index(), first: c.First, b: b})
+	e.nx = append(e.nx, nxHold{client: client, server: server, label: label, name: full, ts: ts, idx: c.Index(), first: c.First, b: b})
 }
 
 // searchNext drops the held NXDOMAINs that the query for name from client
 // to server continues (a search-list walk), and remembers the query.
 func (e *Engine) searchNext(client, server netip.Addr, name []byte, ts int64) {
-	label := firstLabelHash(name)
-	e.rq[e.rqNext] = recentQuery{client: client, server: server, label: label, ts: ts}
+	label, full := nameHashes(name)
+	e.rq[e.rqNext] = recentQuery{client: client, server: server, label: label, name: full, ts: ts}
 	e.rqNext = (e.rqNext + 1) % recentQueries
 	for i := 0; i < len(e.nx); {
 		h := &e.nx[i]
-		if h.label == label && h.client == client && h.server == server && ts >= h.ts && ts-h.ts <= nxWindow {
+		if h.label == label && h.name != full && h.client == client && h.server == server && ts >= h.ts && ts-h.ts <= nxWindow {
 			PutBuffer(h.b)
 			e.St.SearchNX.Add(1)
 			e.nx = append(e.nx[:i], e.nx[i+1:]...)
