@@ -584,7 +584,11 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 	if b == nil {
 		return
 	}
-	b.B = appendServerDid(b.B, c, " refused the connection from client ", ": port closed (SYN answered by RST)")
+	why := ": port closed (SYN answered by RST): nothing listens there, e.g. the application is down or listens on 127.0.0.1 or another port"
+	if c.Resp().IsLoopback() {
+		why = ": port closed (SYN answered by RST): nothing listens there, e.g. the application is down or listens on another port"
+	}
+	b.B = appendServerDid(b.B, c, " refused the connection from client ", why)
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
 }
@@ -624,7 +628,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = appendUint(b.B, c.E[0].Pkts)
 	b.B = append(b.B, " SYN(s) over "...)
 	b.B = appendDurationWords(b.B, waited)
-	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, host down, or lost route)"...)
+	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
 }
@@ -732,6 +736,9 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	b.B = append(b.B, " bytes sent by the client and "...)
 	b.B = appendUint(b.B, c.Size(1))
 	b.B = append(b.B, " by the server"...)
+	if c.Size(0) == 0 && c.Size(1) == 0 && !quit {
+		b.B = append(b.B, ", nothing sent either way (a load balancer's or probe's TCP health check resets like this)"...)
+	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
 		b.B = append(b.B, ": it had waited "...)
 		b.B = appendDurationWords(b.B, waited)
@@ -916,7 +923,7 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 			if in.Proto == decode.ProtoUDP {
 				b.B = append(b.B, " (nothing listens on that UDP port, or a firewall rejects it)"...)
 			} else {
-				b.B = append(b.B, " (a firewall REJECT rule)"...)
+				b.B = append(b.B, " (a firewall REJECT rule, e.g. kube-proxy's for a Service with no ready endpoints)"...)
 			}
 		} else {
 			b.B = append(b.B, "router "...)
