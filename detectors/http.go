@@ -123,6 +123,13 @@ func (e *Engine) h2Segment(c *flowtable.Conn, fs *flowState, ts int64) {
 	h.buf = nil
 }
 
+// splitRequestLine splits "METHOD URI VERSION" (any part may be empty).
+func splitRequestLine(line []byte) (method, uri, version []byte) {
+	method, rest, _ := bytes.Cut(line, []byte(" "))
+	uri, version, _ = bytes.Cut(rest, []byte(" "))
+	return method, uri, version
+}
+
 // indexFold returns the index of needle (already lower case) in hay,
 // ignoring ASCII case, or -1.
 func indexFold(hay, needle []byte) int {
@@ -167,8 +174,7 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 		reqLine = block[:i]
 	}
 	reqLine = bytes.TrimRight(reqLine, "\r")
-	method, rest, _ := bytes.Cut(reqLine, []byte(" "))
-	uri, version, _ := bytes.Cut(rest, []byte(" "))
+	method, uri, version := splitRequestLine(reqLine)
 	var host []byte
 	for _, line := range bytes.Split(block, []byte("\n")) {
 		if len(line) > 5 && indexFold(line[:5], []byte("host:")) == 0 {
@@ -317,8 +323,7 @@ func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited
 	if b == nil {
 		return
 	}
-	method, rest, _ := bytes.Cut(req, []byte(" "))
-	uri, _, _ := bytes.Cut(rest, []byte(" "))
+	method, uri, _ := splitRequestLine(req)
 	b.B = append(b.B, "client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " gave up on "...)
@@ -377,8 +382,7 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 		return
 	}
 	req, _ := e.reqs.get(c)
-	method, rest, _ := bytes.Cut(req, []byte(" "))
-	uri, _, _ := bytes.Cut(rest, []byte(" "))
+	method, uri, _ := splitRequestLine(req)
 	b.B = append(b.B, "server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " answered "...)
