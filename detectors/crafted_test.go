@@ -96,6 +96,8 @@ func replay(t *testing.T, port uint16, segs []seg) *collect {
 				tcp.FIN = true
 			case 'R':
 				tcp.RST = true
+			case '0':
+				tcp.Window = 0
 			}
 		}
 		tcp.SetNetworkLayerForChecksum(ip)
@@ -136,5 +138,31 @@ func TestResetAfterWaitingForResponse(t *testing.T) {
 	}
 	if len(resets) != 1 || !strings.Contains(resets[0], "it had waited 2.0 s for an answer to GET /slow HTTP/1.1") {
 		t.Errorf("TCP_RESET events: %q", resets)
+	}
+}
+
+// TestZeroWindowOngoing: a server that never reads again keeps
+// advertising a zero window while the client probes it; the stall is
+// reported once it has lasted 5 s, without waiting for a window that
+// will not open.
+func TestZeroWindowOngoing(t *testing.T) {
+	segs := []seg{
+		{true, "S", nil, 1e6},
+		{false, "SA", nil, 1e6},
+		{true, "A", nil, 1e6},
+		{true, "A", bytes.Repeat([]byte("x"), 1000), 1e6},
+	}
+	for i := 0; i < 8; i++ { // the server's zero-window ACKs answering probes, 1 s apart
+		segs = append(segs, seg{false, "A0", nil, 1e9})
+	}
+	out := replay(t, 7001, segs)
+	var got []string
+	for _, l := range out.lines {
+		if bytes.Contains(l, []byte(`"note":"TCP_ZERO_WINDOW"`)) {
+			got = append(got, string(l))
+		}
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "for 5.0 s so far") || !strings.Contains(got[0], `"side":"server"`) {
+		t.Errorf("TCP_ZERO_WINDOW events: %q", got)
 	}
 }

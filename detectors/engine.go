@@ -449,11 +449,13 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	if f&(decode.SYN|decode.RST|decode.ACK) == decode.ACK {
 		if p.Window == 0 {
-			if fs.q().zeroFrom[side] == 0 && (c.AckTS != 0 || c.Midstream) {
+			if from := fs.q().zeroFrom[side]; from == 0 && (c.AckTS != 0 || c.Midstream) {
 				fs.p().zeroFrom[side] = ts
+			} else if from != 0 && ts-from >= zeroOngoing && fs.events&(1<<NoteTCPZeroWindow) == 0 {
+				e.zeroWindow(c, fs, side, ts, zeroSoFar)
 			}
 		} else if fs.prob != nil && fs.prob.zeroFrom[side] != 0 {
-			e.zeroWindow(c, fs, side, ts, false)
+			e.zeroWindow(c, fs, side, ts, zeroOpened)
 		}
 	}
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
@@ -670,15 +672,30 @@ func appendLate(dst []byte, attempts uint64, delay int64) []byte {
 	return jsonw.Millis(dst, delay)
 }
 
-// minZeroWindow is the shortest zero-window stall reported.
-const minZeroWindow = int64(500e6)
+// minZeroWindow is the shortest zero-window stall reported; one still
+// going on after zeroOngoing is reported then (at the next packet: the
+// peer's zero-window probes and their answers keep coming), not only
+// when the window opens: a stuck application may never read again.
+const (
+	minZeroWindow = int64(500e6)
+	zeroOngoing   = int64(5e9)
+)
 
-// zeroWindow ends a side's zero-window advertisement (its window opened
-// at ts, or the connection ended) and reports it if it lasted: the side
-// stopped reading, and the other could not send.
-func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64, ended bool) {
+// How a zero-window stall is reported.
+const (
+	zeroOpened = iota // the window opened at ts
+	zeroEnded         // the connection ended
+	zeroSoFar         // still zero at ts
+)
+
+// zeroWindow reports a side's zero-window advertisement if it lasted (and
+// ends it unless it goes on): the side stopped reading, and the other
+// could not send.
+func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64, how int) {
 	from := fs.prob.zeroFrom[side]
-	fs.prob.zeroFrom[side] = 0
+	if how != zeroSoFar {
+		fs.prob.zeroFrom[side] = 0
+	}
 	if ts-from < minZeroWindow || fs.events&(1<<NoteTCPZeroWindow) != 0 {
 		return
 	}
@@ -695,8 +712,11 @@ func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64
 	b.B = addr.AppendTo(b.B)
 	b.B = append(b.B, " stopped reading: it advertised a zero receive window for "...)
 	b.B = appendDurationWords(b.B, ts-from)
-	if ended {
+	switch how {
+	case zeroEnded:
 		b.B = append(b.B, ", until the connection ended"...)
+	case zeroSoFar:
+		b.B = append(b.B, " so far"...)
 	}
 	b.B = append(b.B, ", so "...)
 	b.B = append(b.B, other...)
@@ -967,7 +987,7 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	}
 	for side := range 2 {
 		if fs.q().zeroFrom[side] != 0 {
-			e.zeroWindow(c, fs, side, c.Last, true)
+			e.zeroWindow(c, fs, side, c.Last, zeroEnded)
 		}
 	}
 	if fs.q().pcapName != "" && !fs.pcapDone {
