@@ -319,8 +319,7 @@ func (e *Engine) releaseNX(i int) {
 		PutBuffer(h.b)
 		return
 	}
-	e.St.Events.Add(1)
-	e.emit(h.b)
+	e.eventSend(h.b)
 }
 
 // dnsLate reports a query answered only after the client re-sent it:

@@ -130,6 +130,13 @@ func splitRequestLine(line []byte) (method, uri, version []byte) {
 	return method, uri, version
 }
 
+// appendRequest writes "METHOD URI", escaped for a JSON string.
+func appendRequest(dst, method, uri []byte) []byte {
+	dst = appendText(dst, method)
+	dst = append(dst, ' ')
+	return appendText(dst, uri)
+}
+
 // indexFold returns the index of needle (already lower case) in hay,
 // ignoring ASCII case, or -1.
 func indexFold(hay, needle []byte) int {
@@ -206,9 +213,7 @@ func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at 
 	b.B = append(b.B, "client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " sent "...)
-	b.B = appendText(b.B, method)
-	b.B = append(b.B, ' ')
-	b.B = appendText(b.B, uri)
+	b.B = appendRequest(b.B, method, uri)
 	if string(version) == "HTTP/2" {
 		b.B = append(b.B, " over HTTP/2 (h2c)"...)
 	}
@@ -327,9 +332,7 @@ func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited
 	b.B = append(b.B, "client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " gave up on "...)
-	b.B = appendText(b.B, method)
-	b.B = append(b.B, ' ')
-	b.B = appendText(b.B, uri)
+	b.B = appendRequest(b.B, method, uri)
 	b.B = append(b.B, " to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, ": it closed the connection after waiting "...)
@@ -387,9 +390,7 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " answered "...)
 	if len(method) > 0 {
-		b.B = appendText(b.B, method)
-		b.B = append(b.B, ' ')
-		b.B = appendText(b.B, uri)
+		b.B = appendRequest(b.B, method, uri)
 		b.B = append(b.B, " from "...)
 	} else {
 		b.B = append(b.B, "a request of "...)

@@ -170,6 +170,11 @@ func (e *Engine) appendExtra(dst []byte) []byte {
 
 func (e *Engine) eventEnd(b *Buffer) {
 	e.eventFinish(b)
+	e.eventSend(b)
+}
+
+// eventSend counts a finished event line and hands it to the output.
+func (e *Engine) eventSend(b *Buffer) {
 	e.St.Events.Add(1)
 	e.emit(b)
 }
