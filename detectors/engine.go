@@ -89,8 +89,6 @@ type Stats struct {
 // connections need lives in a separate problem struct, allocated when a
 // problem shows, so a healthy connection costs little memory.
 type flowState struct {
-	firstSYN int64 // time of the first SYN (no-answer deadline)
-
 	tls  *tlsState
 	dns  *dnsState
 	http *httpState
@@ -350,7 +348,7 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	if c.Proto() == decode.ProtoTCP {
 		idle = e.idleTCP
 	}
-	if c.Proto() == decode.ProtoTCP && c.E[1].Pkts == 0 {
+	if c.Proto() == decode.ProtoTCP && c.E[1].Pkts() == 0 {
 		// The responder never answered: an attempt (or a scan/flood
 		// probe). Keep it long enough for the usual SYN retries, not
 		// for the established-connection idle time.
@@ -361,8 +359,8 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 		if closed(c) {
 			d = min(d, c.Last+e.linger)
 		}
-		if fs.events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts == 0 && fs.firstSYN != 0 {
-			d = min(d, fs.firstSYN+e.synTO)
+		if fs.events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 {
+			d = min(d, c.FirstSYN()+e.synTO)
 		}
 	}
 	if fs.dns != nil {
@@ -384,7 +382,7 @@ func closed(c *flowtable.Conn) bool {
 func (e *Engine) onTimer(c *flowtable.Conn) {
 	fs := e.state(c)
 	now := e.now
-	if c.Proto() == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 && now-fs.firstSYN >= e.synTO {
+	if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 && now-c.FirstSYN() >= e.synTO {
 		e.noAnswer(c, fs, now)
 	}
 	if fs.dns != nil {
@@ -398,7 +396,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	idle := e.idleUDP
 	if c.Proto() == decode.ProtoTCP {
 		idle = e.idleTCP
-		if c.E[1].Pkts == 0 {
+		if c.E[1].Pkts() == 0 {
 			idle = max(3*e.synTO, int64(10*time.Second))
 		}
 	}
@@ -418,7 +416,7 @@ func (e *Engine) Flush() {
 	e.expireNX(e.now, true)
 	e.tab.Each(func(c *flowtable.Conn) {
 		fs := e.state(c)
-		if c.Proto() == decode.ProtoTCP && fs.firstSYN != 0 && c.E[1].Pkts == 0 {
+		if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 {
 			e.noAnswer(c, fs, e.now)
 		}
 		if fs.dns != nil {
@@ -433,14 +431,11 @@ func (e *Engine) Flush() {
 // tcp runs the TCP and TLS/HTTP detectors after the flow was updated.
 func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bool, ts int64, prevO, prevR uint8) {
 	f := p.TCPFlags
-	if f&decode.SYN != 0 && f&decode.ACK == 0 && orig && fs.firstSYN == 0 {
-		fs.firstSYN = ts
-	}
 	if f&decode.FIN != 0 && fs.firstRST == 0 {
 		fs.finBefore = true
 	}
 	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive &&
-		prevO == flowtable.SynSent && fs.firstSYN != 0 && c.E[0].Pkts > 1 && ts-fs.firstSYN >= lateAnswer {
+		prevO == flowtable.SynSent && c.FirstSYN() != 0 && c.E[0].Pkts() > 1 && ts-c.FirstSYN() >= lateAnswer {
 		e.lateSYNACK(c, fs, ts)
 	}
 	side := 1
@@ -449,7 +444,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	if f&(decode.SYN|decode.RST|decode.ACK) == decode.ACK {
 		if p.Window == 0 {
-			if from := fs.q().zeroFrom[side]; from == 0 && (c.AckTS != 0 || c.Midstream) {
+			if from := fs.q().zeroFrom[side]; from == 0 && (c.AckTS() != 0 || c.Midstream) {
 				fs.p().zeroFrom[side] = ts
 			} else if from != 0 && ts-from >= zeroOngoing && fs.events&(1<<NoteTCPZeroWindow) == 0 {
 				e.zeroWindow(c, fs, side, ts, zeroSoFar)
@@ -484,12 +479,12 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		}
 	} else if f&decode.FIN != 0 && tlsOpen {
 		e.tlsClose(c, fs, side, ts)
-	} else if f&decode.FIN != 0 && orig && c.E[0].FINs == 1 && c.E[1].FINs == 0 && fs.firstRST == 0 && e.nameMismatchQuit(fs, ts) {
+	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 && e.nameMismatchQuit(fs, ts) {
 		e.nameQuit(c, fs, ts, false)
-	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs == 1 && c.E[0].FINs == 0 && fs.firstRST == 0 &&
+	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 &&
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
-	} else if f&decode.FIN != 0 && orig && c.E[0].FINs == 1 && c.E[1].FINs == 0 && fs.firstRST == 0 {
+	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
 		if req, waited, ok := e.unanswered(c, fs, ts); ok {
 			e.noResponse(c, fs, req, waited, ts)
 		}
@@ -499,7 +494,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 }
 
 func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
-	if fs.service == svcNone && side == 0 && c.E[0].Pkts <= 8 {
+	if fs.service == svcNone && side == 0 && c.E[0].Pkts() <= 8 {
 		switch {
 		case looksLikeTLS(p.Payload):
 			fs.service = svcSSL
@@ -563,13 +558,13 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 // from both sides before it. A SYN scan's half-open (S, SA, R) and a
 // FIN/NULL/XMAS probe answered by RST are not.
 func (e *Engine) wasEstablished(c *flowtable.Conn, rstFromOrig bool) bool {
-	if c.AckTS != 0 {
+	if c.AckTS() != 0 {
 		return true
 	}
 	if !c.Midstream {
 		return false
 	}
-	o, r := c.E[0].Pkts, c.E[1].Pkts
+	o, r := c.E[0].Pkts(), c.E[1].Pkts()
 	if rstFromOrig {
 		o--
 	} else {
@@ -579,7 +574,7 @@ func (e *Engine) wasEstablished(c *flowtable.Conn, rstFromOrig bool) bool {
 }
 
 func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
-	if c.ConnState() != "REJ" || c.SynAckTS != 0 || c.Size(0)+c.Size(1) > 0 {
+	if c.ConnState() != "REJ" || c.SynAckTS() != 0 || c.Size(0)+c.Size(1) > 0 {
 		return
 	}
 	b := e.eventStart(c, NoteTCPRefused, ts)
@@ -613,7 +608,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	}
 	// Only SYNs from the originator: anything else (data, ACKs) means the
 	// server answered off-capture (asymmetric capture), not silence.
-	if c.E[0].Pkts == 0 || c.E[1].Pkts != 0 || c.E[0].State != flowtable.SynSent || c.Size(0) != 0 {
+	if c.E[0].Pkts() == 0 || c.E[1].Pkts() != 0 || c.E[0].State != flowtable.SynSent || c.Size(0) != 0 {
 		return
 	}
 	fs.events |= 1 << NoteTCPNoAnswer
@@ -621,13 +616,13 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	if b == nil {
 		return
 	}
-	waited := now - fs.firstSYN
+	waited := now - c.FirstSYN()
 	b.B = append(b.B, "server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " never answered client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, ": "...)
-	b.B = appendUint(b.B, c.E[0].Pkts)
+	b.B = appendUint(b.B, c.E[0].Pkts())
 	b.B = append(b.B, " SYN(s) over "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
@@ -650,17 +645,17 @@ func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
 	if b == nil {
 		return
 	}
-	syns := c.E[0].Pkts
+	syns := c.E[0].Pkts()
 	b.B = appendServerDid(b.B, c, " answered client ", " only after ")
 	b.B = appendUint(b.B, syns)
 	b.B = append(b.B, " SYNs, "...)
-	b.B = appendDurationWords(b.B, ts-fs.firstSYN)
+	b.B = appendDurationWords(b.B, ts-c.FirstSYN())
 	b.B = append(b.B, " after the first: the first SYN(s) or their SYN-ACK were lost (the server's listen backlog full, a conntrack or SNAT port collision on the way, or packet loss)"...)
 	if noAnswer {
 		b.B = append(b.B, "; reported as TCP_NO_ANSWER before"...)
 	}
 	b.B = appendSide(b.B, "server")
-	b.B = appendLate(b.B, syns, ts-fs.firstSYN)
+	b.B = appendLate(b.B, syns, ts-c.FirstSYN())
 	e.eventEnd(b)
 }
 

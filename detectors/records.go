@@ -298,26 +298,26 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	d = append(d, `","history":`...)
 	d = jsonw.Bytes(d, c.History())
 	d = append(d, `,"orig_pkts":`...)
-	d = jsonw.Uint(d, c.E[0].Pkts)
+	d = jsonw.Uint(d, c.E[0].Pkts())
 	d = append(d, `,"orig_ip_bytes":`...)
-	d = jsonw.Uint(d, c.E[0].IPBytes)
+	d = jsonw.Uint(d, c.E[0].IPBytes())
 	d = append(d, `,"resp_pkts":`...)
-	d = jsonw.Uint(d, c.E[1].Pkts)
+	d = jsonw.Uint(d, c.E[1].Pkts())
 	d = append(d, `,"resp_ip_bytes":`...)
-	d = jsonw.Uint(d, c.E[1].IPBytes)
+	d = jsonw.Uint(d, c.E[1].IPBytes())
 	d = append(d, `,"end_ts":`...)
 	d = jsonw.Seconds(d, c.Last)
 	d = append(d, `,"end_reason":"`...)
 	d = append(d, e.endReason(c, fs, why)...)
 	d = append(d, `","midstream":`...)
 	d = jsonw.Bool(d, c.Midstream)
-	if c.Proto() == decode.ProtoTCP && c.SynTS != 0 && c.SynAckTS != 0 && c.AckTS != 0 {
+	if c.Proto() == decode.ProtoTCP && c.SynTS() != 0 && c.SynAckTS() != 0 && c.AckTS() != 0 {
 		d = append(d, `,"tcp_rtt_ms":`...)
-		d = jsonw.Millis(d, c.AckTS-c.SynTS)
+		d = jsonw.Millis(d, c.AckTS()-c.SynTS())
 		d = append(d, `,"tcp_rtt_synack_ms":`...)
-		d = jsonw.Millis(d, max(0, c.SynAckTS-c.SynTS))
+		d = jsonw.Millis(d, max(0, c.SynAckTS()-c.SynTS()))
 		d = append(d, `,"tcp_rtt_ackdat_ms":`...)
-		d = jsonw.Millis(d, min(c.AckTS-c.SynTS, c.AckTS-c.SynAckTS))
+		d = jsonw.Millis(d, min(c.AckTS()-c.SynTS(), c.AckTS()-c.SynAckTS()))
 	}
 	if fs.tls != nil && (fs.tls.chTS != 0 || fs.tls.shSeen) {
 		d = e.appendTLS(d, c, fs.tls, true)
@@ -376,7 +376,7 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 			return "rst_orig"
 		case fs.firstRST == 2:
 			return "rst_resp"
-		case c.E[0].FINs > 0 && c.E[1].FINs > 0:
+		case c.E[0].FINs() > 0 && c.E[1].FINs() > 0:
 			return "fin"
 		}
 	}

@@ -73,7 +73,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 			return
 		}
 	}
-	if t.est || t.chTS == 0 || c.E[0].Pkts == 0 || c.E[1].Pkts == 0 {
+	if t.est || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 {
 		return
 	}
 	t.reported = true
@@ -158,8 +158,8 @@ func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) 
 	// A settled handshake: the client has sent nothing while its byte
 	// count is what it was then. Its end is about the TCP handshake's
 	// plus the TLS handshake's duration.
-	return s.noReqAt != 0 && c.Size(0) == uint64(s.noReqAt) && c.AckTS != 0 &&
-		ts-c.AckTS-int64(s.hsMicros)*1000 < quitWindow
+	return s.noReqAt != 0 && c.Size(0) == uint64(s.noReqAt) && c.AckTS() != 0 &&
+		ts-c.AckTS()-int64(s.hsMicros)*1000 < quitWindow
 }
 
 // nameMismatchQuit reports whether the client is closing within

@@ -21,7 +21,7 @@ const (
 // trusted to move an endpoint's sequence space (as in Zeek).
 const tooLargeSeqDelta = 1048576
 
-// History bits, one set per direction (responder's shifted by 16).
+// History bits, one set per direction (responder's shifted by 8).
 const (
 	histSYN     = 0x1
 	histFIN     = 0x2
@@ -35,18 +35,32 @@ const (
 
 // maxHistory bounds the history string (Zeek's letters, repeated ones
 // logarithmically: real connections use under 12).
-const maxHistory = 16
+const maxHistory = 14
 
-// Endpoint is one side of a connection (64 bytes).
+// Endpoint is one side of a connection (44 bytes: the per-connection
+// budget is 256 bytes, detector state and table slot included).
 type Endpoint struct {
 	State, PrevState uint8
 	DidClose         bool
 	initSeq          bool
 	// Zeek's scaled T and W letters are added when the retransmission
 	// (zero-window) count reaches 10^rxmitExp (10^zeroExp).
-	rxmitExp, zeroExp   uint8
+	rxmitExp, zeroExp uint8
+	finRST            uint8 // FIN count (low nibble) and RST count, each saturating at 15
+	pktsHi            uint8 // packet count bits 32..39
+
 	lastWraps, ackWraps uint16
-	FINs, RSTs          uint16 // saturating
+
+	// The low 16 bits of the relative sequence numbers of the last SYN,
+	// FIN and RST, for Zeek's repeated-letter rule (equality only; two
+	// distinct ones 64 KiB apart exactly count as the same).
+	histLastSYN, histLastFIN, histLastRST uint16
+
+	// Retransmissions and zero windows, saturating: Zeek's letters at
+	// 1, 10, 100, 1000 and 10000 of them.
+	rxmit, zeroWin uint16
+
+	ipHi uint16 // IP byte count bits 32..47
 
 	// TCP sequence space. A UDP or ICMP endpoint has none and keeps its
 	// payload byte count in startSeq (low) and lastSeq (high): see
@@ -55,14 +69,31 @@ type Endpoint struct {
 	lastSeq  uint32
 	ackSeq   uint32
 
-	// Relative sequence numbers of the last SYN, FIN and RST, for
-	// Zeek's repeated-letter rule (equality only: 32 bits suffice).
-	histLastSYN, histLastFIN, histLastRST int32
+	pktsLo, ipLo uint32
+}
 
-	rxmit, zeroWin uint32
+// Pkts returns the packets this side sent (40 bits: a connection at a
+// million packets per second for 12 days).
+func (ep *Endpoint) Pkts() uint64 { return uint64(ep.pktsHi)<<32 | uint64(ep.pktsLo) }
 
-	Pkts    uint64
-	IPBytes uint64 // IP-level bytes, as Zeek's *_ip_bytes
+// IPBytes returns this side's IP-level bytes, as Zeek's *_ip_bytes (48
+// bits: 256 TiB).
+func (ep *Endpoint) IPBytes() uint64 { return uint64(ep.ipHi)<<32 | uint64(ep.ipLo) }
+
+// FINs and RSTs return how many FINs and RSTs this side sent (at most 15).
+func (ep *Endpoint) FINs() int { return int(ep.finRST & 15) }
+
+// RSTs: see FINs.
+func (ep *Endpoint) RSTs() int { return int(ep.finRST >> 4) }
+
+func (ep *Endpoint) count(ipLen int) {
+	if ep.pktsLo++; ep.pktsLo == 0 && ep.pktsHi < 255 {
+		ep.pktsHi++
+	}
+	v := ep.IPBytes() + uint64(ipLen)
+	if v < 1<<48 {
+		ep.ipLo, ep.ipHi = uint32(v), uint16(v>>32)
+	}
 }
 
 // dataBytes returns a UDP or ICMP endpoint's payload bytes.
@@ -73,7 +104,7 @@ func (ep *Endpoint) addData(n int) {
 	ep.startSeq, ep.lastSeq = uint32(v), uint32(v>>32)
 }
 
-// Conn is one connection (256 bytes). The fields below the line are owned
+// Conn is one connection (200 bytes). The fields below the line are owned
 // by the table; the rest are maintained by Init and the Update methods.
 // The addresses and ports live in Key only (Orig, Resp, OrigPort,
 // RespPort).
@@ -87,21 +118,76 @@ type Conn struct {
 	// or SYN-ACK: it started before the capture.
 	Midstream bool
 	dead      bool
-	histSeen  uint32
+	histSeen  uint16
 
 	// ---- owned by Table
 	idx          int32
 	wnext, wprev int32
 	wtick        uint32 // wheel tick, modulo 2^32; 0: not in the wheel
 
-	First, Last int64 // first and last packet times (ns)
-	zeekLast    int64 // Zeek's last time: frozen once both sides closed
+	// Times other than First and Last are kept in microseconds (the
+	// records' precision), as offsets that fit 32 bits:
+	// zeekBack is Last - Zeek's last time (frozen once both sides
+	// closed); the others are offsets from First + 1 (0: not seen) of the
+	// first SYN, the last SYN before the SYN-ACK, the first SYN-ACK and
+	// the originator's first ACK after it.
+	zeekBack                   uint32
+	firstSYN, syn, synAck, ack uint32
 
-	// Handshake times (ns; 0 = not seen): the last SYN before the
-	// SYN-ACK, the first SYN-ACK, the originator's first ACK after it.
-	SynTS, SynAckTS, AckTS int64
+	First, Last int64 // first and last packet times (ns)
 
 	E [2]Endpoint // [0] originator, [1] responder
+}
+
+// micros converts a capture time to microseconds.
+func micros(ns int64) int64 { return ns / 1000 }
+
+// offset encodes ts as a microsecond offset from First (+1, saturating).
+func (c *Conn) offset(ts int64) uint32 {
+	d := micros(ts) - micros(c.First) + 1
+	if d < 1 {
+		d = 1
+	}
+	return uint32(min(d, 1<<32-1))
+}
+
+// at decodes an offset (0: not seen).
+func (c *Conn) at(off uint32) int64 {
+	if off == 0 {
+		return 0
+	}
+	return (micros(c.First) + int64(off) - 1) * 1000
+}
+
+// FirstSYN returns the time of the originator's first SYN (0: none).
+func (c *Conn) FirstSYN() int64 { return c.at(c.firstSYN) }
+
+// SynTS returns the time of the last SYN before the SYN-ACK (0: none):
+// handshake times are what tshark calls initial_rtt, split in two.
+func (c *Conn) SynTS() int64 { return c.at(c.syn) }
+
+// SynAckTS returns the time of the first SYN-ACK (0: none).
+func (c *Conn) SynAckTS() int64 { return c.at(c.synAck) }
+
+// AckTS returns the time of the originator's first ACK after the SYN-ACK
+// (0: none).
+func (c *Conn) AckTS() int64 { return c.at(c.ack) }
+
+// moveFirst makes ts (earlier than First) the connection's first time,
+// keeping the offsets' times.
+func (c *Conn) moveFirst(ts int64) {
+	d := micros(c.First) - micros(ts)
+	c.First = ts
+	for _, o := range [...]*uint32{&c.firstSYN, &c.syn, &c.synAck, &c.ack} {
+		if *o != 0 {
+			*o = uint32(min(int64(*o)+d, 1<<32-1))
+		}
+	}
+}
+
+// setZeekLast sets Zeek's last time to ts (at or before Last).
+func (c *Conn) setZeekLast(ts int64) {
+	c.zeekBack = uint32(min(micros(c.Last)-micros(ts), 1<<32-1))
 }
 
 // Proto returns the IP protocol number.
@@ -170,7 +256,7 @@ func (c *Conn) Init(p *decode.Packet, t *decode.Tuple, ts int64) {
 	}
 	_, srcIsA := MakeKey(t)
 	c.origIsA = srcIsA == srcOrig
-	c.First, c.Last, c.zeekLast = ts, ts, ts
+	c.First, c.Last = ts, ts
 }
 
 // FromOrig reports whether a packet whose source is the key's A side
@@ -180,8 +266,11 @@ func (c *Conn) FromOrig(srcIsA bool) bool { return srcIsA == c.origIsA }
 // History returns Zeek's history string.
 func (c *Conn) History() []byte { return c.hist[:c.histLen] }
 
-// Duration returns Zeek's duration in ns (frozen once both sides closed).
-func (c *Conn) Duration() int64 { return c.zeekLast - c.First }
+// Duration returns Zeek's duration in ns (frozen once both sides closed),
+// to the microsecond.
+func (c *Conn) Duration() int64 {
+	return max(0, (micros(c.Last)-int64(c.zeekBack))*1000-c.First)
+}
 
 func (c *Conn) addHistory(code byte) {
 	if int(c.histLen) < len(c.hist) {
@@ -192,9 +281,9 @@ func (c *Conn) addHistory(code byte) {
 
 // checkHistory adds code the first time mask is seen in that direction
 // and reports whether it had been seen before.
-func (c *Conn) checkHistory(orig bool, mask uint32, code byte) bool {
+func (c *Conn) checkHistory(orig bool, mask uint16, code byte) bool {
 	if !orig {
-		mask <<= 16
+		mask <<= 8
 		code = lower(code)
 	}
 	if c.histSeen&mask == 0 {
@@ -205,7 +294,10 @@ func (c *Conn) checkHistory(orig bool, mask uint32, code byte) bool {
 	return true
 }
 
-func (c *Conn) scaledHistory(orig bool, code byte, counter *uint32, exp *uint8) {
+func (c *Conn) scaledHistory(orig bool, code byte, counter *uint16, exp *uint8) {
+	if *counter == 1<<16-1 {
+		return
+	}
 	*counter++
 	if *counter == pow10[*exp] {
 		if !orig {
@@ -218,7 +310,7 @@ func (c *Conn) scaledHistory(orig bool, code byte, counter *uint32, exp *uint8) 
 	}
 }
 
-var pow10 = [...]uint32{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+var pow10 = [...]uint16{1, 10, 100, 1e3, 1e4}
 
 func lower(b byte) byte {
 	if b >= 'A' && b <= 'Z' {
@@ -236,13 +328,15 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 		d = 0
 	}
 	ep := &c.E[d]
-	ep.Pkts++
-	ep.IPBytes += uint64(p.IPLen)
+	ep.count(p.IPLen)
 	if ts > c.Last {
+		// Zeek's last time stays where it is (it moves below unless
+		// frozen).
+		c.zeekBack = uint32(min(int64(c.zeekBack)+micros(ts)-micros(c.Last), 1<<32-1))
 		c.Last = ts
 	}
 	if ts < c.First { // reordered capture: the record starts at the earliest packet
-		c.First = ts
+		c.moveFirst(ts)
 	}
 	switch c.Proto() {
 	case decode.ProtoTCP:
@@ -251,7 +345,7 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 		}
 	case decode.ProtoUDP:
 		ep.addData(p.PayloadLen)
-		c.zeekLast = c.Last
+		c.zeekBack = 0
 		if orig {
 			c.checkHistory(true, histUDPData, 'D')
 		} else {
@@ -259,7 +353,7 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 		}
 	default:
 		ep.addData(p.PayloadLen)
-		c.zeekLast = c.Last
+		c.zeekBack = 0
 	}
 }
 
@@ -275,19 +369,22 @@ func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
 	// Handshake timing (what tshark calls initial_rtt, split in two).
 	switch {
 	case syn && !ack && orig && !rst:
-		if c.SynAckTS == 0 || c.SynTS == 0 {
-			c.SynTS = ts
+		if c.synAck == 0 || c.syn == 0 {
+			c.syn = c.offset(ts)
 		}
 	case syn && ack && !orig && !rst:
 		// Also before the SYN: captures merged from two interfaces can
 		// show the SYN-ACK first.
-		if c.SynAckTS == 0 {
-			c.SynAckTS = ts
+		if c.synAck == 0 {
+			c.synAck = c.offset(ts)
 		}
 	case ack && !syn && !rst && orig:
-		if c.SynAckTS != 0 && c.AckTS == 0 {
-			c.AckTS = ts
+		if c.synAck != 0 && c.ack == 0 {
+			c.ack = c.offset(ts)
 		}
+	}
+	if syn && !ack && orig && c.firstSYN == 0 {
+		c.firstSYN = c.offset(ts)
 	}
 
 	segLen := plen
@@ -312,13 +409,13 @@ func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
 		c.scaledHistory(orig, 'W', &ep.zeroWin, &ep.zeroExp)
 	}
 	if !c.E[0].DidClose || !c.E[1].DidClose {
-		c.zeekLast = ts
+		c.setZeekLast(ts)
 	}
-	if fin && ep.FINs < 65535 {
-		ep.FINs++
+	if fin && ep.finRST&15 < 15 {
+		ep.finRST++
 	}
-	if rst && ep.RSTs < 65535 {
-		ep.RSTs++
+	if rst && ep.finRST>>4 < 15 {
+		ep.finRST += 16
 	}
 	if ack {
 		if peer.State == Inactive {
@@ -375,7 +472,7 @@ func (c *Conn) relSeq(ep *Endpoint, base uint32) int64 {
 }
 
 func (c *Conn) updateHistory(orig bool, ep *Endpoint, flags uint8, rel64 int64, plen int) {
-	relSeq := int32(rel64)
+	relSeq := uint16(rel64)
 	syn, fin, rst, ack := flags&decode.SYN != 0, flags&decode.FIN != 0, flags&decode.RST != 0, flags&decode.ACK != 0
 	n := 0
 	for _, b := range [...]bool{syn, fin, rst} {
@@ -402,10 +499,10 @@ func (c *Conn) updateHistory(orig bool, ep *Endpoint, flags uint8, rel64 int64, 
 			ep.histLastSYN = relSeq
 		}
 		if fin {
-			if c.checkHistory(orig, histFIN, 'F') && relSeq+int32(plen) != ep.histLastFIN {
+			if c.checkHistory(orig, histFIN, 'F') && relSeq+uint16(plen) != ep.histLastFIN {
 				c.addHistory(caseFor(orig, 'F'))
 			}
-			ep.histLastFIN = relSeq + int32(plen)
+			ep.histLastFIN = relSeq + uint16(plen)
 		}
 		if rst {
 			if c.checkHistory(orig, histRST, 'R') && relSeq != ep.histLastRST {
@@ -608,7 +705,7 @@ func (c *Conn) Size(d int) uint64 {
 	if size > 0 {
 		size--
 	}
-	if ep.FINs > 0 && size > 0 {
+	if ep.finRST&15 > 0 && size > 0 {
 		size--
 	}
 	return size
@@ -626,7 +723,7 @@ func (c *Conn) ConnState() string {
 	switch c.Proto() {
 	case decode.ProtoTCP:
 	case decode.ProtoUDP:
-		oa, ra := c.E[0].Pkts > 0, c.E[1].Pkts > 0
+		oa, ra := c.E[0].Pkts() > 0, c.E[1].Pkts() > 0
 		switch {
 		case oa && ra:
 			return "SF"
@@ -701,5 +798,5 @@ func rstos0(h []byte) bool {
 // Established reports whether both sides completed the TCP handshake (or,
 // mid-stream, both sides were seen).
 func (c *Conn) Established() bool {
-	return c.AckTS != 0 || c.SynAckTS != 0 || (c.Midstream && c.E[0].Pkts > 0 && c.E[1].Pkts > 0)
+	return c.ack != 0 || c.synAck != 0 || (c.Midstream && c.E[0].Pkts() > 0 && c.E[1].Pkts() > 0)
 }

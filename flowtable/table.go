@@ -15,11 +15,12 @@ const (
 
 // Table is one worker's connection table.
 type Table struct {
-	// slots: 0 = empty, else the connection's 32-bit hash << 32 | its
-	// index + 1. The hash in the slot lets a probe skip other
-	// connections, and a backward shift move them, without touching
-	// their Conn (a cache miss each).
-	slots    []uint64
+	// slots: 0 = empty, else the top 8 bits of the connection's hash
+	// << 24 | its index + 1. The tag lets a probe skip all but one in
+	// 256 other connections without touching their Conn (a cache miss
+	// each); 4-byte slots keep the table at 8 to 16 bytes per
+	// connection.
+	slots    []uint32
 	mask     uint64
 	maxSlots int
 	chunks   [][]Conn
@@ -42,12 +43,10 @@ type Table struct {
 // factor <= 0.5), so a worker watching a few thousand connections probes a
 // few hundred KiB that stay in cache, not an array sized for the limit.
 func New(maxFlows int) *Table {
-	if maxFlows < 16 {
-		maxFlows = 16
-	}
+	maxFlows = min(max(maxFlows, 16), MaxFlows)
 	maxSlots := 1 << bits.Len(uint(maxFlows*2-1))
 	n := min(maxSlots, initialSlots)
-	t := &Table{slots: make([]uint64, n), mask: uint64(n - 1), maxSlots: maxSlots, max: maxFlows}
+	t := &Table{slots: make([]uint32, n), mask: uint64(n - 1), maxSlots: maxSlots, max: maxFlows}
 	for i := range t.wheel {
 		t.wheel[i] = -1
 	}
@@ -57,17 +56,27 @@ func New(maxFlows int) *Table {
 // initialSlots is the slot array's starting size.
 const initialSlots = 4096
 
-// grow doubles the slot array and re-inserts every entry by the hash it
-// carries.
+// MaxFlows is the most connections one table holds (a slot has 24 bits
+// for the index).
+const MaxFlows = 1<<24 - 1
+
+func slot(h uint64, idx int32) uint32 { return uint32(h>>56)<<24 | uint32(idx+1) }
+
+func slotTag(h uint64) uint32 { return uint32(h>>56) << 24 }
+
+func slotIndex(s uint32) int32 { return int32(s&(1<<24-1)) - 1 }
+
+// grow doubles the slot array and re-inserts every entry by its key's
+// hash (rare: the array doubles with the live connections).
 func (t *Table) grow() {
 	old := t.slots
-	t.slots = make([]uint64, 2*len(old))
+	t.slots = make([]uint32, 2*len(old))
 	t.mask = uint64(len(t.slots) - 1)
 	for _, s := range old {
 		if s == 0 {
 			continue
 		}
-		i := (s >> 32) & t.mask
+		i := t.At(slotIndex(s)).Key.Hash() & t.mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & t.mask
 		}
@@ -86,14 +95,14 @@ func (t *Table) At(i int32) *Conn { return &t.chunks[i/chunkSize][i%chunkSize] }
 
 // Lookup finds the connection with key k and hash h.
 func (t *Table) Lookup(k *Key, h uint64) *Conn {
-	tag := uint32(h)
+	tag := slotTag(h)
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
 			return nil
 		}
-		if uint32(s>>32) == tag {
-			if c := t.At(int32(uint32(s)) - 1); c.Key == *k {
+		if s&^(1<<24-1) == tag {
+			if c := t.At(slotIndex(s)); c.Key == *k {
 				return c
 			}
 		}
@@ -133,7 +142,7 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 	for t.slots[i] != 0 {
 		i = (i + 1) & t.mask
 	}
-	t.slots[i] = uint64(uint32(h))<<32 | uint64(idx+1)
+	t.slots[i] = slot(h, idx)
 	t.n++
 	return c
 }
@@ -147,7 +156,7 @@ func (t *Table) Remove(c *Conn) {
 		if s == 0 {
 			return // not present
 		}
-		if int32(uint32(s))-1 == c.idx {
+		if slotIndex(s) == c.idx {
 			break
 		}
 		i = (i + 1) & t.mask
@@ -160,7 +169,7 @@ func (t *Table) Remove(c *Conn) {
 		if s == 0 {
 			break
 		}
-		home := (s >> 32) & t.mask
+		home := t.At(slotIndex(s)).Key.Hash() & t.mask
 		// Move s into i if its home is not in the cyclic range (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
 			t.slots[i] = s

@@ -255,15 +255,38 @@ func TestWheelTickWrap(t *testing.T) {
 }
 
 // TestLayout: the per-connection budget (issue: at most 256 bytes per
-// connection beyond pcap buffers) starts with these two.
+// connection beyond pcap buffers) is Conn, the detectors' state and a
+// table slot; Conn's share is 200.
 func TestLayout(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 256 {
-		t.Errorf("Conn is %d bytes, budget 256", n)
+	if n := unsafe.Sizeof(Conn{}); n > 200 {
+		t.Errorf("Conn is %d bytes, budget 200", n)
+	}
+	if n := unsafe.Sizeof(Endpoint{}); n != 44 {
+		t.Errorf("Endpoint is %d bytes, want 44", n)
 	}
 	var ep Endpoint
 	ep.addData(1<<32 - 1)
 	ep.addData(2)
 	if ep.dataBytes() != 1<<32+1 {
 		t.Errorf("data bytes across 2^32: %d", ep.dataBytes())
+	}
+}
+
+// TestCounters: packet and byte counts past 32 bits, and times kept as
+// offsets when an earlier packet moves First.
+func TestCounters(t *testing.T) {
+	var ep Endpoint
+	ep.pktsLo = 1<<32 - 1
+	ep.ipLo = 1<<32 - 100
+	ep.count(1500)
+	if ep.Pkts() != 1<<32 || ep.IPBytes() != 1<<32+1400 {
+		t.Errorf("pkts %d bytes %d", ep.Pkts(), ep.IPBytes())
+	}
+	c := Conn{First: 10_000_500, Last: 10_000_500}
+	c.syn = c.offset(10_000_500)
+	c.synAck = c.offset(12_345_678)
+	c.moveFirst(7_000_000)
+	if c.SynTS() != 10_000_000 || c.SynAckTS() != 12_345_000 || c.AckTS() != 0 {
+		t.Errorf("times after moving First: %d %d %d", c.SynTS(), c.SynAckTS(), c.AckTS())
 	}
 }
