@@ -119,14 +119,15 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 			return
 		}
 		e.searchNext(c.Orig(), c.Resp(), name[:h.n], ts)
-		if fs.dns == nil {
-			fs.dns = e.getDNS()
+		d := e.dnsOf(fs)
+		if d == nil {
+			d = e.newDNS(fs)
 		}
 		// A retransmission (same ID) keeps its first time and moves the
 		// timeout; otherwise a free slot, else the oldest is replaced.
 		slot, free := 0, -1
-		for i := range fs.dns.q {
-			q := &fs.dns.q[i]
+		for i := range d.q {
+			q := &d.q[i]
 			switch {
 			case !q.used:
 				if free < 0 {
@@ -139,14 +140,14 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 				}
 				e.tab.Schedule(c, ts+e.dnsTO)
 				return
-			case q.ts < fs.dns.q[slot].ts:
+			case q.ts < d.q[slot].ts:
 				slot = i
 			}
 		}
 		if free >= 0 {
 			slot = free
 		}
-		q := &fs.dns.q[slot]
+		q := &d.q[slot]
 		q.used, q.id, q.qtype, q.ts, q.last, q.sent, q.n = true, h.id, h.qtype, ts, ts, 1, uint8(h.n)
 		copy(q.name[:], name[:h.n])
 		e.tab.Schedule(c, ts+e.dnsTO)
@@ -154,9 +155,9 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	}
 	var sent uint8 // times the answered query was sent
 	var first int64
-	if fs.dns != nil {
-		for i := range fs.dns.q {
-			if q := &fs.dns.q[i]; q.used && q.id == h.id {
+	if d := e.dnsOf(fs); d != nil {
+		for i := range d.q {
+			if q := &d.q[i]; q.used && q.id == h.id {
 				q.used = false
 				sent, first = q.sent, q.ts
 			}
@@ -313,7 +314,7 @@ func (e *Engine) releaseNX(i int) {
 	h := e.nx[i]
 	e.nx = append(e.nx[:i], e.nx[i+1:]...)
 	if c := e.tab.At(h.idx); c.First == h.first {
-		e.state(c).events |= 1 << NoteDNSError
+		e.p(e.state(c)).events |= 1 << NoteDNSError
 	}
 	if !e.rl.allow(e, NoteDNSError, h.server, h.ts) {
 		PutBuffer(h.b)
@@ -373,8 +374,9 @@ func appendDNS(dst []byte, name []byte, qtype uint16, rcode int) []byte {
 // dnsTimeouts reports queries unanswered for the DNS timeout (or, when
 // final, unanswered when the capture ended).
 func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final bool) {
-	for i := range fs.dns.q {
-		q := &fs.dns.q[i]
+	d := e.dnsOf(fs)
+	for i := range d.q {
+		q := &d.q[i]
 		if !q.used || (!final && now-q.last < e.dnsTO) {
 			continue
 		}
@@ -415,19 +417,8 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 // once every query is answered or timed out: a UDP flow lingers for its
 // idle timeout, and most of that time it has nothing pending.
 func (e *Engine) maybeReleaseDNS(fs *flowState) {
-	if fs.dns == nil || fs.dns.oldest() != 0 {
+	if d := e.dnsOf(fs); d == nil || d.oldest() != 0 {
 		return
 	}
-	e.dnsPool = append(e.dnsPool, fs.dns)
-	fs.dns = nil
-}
-
-func (e *Engine) getDNS() *dnsState {
-	if n := len(e.dnsPool); n > 0 {
-		d := e.dnsPool[n-1]
-		e.dnsPool = e.dnsPool[:n-1]
-		*d = dnsState{}
-		return d
-	}
-	return &dnsState{}
+	e.dropProto(fs)
 }

@@ -89,33 +89,39 @@ type Stats struct {
 // connections need lives in a separate problem struct, allocated when a
 // problem shows, so a healthy connection costs little memory.
 type flowState struct {
-	tls  *tlsState
-	dns  *dnsState
-	http *httpState
-	prob *problem
-
-	pc     pcapBuf
+	px     uint32 // handle of the protocol state, in the slab pk names (0: none)
+	prob   uint32 // handle in Engine.probs, 0: none
 	recent uint32 // link to the newest packet in the recent ring (0 none)
+	pc     pcapBuf
 
-	tlsSum tlsSummary // a settled TLS handshake, once tls went back to the pool
-
-	link      uint16
-	vlan      [2]uint16
-	nvlan     uint8
-	service   uint8
-	events    uint32 // bit per note emitted for this connection
-	firstRST  int8   // 0 none, 1 originator, 2 responder
-	finBefore bool   // a FIN was seen before the first RST
-	refused   bool
-	tlsFatal  bool
-	icmpSet   bool
-	tracked   bool
-	pcapDone  bool
+	link     uint16 // link type and VLAN tags, interned (Engine.links)
+	headPkts uint8  // packets in the pcap head (saturating)
+	service  uint8
+	pk       uint8 // which slab px is in: pkTLS, pkTLSSum, pkDNS, pkHTTP
+	firstRST int8  // 0 none, 1 originator, 2 responder
+	flags    uint8 // fFinBefore...
 }
+
+// flowState flags.
+const (
+	fFinBefore  uint8 = 1 << iota // a FIN was seen before the first RST
+	fRefused                      // a RST answered the SYN (reported at the end)
+	fTLSFatal                     // a fatal TLS alert was seen
+	fICMPSet                      // an ICMP error names this connection
+	fTracked                      // the header search matched: followed
+	fPcapDone                     // the pcap was written
+	fHeadClosed                   // the pcap head takes no more packets
+	fStashed                      // the first SYN waits in the SYN stash
+)
+
+func (fs *flowState) has(f uint8) bool { return fs.flags&f != 0 }
+func (fs *flowState) set(f uint8)      { fs.flags |= f }
+func (fs *flowState) clear(f uint8)    { fs.flags &^= f }
 
 // problem holds what only connections with a problem (or tracked ones)
 // need.
 type problem struct {
+	events     uint32 // bit per note emitted for this connection
 	refusedTS  int64
 	trackUntil int64
 	zeroFrom   [2]int64 // since when each side advertises a zero window (0: not)
@@ -129,19 +135,22 @@ type problem struct {
 var noProblem problem
 
 // p returns the connection's problem state, creating it.
-func (fs *flowState) p() *problem {
-	if fs.prob == nil {
-		fs.prob = new(problem)
+func (e *Engine) p(fs *flowState) *problem {
+	if fs.prob == 0 {
+		var p *problem
+		fs.prob, p = e.probs.get()
+		*p = problem{}
+		return p
 	}
-	return fs.prob
+	return e.probs.at(fs.prob)
 }
 
 // q returns the connection's problem state for reading (zero if none).
-func (fs *flowState) q() *problem {
-	if fs.prob == nil {
+func (e *Engine) q(fs *flowState) *problem {
+	if fs.prob == 0 {
 		return &noProblem
 	}
-	return fs.prob
+	return e.probs.at(fs.prob)
 }
 
 // Engine is one worker's pipeline after decode: flow table, detectors and
@@ -154,33 +163,38 @@ type Engine struct {
 
 	tab    *flowtable.Table
 	states [][]flowState
+	probs  slab[problem]
 	pkt    decode.Packet
 	now    int64
 
 	flushedAt int64 // when Advance last handed record batches to the sink
 
-	tlsPool  []*tlsState
-	pend     [KindStats + 1]*Buffer // records waiting to go out, by kind
-	pendN    [KindStats + 1]int
-	sniID    map[string]uint32 // interned server names of settled handshakes
-	sniNames [][]byte
-	dnsPool  []*dnsState
-	httpPool []*httpState
-	arena    arena
-	stash    synStash
-	recent   recentRing
-	links    []uint32          // ensureTail's walk of a recent-ring chain
-	peers    []chan ICMPNotice // the other workers' inboxes (live)
-	dnsPeers []chan Forwarded  // every worker's DNS inbox, by worker (live, several workers)
-	inbox    chan ICMPNotice
-	held     []ICMPNotice // notices waiting for their flow
-	pools    bufPools
-	rl       rateLimiter
-	search   []byte // lower-cased search text
-	reqs     reqCache
-	nx       []nxHold // NXDOMAIN events held (dns.go), oldest first
-	rq       [recentQueries]recentQuery
-	rqNext   int
+	tlss      slab[tlsState]
+	sums      slab[tlsSummary]
+	pend      [KindStats + 1]*Buffer // records waiting to go out, by kind
+	pendN     [KindStats + 1]int
+	sniID     map[string]uint16 // interned server names of settled handshakes
+	sniNames  [][]byte
+	dnss      slab[dnsState]
+	https     slab[httpState]
+	arena     arena
+	stash     synStash
+	recent    recentRing
+	links     []uint32 // ensureTail's walk of a recent-ring chain
+	ifaces    []iface  // flowState.link: link types and VLAN tags seen
+	ifaceID   map[iface]uint16
+	lastIface uint16
+	peers     []chan ICMPNotice // the other workers' inboxes (live)
+	dnsPeers  []chan Forwarded  // every worker's DNS inbox, by worker (live, several workers)
+	inbox     chan ICMPNotice
+	held      []ICMPNotice // notices waiting for their flow
+	pools     bufPools
+	rl        rateLimiter
+	search    []byte // lower-cased search text
+	reqs      reqCache
+	nx        []nxHold // NXDOMAIN events held (dns.go), oldest first
+	rq        [recentQueries]recentQuery
+	rqNext    int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder
@@ -284,7 +298,7 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 		}
 		c.Init(p, &t, ts)
 		fs := e.state(c)
-		*fs = flowState{link: uint16(linkType), pc: pcapBuf{head: -1}, vlan: p.VLAN, nvlan: p.NVLAN}
+		*fs = flowState{link: e.linkID(linkType, p.VLAN, p.NVLAN), pc: pcapBuf{head: -1}}
 		e.St.Flows.Add(1)
 		e.St.FlowsActive.Add(1)
 	}
@@ -359,17 +373,17 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 		if closed(c) {
 			d = min(d, c.Last+e.linger)
 		}
-		if fs.events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 {
+		if e.q(fs).events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 {
 			d = min(d, c.FirstSYN()+e.synTO)
 		}
 	}
-	if fs.dns != nil {
-		if t := fs.dns.oldest(); t != 0 {
+	if ds := e.dnsOf(fs); ds != nil {
+		if t := ds.oldest(); t != 0 {
 			d = min(d, t+e.dnsTO)
 		}
 	}
-	if fs.tracked {
-		d = min(d, fs.q().trackUntil)
+	if fs.has(fTracked) {
+		d = min(d, e.q(fs).trackUntil)
 	}
 	return d
 }
@@ -385,12 +399,12 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 && now-c.FirstSYN() >= e.synTO {
 		e.noAnswer(c, fs, now)
 	}
-	if fs.dns != nil {
+	if e.dnsOf(fs) != nil {
 		e.dnsTimeouts(c, fs, now, false)
 		e.maybeReleaseDNS(fs)
 	}
-	if fs.tracked && now >= fs.q().trackUntil {
-		fs.tracked = false
+	if fs.has(fTracked) && now >= e.q(fs).trackUntil {
+		fs.clear(fTracked)
 		e.writePcap(c, fs)
 	}
 	idle := e.idleUDP
@@ -419,7 +433,7 @@ func (e *Engine) Flush() {
 		if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 {
 			e.noAnswer(c, fs, e.now)
 		}
-		if fs.dns != nil {
+		if e.dnsOf(fs) != nil {
 			e.dnsTimeouts(c, fs, e.now, true)
 		}
 		e.endFlow(c, endCaptureEnd)
@@ -432,7 +446,7 @@ func (e *Engine) Flush() {
 func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bool, ts int64, prevO, prevR uint8) {
 	f := p.TCPFlags
 	if f&decode.FIN != 0 && fs.firstRST == 0 {
-		fs.finBefore = true
+		fs.set(fFinBefore)
 	}
 	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive &&
 		prevO == flowtable.SynSent && c.FirstSYN() != 0 && c.E[0].Pkts() > 1 && ts-c.FirstSYN() >= lateAnswer {
@@ -444,19 +458,20 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	if f&(decode.SYN|decode.RST|decode.ACK) == decode.ACK {
 		if p.Window == 0 {
-			if from := fs.q().zeroFrom[side]; from == 0 && (c.AckTS() != 0 || c.Midstream) {
-				fs.p().zeroFrom[side] = ts
-			} else if from != 0 && ts-from >= zeroOngoing && fs.events&(1<<NoteTCPZeroWindow) == 0 {
+			if from := e.q(fs).zeroFrom[side]; from == 0 && (c.AckTS() != 0 || c.Midstream) {
+				e.p(fs).zeroFrom[side] = ts
+			} else if from != 0 && ts-from >= zeroOngoing && e.q(fs).events&(1<<NoteTCPZeroWindow) == 0 {
 				e.zeroWindow(c, fs, side, ts, zeroSoFar)
 			}
-		} else if fs.prob != nil && fs.prob.zeroFrom[side] != 0 {
+		} else if e.q(fs).zeroFrom[side] != 0 {
 			e.zeroWindow(c, fs, side, ts, zeroOpened)
 		}
 	}
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
 		e.payload(c, fs, p, side, ts)
 	}
-	tlsOpen := fs.tls != nil && !fs.tls.reported && (!fs.tls.est || fs.tls.pendingRej >= 0)
+	t := e.tlsOf(fs)
+	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0)
 	if f&decode.RST != 0 {
 		if fs.firstRST == 0 {
 			fs.firstRST = int8(side + 1)
@@ -465,15 +480,16 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// Reported when the flow ends, if it is still a
 				// rejection then: a forged RST followed by a real
 				// SYN-ACK is not a closed port.
-				fs.refused, fs.p().refusedTS = true, ts
-				e.arena.freeBuf(&fs.pc) // no pcap for a refusal
+				fs.set(fRefused)
+				e.p(fs).refusedTS = ts
+				e.freeBuf(fs) // no pcap for a refusal
 			case tlsOpen:
 				e.tlsClose(c, fs, side, ts)
-			case fs.tls != nil && fs.tls.reported:
+			case t != nil && t.reported:
 				// The TLS event already explains the close.
-			case !fs.finBefore && orig && e.nameMismatchQuit(fs, ts):
+			case !fs.has(fFinBefore) && orig && e.nameMismatchQuit(fs, ts):
 				e.nameQuit(c, fs, ts, true)
-			case !fs.finBefore && !fs.tlsFatal && e.wasEstablished(c, orig):
+			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
 		}
@@ -498,39 +514,38 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		switch {
 		case looksLikeTLS(p.Payload):
 			fs.service = svcSSL
-			fs.tls = e.getTLS()
+			e.newTLS(fs)
 		case isHTTPRequest(p.Payload):
 			fs.service = svcHTTP
 			if e.search != nil {
-				fs.http = e.getHTTP()
+				e.newHTTP(fs)
 			}
 		case isH2Preface(p.Payload):
 			fs.service = svcHTTP
 			if e.search != nil {
-				fs.http = e.getHTTP()
-				fs.http.h2 = true
+				e.newHTTP(fs).h2 = true
 			}
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
 	}
-	if fs.tls != nil {
+	if t := e.tlsOf(fs); t != nil {
 		var ev tlsEvents
-		fs.tls.segment(side, p.Seq, p.Payload, ts, &ev)
+		t.segment(side, p.Seq, p.Payload, ts, &ev)
 		e.tlsEvents(c, fs, &ev, ts)
-		if side == 0 && fs.tls != nil && fs.tls.d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
+		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
 			// The client's close_notify: it is giving up (curl sends one
 			// before its FIN, and the server may close first).
 			e.nameQuit(c, fs, ts, false)
 		}
 	}
-	if fs.http != nil && side == 0 {
+	if e.httpOf(fs) != nil && side == 0 {
 		e.httpSegment(c, fs, p, ts)
 	}
 	if fs.service == svcHTTP {
 		if side == 0 && isHTTPRequest(p.Payload) {
 			e.reqs.put(c, p.Payload, ts)
-		} else if side == 1 && fs.events&(1<<NoteHTTPServerError) == 0 {
+		} else if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 			if code := serverErrorStatus(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
 			}
@@ -600,7 +615,7 @@ func appendServerDid(dst []byte, c *flowtable.Conn, did, why string) []byte {
 }
 
 func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
-	if fs.events&(1<<NoteTCPNoAnswer) != 0 || fs.events&(1<<NoteICMPUnreachable) != 0 {
+	if e.q(fs).events&(1<<NoteTCPNoAnswer) != 0 || e.q(fs).events&(1<<NoteICMPUnreachable) != 0 {
 		return
 	}
 	if h := c.History(); len(h) == 0 || (h[0] != 'S' && h[0] != '^') {
@@ -611,7 +626,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	if c.E[0].Pkts() == 0 || c.E[1].Pkts() != 0 || c.E[0].State != flowtable.SynSent || c.Size(0) != 0 {
 		return
 	}
-	fs.events |= 1 << NoteTCPNoAnswer
+	e.p(fs).events |= 1 << NoteTCPNoAnswer
 	b := e.eventStart(c, NoteTCPNoAnswer, now)
 	if b == nil {
 		return
@@ -640,7 +655,7 @@ const lateAnswer = int64(500e6)
 // its SYN: the connection was made, but seconds late (TCP's initial
 // retransmission timeout is 1 s, then 3 s, 7 s, ...).
 func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
-	noAnswer := fs.events&(1<<NoteTCPNoAnswer) != 0
+	noAnswer := e.q(fs).events&(1<<NoteTCPNoAnswer) != 0
 	b := e.eventStart(c, NoteTCPLateAnswer, ts)
 	if b == nil {
 		return
@@ -687,11 +702,12 @@ const (
 // ends it unless it goes on): the side stopped reading, and the other
 // could not send.
 func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64, how int) {
-	from := fs.prob.zeroFrom[side]
+	pr := e.p(fs)
+	from := pr.zeroFrom[side]
 	if how != zeroSoFar {
-		fs.prob.zeroFrom[side] = 0
+		pr.zeroFrom[side] = 0
 	}
-	if ts-from < minZeroWindow || fs.events&(1<<NoteTCPZeroWindow) != 0 {
+	if ts-from < minZeroWindow || e.q(fs).events&(1<<NoteTCPZeroWindow) != 0 {
 		return
 	}
 	b := e.problemEvent(c, fs, NoteTCPZeroWindow, ts)
@@ -767,10 +783,10 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	b.B = appendSide(b.B, who)
 	if quit {
 		b.B = append(b.B, `,"after_tls_handshake":true`...)
-		if fs.tls != nil {
-			b.B = e.appendTLS(b.B, c, fs.tls, false)
+		if t := e.tlsOf(fs); t != nil {
+			b.B = e.appendTLS(b.B, c, t, false)
 		} else {
-			b.B = e.appendTLSSummary(b.B, &fs.tlsSum, false)
+			b.B = e.appendTLSSummary(b.B, e.sumOf(fs), false)
 		}
 	}
 	b.B = append(b.B, `,"orig_bytes":`...)
@@ -903,11 +919,12 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 	}
 	if qc != nil {
 		fs := e.state(qc)
-		if fs.icmpSet {
+		if fs.has(fICMPSet) {
 			return true // one report per connection
 		}
-		pr := fs.p()
-		fs.icmpSet, pr.icmpV6, pr.icmpType, pr.icmpCode = true, v6, n.Type, n.Code
+		pr := e.p(fs)
+		fs.set(fICMPSet)
+		pr.icmpV6, pr.icmpType, pr.icmpCode = v6, n.Type, n.Code
 		// The quoted packet came from its sender; the error reports that
 		// the other side could not be reached.
 		side := "server"
@@ -974,18 +991,18 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 // endFlow writes c's end_flows record, its pending pcap, and removes it.
 func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	fs := e.state(c)
-	if fs.tls != nil && !fs.tls.reported && fs.tls.pendingRej >= 0 && (fs.tls.pendingRej == 1 || !fs.tls.est) {
-		e.tlsRejected(c, fs, fs.tls.pendingRejTS)
+	if t := e.tlsOf(fs); t != nil && !t.reported && t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
+		e.tlsRejected(c, fs, t.pendingRejTS)
 	}
-	if fs.refused {
-		e.refused(c, fs, fs.q().refusedTS)
+	if fs.has(fRefused) {
+		e.refused(c, fs, e.q(fs).refusedTS)
 	}
 	for side := range 2 {
-		if fs.q().zeroFrom[side] != 0 {
+		if e.q(fs).zeroFrom[side] != 0 {
 			e.zeroWindow(c, fs, side, c.Last, zeroEnded)
 		}
 	}
-	if fs.q().pcapName != "" && !fs.pcapDone {
+	if e.q(fs).pcapName != "" && !fs.has(fPcapDone) {
 		e.writePcap(c, fs)
 	}
 	e.writeFlow(c, fs, why)
@@ -995,35 +1012,128 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 }
 
 func (e *Engine) release(fs *flowState) {
-	if fs.tls != nil {
-		fs.tls.releaseBuffers()
-		e.tlsPool = append(e.tlsPool, fs.tls)
-		fs.tls = nil
+	e.dropProto(fs)
+	e.freeBuf(fs)
+	if fs.prob != 0 {
+		e.probs.put(fs.prob)
+		fs.prob = 0
 	}
-	if fs.dns != nil {
-		e.dnsPool = append(e.dnsPool, fs.dns)
-		fs.dns = nil
-	}
-	if fs.http != nil {
-		e.pools.http.put(fs.http.buf)
-		fs.http.buf = nil
-		e.httpPool = append(e.httpPool, fs.http)
-		fs.http = nil
-	}
-	e.arena.freeBuf(&fs.pc)
-	fs.prob = nil
 }
 
-func (e *Engine) getTLS() *tlsState {
-	var t *tlsState
-	if n := len(e.tlsPool); n > 0 {
-		t = e.tlsPool[n-1]
-		e.tlsPool = e.tlsPool[:n-1]
-	} else {
-		t = &tlsState{}
+// iface is where a connection was captured: the link type and the VLAN
+// tags of its first packet. A worker sees a handful; connections keep a
+// 2-byte index.
+type iface struct {
+	link  uint16
+	vlan  [2]uint16
+	nvlan uint8
+}
+
+// maxIfaces bounds the interned ifaces; the last few hundred are kept for
+// link types without VLAN tags (past the bound, a connection's tags are
+// not recorded).
+const maxIfaces = 1<<16 - 512
+
+func (e *Engine) linkID(linkType int, vlan [2]uint16, nvlan uint8) uint16 {
+	k := iface{link: uint16(linkType), vlan: vlan, nvlan: nvlan}
+	if int(e.lastIface) < len(e.ifaces) && e.ifaces[e.lastIface] == k {
+		return e.lastIface
 	}
+	if id, ok := e.ifaceID[k]; ok {
+		e.lastIface = id
+		return id
+	}
+	if len(e.ifaces) >= maxIfaces && nvlan > 0 {
+		return e.linkID(linkType, [2]uint16{}, 0)
+	}
+	if e.ifaceID == nil {
+		e.ifaceID = make(map[iface]uint16)
+	}
+	id := uint16(len(e.ifaces))
+	e.ifaces = append(e.ifaces, k)
+	e.ifaceID[k] = id
+	return id
+}
+
+// Protocol state kinds (flowState.pk): a connection has at most one
+// protocol parser (its service decides which) or a settled TLS summary.
+const (
+	pkNone   uint8 = iota
+	pkTLS          // Engine.tlss
+	pkTLSSum       // Engine.sums: a settled TLS handshake
+	pkDNS          // Engine.dnss
+	pkHTTP         // Engine.https
+)
+
+func (e *Engine) tlsOf(fs *flowState) *tlsState {
+	if fs.pk != pkTLS {
+		return nil
+	}
+	return e.tlss.at(fs.px)
+}
+
+func (e *Engine) sumOf(fs *flowState) *tlsSummary {
+	if fs.pk != pkTLSSum {
+		return nil
+	}
+	return e.sums.at(fs.px)
+}
+
+func (e *Engine) dnsOf(fs *flowState) *dnsState {
+	if fs.pk != pkDNS {
+		return nil
+	}
+	return e.dnss.at(fs.px)
+}
+
+func (e *Engine) httpOf(fs *flowState) *httpState {
+	if fs.pk != pkHTTP {
+		return nil
+	}
+	return e.https.at(fs.px)
+}
+
+func (e *Engine) newTLS(fs *flowState) *tlsState {
+	e.dropProto(fs)
+	h, t := e.tlss.get()
 	t.reset(&e.pools)
+	fs.pk, fs.px = pkTLS, h
 	return t
+}
+
+func (e *Engine) newDNS(fs *flowState) *dnsState {
+	e.dropProto(fs)
+	h, d := e.dnss.get()
+	*d = dnsState{}
+	fs.pk, fs.px = pkDNS, h
+	return d
+}
+
+func (e *Engine) newHTTP(fs *flowState) *httpState {
+	e.dropProto(fs)
+	h, st := e.https.get()
+	*st = httpState{buf: e.pools.http.get()}
+	fs.pk, fs.px = pkHTTP, h
+	return st
+}
+
+// dropProto hands the connection's protocol state back to its slab.
+func (e *Engine) dropProto(fs *flowState) {
+	switch fs.pk {
+	case pkTLS:
+		e.tlss.at(fs.px).releaseBuffers()
+		e.tlss.put(fs.px)
+	case pkTLSSum:
+		e.sums.put(fs.px)
+	case pkDNS:
+		e.dnss.put(fs.px)
+	case pkHTTP:
+		h := e.https.at(fs.px)
+		e.pools.http.put(h.buf)
+		h.buf = nil
+		e.https.put(fs.px)
+	}
+	fs.pk, fs.px = pkNone, 0
 }
 
 // uid returns the connection id: deterministic from the tuple and first
@@ -1051,6 +1161,6 @@ func lowerASCII(b []byte) []byte {
 	return b
 }
 
-// A connection's notes are bits of flowState.events (uint32): this stops
+// A connection's notes are bits of problem.events (uint32): this stops
 // compiling past 32 notes.
 var _ = [1]struct{}{}[numNotes/33]

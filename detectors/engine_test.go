@@ -5,9 +5,40 @@ import (
 	"io"
 	"os"
 	"testing"
+	"unsafe"
 
 	"github.com/dlltagent/dlltagent/internal/pcapio"
 )
+
+// TestStateLayout: the detectors' share of the 256-byte per-connection
+// budget (flowtable.TestLayout has Conn's 200; a table slot is 8 to 16).
+func TestStateLayout(t *testing.T) {
+	if n := unsafe.Sizeof(flowState{}); n > 32 {
+		t.Errorf("flowState is %d bytes, budget 32", n)
+	}
+	if n := unsafe.Sizeof(tlsSummary{}); n > 12 {
+		t.Errorf("tlsSummary is %d bytes, budget 12", n)
+	}
+}
+
+// TestSlab: handles are stable, 1-based and reused.
+func TestSlab(t *testing.T) {
+	var s slab[int64]
+	var hs []uint32
+	for i := 0; i < 3*slabChunk; i++ {
+		h, p := s.get()
+		*p = int64(i)
+		hs = append(hs, h)
+	}
+	first := s.at(hs[0])
+	s.put(hs[5])
+	if h, p := s.get(); h != hs[5] || *p != 5 {
+		t.Errorf("reuse: handle %d value %d, want %d 5", h, *p, hs[5])
+	}
+	if hs[0] != 1 || s.at(hs[0]) != first || *s.at(hs[len(hs)-1]) != 3*slabChunk-1 {
+		t.Errorf("handles moved or misnumbered")
+	}
+}
 
 type discard struct{ n int }
 

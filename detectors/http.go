@@ -32,23 +32,10 @@ func isHTTPRequest(b []byte) bool {
 	return false
 }
 
-func (e *Engine) getHTTP() *httpState {
-	var h *httpState
-	if n := len(e.httpPool); n > 0 {
-		h = e.httpPool[n-1]
-		e.httpPool = e.httpPool[:n-1]
-		*h = httpState{}
-	} else {
-		h = &httpState{}
-	}
-	h.buf = e.pools.http.get()
-	return h
-}
-
 // httpSegment accumulates the client's first request (in sequence order)
 // until its header block ends, then searches it once.
 func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet, ts int64) {
-	h := fs.http
+	h := e.httpOf(fs)
 	if h.done {
 		return
 	}
@@ -100,7 +87,7 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 // h2Segment looks for the first request's complete header block in the
 // HTTP/2 client stream gathered so far, decodes it and searches it once.
 func (e *Engine) h2Segment(c *flowtable.Conn, fs *flowState, ts int64) {
-	h := fs.http
+	h := e.httpOf(fs)
 	final := len(h.buf) >= maxHeaderBlock
 	if e.h2 == nil {
 		e.h2 = newH2Decoder()
@@ -172,8 +159,8 @@ func lowerByte(b byte) byte {
 var sensitive = [...][]byte{[]byte("authorization"), []byte("proxy-authorization"), []byte("cookie"), []byte("set-cookie")}
 
 func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at int, ts int64) {
-	fs.tracked = true
-	fs.p().trackUntil = ts + e.track
+	fs.set(fTracked)
+	e.p(fs).trackUntil = ts + e.track
 	e.planPcap(fs, NoteHTTPHeaderMatch, c)
 	e.ensureTail(c, fs)
 	reqLine := block

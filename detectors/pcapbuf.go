@@ -144,6 +144,7 @@ type arena struct {
 	mem     []byte
 	free    []int32
 	maxTail int
+	tails   slab[tailRing]
 }
 
 func (a *arena) init(total, maxFile int) {
@@ -183,14 +184,13 @@ func (a *arena) chunk(i int32) []byte {
 // pcapBuf is a connection's packet buffer: a head chunk with its first
 // packets (the handshakes) and, for tracked or failing connections, a
 // circular tail. Records are stored in pcap record format.
+// Its packet count and flags are in flowState (headPkts, fHeadClosed,
+// fStashed), which keeps both 4-byte aligned without padding.
 type pcapBuf struct {
-	tail       *tailRing
-	head       int32 // chunk, -1 none
-	headUsed   int32
-	headPkts   uint16
+	tail       uint32 // handle in arena.tails, 0 none
+	head       int32  // chunk, -1 none
+	headUsed   uint16 // at most chunkBytes
 	wholeBytes uint16 // payload bytes kept whole in the head (saturating)
-	headClosed bool
-	stashed    bool // the first SYN waits in the SYN stash
 }
 
 type tailRing struct {
@@ -200,16 +200,28 @@ type tailRing struct {
 	n     int
 }
 
-func (a *arena) freeBuf(pc *pcapBuf) {
+// freeBuf gives a connection's pcap chunks back; its head takes no more.
+func (e *Engine) freeBuf(fs *flowState) {
+	a, pc := &e.arena, &fs.pc
 	a.put(pc.head)
 	pc.head, pc.headUsed = -1, 0
-	pc.headClosed = true
-	if pc.tail != nil {
-		for i := 0; i < pc.tail.n; i++ {
-			a.put(pc.tail.idx[(pc.tail.start+i)%maxTailChunks])
+	fs.set(fHeadClosed)
+	if pc.tail != 0 {
+		t := a.tails.at(pc.tail)
+		for i := 0; i < t.n; i++ {
+			a.put(t.idx[(t.start+i)%maxTailChunks])
 		}
-		pc.tail = nil
+		a.tails.put(pc.tail)
+		pc.tail = 0
 	}
+}
+
+// tailOf returns pc's tail ring (nil: none).
+func (a *arena) tailOf(pc *pcapBuf) *tailRing {
+	if pc.tail == 0 {
+		return nil
+	}
+	return a.tails.at(pc.tail)
 }
 
 // putRecord appends a record to chunk c at offset used; it cuts the frame
@@ -234,12 +246,12 @@ func putRecord(c []byte, used int, ts int64, frame []byte, origLen int) int {
 // length (0 when the segment carries none).
 func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame []byte, origLen int, bareSYN bool, payOff, payLen int) {
 	pc := &fs.pc
-	if !pc.headClosed {
+	if !fs.has(fHeadClosed) {
 		if pc.head < 0 {
 			slot := int(c.Index()) % stashSlots
 			st := &e.stash
-			if bareSYN && pc.headPkts == 0 {
-				if pc.stashed {
+			if bareSYN && fs.headPkts == 0 {
+				if fs.has(fStashed) {
 					// A retransmitted SYN: the first one is kept.
 					return
 				}
@@ -247,21 +259,21 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 					copy(st.data[slot*stashSlotSize:], frame)
 					st.idx[slot], st.first[slot], st.ts[slot] = c.Index()+1, c.First, ts
 					st.n[slot], st.orig[slot] = uint16(len(frame)), uint32(origLen)
-					pc.stashed = true
+					fs.set(fStashed)
 					return
 				}
 			}
 			pc.head = e.arena.alloc()
 			if pc.head < 0 {
-				pc.headClosed = true
+				fs.set(fHeadClosed)
 				e.St.PcapDropped.Add(uint64(len(frame)))
-			} else if pc.stashed {
-				pc.stashed = false
+			} else if fs.has(fStashed) {
+				fs.clear(fStashed)
 				if st.idx[slot] == c.Index()+1 && st.first[slot] == c.First {
 					off := slot * stashSlotSize
 					if u := putRecord(e.arena.chunk(pc.head), 0, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot])); u >= 0 {
-						pc.headUsed = int32(u)
-						pc.headPkts++
+						pc.headUsed = uint16(u)
+						fs.headPkts = min(fs.headPkts+1, 255)
 					}
 				} // else the stash slot was taken by another SYN
 			}
@@ -281,15 +293,15 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 				hf = hf[:headFrameMax]
 			}
 			if u := putRecord(e.arena.chunk(pc.head), int(pc.headUsed), ts, hf, origLen); u >= 0 {
-				pc.headUsed = int32(u)
-				pc.headPkts++
+				pc.headUsed = uint16(u)
+				fs.headPkts = min(fs.headPkts+1, 255)
 				return
 			}
-			pc.headClosed = true
+			fs.set(fHeadClosed)
 		}
 	}
-	if pc.tail == nil {
-		if !fs.pcapDone {
+	if pc.tail == 0 {
+		if !fs.has(fPcapDone) {
 			rf := frame
 			if payLen > 0 {
 				rf = rf[:min(len(rf), payOff+recentPayload)]
@@ -306,7 +318,7 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 // tailPut appends a packet to the connection's tail ring, recycling its
 // oldest chunk when the ring is at its bound.
 func (e *Engine) tailPut(pc *pcapBuf, ts int64, frame []byte, origLen int) {
-	t := pc.tail
+	t := e.arena.tails.at(pc.tail)
 	if t.n > 0 {
 		last := (t.start + t.n - 1) % maxTailChunks
 		if u := putRecord(e.arena.chunk(t.idx[last]), int(t.used[last]), ts, frame, origLen); u >= 0 {
@@ -339,21 +351,23 @@ func (e *Engine) tailPut(pc *pcapBuf, ts int64, frame []byte, origLen int) {
 // settled reports whether the connection is past its handshakes, so the
 // head keeps only the start of each segment's payload.
 func (e *Engine) settled(fs *flowState) bool {
-	switch {
-	case fs.tls != nil:
-		return fs.tls.est
-	case fs.http != nil:
-		return fs.http.done
+	switch fs.pk {
+	case pkTLS:
+		return e.tlss.at(fs.px).est
+	case pkHTTP:
+		return e.https.at(fs.px).done
 	}
 	return fs.pc.wholeBytes >= headWholeBytes
 }
 
 // ensureTail starts a tail ring for a tracked or failing connection.
 func (e *Engine) ensureTail(c *flowtable.Conn, fs *flowState) {
-	if fs.pc.tail != nil || fs.pcapDone {
+	if fs.pc.tail != 0 || fs.has(fPcapDone) {
 		return
 	}
-	fs.pc.tail = &tailRing{}
+	var t *tailRing
+	fs.pc.tail, t = e.arena.tails.get()
+	*t = tailRing{}
 	// The packets that led here, still in the recent ring, come first:
 	// the newest recentMax-recentFirst and the recentFirst oldest (for a
 	// long connection, its handshake: Wireshark needs the SYNs' options
@@ -382,18 +396,18 @@ func (e *Engine) ensureTail(c *flowtable.Conn, fs *flowState) {
 // handshakes, healthy and not tracked.
 func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 	pc := &fs.pc
-	if pc.head < 0 || fs.tracked || fs.q().pcapName != "" || fs.events != 0 {
+	if pc.head < 0 || fs.has(fTracked) || e.q(fs).pcapName != "" || e.q(fs).events != 0 {
 		return
 	}
 	past := false
-	switch {
-	case fs.tls != nil:
-		t := fs.tls
+	switch fs.pk {
+	case pkTLS:
+		t := e.tlss.at(fs.px)
 		past = t.est && (!t.tls13 || (t.srvAfter >= 1 && t.pendingRej < 0)) || t.d[0].broken || t.d[1].broken
-	case fs.http != nil:
-		past = fs.http.done && c.Size(1) > 0
+	case pkHTTP:
+		past = e.https.at(fs.px).done && c.Size(1) > 0
 	default:
-		past = (c.Size(0) > 0 && c.Size(1) > 0) || pc.headPkts >= 16
+		past = (c.Size(0) > 0 && c.Size(1) > 0) || fs.headPkts >= 16
 	}
 	if past {
 		// The handshake stays reachable through the recent ring, cut
@@ -408,7 +422,8 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 			h = h[n:]
 		}
 		e.arena.put(pc.head)
-		pc.head, pc.headUsed, pc.headClosed = -1, 0, true
+		pc.head, pc.headUsed = -1, 0
+		fs.set(fHeadClosed)
 	}
 }
 
@@ -423,7 +438,7 @@ func (e *Engine) problemEvent(c *flowtable.Conn, fs *flowState, note int, ts int
 
 // planPcap names the pcap that will be written for this connection.
 func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn) {
-	if fs.q().pcapName != "" {
+	if e.q(fs).pcapName != "" {
 		return
 	}
 	ts := e.now
@@ -435,35 +450,35 @@ func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn) {
 	b = append(b, '_')
 	b = uid(b, c)
 	b = append(b, ".pcap"...)
-	fs.p().pcapName = string(b)
-	fs.p().pcapNote = int8(note)
+	e.p(fs).pcapName = string(b)
+	e.p(fs).pcapNote = int8(note)
 }
 
 // writePcap sends the connection's buffered packets to the sink as one
 // pcap file (head, then tail, original timestamps) and frees the buffers.
 func (e *Engine) writePcap(c *flowtable.Conn, fs *flowState) {
-	if fs.q().pcapName == "" || fs.pcapDone {
+	if e.q(fs).pcapName == "" || fs.has(fPcapDone) {
 		return
 	}
 	pc := &fs.pc
 	b := GetBuffer(KindPcap)
-	b.Name = fs.q().pcapName
-	b.B = pcapio.AppendFileHeader(b.B, int(fs.link), 262144)
+	b.Name = e.q(fs).pcapName
+	b.B = pcapio.AppendFileHeader(b.B, int(e.ifaces[fs.link].link), 262144)
 	if pc.head >= 0 {
 		b.B = append(b.B, e.arena.chunk(pc.head)[:pc.headUsed]...)
 	}
-	if t := pc.tail; t != nil {
+	if t := e.arena.tailOf(pc); t != nil {
 		for i := 0; i < t.n; i++ {
 			j := (t.start + i) % maxTailChunks
 			b.B = append(b.B, e.arena.chunk(t.idx[j])[:t.used[j]]...)
 		}
 	}
-	fs.pcapDone = true
-	e.arena.freeBuf(pc)
+	fs.set(fPcapDone)
+	e.freeBuf(fs)
 	if !e.out.Send(b) {
 		// Refused under overload (the sink counts pcaps_dropped):
 		// end_flows does not name a file that will not exist.
 		PutBuffer(b)
-		fs.p().pcapName = ""
+		e.p(fs).pcapName = ""
 	}
 }

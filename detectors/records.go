@@ -57,7 +57,7 @@ func appendCommunityID(dst []byte, o, r netip.Addr, op, rp uint16, proto uint8) 
 // summary.
 func (e *Engine) eventStart(c *flowtable.Conn, note int, ts int64) *Buffer {
 	fs := e.state(c)
-	fs.events |= 1 << note
+	e.p(fs).events |= 1 << note
 	if !e.rl.allow(e, note, c.Resp(), ts) {
 		return nil
 	}
@@ -186,9 +186,9 @@ func (e *Engine) eventFinish(b *Buffer) {
 }
 
 func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
-	if fs.q().pcapName != "" {
+	if e.q(fs).pcapName != "" {
 		b.B = append(b.B, `,"pcap":`...)
-		b.B = jsonw.String(b.B, fs.q().pcapName)
+		b.B = jsonw.String(b.B, e.q(fs).pcapName)
 	}
 	e.eventEnd(b)
 }
@@ -319,25 +319,25 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 		d = append(d, `,"tcp_rtt_ackdat_ms":`...)
 		d = jsonw.Millis(d, min(c.AckTS()-c.SynTS(), c.AckTS()-c.SynAckTS()))
 	}
-	if fs.tls != nil && (fs.tls.chTS != 0 || fs.tls.shSeen) {
-		d = e.appendTLS(d, c, fs.tls, true)
-	} else if fs.tlsSum.set {
-		d = e.appendTLSSummary(d, &fs.tlsSum, true)
+	if t := e.tlsOf(fs); t != nil && (t.chTS != 0 || t.shSeen) {
+		d = e.appendTLS(d, c, t, true)
+	} else if s := e.sumOf(fs); s != nil && s.set() {
+		d = e.appendTLSSummary(d, s, true)
 	}
-	if fs.icmpSet {
+	if fs.has(fICMPSet) {
 		d = append(d, `,"icmp_unreachable":{"type":`...)
-		d = jsonw.Uint(d, uint64(fs.q().icmpType))
+		d = jsonw.Uint(d, uint64(e.q(fs).icmpType))
 		d = append(d, `,"code":`...)
-		d = jsonw.Uint(d, uint64(fs.q().icmpCode))
+		d = jsonw.Uint(d, uint64(e.q(fs).icmpCode))
 		d = append(d, `,"name":`...)
-		d = jsonw.String(d, ICMPUnreachName(fs.q().icmpV6, fs.q().icmpCode))
+		d = jsonw.String(d, ICMPUnreachName(e.q(fs).icmpV6, e.q(fs).icmpCode))
 		d = append(d, '}')
 	}
-	if fs.events != 0 {
+	if e.q(fs).events != 0 {
 		d = append(d, `,"notes":[`...)
 		first := true
 		for n := 0; n < numNotes; n++ {
-			if fs.events&(1<<n) != 0 {
+			if e.q(fs).events&(1<<n) != 0 {
 				if !first {
 					d = append(d, ',')
 				}
@@ -349,17 +349,17 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 		}
 		d = append(d, ']')
 	}
-	if fs.nvlan > 0 {
+	if l := &e.ifaces[fs.link]; l.nvlan > 0 {
 		d = append(d, `,"vlan":`...)
-		d = jsonw.Uint(d, uint64(fs.vlan[0]))
-		if fs.nvlan > 1 {
+		d = jsonw.Uint(d, uint64(l.vlan[0]))
+		if l.nvlan > 1 {
 			d = append(d, `,"inner_vlan":`...)
-			d = jsonw.Uint(d, uint64(fs.vlan[1]))
+			d = jsonw.Uint(d, uint64(l.vlan[1]))
 		}
 	}
-	if fs.q().pcapName != "" && fs.pcapDone {
+	if e.q(fs).pcapName != "" && fs.has(fPcapDone) {
 		d = append(d, `,"pcap":`...)
-		d = jsonw.String(d, fs.q().pcapName)
+		d = jsonw.String(d, e.q(fs).pcapName)
 	}
 	d = e.appendExtra(d)
 	d = append(d, '}', '\n')
@@ -370,7 +370,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 	if c.Proto() == decode.ProtoTCP {
 		switch {
-		case fs.tlsFatal:
+		case fs.has(fTLSFatal):
 			return "tls_alert"
 		case fs.firstRST == 1:
 			return "rst_orig"
@@ -388,7 +388,7 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 
 // appendTLSSummary encodes a settled handshake as appendTLS would have.
 func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary, withEst bool) []byte {
-	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr, hsNS: -1}
+	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr(), hsNS: -1}
 	if s.sni != 0 {
 		v.sni = e.sniNames[s.sni-1]
 	}

@@ -657,37 +657,54 @@ func (t *tlsState) SNI() []byte { return t.sni[:t.sniLen] }
 
 // tlsSummary is what an end_flows record needs of a TLS handshake that
 // completed without a problem. Such a connection hands its parser state
-// (856 bytes, mostly reassembly) back to the pool and keeps these 16: a
-// long-lived TLS connection then costs what a plain TCP one does.
+// (968 bytes, mostly reassembly) back to its slab and keeps these 12: a
+// long-lived TLS connection then costs about what a plain TCP one does.
 type tlsSummary struct {
 	hsMicros         uint32 // handshake time in µs + 1 (0: unknown)
-	sni              uint32 // interned server name + 1 (0: none)
+	sni              uint16 // interned server name + 1 (0: none)
 	version, offered uint16
-	set, hrr         bool
-	// noReqAt is the client's byte count when the handshake settled if
-	// the client had sent no application data yet (0 otherwise): the
-	// client has sent no request while its count is still that.
-	noReqAt uint16
+	// bits 0-13: the client's byte count when the handshake settled if
+	// the client had sent no application data yet (0 otherwise: also
+	// past 16 KiB): the client has sent no request while its count is
+	// still that. Bit 14: a hello was seen (the record has TLS fields);
+	// bit 15: HelloRetryRequest.
+	bits uint16
 }
+
+const (
+	sumNoReqMask = 1<<14 - 1
+	sumSet       = 1 << 14
+	sumHRR       = 1 << 15
+)
+
+func (s *tlsSummary) noReqAt() uint64 { return uint64(s.bits & sumNoReqMask) }
+func (s *tlsSummary) set() bool       { return s.bits&sumSet != 0 }
+func (s *tlsSummary) hrr() bool       { return s.bits&sumHRR != 0 }
 
 // maxSNINames bounds a worker's interned server names; past it,
 // handshakes with new names keep their full state (correct, just larger).
-const maxSNINames = 1 << 16
+const maxSNINames = 1<<16 - 1
 
 // maybeSettleTLS replaces a completed, problem-free TLS handshake's
 // parser state with its summary. Nothing after that point is reported:
 // TLS 1.3's rejection window (the server's first record after the
 // client's Finished) has passed, and later alerts are encrypted.
 func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
-	t := fs.tls
-	if t == nil || !t.est || t.reported || t.alertSet || t.pendingRej >= 0 || fs.events != 0 ||
-		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || fs.q().pcapName != "" ||
+	t := e.tlsOf(fs)
+	if t == nil || !t.est || t.reported || t.alertSet || t.pendingRej >= 0 || e.q(fs).events != 0 ||
+		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || e.q(fs).pcapName != "" ||
 		t.nameOK == 0 { // kept to explain a quit (see nameMismatchQuit)
 		return
 	}
-	sum := tlsSummary{set: t.chTS != 0 || t.shSeen, version: t.version, offered: t.offered, hrr: t.hrr}
-	if n := c.Size(0); t.d[0].appRecs == 0 && t.d[0].alertRecs == 0 && n > 0 && n < 1<<16 {
-		sum.noReqAt = uint16(n)
+	sum := tlsSummary{version: t.version, offered: t.offered}
+	if t.chTS != 0 || t.shSeen {
+		sum.bits |= sumSet
+	}
+	if t.hrr {
+		sum.bits |= sumHRR
+	}
+	if n := c.Size(0); t.d[0].appRecs == 0 && t.d[0].alertRecs == 0 && n > 0 && n <= sumNoReqMask {
+		sum.bits |= uint16(n)
 	}
 	if t.chTS != 0 {
 		sum.hsMicros = uint32(min((t.estTS-t.chTS)/1000, 1<<32-2)) + 1
@@ -699,18 +716,18 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 				return
 			}
 			if e.sniID == nil {
-				e.sniID = make(map[string]uint32)
+				e.sniID = make(map[string]uint16)
 			}
 			e.sniNames = append(e.sniNames, append([]byte(nil), t.SNI()...))
-			id = uint32(len(e.sniNames))
+			id = uint16(len(e.sniNames))
 			e.sniID[string(t.SNI())] = id
 		}
 		sum.sni = id
 	}
-	fs.tlsSum = sum
-	t.releaseBuffers()
-	e.tlsPool = append(e.tlsPool, t)
-	fs.tls = nil
+	e.dropProto(fs)
+	h, sp := e.sums.get()
+	*sp = sum
+	fs.pk, fs.px = pkTLSSum, h
 }
 
 // checkCertName compares the names of the server's certificate (the

@@ -15,10 +15,10 @@ func sideName(d int8) string {
 
 // tlsEvents acts on what a segment revealed.
 func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts int64) {
-	t := fs.tls
+	t := e.tlsOf(fs)
 	if ev.alert && !t.est && !t.reported {
 		t.reported = true
-		fs.tlsFatal = true
+		fs.set(fTLSFatal)
 		b := e.problemEvent(c, fs, NoteTLSAlert, ts)
 		if b == nil {
 			return
@@ -55,7 +55,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 // tlsClose runs when a side closes (FIN or first RST) a TLS connection
 // whose handshake did not complete or whose rejection is pending.
 func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) {
-	t := fs.tls
+	t := e.tlsOf(fs)
 	if t.reported {
 		return
 	}
@@ -113,9 +113,9 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 // tlsRejected reports an inferred encrypted rejection (TLS 1.3, or an
 // encrypted alert during a TLS <= 1.2 handshake).
 func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
-	t := fs.tls
+	t := e.tlsOf(fs)
 	t.reported = true
-	fs.tlsFatal = true
+	fs.set(fTLSFatal)
 	b := e.problemEvent(c, fs, NoteTLSRejectedEncrypted, t.pendingRejTS)
 	if b == nil {
 		return
@@ -151,14 +151,17 @@ const quitWindow = int64(2 * time.Second)
 // on its own: clients also close connections they did not need that way;
 // with a certificate for other names it is, see nameMismatchQuit.)
 func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) bool {
-	if t := fs.tls; t != nil {
+	if t := e.tlsOf(fs); t != nil {
 		return t.est && !t.reported && t.d[0].appRecs == 0 && t.d[0].alertRecs == 0 && ts-t.estTS < quitWindow
 	}
-	s := &fs.tlsSum
+	s := e.sumOf(fs)
+	if s == nil {
+		return false
+	}
 	// A settled handshake: the client has sent nothing while its byte
 	// count is what it was then. Its end is about the TCP handshake's
 	// plus the TLS handshake's duration.
-	return s.noReqAt != 0 && c.Size(0) == uint64(s.noReqAt) && c.AckTS() != 0 &&
+	return s.noReqAt() != 0 && c.Size(0) == s.noReqAt() && c.AckTS() != 0 &&
 		ts-c.AckTS()-int64(s.hsMicros)*1000 < quitWindow
 }
 
@@ -167,7 +170,7 @@ func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) 
 // request (a close_notify is allowed: curl sends one) when the server's
 // certificate does not cover the name the client asked for.
 func (e *Engine) nameMismatchQuit(fs *flowState, ts int64) bool {
-	t := fs.tls
+	t := e.tlsOf(fs)
 	return t != nil && t.est && !t.reported && t.nameOK == 0 && t.d[0].appRecs == 0 && ts-t.estTS < quitWindow
 }
 
@@ -176,7 +179,7 @@ func (e *Engine) nameMismatchQuit(fs *flowState, ts int64) bool {
 // connection without a request: it checked the name after the handshake
 // (curl does) and gave up.
 func (e *Engine) nameQuit(c *flowtable.Conn, fs *flowState, ts int64, rst bool) {
-	t := fs.tls
+	t := e.tlsOf(fs)
 	t.reported = true
 	b := e.problemEvent(c, fs, NoteTLSNameMismatch, ts)
 	if b == nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/profile"
 
 	"github.com/dlltagent/dlltagent/detectors"
+	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/pcapio"
 	"github.com/dlltagent/dlltagent/pipeline"
 	"github.com/dlltagent/dlltagent/sink"
@@ -122,6 +123,9 @@ flags:
 		return nil, 2
 	case o.cfg.MaxFlows < 1024:
 		fmt.Fprintf(os.Stderr, "dlltagent: -max-flows must be at least 1024\n")
+		return nil, 2
+	case o.cfg.MaxFlows/o.workers > flowtable.MaxFlows:
+		fmt.Fprintf(os.Stderr, "dlltagent: -max-flows must be at most %d per worker (-workers %d)\n", flowtable.MaxFlows, o.workers)
 		return nil, 2
 	case o.profile != "" && o.profile != "cpu" && o.profile != "mem" && o.profile != "block":
 		fmt.Fprintf(os.Stderr, "dlltagent: -profile must be cpu, mem or block\n")
