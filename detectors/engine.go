@@ -228,8 +228,8 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 func (e *Engine) Table() *flowtable.Table { return e.tab }
 
 func (e *Engine) state(c *flowtable.Conn) *flowState {
-	i := c.Index()
-	for int(i)/1024 >= len(e.states) {
+	i := uint32(c.Index())
+	for int(i/1024) >= len(e.states) {
 		e.states = append(e.states, make([]flowState, 1024))
 	}
 	return &e.states[i/1024][i%1024]

@@ -91,7 +91,10 @@ func (t *Table) Len() int { return t.n }
 func (t *Table) Max() int { return t.max }
 
 // At returns the connection with slab index i.
-func (t *Table) At(i int32) *Conn { return &t.chunks[i/chunkSize][i%chunkSize] }
+func (t *Table) At(i int32) *Conn {
+	u := uint32(i) // unsigned: the division is a shift
+	return &t.chunks[u/chunkSize][u%chunkSize]
+}
 
 // Lookup finds the connection with key k and hash h.
 func (t *Table) Lookup(k *Key, h uint64) *Conn {
