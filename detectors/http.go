@@ -266,8 +266,9 @@ const (
 type reqLine struct {
 	idx   int32
 	n     uint8
-	first int64 // the connection's first packet time
-	at    int64 // when the request was sent
+	first int64  // the connection's first packet time
+	at    int64  // when the request was sent
+	srv   uint64 // the server's byte count then
 	line  [reqLineMax]byte
 }
 
@@ -276,32 +277,35 @@ func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
 		payload = payload[:i]
 	}
-	l.idx, l.first, l.at = c.Index(), c.First, ts
+	l.idx, l.first, l.at, l.srv = c.Index(), c.First, ts, c.Size(1)
 	l.n = uint8(copy(l.line[:], payload))
 }
 
-// get returns c's last request line and when it was sent, or nil.
-func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64) {
+// get returns c's last request line, when it was sent and the server's
+// byte count then, or nil.
+func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64, uint64) {
 	l := &r.slot[uint32(c.Index())%reqSlots]
 	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
-		return nil, 0
+		return nil, 0, 0
 	}
-	return l.line[:l.n], l.at
+	return l.line[:l.n], l.at, l.srv
 }
 
 // minNoResponse is the shortest wait for an answer reported when a
 // client gives up on an HTTP request.
 const minNoResponse = int64(time.Second)
 
-// unanswered returns the request of an HTTP/1.x connection whose server
-// has sent no byte, and how long the client has waited for it at ts
-// (false if it is not that, or the wait is under minNoResponse).
+// unanswered returns the last request of an HTTP/1.x connection whose
+// server has sent no byte since, and how long the client has waited for
+// it at ts (false if it is not that, or the wait is under
+// minNoResponse). On a keep-alive connection that is a later request
+// the server left hanging after answering the earlier ones.
 func (e *Engine) unanswered(c *flowtable.Conn, fs *flowState, ts int64) ([]byte, int64, bool) {
-	if fs.service != svcHTTP || c.Size(1) != 0 || c.Size(0) == 0 {
+	if fs.service != svcHTTP || c.Size(0) == 0 {
 		return nil, 0, false
 	}
-	req, at := e.reqs.get(c)
-	if req == nil || ts-at < minNoResponse {
+	req, at, srv := e.reqs.get(c)
+	if req == nil || c.Size(1) != srv || ts-at < minNoResponse {
 		return nil, 0, false
 	}
 	return req, ts - at, true
@@ -324,7 +328,11 @@ func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, ": it closed the connection after waiting "...)
 	b.B = appendDurationWords(b.B, waited)
-	b.B = append(b.B, " without a byte of answer (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
+	b.B = append(b.B, " without a byte of answer"...)
+	if c.Size(1) > 0 {
+		b.B = append(b.B, ", though the server had answered the earlier requests on this keep-alive connection"...)
+	}
+	b.B = append(b.B, " (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"http":{"method":`...)
 	b.B = jsonw.Bytes(b.B, method)
@@ -371,7 +379,7 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	if b == nil {
 		return
 	}
-	req, _ := e.reqs.get(c)
+	req, _, _ := e.reqs.get(c)
 	method, uri, _ := splitRequestLine(req)
 	b.B = append(b.B, "server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())

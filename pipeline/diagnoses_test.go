@@ -427,6 +427,28 @@ func TestHTTPNoResponse(t *testing.T) {
 	}
 }
 
+// TestHTTPKeepAliveNoResponse: on keep-alive connections the server
+// answers a first request and leaves the second hanging until the client
+// (curl, wget, Python's http.client) gives up; healthy keep-alive
+// connections, one closed by the client after an idle second, are not
+// reported. Real traffic from testdata/lab.
+func TestHTTPKeepAliveNoResponse(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/http-keepalive-no-response.pcap", 2, nil)
+	var got []string
+	for _, e := range events {
+		h, _ := e["http"].(map[string]any)
+		got = append(got, fmt.Sprintf("%s %s %.1fs keep-alive:%v", e.str("note"), h["uri"], e.num("waited_ms")/1000, strings.Contains(e.str("msg"), "keep-alive")))
+	}
+	sort.Strings(got)
+	want := "HTTP_NO_RESPONSE /upstream-hang/ka1 2.0s keep-alive:true|HTTP_NO_RESPONSE /upstream-hang/ka2 2.0s keep-alive:true|HTTP_NO_RESPONSE /upstream-hang/ka3 1.5s keep-alive:true"
+	if strings.Join(got, "|") != want {
+		t.Errorf("events %q\nwant %q", got, want)
+	}
+	if len(flows) != 5 {
+		t.Errorf("%d end_flows records, want 5", len(flows))
+	}
+}
+
 // TestDNSSearchWalk: a resolver walking a Kubernetes pod's search list
 // gets NXDOMAIN for each expansion on the way to the name that resolves;
 // those are not failures. Only the lookup that fails for good is a
