@@ -60,7 +60,7 @@ func TestDNSOverTCPSeveralMessagesPerSegment(t *testing.T) {
 // previous one.
 type seg struct {
 	client  bool
-	flags   string // S, A, F, R
+	flags   string // S, A, F, R; 0: zero window; T: resends its payload (the side's last bytes)
 	payload []byte
 	gap     int64
 }
@@ -86,6 +86,9 @@ func replay(t *testing.T, port uint16, segs []seg) *collect {
 			s, a = 1, 0
 		}
 		tcp.Seq, tcp.Ack = seq[s], seq[a]
+		if strings.Contains(sg.flags, "T") {
+			tcp.Seq -= uint32(len(sg.payload))
+		}
 		for _, f := range sg.flags {
 			switch f {
 			case 'S':
@@ -106,7 +109,9 @@ func replay(t *testing.T, port uint16, segs []seg) *collect {
 		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(sg.payload)); err != nil {
 			t.Fatal(err)
 		}
-		seq[s] += uint32(len(sg.payload))
+		if !strings.Contains(sg.flags, "T") {
+			seq[s] += uint32(len(sg.payload))
+		}
 		if tcp.SYN || tcp.FIN {
 			seq[s]++
 		}
@@ -164,5 +169,54 @@ func TestZeroWindowOngoing(t *testing.T) {
 	}
 	if len(got) != 1 || !strings.Contains(got[0], "for 5.0 s so far") || !strings.Contains(got[0], `"side":"server"`) {
 		t.Errorf("TCP_ZERO_WINDOW events: %q", got)
+	}
+}
+
+// TestRetransmissionStall: data resent on retransmission timeouts until
+// acknowledged 1.4 s later is a TCP_RETRANSMISSIONS (small segments: loss,
+// not the MTU); losses repaired within a round trip while the
+// acknowledgements advance, and keep-alive probes of acknowledged data,
+// are not.
+func TestRetransmissionStall(t *testing.T) {
+	hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 1e6}}
+	data := bytes.Repeat([]byte("x"), 1000)
+	stall := append(append([]seg(nil), hs...),
+		seg{false, "A", data, 1e6},
+		seg{false, "AT", data, 200e6},
+		seg{false, "AT", data, 400e6},
+		seg{false, "AT", data, 800e6},
+		seg{true, "A", nil, 1e6},
+		seg{true, "AF", nil, 1e6}, seg{false, "AF", nil, 1e6}, seg{true, "A", nil, 1e6})
+	steady := append([]seg(nil), hs...)
+	for i := 0; i < 12; i++ {
+		steady = append(steady, seg{false, "A", data, 1e6}, seg{false, "A", data, 1e6}, seg{false, "AT", data, 30e6}, seg{true, "A", nil, 20e6}, seg{true, "A", nil, 200e6})
+	}
+	// Windows-style keep-alive probes: the last byte again, already
+	// acknowledged.
+	steady = append(steady, seg{true, "A", []byte("z"), 2e9}, seg{false, "A", nil, 1e6})
+	for i := 0; i < 4; i++ {
+		steady = append(steady, seg{true, "AT", []byte("z"), 2e9}, seg{false, "A", nil, 1e6})
+	}
+	for _, tc := range []struct {
+		name string
+		segs []seg
+		want string
+	}{
+		{"stall", stall, "server 198.18.0.1 resent data to client 198.18.0.2:40000 3 times over 1.2 s before it was acknowledged: packets (or their acknowledgements) are being lost on the way"},
+		{"steady loss", steady, ""},
+	} {
+		out := replay(t, 8080, tc.segs)
+		var got []string
+		for _, l := range out.lines {
+			if bytes.Contains(l, []byte(`"note":"TCP_RETRANSMISSIONS"`)) {
+				got = append(got, string(l))
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: unexpected %s", tc.name, got)
+		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+			t.Errorf("%s: got %q, want one with %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -32,6 +32,7 @@ const (
 	NoteTCPZeroWindow
 	NoteHTTPServerError
 	NoteHTTPNoResponse
+	NoteTCPRetransmissions
 	numNotes
 )
 
@@ -39,7 +40,7 @@ var noteNames = [numNotes]string{
 	"TLS_ALERT", "TLS_REJECTED_ENCRYPTED", "TLS_HANDSHAKE_ABORTED", "TCP_REFUSED", "TCP_NO_ANSWER",
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
-	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE",
+	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 }
 
 // NoteName returns the event code string of note n.
@@ -125,6 +126,7 @@ type problem struct {
 	refusedTS  int64
 	trackUntil int64
 	zeroFrom   [2]int64 // since when each side advertises a zero window (0: not)
+	rx         [2]rexmitStall
 	pcapName   string
 	pcapNote   int8
 	icmpV6     bool
@@ -305,10 +307,10 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	orig := c.FromOrig(srcIsA)
 	fs := e.state(c)
 	prevO, prevR := c.E[0].State, c.E[1].State
-	c.Update(p, orig, ts)
+	rexmit := c.Update(p, orig, ts)
 
 	if p.Proto == decode.ProtoTCP {
-		e.tcp(c, fs, p, orig, ts, prevO, prevR)
+		e.tcp(c, fs, p, orig, ts, prevO, prevR, rexmit)
 		// Recorded after the detectors ran: a packet that starts a
 		// problem goes into the tail they opened.
 		payOff := 0
@@ -443,7 +445,7 @@ func (e *Engine) Flush() {
 }
 
 // tcp runs the TCP and TLS/HTTP detectors after the flow was updated.
-func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bool, ts int64, prevO, prevR uint8) {
+func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bool, ts int64, prevO, prevR uint8, rexmit bool) {
 	f := p.TCPFlags
 	if f&decode.FIN != 0 && fs.firstRST == 0 {
 		fs.set(fFinBefore)
@@ -466,6 +468,12 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		} else if e.q(fs).zeroFrom[side] != 0 {
 			e.zeroWindow(c, fs, side, ts, zeroOpened)
 		}
+	}
+	if rexmit && f&decode.RST == 0 {
+		e.retransmitted(c, fs, side, p, ts)
+	}
+	if f&decode.ACK != 0 && e.q(fs).rx[1-side].n > 0 && c.AckSeq(1-side) != e.q(fs).rx[1-side].ackAt {
+		e.rexmitStall(c, fs, 1-side, ts, stallAcked)
 	}
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
 		e.payload(c, fs, p, side, ts)
@@ -1000,6 +1008,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	for side := range 2 {
 		if e.q(fs).zeroFrom[side] != 0 {
 			e.zeroWindow(c, fs, side, c.Last, zeroEnded)
+		}
+		if e.q(fs).rx[side].n > 0 {
+			e.rexmitStall(c, fs, side, c.Last, stallEnded)
 		}
 	}
 	if e.q(fs).pcapName != "" && !fs.has(fPcapDone) {

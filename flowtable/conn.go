@@ -322,7 +322,9 @@ func lower(b byte) byte {
 func seqDelta(a, b uint32) int32 { return int32(a - b) }
 
 // Update accounts packet p (sent by the originator iff orig) at time ts.
-func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
+// It reports whether p is a TCP retransmission: payload that does not
+// advance its sender's sequence space (Zeek's T letter).
+func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) (rexmit bool) {
 	d := 1
 	if orig {
 		d = 0
@@ -341,7 +343,7 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 	switch c.Proto() {
 	case decode.ProtoTCP:
 		if p.Flags&decode.NoTransport == 0 {
-			c.updateTCP(p, orig, ts)
+			rexmit = c.updateTCP(p, orig, ts)
 		}
 	case decode.ProtoUDP:
 		ep.addData(p.PayloadLen)
@@ -355,9 +357,10 @@ func (c *Conn) Update(p *decode.Packet, orig bool, ts int64) {
 		ep.addData(p.PayloadLen)
 		c.zeekBack = 0
 	}
+	return rexmit
 }
 
-func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
+func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) (rexmit bool) {
 	ep, peer := &c.E[1], &c.E[0]
 	if orig {
 		ep, peer = peer, ep
@@ -426,11 +429,12 @@ func (c *Conn) updateTCP(p *decode.Packet, orig bool, ts int64) {
 			c.updateAckSeq(peer, p.Ack)
 		}
 	}
-	deltaLast := c.updateLastSeq(orig, ep, onePast, syn, fin, rst, plen)
+	deltaLast, rexmit := c.updateLastSeq(orig, ep, onePast, syn, fin, rst, plen)
 	doClose := c.stateMachine(ep, peer, orig, flags, plen, deltaLast, base, p.Ack)
 	if doClose && !ep.DidClose {
 		ep.DidClose = true
 	}
+	return rexmit
 }
 
 func (c *Conn) initEndpoint(ep *Endpoint, syn bool, first, last uint32) {
@@ -539,8 +543,9 @@ func (c *Conn) updateAckSeq(ep *Endpoint, ack uint32) {
 	}
 }
 
-func (c *Conn) updateLastSeq(orig bool, ep *Endpoint, last uint32, syn, fin, rst bool, plen int) int32 {
+func (c *Conn) updateLastSeq(orig bool, ep *Endpoint, last uint32, syn, fin, rst bool, plen int) (int32, bool) {
 	d := seqDelta(last, ep.lastSeq)
+	rexmit := false
 	switch {
 	case (syn || rst) && (d > tooLargeSeqDelta || d < -tooLargeSeqDelta):
 	case fin && ep.lastSeq == ep.startSeq+1:
@@ -550,9 +555,20 @@ func (c *Conn) updateLastSeq(orig bool, ep *Endpoint, last uint32, syn, fin, rst
 		ep.setLast(last)
 	case d <= 0 && plen > 0:
 		c.scaledHistory(orig, 'T', &ep.rxmit, &ep.rxmitExp)
+		rexmit = true
 	}
-	return d
+	return d, rexmit
 }
+
+// Acked reports whether sequence number s of side d's data (one past
+// the data's end) has been acknowledged by the other side.
+func (c *Conn) Acked(d int, s uint32) bool {
+	ep := &c.E[d]
+	return ep.initSeq && seqDelta(ep.ackSeq, s) >= 0
+}
+
+// AckSeq returns how far the other side has acknowledged side d's data.
+func (c *Conn) AckSeq(d int) uint32 { return c.E[d].ackSeq }
 
 func (ep *Endpoint) setLast(s uint32) {
 	if s < ep.lastSeq && seqDelta(s, ep.lastSeq) > 0 {

@@ -1,0 +1,140 @@
+package detectors
+
+import (
+	"time"
+
+	"github.com/dlltagent/dlltagent/decode"
+	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
+)
+
+// A retransmission stall: a side resends data the other does not
+// acknowledge. Fast retransmits are repaired within a round trip; a stall
+// that lasts is retransmission timeouts backing off (200 ms, 400 ms,
+// 800 ms...): the data, or the acknowledgements, are being lost on the
+// way. When only large segments are lost it is the classic Kubernetes
+// hang: a path MTU black hole (an overlay network's smaller MTU, and the
+// ICMP "fragmentation needed" that would tell the sender filtered).
+type rexmitStall struct {
+	from  int64  // first retransmission of the unacknowledged data
+	ackAt uint32 // the acknowledgement then: the stall ends when it moves
+	n     uint16 // retransmissions (saturating)
+	// Payload sizes resent: the smallest, the largest, the first and the
+	// latest.
+	minLen, maxLen, firstLen, lastLen uint16
+}
+
+const (
+	// minRexmitStall is the shortest stall reported, and minRexmits the
+	// fewest retransmissions (one lost segment repaired by a single
+	// timeout is not a problem worth a line).
+	minRexmitStall = int64(time.Second)
+	minRexmits     = 3
+	// rexmitOngoing reports a stall still going on, once.
+	rexmitOngoing = 5 * int64(time.Second)
+	// mtuSized is the payload size from which a segment is "large" for
+	// the path MTU hint (a 1280-byte IPv6 minimum MTU carries 1220).
+	mtuSized = 1200
+)
+
+const (
+	stallAcked = iota // the data was acknowledged at ts
+	stallEnded        // the connection ended
+	stallSoFar        // still unacknowledged at ts
+)
+
+// retransmitted accounts a retransmission by side of payload p at ts.
+func (e *Engine) retransmitted(c *flowtable.Conn, fs *flowState, side int, p *decode.Packet, ts int64) {
+	if e.q(fs).zeroFrom[1-side] != 0 || e.q(fs).events&(1<<NoteTCPRetransmissions) != 0 || c.E[1-side].Pkts() == 0 {
+		// Zero-window probes are TCP_ZERO_WINDOW's; one report per
+		// connection; a capture that never saw the other side (one
+		// direction of asymmetric routing) cannot tell what it acknowledged.
+		return
+	}
+	end := p.Seq + uint32(p.PayloadLen)
+	if c.Acked(side, end) {
+		return // resent data already acknowledged: spurious, or a keep-alive probe
+	}
+	st := &e.p(fs).rx[side]
+	n := uint16(min(p.PayloadLen, 1<<16-1))
+	if st.n == 0 {
+		// A stall lasts until the acknowledgement moves (under steady
+		// loss it keeps moving, fast retransmits repair within a round
+		// trip: no stall).
+		*st = rexmitStall{from: ts, ackAt: c.AckSeq(side), minLen: n, firstLen: n}
+	}
+	st.n = min(st.n+1, 1<<16-1)
+	st.minLen, st.maxLen, st.lastLen = min(st.minLen, n), max(st.maxLen, n), n
+	// Still stuck after rexmitOngoing: reported now (a client may keep
+	// the connection for minutes), unless the sender just switched to
+	// smaller segments (its MTU probing): their fate tells more.
+	if ts-st.from >= rexmitOngoing && !(n < mtuSized && st.firstLen >= mtuSized) {
+		e.rexmitStall(c, fs, side, ts, stallSoFar)
+	}
+}
+
+// rexmitStall ends (or, for stallSoFar, reports) side's retransmission
+// stall, reporting it if it lasted.
+func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int64, how int) {
+	pr := e.p(fs)
+	st := pr.rx[side]
+	if how != stallSoFar {
+		pr.rx[side] = rexmitStall{}
+	}
+	if ts-st.from < minRexmitStall || st.n < minRexmits || pr.events&(1<<NoteTCPRetransmissions) != 0 {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteTCPRetransmissions, ts)
+	if b == nil {
+		return
+	}
+	who, addr, other, oaddr, oport := "client", c.Orig(), "server", c.Resp(), c.RespPort()
+	if side == 1 {
+		who, addr, other, oaddr, oport = "server", c.Resp(), "client", c.Orig(), c.OrigPort()
+	}
+	b.B = append(b.B, who...)
+	b.B = append(b.B, ' ')
+	b.B = addr.AppendTo(b.B)
+	b.B = append(b.B, " resent data to "...)
+	b.B = append(b.B, other...)
+	b.B = append(b.B, ' ')
+	b.B = appendAddrPort(b.B, oaddr, oport)
+	b.B = append(b.B, ' ')
+	b.B = appendUint(b.B, uint64(st.n))
+	b.B = append(b.B, " times over "...)
+	b.B = appendDurationWords(b.B, ts-st.from)
+	shrank := st.firstLen >= mtuSized && st.lastLen < mtuSized
+	switch {
+	case how == stallAcked && shrank:
+		b.B = append(b.B, " and it was acknowledged only once resent in smaller segments ("...)
+		b.B = appendUint(b.B, uint64(st.firstLen))
+		b.B = append(b.B, " -> "...)
+		b.B = appendUint(b.B, uint64(st.lastLen))
+		b.B = append(b.B, " bytes): a path MTU black hole drops large packets on the way (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered)"...)
+	case how == stallAcked:
+		b.B = append(b.B, " before it was acknowledged: packets (or their acknowledgements) are being lost on the way, and each loss costs a retransmission timeout"...)
+	default:
+		if how == stallSoFar {
+			b.B = append(b.B, " so far"...)
+		}
+		b.B = append(b.B, " without it being acknowledged"...)
+		if how == stallEnded {
+			b.B = append(b.B, " before the connection ended"...)
+		}
+		if st.minLen >= mtuSized {
+			b.B = append(b.B, ": every segment resent was large ("...)
+			b.B = appendUint(b.B, uint64(st.minLen))
+			b.B = append(b.B, " bytes or more), the signature of a path MTU black hole (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered); otherwise packets are being lost on the way"...)
+		} else {
+			b.B = append(b.B, ": packets (or their acknowledgements) are being lost on the way"...)
+		}
+	}
+	b.B = appendSide(b.B, who)
+	b.B = append(b.B, `,"stall_ms":`...)
+	b.B = jsonw.Millis(b.B, ts-st.from)
+	b.B = append(b.B, `,"retransmissions":`...)
+	b.B = appendUint(b.B, uint64(st.n))
+	b.B = append(b.B, `,"max_segment_bytes":`...)
+	b.B = appendUint(b.B, uint64(st.maxLen))
+	e.eventEndPcap(b, fs)
+}
