@@ -449,6 +449,33 @@ func TestHTTPKeepAliveNoResponse(t *testing.T) {
 	}
 }
 
+// TestMTUBlackHole: a server's large segments are dropped on the way to
+// the client (the lab's port 8081: the pod drops packets over 1200 bytes
+// past the capture point). Without MTU probing the server resends them
+// until the client gives up; with it (net.ipv4.tcp_mtu_probing=1) the
+// data gets through once resent in 1024-byte segments. Both are one
+// TCP_RETRANSMISSIONS naming the MTU; the small healthy exchange is not.
+// Real traffic from testdata/lab.
+func TestMTUBlackHole(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/mtu-blackhole.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			msg := e.str("msg")
+			got = append(got, fmt.Sprintf("%s %s n=%v large:%v smaller:%v", e.str("note"), e.str("side"), e.num("retransmissions"),
+				strings.Contains(msg, "every segment resent was large (1448 bytes or more)"), strings.Contains(msg, "only once resent in smaller segments (1448 -> 1024 bytes)")))
+		}
+		sort.Strings(got)
+		want := "TCP_RETRANSMISSIONS server n=5 large:false smaller:true|TCP_RETRANSMISSIONS server n=5 large:true smaller:false"
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: events %q\nwant %q", workers, got, want)
+		}
+		if len(flows) != 3 {
+			t.Errorf("workers %d: %d end_flows records, want 3", workers, len(flows))
+		}
+	}
+}
+
 // TestDNSSearchWalk: a resolver walking a Kubernetes pod's search list
 // gets NXDOMAIN for each expansion on the way to the name that resolves;
 // those are not failures. Only the lookup that fails for good is a

@@ -16,6 +16,9 @@
 #         closed port (502), /upstream-slow/ to the filtered one (504 after 1 s),
 #         /upstream-hang/ to the filtered one with a 30 s timeout (hangs)
 #   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge)
+#   8081  nginx behind a path MTU black hole: the pod drops packets over
+#         1200 bytes from this port (iptables in the pod, past the capture
+#         point), so large responses are resent until the client gives up
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
@@ -94,6 +97,7 @@ up() {
   in_srv iptables -A INPUT -d 198.18.0.3 -p udp --dport 53 -m recent --name firstquery --rcheck -j ACCEPT
   in_srv iptables -A INPUT -d 198.18.0.3 -p udp --dport 53 -m recent --name firstquery --set -j DROP
   in_srv ip6tables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp6-port-unreachable 2>/dev/null || true
+  ip netns exec "$pod" iptables -A INPUT -p tcp -s 198.18.0.1 --sport 8081 -m length --length 1201:65535 -j DROP
 
   "$lab" certs "$dir/certs"
   local c=$dir/certs
@@ -106,6 +110,7 @@ up() {
   head -c 3000000 /dev/zero > "$dir/www/big.bin"
   cat > "$dir/nginx/nginx.conf" <<CONF
 worker_processes 1;
+user root; # the state directory may be a 0700 test directory
 daemon off;
 pid $dir/nginx/nginx.pid;
 error_log $dir/nginx/error.log;
@@ -129,6 +134,10 @@ http {
     location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
   }
   server {
+    listen 198.18.0.1:8081;
+    root $dir/www;
+  }
+  server {
     listen 198.18.0.1:8080 http2;
     listen [fd00:198:18::1]:8080 http2;
     root $dir/www;
@@ -146,7 +155,7 @@ CONF
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
-  for p in 443 8443 9443 10443 80 8080 7000 7001; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 8081 7000 7001; do wait_port t "$p"; done
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

@@ -158,6 +158,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"server stops reading: zero window", []string{"curl", "-sS", "-o", "/dev/null", "-H", "Expect:", "--data-binary", "@" + filepath.Join(l.dir, "www", "big.bin"), "http://198.18.0.1:7001/upload"}, "TCP_ZERO_WINDOW", "server", 7001},
 		{"nginx proxying to a closed upstream: 502", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-down/x"}, "HTTP_SERVER_ERROR", "server", 80},
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
+		{"large response through a path MTU black hole", []string{"curl", "-sS", "-m", "3", "-o", "/dev/null", "http://198.18.0.1:8081/big.bin"}, "TCP_RETRANSMISSIONS", "server", 8081},
 		{"second request on a keep-alive connection hangs", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "-o", "/dev/null", "http://198.18.0.1/", "http://198.18.0.1/upstream-hang/y"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"first SYN dropped: connected 1 s late", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.3/"}, "TCP_LATE_ANSWER", "server", 80},
 		{"first DNS query dropped: glibc resolves 2 s late", []string{"getent", "ahosts", "www.demo.test"}, "DNS_LATE_ANSWER", "server", 53},
