@@ -191,9 +191,8 @@ for mix in healthy mix; do
   LIVE_LOSS=$(( ${LIVE_LOSS:-0} + ${kd:-1} + ${qd:-1} ))
 done
 # Failure-heavy again with the output on tmpfs: one focused pcap per
-# failing connection, and on a disk file system creating those files is
-# most of the difference from the healthy mix (ext4 without a journal
-# scans recently deleted inodes on every create).
+# failing connection; this row separates what the disk file system costs
+# from the analysis.
 CPU_FAIL_SHM=""
 if [ -d /dev/shm ]; then
   SHMO=$(mktemp -d /dev/shm/dlltagent-live.XXXXXX)
@@ -206,7 +205,7 @@ if [ -d /dev/shm ]; then
   out "| failure-heavy, output on tmpfs | tcpdump -w /dev/null | $sent | $sb | ${db:-?} | - | - | $(us_per_pkt "$cb" "$sb") | $((hb/1024)) |"
   out ""
   CPU_FAIL_SHM=$(awk -v a="$(us_per_pkt "$ca" "$sa")" -v b="$(us_per_pkt "$cb" "$sb")" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
-  out "failure-heavy with the output on tmpfs: dlltagent CPU per packet = ${CPU_FAIL_SHM}x tcpdump's (the rest of the failure-heavy figure above is the file system creating pcap files)."
+  out "failure-heavy with the output on tmpfs: dlltagent CPU per packet = ${CPU_FAIL_SHM}x tcpdump's (against ${CPU_FAIL}x with the output on disk above: the difference is what the file system costs)."
   out ""
   LIVE_LOSS=$(( ${LIVE_LOSS:-0} + ${kd:-1} + ${qd:-1} ))
 fi
