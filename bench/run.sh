@@ -175,20 +175,28 @@ us_per_pkt() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { if (n>0) printf "%.2
 
 out "## 3. Live: tcpreplay -K --topspeed into a veth; dlltagent and tcpdump capture the receiving side at the same time ($LOOPS loops measured after 1 warm-up loop; seen and CPU count the measured loops)"
 out ""
-out "| mix | capture | packets sent | seen | kernel drops | records dropped | pcaps written / dropped | CPU µs/packet | peak RSS MiB |"
+LIVE_HEAD="| mix | capture | packets sent | seen | kernel drops | records dropped | pcaps written / dropped | CPU µs/packet | peak RSS MiB |"
+out "$LIVE_HEAD"
 out "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-for mix in healthy mix; do
-  read -r sent rated sa da ca ha sb db cb hb <<< "$(WARM=1 live_pair agent top "$W/$mix.pcap")"
+# live_rows LABEL FILE: one live run (after a warm-up loop) of the agent
+# and tcpdump side by side, as two table rows; sets R (the agent's CPU per
+# packet as a multiple of tcpdump's) and RATED (the replay rate).
+live_rows() {
+  local label=$1 file=$2 sent sa da ca ha sb db cb hb kd qd pw pd
+  read -r sent RATED sa da ca ha sb db cb hb <<< "$(WARM=1 live_pair agent top "$file")"
   IFS='|' read -r kd qd pw pd <<< "$da"
-  label=$([ $mix = mix ] && echo "failure-heavy (13% failing)" || echo "healthy (production-like)")
   out "| $label | dlltagent -workers 2, full analysis | $sent | $sa | $kd | $qd | $pw / $pd | $(us_per_pkt "$ca" "$sa") | $((ha/1024)) |"
   out "| $label | tcpdump -w /dev/null | $sent | $sb | ${db:-?} | - | - | $(us_per_pkt "$cb" "$sb") | $((hb/1024)) |"
   out ""
-  r=$(awk -v a="$(us_per_pkt "$ca" "$sa")" -v b="$(us_per_pkt "$cb" "$sb")" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
-  out "$label: replay rate $rated packets/s; dlltagent CPU per packet = ${r}x tcpdump's."
-  out ""
-  if [ $mix = healthy ]; then CPU_HEALTHY=$r; else CPU_FAIL=$r; fi
+  R=$(awk -v a="$(us_per_pkt "$ca" "$sa")" -v b="$(us_per_pkt "$cb" "$sb")" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
   LIVE_LOSS=$(( ${LIVE_LOSS:-0} + ${kd:-1} + ${qd:-1} ))
+}
+for mix in healthy mix; do
+  label=$([ $mix = mix ] && echo "failure-heavy (13% failing)" || echo "healthy (production-like)")
+  live_rows "$label" "$W/$mix.pcap"
+  out "$label: replay rate $RATED packets/s; dlltagent CPU per packet = ${R}x tcpdump's."
+  out ""
+  if [ $mix = healthy ]; then CPU_HEALTHY=$R; else CPU_FAIL=$R; fi
 done
 # Failure-heavy again with the output on tmpfs: one focused pcap per
 # failing connection; this row separates what the disk file system costs
@@ -196,18 +204,13 @@ done
 CPU_FAIL_SHM=""
 if [ -d /dev/shm ]; then
   SHMO=$(mktemp -d /dev/shm/dlltagent-live.XXXXXX)
-  read -r sent rated sa da ca ha sb db cb hb <<< "$(LIVE_OUT=$SHMO WARM=1 live_pair agent top "$W/mix.pcap")"
-  IFS='|' read -r kd qd pw pd <<< "$da"
-  rm -rf "$SHMO"
-  out "| mix | capture | packets sent | seen | kernel drops | records dropped | pcaps written / dropped | CPU µs/packet | peak RSS MiB |"
+  out "$LIVE_HEAD"
   out "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-  out "| failure-heavy, output on tmpfs | dlltagent -workers 2, full analysis | $sent | $sa | $kd | $qd | $pw / $pd | $(us_per_pkt "$ca" "$sa") | $((ha/1024)) |"
-  out "| failure-heavy, output on tmpfs | tcpdump -w /dev/null | $sent | $sb | ${db:-?} | - | - | $(us_per_pkt "$cb" "$sb") | $((hb/1024)) |"
-  out ""
-  CPU_FAIL_SHM=$(awk -v a="$(us_per_pkt "$ca" "$sa")" -v b="$(us_per_pkt "$cb" "$sb")" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
+  LIVE_OUT=$SHMO live_rows "failure-heavy, output on tmpfs" "$W/mix.pcap"
+  rm -rf "$SHMO"
+  CPU_FAIL_SHM=$R
   out "failure-heavy with the output on tmpfs: dlltagent CPU per packet = ${CPU_FAIL_SHM}x tcpdump's (against ${CPU_FAIL}x with the output on disk above: the difference is what the file system costs)."
   out ""
-  LIVE_LOSS=$(( ${LIVE_LOSS:-0} + ${kd:-1} + ${qd:-1} ))
 fi
 out "### Capture loop alone: dlltagent's ring vs gopacket/afpacket (both TPACKET_V3, 1 MiB blocks, count only)"
 out ""

@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -722,13 +723,8 @@ func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64
 	if b == nil {
 		return
 	}
-	who, addr, other, oaddr, oport := "client", c.Orig(), "server", c.Resp(), c.RespPort()
-	if side == 1 {
-		who, addr, other, oaddr, oport = "server", c.Resp(), "client", c.Orig(), c.OrigPort()
-	}
-	b.B = append(b.B, who...)
-	b.B = append(b.B, ' ')
-	b.B = addr.AppendTo(b.B)
+	who, other, oaddr, oport := sideNames(c, side)
+	b.B = appendWho(b.B, c, side)
 	b.B = append(b.B, " stopped reading: it advertised a zero receive window for "...)
 	b.B = appendDurationWords(b.B, ts-from)
 	switch how {
@@ -748,6 +744,24 @@ func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64
 	b.B = append(b.B, `,"stall_ms":`...)
 	b.B = jsonw.Millis(b.B, ts-from)
 	e.eventEndPcap(b, fs)
+}
+
+// sideNames names side (0 originator) of c and its peer: "client" or
+// "server", and the peer's address and port.
+func sideNames(c *flowtable.Conn, side int) (who, other string, oaddr netip.Addr, oport uint16) {
+	if side == 1 {
+		return "server", "client", c.Orig(), c.OrigPort()
+	}
+	return "client", "server", c.Resp(), c.RespPort()
+}
+
+// appendWho appends "client ADDR" or "server ADDR" for side of c.
+func appendWho(dst []byte, c *flowtable.Conn, side int) []byte {
+	who, addr := "client ", c.Orig()
+	if side == 1 {
+		who, addr = "server ", c.Resp()
+	}
+	return addr.AppendTo(append(dst, who...))
 }
 
 func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {

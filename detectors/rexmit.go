@@ -88,13 +88,8 @@ func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int6
 	if b == nil {
 		return
 	}
-	who, addr, other, oaddr, oport := "client", c.Orig(), "server", c.Resp(), c.RespPort()
-	if side == 1 {
-		who, addr, other, oaddr, oport = "server", c.Resp(), "client", c.Orig(), c.OrigPort()
-	}
-	b.B = append(b.B, who...)
-	b.B = append(b.B, ' ')
-	b.B = addr.AppendTo(b.B)
+	who, other, oaddr, oport := sideNames(c, side)
+	b.B = appendWho(b.B, c, side)
 	b.B = append(b.B, " resent data to "...)
 	b.B = append(b.B, other...)
 	b.B = append(b.B, ' ')
