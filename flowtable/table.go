@@ -18,7 +18,7 @@ type Table struct {
 	// slots: 0 = empty, else the top 8 bits of the connection's hash
 	// << 24 | its index + 1. The tag lets a probe skip all but one in
 	// 256 other connections without touching their Conn (a cache miss
-	// each); 4-byte slots keep the table at 8 to 16 bytes per
+	// each); 4-byte slots keep the table at 5.3 to 10.7 bytes per
 	// connection.
 	slots    []uint32
 	mask     uint64
@@ -40,8 +40,10 @@ type Table struct {
 
 // New returns a table that holds at most maxFlows connections. Its slot
 // array starts small and doubles with the number of live connections (load
-// factor <= 0.5), so a worker watching a few thousand connections probes a
-// few hundred KiB that stay in cache, not an array sized for the limit.
+// factor <= 0.75: 4-byte slots with an 8-bit tag keep probes within a cache
+// line or two, and a slot costs at most 10.7 bytes per connection), so a
+// worker watching a few thousand connections probes a few dozen KiB that
+// stay in cache, not an array sized for the limit.
 func New(maxFlows int) *Table {
 	maxFlows = min(max(maxFlows, 16), MaxFlows)
 	maxSlots := 1 << bits.Len(uint(maxFlows*2-1))
@@ -138,7 +140,7 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 	}
 	c := t.At(idx)
 	*c = Conn{Key: *k, idx: idx, wnext: -1, wprev: -1}
-	if 2*(t.n+1) > len(t.slots) && len(t.slots) < t.maxSlots {
+	if 4*(t.n+1) > 3*len(t.slots) && len(t.slots) < t.maxSlots {
 		t.grow()
 	}
 	i := h & t.mask
