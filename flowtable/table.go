@@ -15,11 +15,14 @@ const (
 
 // Table is one worker's connection table.
 type Table struct {
-	// slots: 0 = empty, else the top 8 bits of the connection's hash
-	// << 24 | its index + 1. The tag lets a probe skip all but one in
-	// 256 other connections without touching their Conn (a cache miss
-	// each); 4-byte slots keep the table at 5.3 to 10.7 bytes per
-	// connection.
+	// slots: 0 = empty, else disp<<28 | tag<<24 | index+1. disp is the
+	// distance from the connection's home slot (15 = 15 or more); tag is
+	// the top 4 bits of its hash. A probe compares both before touching a
+	// Conn (a cache miss each): only connections with the same home slot
+	// and tag get that far, about one lookup in forty. disp also lets a
+	// removal shift the rest of a probe run back without rehashing the
+	// keys it moves, each of which would be another cache miss. 4-byte
+	// slots keep the table at 5.3 to 10.7 bytes per connection.
 	slots    []uint32
 	mask     uint64
 	maxSlots int
@@ -62,11 +65,24 @@ const initialSlots = 4096
 // for the index).
 const MaxFlows = 1<<24 - 1
 
-func slot(h uint64, idx int32) uint32 { return uint32(h>>56)<<24 | uint32(idx+1) }
+const (
+	idxMask  = 1<<24 - 1
+	dispMax  = 15 // a stored disp of 15 means 15 or more
+	dispMask = dispMax << 28
+)
 
-func slotTag(h uint64) uint32 { return uint32(h>>56) << 24 }
+// slot packs an entry d slots past its home.
+func slot(h uint64, d uint64, idx int32) uint32 {
+	return slotTag(h, d) | uint32(idx+1)
+}
 
-func slotIndex(s uint32) int32 { return int32(s&(1<<24-1)) - 1 }
+// slotTag is what the slot of a key with hash h, d slots past its home,
+// holds above the index.
+func slotTag(h uint64, d uint64) uint32 {
+	return uint32(min(d, dispMax))<<28 | uint32(h>>60)<<24
+}
+
+func slotIndex(s uint32) int32 { return int32(s&idxMask) - 1 }
 
 // grow doubles the slot array and re-inserts every entry by its key's
 // hash (rare: the array doubles with the live connections).
@@ -78,11 +94,12 @@ func (t *Table) grow() {
 		if s == 0 {
 			continue
 		}
-		i := t.At(slotIndex(s)).Key.Hash() & t.mask
+		h := t.At(slotIndex(s)).Key.Hash()
+		i, d := h&t.mask, uint64(0)
 		for t.slots[i] != 0 {
-			i = (i + 1) & t.mask
+			i, d = (i+1)&t.mask, d+1
 		}
-		t.slots[i] = s
+		t.slots[i] = slot(h, d, slotIndex(s))
 	}
 }
 
@@ -100,16 +117,19 @@ func (t *Table) At(i int32) *Conn {
 
 // Lookup finds the connection with key k and hash h.
 func (t *Table) Lookup(k *Key, h uint64) *Conn {
-	tag := slotTag(h)
+	want := slotTag(h, 0) // what a slot of k holds above the index
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
 			return nil
 		}
-		if s&^(1<<24-1) == tag {
+		if s&^idxMask == want {
 			if c := t.At(slotIndex(s)); c.Key == *k {
 				return c
 			}
+		}
+		if want < dispMask {
+			want += 1 << 28 // one slot further from home
 		}
 	}
 }
@@ -143,11 +163,11 @@ func (t *Table) Insert(k *Key, h uint64) *Conn {
 	if 4*(t.n+1) > 3*len(t.slots) && len(t.slots) < t.maxSlots {
 		t.grow()
 	}
-	i := h & t.mask
+	i, d := h&t.mask, uint64(0)
 	for t.slots[i] != 0 {
-		i = (i + 1) & t.mask
+		i, d = (i+1)&t.mask, d+1
 	}
-	t.slots[i] = slot(h, idx)
+	t.slots[i] = slot(h, d, idx)
 	t.n++
 	return c
 }
@@ -166,7 +186,9 @@ func (t *Table) Remove(c *Conn) {
 		}
 		i = (i + 1) & t.mask
 	}
-	// Shift later entries of the probe run back into the hole.
+	// Shift later entries of the probe run back into the hole: an entry
+	// d slots past its home may move back up to d slots, so it moves
+	// into the hole unless its home lies after the hole.
 	j := i
 	for {
 		j = (j + 1) & t.mask
@@ -174,10 +196,13 @@ func (t *Table) Remove(c *Conn) {
 		if s == 0 {
 			break
 		}
-		home := t.At(slotIndex(s)).Key.Hash() & t.mask
-		// Move s into i if its home is not in the cyclic range (i, j].
-		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
-			t.slots[i] = s
+		d := uint64(s >> 28)
+		if d == dispMax {
+			// 15 or more: only the key knows (rare at load <= 0.75).
+			d = (j - t.At(slotIndex(s)).Key.Hash()) & t.mask
+		}
+		if back := (j - i) & t.mask; d >= back {
+			t.slots[i] = uint32(min(d-back, dispMax))<<28 | s&^dispMask
 			i = j
 		}
 	}

@@ -177,6 +177,39 @@ func BenchmarkTable(b *testing.B) {
 			tab.Remove(tab.Insert(&k, h))
 		}
 	})
+	// churn: connections end in random order while new ones start, as
+	// in a capture; a removal shifts the probe run after it.
+	// 24,000 live in 32,768 slots (load 0.73, the most before a grow).
+	b.Run("churn", func(b *testing.B) {
+		const live = 24000
+		tab := New(1 << 20)
+		pool := make([]Key, 1<<16)
+		for i := range pool {
+			tu := tuple(100000 + i*3)
+			pool[i], _ = MakeKey(&tu)
+		}
+		conns := make([]*Conn, live)
+		for i := range conns {
+			conns[i] = tab.Insert(&pool[i], pool[i].Hash())
+		}
+		x, next := uint64(2), live
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			x ^= x << 13 // xorshift: a victim anywhere among the live
+			x ^= x >> 7
+			x ^= x << 17
+			v := int(x % live)
+			tab.Remove(conns[v])
+			k := &pool[next&(len(pool)-1)]
+			for n := 0; tab.Lookup(k, k.Hash()) != nil && n < len(pool); n++ {
+				next++
+				k = &pool[next&(len(pool)-1)]
+			}
+			next++
+			conns[v] = tab.Insert(k, k.Hash())
+		}
+	})
 }
 
 // BenchmarkTableDefaultLimit: a worker at the default limit (1M flows)
@@ -229,6 +262,66 @@ func TestChurnAgainstMap(t *testing.T) {
 	}
 	if tab.Len() != len(live) {
 		t.Fatalf("len %d, want %d", tab.Len(), len(live))
+	}
+	checkSlots(t, tab)
+}
+
+// checkSlots verifies every slot's displacement and tag against its key's
+// hash, and that no empty slot lies between an entry and its home.
+func checkSlots(t *testing.T, tab *Table) {
+	t.Helper()
+	n := 0
+	for i, s := range tab.slots {
+		if s == 0 {
+			continue
+		}
+		n++
+		h := tab.At(slotIndex(s)).Key.Hash()
+		d := (uint64(i) - h) & tab.mask
+		if want := slot(h, d, slotIndex(s)); s != want {
+			t.Fatalf("slot %d = %#x, want %#x (displacement %d)", i, s, want, d)
+		}
+		for j := h & tab.mask; j != uint64(i); j = (j + 1) & tab.mask {
+			if tab.slots[j] == 0 {
+				t.Fatalf("slot %d: empty slot %d between it and its home", i, j)
+			}
+		}
+	}
+	if n != tab.Len() {
+		t.Fatalf("%d slots used, %d live", n, tab.Len())
+	}
+}
+
+// TestLongProbeRun: 40 keys with one home slot (displacements past the
+// 4 bits a slot stores) are found, and removed in any order, with the
+// slots consistent after each step.
+func TestLongProbeRun(t *testing.T) {
+	tab := New(1000) // 4096 slots
+	var keys []Key
+	for i := 0; len(keys) < 40 && i < 1<<24; i++ {
+		tu := tuple(i)
+		k, _ := MakeKey(&tu)
+		if k.Hash()&tab.mask == 77 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) < 40 {
+		t.Fatalf("found only %d keys with home 77", len(keys))
+	}
+	conns := make([]*Conn, len(keys))
+	for i := range keys {
+		conns[i] = tab.Insert(&keys[i], keys[i].Hash())
+	}
+	checkSlots(t, tab)
+	for _, i := range rand.New(rand.NewSource(5)).Perm(len(keys)) {
+		tab.Remove(conns[i])
+		conns[i] = nil
+		checkSlots(t, tab)
+		for j := range keys {
+			if c := tab.Lookup(&keys[j], keys[j].Hash()); (c != nil) != (conns[j] != nil) {
+				t.Fatalf("after removing %d: key %d found=%v", i, j, c != nil)
+			}
+		}
 	}
 }
 
