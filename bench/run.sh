@@ -123,6 +123,8 @@ for ns in $NS_A $NS_B; do ip -n $ns link set eth0 mtu 65535 up; ip -n $ns link s
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# ctx_switches PID: voluntary + involuntary context switches of all its threads.
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 HZ=$(getconf CLK_TCK)
 
 # live_run NAME PPSARG: replay into A's eth0 while dlltagent and tcpdump
@@ -148,12 +150,13 @@ live_pair() { # mode pps file
     warm=$(grep -o 'Actual: [0-9]* packets' "$W/warm.log" | awk '{print $2}')
     sleep 1
   fi
-  local ca cb
-  ca=$(cpu_ticks $a); cb=$(cpu_ticks $b)
+  local ca cb xa xb
+  ca=$(cpu_ticks $a); cb=$(cpu_ticks $b); xa=$(ctx_switches $a); xb=$(ctx_switches $b)
   ip netns exec $NS_A tcpreplay -K $rate --loop "$LOOPS" -i eth0 "$file" > "$W/replay.log" 2>&1
   sleep 1
   local da db ha hb
   da=$(( $(cpu_ticks $a) - ca )); db=$(( $(cpu_ticks $b) - cb ))
+  xa=$(( $(ctx_switches $a) - xa )); xb=$(( $(ctx_switches $b) - xb ))
   ha=$(hwm_kb $a); hb=$(hwm_kb $b)
   kill -TERM $a $b; wait $a $b 2>/dev/null
   local sent
@@ -169,24 +172,26 @@ live_pair() { # mode pps file
   fi
   local rated
   rated=$(grep -o 'Rated: [0-9.]* Bps, [0-9.]* Mbps, [0-9.]* pps' "$W/replay.log" | awk '{print $6}')
-  echo "$sent $rated $((sa - warm)) $da_drop $da $ha $((sb - warm)) $db_drop $db $hb"
+  echo "$sent $rated $((sa - warm)) $da_drop $da $ha $((sb - warm)) $db_drop $db $hb $xa $xb"
 }
+# per_kpkt N PACKETS: N per 1000 packets.
+per_kpkt() { awk -v x="$1" -v n="$2" 'BEGIN { if (n>0) printf "%.1f", x*1000/n; else print "-" }'; }
 us_per_pkt() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { if (n>0) printf "%.2f", t/hz*1e6/n; else print "-" }'; }
 
 out "## 3. Live: tcpreplay -K --topspeed into a veth; dlltagent and tcpdump capture the receiving side at the same time ($LOOPS loops measured after 1 warm-up loop; seen and CPU count the measured loops)"
 out ""
-LIVE_HEAD="| mix | capture | packets sent | seen | kernel drops | records dropped | pcaps written / dropped | CPU µs/packet | peak RSS MiB |"
+LIVE_HEAD="| mix | capture | packets sent | seen | kernel drops | records dropped | pcaps written / dropped | CPU µs/packet | context switches per 1000 packets | peak RSS MiB |"
 out "$LIVE_HEAD"
-out "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+out "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 # live_rows LABEL FILE: one live run (after a warm-up loop) of the agent
 # and tcpdump side by side, as two table rows; sets R (the agent's CPU per
 # packet as a multiple of tcpdump's) and RATED (the replay rate).
 live_rows() {
-  local label=$1 file=$2 sent sa da ca ha sb db cb hb kd qd pw pd
-  read -r sent RATED sa da ca ha sb db cb hb <<< "$(WARM=1 live_pair agent top "$file")"
+  local label=$1 file=$2 sent sa da ca ha sb db cb hb xa xb kd qd pw pd
+  read -r sent RATED sa da ca ha sb db cb hb xa xb <<< "$(WARM=1 live_pair agent top "$file")"
   IFS='|' read -r kd qd pw pd <<< "$da"
-  out "| $label | dlltagent -workers 2, full analysis | $sent | $sa | $kd | $qd | $pw / $pd | $(us_per_pkt "$ca" "$sa") | $((ha/1024)) |"
-  out "| $label | tcpdump -w /dev/null | $sent | $sb | ${db:-?} | - | - | $(us_per_pkt "$cb" "$sb") | $((hb/1024)) |"
+  out "| $label | dlltagent -workers 2, full analysis | $sent | $sa | $kd | $qd | $pw / $pd | $(us_per_pkt "$ca" "$sa") | $(per_kpkt "$xa" "$sa") | $((ha/1024)) |"
+  out "| $label | tcpdump -w /dev/null | $sent | $sb | ${db:-?} | - | - | $(us_per_pkt "$cb" "$sb") | $(per_kpkt "$xb" "$sb") | $((hb/1024)) |"
   out ""
   R=$(awk -v a="$(us_per_pkt "$ca" "$sa")" -v b="$(us_per_pkt "$cb" "$sb")" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
   LIVE_LOSS=$(( ${LIVE_LOSS:-0} + ${kd:-1} + ${qd:-1} ))
@@ -205,7 +210,7 @@ CPU_FAIL_SHM=""
 if [ -d /dev/shm ]; then
   SHMO=$(mktemp -d /dev/shm/dlltagent-live.XXXXXX)
   out "$LIVE_HEAD"
-  out "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  out "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   LIVE_OUT=$SHMO live_rows "failure-heavy, output on tmpfs" "$W/mix.pcap"
   rm -rf "$SHMO"
   CPU_FAIL_SHM=$R
@@ -216,7 +221,7 @@ out "### Capture loop alone: dlltagent's ring vs gopacket/afpacket (both TPACKET
 out ""
 out "| loop | packets sent | seen | kernel drops | CPU µs/packet | peak RSS MiB |"
 out "|---|---:|---:|---:|---:|---:|"
-read -r sent rated sa da ca ha sb db cb hb <<< "$(live_pair loops top)"
+read -r sent rated sa da ca ha sb db cb hb _ <<< "$(live_pair loops top)"
 out "| ring (package ring, pure Go on x/sys/unix) | $sent | $sa | $da | $(us_per_pkt "$ca" "$sa") | $((ha/1024)) |"
 out "| gopacket/afpacket (cgo) | $sent | $sb | $db | $(us_per_pkt "$cb" "$sb") | $((hb/1024)) |"
 out ""
@@ -226,7 +231,7 @@ out "| target pps | achieved pps | sent | dlltagent seen | kernel drops | record
 out "|---:|---:|---:|---:|---:|---:|"
 best_ok=0
 for pps in 50000 100000 200000 400000 top; do
-  read -r sent rated sa da ca ha sb db cb hb <<< "$(live_pair agent $pps)"
+  read -r sent rated sa da ca ha sb db cb hb _ <<< "$(live_pair agent $pps)"
   IFS='|' read -r kd qd pw pd <<< "$da"
   out "| $pps | $rated | $sent | $sa | $kd | $qd |"
   if [ "${kd:-1}" = 0 ] && [ "${qd:-1}" = 0 ] && [ "$sa" -ge "$sent" ]; then best_ok=$rated; else break; fi
