@@ -60,7 +60,7 @@ func TestDNSOverTCPSeveralMessagesPerSegment(t *testing.T) {
 // previous one.
 type seg struct {
 	client  bool
-	flags   string // S, A, F, R; 0: zero window; T: resends its payload (the side's last bytes)
+	flags   string // S, A, F, R; 0: zero window; T: resends its payload (the side's last bytes); G: its payload is lost before the capture (not sent)
 	payload []byte
 	gap     int64
 }
@@ -70,19 +70,26 @@ type seg struct {
 // engine and returns the records.
 func replay(t *testing.T, port uint16, segs []seg) *collect {
 	t.Helper()
-	cli, srv := net.IPv4(198, 18, 0, 2), net.IPv4(198, 18, 0, 1)
-	seq := [2]uint32{1000, 5000}
 	out := &collect{}
 	var st Stats
 	e := NewEngine(DefaultConfig(), 0, out, &st)
-	ts := int64(1e18)
+	replayInto(t, e, 40000, port, segs)
+	e.Flush()
+	return out
+}
+
+// replayInto sends the conversation from client port cport into e.
+func replayInto(t testing.TB, e *Engine, cport, port uint16, segs []seg) {
+	cli, srv := net.IPv4(198, 18, 0, 2), net.IPv4(198, 18, 0, 1)
+	seq := [2]uint32{1000, 5000}
+	ts := max(e.now, int64(1e18))
 	for _, sg := range segs {
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
-		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Window: 64000}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(cport), DstPort: layers.TCPPort(port), Window: 64000}
 		s, a := 0, 1
 		if !sg.client {
 			ip.SrcIP, ip.DstIP = srv, cli
-			tcp.SrcPort, tcp.DstPort = layers.TCPPort(port), 40000
+			tcp.SrcPort, tcp.DstPort = layers.TCPPort(port), layers.TCPPort(cport)
 			s, a = 1, 0
 		}
 		tcp.Seq, tcp.Ack = seq[s], seq[a]
@@ -103,6 +110,10 @@ func replay(t *testing.T, port uint16, segs []seg) *collect {
 				tcp.Window = 0
 			}
 		}
+		if sg.flags == "G" {
+			seq[s] += uint32(len(sg.payload))
+			continue
+		}
 		tcp.SetNetworkLayerForChecksum(ip)
 		buf := gopacket.NewSerializeBuffer()
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
@@ -119,8 +130,6 @@ func replay(t *testing.T, port uint16, segs []seg) *collect {
 		d := buf.Bytes()
 		e.Packet(ts, 1, d, len(d))
 	}
-	e.Flush()
-	return out
 }
 
 // TestResetAfterWaitingForResponse: a client (a proxy on its request

@@ -34,6 +34,7 @@ const (
 	NoteHTTPServerError
 	NoteHTTPNoResponse
 	NoteTCPRetransmissions
+	NoteGRPCError
 	numNotes
 )
 
@@ -42,6 +43,7 @@ var noteNames = [numNotes]string{
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
+	"GRPC_ERROR",
 }
 
 // NoteName returns the event code string of note n.
@@ -202,6 +204,11 @@ type Engine struct {
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder
 	h2frag, h2req []byte
+	h2tab         hpackTable
+	// h2c connections' state (h2c.go): the decoder, made at the first,
+	// and the free states.
+	h2c     *h2Decoder
+	h2cFree []*h2Conn
 
 	idleTCP, idleUDP, linger, synTO, dnsTO, track int64
 }
@@ -531,9 +538,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			}
 		case isH2Preface(p.Payload):
 			fs.service = svcHTTP
-			if e.search != nil {
-				e.newHTTP(fs).h2 = true
-			}
+			h := e.newHTTP(fs)
+			h.h2, h.done = true, e.search == nil
+			h.h2c = e.getH2Conn()
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
@@ -548,8 +555,13 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			e.nameQuit(c, fs, ts, false)
 		}
 	}
-	if e.httpOf(fs) != nil && side == 0 {
-		e.httpSegment(c, fs, p, ts)
+	if h := e.httpOf(fs); h != nil {
+		if side == 0 && !h.done {
+			e.httpSegment(c, fs, p, ts)
+		}
+		if h := e.httpOf(fs); h != nil && h.h2c != nil {
+			e.h2cSegment(c, fs, h.h2c, side, p, ts)
+		}
 	}
 	if fs.service == svcHTTP {
 		if side == 0 && isHTTPRequest(p.Payload) {
@@ -1142,6 +1154,18 @@ func (e *Engine) newHTTP(fs *flowState) *httpState {
 	return st
 }
 
+// getH2Conn returns a reset h2c state from the worker's free list.
+func (e *Engine) getH2Conn() *h2Conn {
+	var h *h2Conn
+	if n := len(e.h2cFree); n > 0 {
+		h, e.h2cFree = e.h2cFree[n-1], e.h2cFree[:n-1]
+	} else {
+		h = newH2Conn()
+	}
+	h.reset()
+	return h
+}
+
 // dropProto hands the connection's protocol state back to its slab.
 func (e *Engine) dropProto(fs *flowState) {
 	switch fs.pk {
@@ -1156,6 +1180,10 @@ func (e *Engine) dropProto(fs *flowState) {
 		h := e.https.at(fs.px)
 		e.pools.http.put(h.buf)
 		h.buf = nil
+		if h.h2c != nil {
+			e.h2cFree = append(e.h2cFree, h.h2c)
+			h.h2c = nil
+		}
 		e.https.put(fs.px)
 	}
 	fs.pk, fs.px = pkNone, 0

@@ -147,25 +147,22 @@ type span struct{ from, to uint16 }
 // h2Field is a decoded field: its name and value, in the decoder's text.
 type h2Field struct{ name, value span }
 
-// h2Decoder decodes a first header block without allocating: names and
-// values are written into text (bounded by maxHeaderBlock), fields point
-// into it.
+// h2Decoder decodes a header block without allocating: names and values
+// are written into text, fields point into it. The dynamic table is the
+// caller's: a fresh one for a connection's first block, or one kept
+// across the blocks of one direction (h2c.go).
 type h2Decoder struct {
 	text   []byte
 	fields []h2Field
-	// dyn lists the dynamic table's entries, oldest first (as indices of
-	// fields); dynSize is their HPACK size, dynMax the table's limit.
-	dyn             []int
-	dynSize, dynMax int
+	tab    *hpackTable
 }
 
 var errHPACK = errors.New("hpack: malformed or too large")
 
-func newH2Decoder() *h2Decoder {
+func newH2Decoder(textCap int) *h2Decoder {
 	return &h2Decoder{
-		text:   make([]byte, 0, maxHeaderBlock),
+		text:   make([]byte, 0, textCap),
 		fields: make([]h2Field, 0, maxH2Fields),
-		dyn:    make([]int, 0, maxH2Fields),
 	}
 }
 
@@ -180,6 +177,90 @@ func (d *h2Decoder) Write(p []byte) (int, error) {
 }
 
 func (d *h2Decoder) bytes(s span) []byte { return d.text[s.from:s.to] }
+
+// field returns the value of the first field named name ("" if none).
+func (d *h2Decoder) field(name string) ([]byte, bool) {
+	for _, f := range d.fields {
+		if string(d.bytes(f.name)) == name {
+			return d.bytes(f.value), true
+		}
+	}
+	return nil, false
+}
+
+// hpackTable is an HPACK dynamic table (RFC 7541 §2.3.2, §4): entries
+// oldest first, their bytes in buf from ents[0].off.
+type hpackTable struct {
+	buf  []byte
+	ents []hpackEntry
+	size int // the table's HPACK size: bytes + 32 per entry
+	max  int
+}
+
+type hpackEntry struct{ off, nlen, vlen int32 }
+
+const (
+	hpackDefaultMax = 4096
+	// hpackMaxTable is the largest table followed; an encoder that asks
+	// for more (a peer's SETTINGS_HEADER_TABLE_SIZE above it) is not.
+	hpackMaxTable = 1 << 16
+)
+
+func (t *hpackTable) reset(max int) {
+	t.buf, t.ents, t.size, t.max = t.buf[:0], t.ents[:0], 0, max
+}
+
+// setMax applies a dynamic table size update.
+func (t *hpackTable) setMax(n int) bool {
+	if n > hpackMaxTable {
+		return false
+	}
+	t.max = n
+	t.evict(0)
+	return true
+}
+
+// evict drops the oldest entries until room more bytes fit.
+func (t *hpackTable) evict(room int) {
+	n := 0
+	for n < len(t.ents) && t.size+room > t.max {
+		e := t.ents[n]
+		t.size -= int(e.nlen+e.vlen) + 32
+		n++
+	}
+	t.ents = t.ents[:copy(t.ents, t.ents[n:])]
+}
+
+// add inserts an entry (an entry larger than the table empties it).
+func (t *hpackTable) add(name, value []byte) {
+	size := len(name) + len(value) + 32
+	t.evict(size)
+	if size > t.max {
+		return
+	}
+	if len(t.ents) == 0 {
+		t.buf = t.buf[:0]
+	} else if first := int(t.ents[0].off); first > 0 && len(t.buf)+len(name)+len(value) > cap(t.buf) {
+		t.buf = t.buf[:copy(t.buf, t.buf[first:])]
+		for i := range t.ents {
+			t.ents[i].off -= int32(first)
+		}
+	}
+	off := int32(len(t.buf))
+	t.buf = append(t.buf, name...)
+	t.buf = append(t.buf, value...)
+	t.ents = append(t.ents, hpackEntry{off, int32(len(name)), int32(len(value))})
+	t.size += size
+}
+
+// at returns dynamic entry i (1 = the newest).
+func (t *hpackTable) at(i int) (name, value []byte, ok bool) {
+	if i < 1 || i > len(t.ents) {
+		return nil, nil, false
+	}
+	e := t.ents[len(t.ents)-i]
+	return t.buf[e.off : e.off+e.nlen], t.buf[e.off+e.nlen : e.off+e.nlen+e.vlen], true
+}
 
 // hpackInt reads an integer with an n-bit prefix (RFC 7541 §5.1).
 func hpackInt(b []byte, n uint) (int, []byte, bool) {
@@ -229,8 +310,11 @@ func (d *h2Decoder) str(b []byte) (span, []byte, error) {
 	return span{uint16(from), uint16(len(d.text))}, b, nil
 }
 
-// static copies a static-table string into text.
-func (d *h2Decoder) static(s string) (span, error) {
+// static copies a table string into text.
+func (d *h2Decoder) static(s string) (span, error) { return d.copyIn([]byte(s)) }
+
+// copyIn copies b into text.
+func (d *h2Decoder) copyIn(s []byte) (span, error) {
 	from := len(d.text)
 	if len(d.text)+len(s) > cap(d.text) {
 		return span{}, errHPACK
@@ -248,18 +332,24 @@ func (d *h2Decoder) indexed(i int) (name, value span, err error) {
 			value, err = d.static(e[1])
 		}
 		return name, value, err
-	case i > len(hpackStatic) && i-len(hpackStatic) <= len(d.dyn):
-		f := d.fields[d.dyn[len(d.dyn)-(i-len(hpackStatic))]]
-		return f.name, f.value, nil
+	case i > len(hpackStatic):
+		n, v, ok := d.tab.at(i - len(hpackStatic))
+		if !ok {
+			break
+		}
+		if name, err = d.copyIn(n); err == nil {
+			value, err = d.copyIn(v)
+		}
+		return name, value, err
 	}
 	return span{}, span{}, errHPACK
 }
 
-// decode reads an HPACK block into fields. It stops at the first
-// malformed or unreadable field, keeping those before it.
-func (d *h2Decoder) decode(b []byte) error {
-	d.text, d.fields, d.dyn = d.text[:0], d.fields[:0], d.dyn[:0]
-	d.dynSize, d.dynMax = 0, 4096
+// decode reads an HPACK block into fields, updating the dynamic table
+// tab. It stops at the first malformed or unreadable field, keeping those
+// before it; tab is then no longer the encoder's.
+func (d *h2Decoder) decode(b []byte, tab *hpackTable) error {
+	d.text, d.fields, d.tab = d.text[:0], d.fields[:0], tab
 	for len(b) > 0 {
 		if len(d.fields) == cap(d.fields) {
 			return errHPACK
@@ -283,8 +373,9 @@ func (d *h2Decoder) decode(b []byte) error {
 			if n, b, ok = hpackInt(b, 5); !ok {
 				return errHPACK
 			}
-			d.dynMax = n
-			d.evict(0)
+			if !d.tab.setMax(n) {
+				return errHPACK
+			}
 			continue
 		default: // literal: with incremental indexing (01), without (0000), never indexed (0001)
 			prefix := uint(4)
@@ -308,30 +399,12 @@ func (d *h2Decoder) decode(b []byte) error {
 				return err
 			}
 			if c&0xc0 == 0x40 {
-				d.fields = append(d.fields, f)
-				size := int(f.name.to-f.name.from) + int(f.value.to-f.value.from) + 32
-				d.evict(size)
-				if size <= d.dynMax {
-					d.dyn = append(d.dyn, len(d.fields)-1)
-					d.dynSize += size
-				}
-				continue
+				d.tab.add(d.bytes(f.name), d.bytes(f.value))
 			}
 		}
 		d.fields = append(d.fields, f)
 	}
 	return nil
-}
-
-// evict drops the oldest dynamic entries until room more bytes fit.
-func (d *h2Decoder) evict(room int) {
-	n := 0
-	for n < len(d.dyn) && d.dynSize+room > d.dynMax {
-		f := d.fields[d.dyn[n]]
-		d.dynSize -= int(f.name.to-f.name.from) + int(f.value.to-f.value.from) + 32
-		n++
-	}
-	d.dyn = d.dyn[:copy(d.dyn, d.dyn[n:])]
 }
 
 // request appends the decoded fields to dst in HTTP/1 form (see the top

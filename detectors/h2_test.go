@@ -32,8 +32,8 @@ func h2frame(typ, flags byte, id uint32, p []byte) []byte {
 
 func decodedFields(t *testing.T, block []byte) []hpack.HeaderField {
 	t.Helper()
-	d := newH2Decoder()
-	if err := d.decode(block); err != nil {
+	d := newH2Decoder(maxHeaderBlock)
+	if err := d.decode(block, freshTable()); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
 	var out []hpack.HeaderField
@@ -103,8 +103,8 @@ func TestH2FirstRequest(t *testing.T) {
 	if st != h2Done {
 		t.Fatalf("status %d", st)
 	}
-	d := newH2Decoder()
-	if err := d.decode(frag); err != nil {
+	d := newH2Decoder(maxHeaderBlock)
+	if err := d.decode(frag, freshTable()); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(d.request(nil)); got != want {
@@ -118,7 +118,7 @@ func TestH2FirstRequest(t *testing.T) {
 		hpack.HeaderField{Name: "user-agent", Value: strings.Repeat("u", 40)},
 		hpack.HeaderField{Name: "user-agent", Value: strings.Repeat("u", 40)},
 	)
-	if err := d.decode(block); err != nil {
+	if err := d.decode(block, freshTable()); err != nil {
 		t.Fatal(err)
 	}
 	ua := strings.Repeat("u", 40)
@@ -142,13 +142,15 @@ func TestH2FirstRequest(t *testing.T) {
 // the worker's decoder exists.
 func TestH2SearchAllocs(t *testing.T) {
 	s := h2cStream(t)
-	d := newH2Decoder()
+	d := newH2Decoder(maxHeaderBlock)
 	frag := make([]byte, 0, maxHeaderBlock)
 	req := make([]byte, 0, 2*maxHeaderBlock)
 	needle := []byte("x-pepe")
+	tab := freshTable()
 	run := func() {
 		f, _ := h2HeaderBlock(s, frag[:0], false)
-		_ = d.decode(f)
+		tab.reset(hpackDefaultMax)
+		_ = d.decode(f, tab)
 		if indexFold(d.request(req[:0]), needle) < 0 {
 			t.Fatal("no match")
 		}
@@ -165,15 +167,22 @@ func TestH2SearchAllocs(t *testing.T) {
 func FuzzH2Request(f *testing.F) {
 	f.Add(h2cStream(f), false)
 	f.Add([]byte(h2Preface+"\x00\x00\x05\x01\x05\x00\x00\x00\x01\x82\x86\x84\x41\x8a"), true)
-	d := newH2Decoder()
+	d := newH2Decoder(maxHeaderBlock)
 	f.Fuzz(func(t *testing.T, b []byte, final bool) {
 		frag, st := h2HeaderBlock(b, nil, final)
 		if st == h2Done {
-			_ = d.decode(frag)
+			_ = d.decode(frag, freshTable())
 			req := d.request(nil)
 			if len(req) > 0 && !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
 				t.Fatalf("request text not ended: %q", req)
 			}
 		}
 	})
+}
+
+// freshTable is the empty dynamic table a connection starts with.
+func freshTable() *hpackTable {
+	t := &hpackTable{}
+	t.reset(hpackDefaultMax)
+	return t
 }

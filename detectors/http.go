@@ -16,8 +16,9 @@ type httpState struct {
 	buf     []byte
 	nextSeq uint32
 	init    bool
-	done    bool
-	h2      bool // HTTP/2 with prior knowledge: see h2.go
+	done    bool    // the first request was searched (or there is no search)
+	h2      bool    // HTTP/2 with prior knowledge: see h2.go
+	h2c     *h2Conn // its frames and tables: see h2c.go
 }
 
 var methods = [...]string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
@@ -90,9 +91,10 @@ func (e *Engine) h2Segment(c *flowtable.Conn, fs *flowState, ts int64) {
 	h := e.httpOf(fs)
 	final := len(h.buf) >= maxHeaderBlock
 	if e.h2 == nil {
-		e.h2 = newH2Decoder()
+		e.h2 = newH2Decoder(maxHeaderBlock)
 		e.h2frag = make([]byte, 0, maxHeaderBlock)
 		e.h2req = make([]byte, 0, 2*maxHeaderBlock)
+		e.h2tab.buf = make([]byte, 0, 2*hpackDefaultMax)
 	}
 	frag, st := h2HeaderBlock(h.buf, e.h2frag[:0], final)
 	if st == h2More {
@@ -100,7 +102,10 @@ func (e *Engine) h2Segment(c *flowtable.Conn, fs *flowState, ts int64) {
 	}
 	h.done = true
 	if st == h2Done {
-		_ = e.h2.decode(frag) // a malformed field ends the block: search those before it
+		// The first block starts with the encoder's empty table. A
+		// malformed field ends it: those before it are searched.
+		e.h2tab.reset(hpackDefaultMax)
+		_ = e.h2.decode(frag, &e.h2tab)
 		req := e.h2.request(e.h2req[:0])
 		if i := indexFold(req, e.search); i >= 0 {
 			e.headerMatch(c, fs, req, i, ts)
@@ -374,13 +379,19 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
 		reason = reason[:i]
 	}
+	req, _, _ := e.reqs.get(c)
+	method, uri, _ := splitRequestLine(req)
+	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts)
+}
+
+// serverErrorEvent writes HTTP_SERVER_ERROR for a 5xx answer to the
+// request method uri (empty if not seen); version is set for HTTP/2.
+func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri []byte, code int, reason []byte, version string, ts int64) {
 	reason = reason[:min(len(reason), 64)]
 	b := e.problemEvent(c, fs, NoteHTTPServerError, ts)
 	if b == nil {
 		return
 	}
-	req, _, _ := e.reqs.get(c)
-	method, uri, _ := splitRequestLine(req)
 	b.B = append(b.B, "server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " answered "...)
@@ -398,6 +409,9 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 		b.B = append(b.B, ' ')
 		b.B = appendText(b.B, reason)
 	}
+	if version == "HTTP/2" {
+		b.B = append(b.B, " over HTTP/2 (h2c)"...)
+	}
 	b.B = append(b.B, ": "...)
 	b.B = append(b.B, serverErrorHint(code)...)
 	b.B = appendSide(b.B, "server")
@@ -408,6 +422,11 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 		b.B = jsonw.Bytes(b.B, uri)
 	} else {
 		b.B = append(b.B, `null,"uri":null`...)
+	}
+	if version != "" {
+		b.B = append(b.B, `,"version":"`...)
+		b.B = append(b.B, version...)
+		b.B = append(b.B, '"')
 	}
 	b.B = append(b.B, `,"status_code":`...)
 	b.B = appendUint(b.B, uint64(code))

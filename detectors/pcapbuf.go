@@ -355,7 +355,9 @@ func (e *Engine) settled(fs *flowState) bool {
 	case pkTLS:
 		return e.tlss.at(fs.px).est
 	case pkHTTP:
-		return e.https.at(fs.px).done
+		if e.search != nil {
+			return e.https.at(fs.px).done
+		}
 	}
 	return fs.pc.wholeBytes >= headWholeBytes
 }

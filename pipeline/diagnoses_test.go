@@ -371,6 +371,57 @@ func TestHTTPServerError(t *testing.T) {
 	}
 }
 
+// TestH2CErrors: errors inside HTTP/2 without TLS (h2c), where the
+// status is HPACK-coded: a real grpc-go server's NOT_FOUND (three calls
+// on one connection: the later trailers refer to the encoder's dynamic
+// table) and UNIMPLEMENTED (a trailers-only answer), nginx's 502 to a
+// grpc-go client (grpc_pass to a closed port), nginx's 503 to curl and to
+// Go's HTTP/2 client. Healthy calls (SERVING, a 200) are not reported.
+// Real traffic from testdata/lab.
+func TestH2CErrors(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, dir := analyse(t, "../testdata/lab/h2c-grpc-errors.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			switch e.str("note") {
+			case "GRPC_ERROR":
+				g, _ := e["grpc"].(map[string]any)
+				got = append(got, fmt.Sprintf("%s %s %v %v %v %q", e.str("note"), e.str("side"), g["method"], g["status"], g["status_name"], g["message"]))
+			case "HTTP_SERVER_ERROR":
+				h, _ := e["http"].(map[string]any)
+				got = append(got, fmt.Sprintf("%s %s %v %v %v %v", e.str("note"), e.str("side"), h["method"], h["uri"], h["status_code"], h["version"]))
+			default:
+				got = append(got, e.str("note")+" "+e.str("side"))
+				continue
+			}
+			if e.str("pcap") == "" {
+				t.Errorf("%s: no pcap", e.str("msg"))
+			} else if n := countPackets(t, filepath.Join(dir, e.str("pcap"))); n < 5 {
+				t.Errorf("%s: %d packets in its pcap", e.str("pcap"), n)
+			}
+		}
+		sort.Strings(got)
+		want := []string{
+			`GRPC_ERROR server /grpc.health.v1.Health/Check 5 NOT_FOUND "unknown service"`,
+			`GRPC_ERROR server /grpc.health.v1.Health/Check 5 NOT_FOUND "unknown service"`,
+			`GRPC_ERROR server /grpc.health.v1.Health/Check 5 NOT_FOUND "unknown service"`,
+			`GRPC_ERROR server /lab.Missing/Call 12 UNIMPLEMENTED "unknown service lab.Missing"`,
+			"HTTP_SERVER_ERROR server GET /unavailable 503 HTTP/2",
+			"HTTP_SERVER_ERROR server GET /unavailable 503 HTTP/2",
+			"HTTP_SERVER_ERROR server POST /grpc.health.v1.Health/Check 502 HTTP/2",
+			// grpc-go closes its connection with unread bytes of nginx's
+			// error page: the kernel resets it.
+			"TCP_RESET client",
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if len(flows) != 7 {
+			t.Errorf("workers %d: %d flows, want 7", workers, len(flows))
+		}
+	}
+}
+
 // TestStartTLS: TLS that starts after a protocol's own preamble
 // (PostgreSQL's SSLRequest) is found and its rejections diagnosed like
 // any other. Real traffic from testdata/lab.
@@ -530,6 +581,28 @@ func TestDNSRetransmissionsOneEvent(t *testing.T) {
 // checkPcapShows checks that an event's focused pcap holds the packet
 // that shows the problem: the RST of a reset, the alert record of a TLS
 // alert.
+// countPackets returns the number of packets in a pcap file.
+func countPackets(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	defer f.Close()
+	rd, err := pcapio.NewReader(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return 0
+	}
+	var rec pcapio.Record
+	n := 0
+	for rd.Next(&rec) == nil {
+		n++
+	}
+	return n
+}
+
 func checkPcapShows(t *testing.T, path, note string) {
 	t.Helper()
 	f, err := os.Open(path)

@@ -15,7 +15,12 @@
 #   80    nginx; /unavailable answers 503, /upstream-down/ proxies to a
 #         closed port (502), /upstream-slow/ to the filtered one (504 after 1 s),
 #         /upstream-hang/ to the filtered one with a 30 s timeout (hangs)
-#   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge)
+#   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge); /unavailable
+#         answers 503, gRPC health calls are proxied (grpc_pass) to a
+#         closed port (502)
+#   50051 grpc-go server with the standard health service (grpcpeer, built
+#         from lab/grpcpeer next to DLLTLAB): service "ok" is SERVING,
+#         others NOT_FOUND, unknown methods UNIMPLEMENTED
 #   8081  nginx behind a path MTU black hole: the pod drops packets over
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
@@ -141,6 +146,8 @@ http {
     listen 198.18.0.1:8080 http2;
     listen [fd00:198:18::1]:8080 http2;
     root $dir/www;
+    location = /unavailable { return 503; }
+    location /grpc.health.v1.Health/ { grpc_pass grpc://127.0.0.1:1; }
   }
 }
 CONF
@@ -155,7 +162,11 @@ CONF
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
-  for p in 443 8443 9443 10443 80 8080 8081 7000 7001; do wait_port t "$p"; done
+  local peer
+  peer=$(dirname "$lab")/grpcpeer
+  (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
+  bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
+  for p in 443 8443 9443 10443 80 8080 8081 7000 7001 50051; do wait_port t "$p"; done
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

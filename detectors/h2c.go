@@ -1,0 +1,410 @@
+package detectors
+
+import (
+	"github.com/dlltagent/dlltagent/decode"
+	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
+)
+
+// Responses over HTTP/2 with prior knowledge (h2c): gRPC and other HTTP/2
+// services inside a cluster. Every header block of both directions is
+// HPACK-decoded, in order, each direction with its own dynamic table
+// (the encoder's entries outlive the block that adds them, so skipping
+// one block would misread the rest). DATA is skipped by its length. The
+// client's blocks name the calls (method and path, per stream); the
+// server's report
+//
+//   - a 5xx :status (HTTP_SERVER_ERROR, as for HTTP/1.x), and
+//   - a non-zero grpc-status in trailers, or in a trailers-only response
+//     (GRPC_ERROR), with grpc-message.
+//
+// The state (two tables, two block buffers: about 34 KiB) exists only for
+// h2c connections, from a per-worker pool. A gap in the capture, a block
+// over h2cBlockMax or a table over hpackMaxTable stops the direction: its
+// table would no longer be the encoder's.
+
+// HTTP/2 frame types and flags read here besides those of h2.go.
+const (
+	h2PushPromise = 0x5
+	h2EndStream   = 0x1
+)
+
+// h2cBlockMax bounds a gathered header block (HEADERS and CONTINUATION
+// frames): the default SETTINGS_MAX_FRAME_SIZE.
+const h2cBlockMax = 16 << 10
+
+// h2cCalls is how many recent calls a connection remembers by stream.
+const h2cCalls = 8
+
+// h2cMaxEvents bounds the GRPC_ERROR events of one connection (its other
+// failed calls are counted in the connection's summary by the limiter).
+const h2cMaxEvents = 8
+
+// h2Dir reads one direction's frames.
+type h2Dir struct {
+	tab     hpackTable
+	blk     []byte // header block being gathered
+	nextSeq uint32
+	left    uint32 // payload bytes of the current frame still to come
+	hdr     [9]byte
+	hdrN    uint8
+	typ     uint8
+	flags   uint8
+	sid     uint32
+	frameAt int  // where the current frame's payload starts in blk
+	collect bool // the current frame's payload belongs to a header block
+	inBlock bool // a header block is open (no END_HEADERS yet)
+	push    bool // the open block is a PUSH_PROMISE's
+	endStr  bool // the open block's HEADERS ended its stream
+	blkSid  uint32
+	preface int // client: preface bytes still to skip
+	init    bool
+	dead    bool
+}
+
+// h2Call is a request seen on a stream.
+type h2Call struct {
+	sid  uint32
+	grpc bool
+	n    uint8
+	line [110]byte // "METHOD PATH"
+}
+
+// h2Conn is an h2c connection's state.
+type h2Conn struct {
+	d       [2]h2Dir
+	calls   [h2cCalls]h2Call
+	next    int
+	grpcEvs int
+}
+
+func newH2Conn() *h2Conn {
+	h := &h2Conn{}
+	for i := range h.d {
+		h.d[i].blk = make([]byte, 0, h2cBlockMax)
+		h.d[i].tab.buf = make([]byte, 0, 2*hpackDefaultMax)
+	}
+	return h
+}
+
+func (h *h2Conn) reset() {
+	for i := range h.d {
+		d := &h.d[i]
+		*d = h2Dir{tab: d.tab, blk: d.blk[:0]}
+		d.tab.reset(hpackDefaultMax)
+	}
+	h.d[0].preface = len(h2Preface)
+	h.calls, h.next, h.grpcEvs = [h2cCalls]h2Call{}, 0, 0
+}
+
+// h2cSegment feeds a segment of an h2c connection to its reader.
+func (e *Engine) h2cSegment(c *flowtable.Conn, fs *flowState, h *h2Conn, side int, p *decode.Packet, ts int64) {
+	d := &h.d[side]
+	if d.dead {
+		return
+	}
+	b := p.Payload
+	if !d.init {
+		d.init, d.nextSeq = true, p.Seq
+	}
+	off := int32(p.Seq - d.nextSeq)
+	if off > 0 {
+		d.dead = true // a gap: the frames and the table are lost
+		return
+	}
+	if off < 0 {
+		if int(-off) >= len(b) {
+			return
+		}
+		b = b[-off:]
+	}
+	d.nextSeq += uint32(len(b))
+	for len(b) > 0 && !d.dead {
+		if d.preface > 0 {
+			n := min(len(b), d.preface)
+			if string(b[:n]) != h2Preface[len(h2Preface)-d.preface:][:n] {
+				d.dead = true
+				return
+			}
+			b, d.preface = b[n:], d.preface-n
+			continue
+		}
+		if d.hdrN < 9 {
+			n := copy(d.hdr[d.hdrN:], b)
+			d.hdrN += uint8(n)
+			b = b[n:]
+			if d.hdrN < 9 {
+				return
+			}
+			d.frameStart()
+			if d.left == 0 && !d.dead {
+				e.h2cFrameEnd(c, fs, h, side, ts)
+			}
+			continue
+		}
+		n := min(len(b), int(d.left))
+		if d.collect {
+			d.blk = append(d.blk, b[:n]...)
+		}
+		b, d.left = b[n:], d.left-uint32(n)
+		if d.left == 0 {
+			e.h2cFrameEnd(c, fs, h, side, ts)
+		}
+	}
+}
+
+// frameStart reads the frame header in d.hdr.
+func (d *h2Dir) frameStart() {
+	d.left = uint32(d.hdr[0])<<16 | uint32(d.hdr[1])<<8 | uint32(d.hdr[2])
+	d.typ, d.flags = d.hdr[3], d.hdr[4]
+	d.sid = (uint32(d.hdr[5])<<24 | uint32(d.hdr[6])<<16 | uint32(d.hdr[7])<<8 | uint32(d.hdr[8])) & 0x7fffffff
+	switch {
+	case d.inBlock:
+		if d.typ != h2Continuation || d.sid != d.blkSid {
+			d.dead = true // nothing may interleave a header block
+			return
+		}
+	case d.typ == h2Headers || d.typ == h2PushPromise:
+		d.inBlock, d.blkSid, d.blk = true, d.sid, d.blk[:0]
+		d.push = d.typ == h2PushPromise
+		d.endStr = d.typ == h2Headers && d.flags&h2EndStream != 0
+	case d.typ == h2Continuation:
+		d.dead = true
+		return
+	}
+	d.collect = d.inBlock
+	d.frameAt = len(d.blk)
+	if d.collect && len(d.blk)+int(d.left) > h2cBlockMax {
+		d.dead = true
+	}
+}
+
+// h2cFrameEnd finishes the current frame: a complete header block is
+// decoded and read.
+func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side int, ts int64) {
+	d := &h.d[side]
+	d.hdrN = 0
+	if !d.collect {
+		return
+	}
+	if d.typ != h2Continuation {
+		// Strip the pad length, promised stream or priority, and padding.
+		p := d.blk[d.frameAt:]
+		pad := 0
+		if d.flags&h2Padded != 0 {
+			if len(p) < 1 {
+				d.dead = true
+				return
+			}
+			pad, p = int(p[0]), p[1:]
+		}
+		skip := 0
+		if d.typ == h2PushPromise {
+			skip = 4
+		} else if d.flags&h2Priority != 0 {
+			skip = 5
+		}
+		if len(p) < skip+pad {
+			d.dead = true
+			return
+		}
+		p = p[skip : len(p)-pad]
+		d.blk = d.blk[:d.frameAt+copy(d.blk[d.frameAt:], p)]
+	}
+	if d.flags&h2EndHeaders == 0 {
+		return
+	}
+	d.inBlock = false
+	if e.h2c == nil {
+		e.h2c = newH2Decoder(4 * h2cBlockMax)
+	}
+	dec := e.h2c
+	if dec.decode(d.blk, &d.tab) != nil {
+		d.dead = true
+		return
+	}
+	if d.push {
+		return // a promised request: only its table entries matter
+	}
+	if side == 0 {
+		h.request(dec, d.blkSid)
+		return
+	}
+	e.h2cResponse(c, fs, h, dec, d.blkSid, d.endStr, ts)
+}
+
+// request remembers the call a client block opens.
+func (h *h2Conn) request(dec *h2Decoder, sid uint32) {
+	method, ok := dec.field(":method")
+	if !ok {
+		return // trailers
+	}
+	path, _ := dec.field(":path")
+	ct, _ := dec.field("content-type")
+	k := &h.calls[h.next]
+	h.next = (h.next + 1) % h2cCalls
+	k.sid = sid
+	k.grpc = len(ct) >= 16 && string(ct[:16]) == "application/grpc"
+	n := copy(k.line[:], method)
+	if n < len(k.line) {
+		k.line[n] = ' '
+		n++
+		n += copy(k.line[n:], path)
+	}
+	k.n = uint8(n)
+}
+
+// call returns the request of stream sid, if remembered.
+func (h *h2Conn) call(sid uint32) *h2Call {
+	for i := range h.calls {
+		if k := &h.calls[i]; k.sid == sid && k.n > 0 {
+			return k
+		}
+	}
+	return nil
+}
+
+// h2cResponse reads a server block: a response's headers, or trailers.
+func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h2Decoder, sid uint32, endStream bool, ts int64) {
+	var method, path []byte
+	if k := h.call(sid); k != nil {
+		method, path, _ = splitRequestLine(k.line[:k.n])
+	}
+	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
+		if code := statusCode(st); code >= 500 && code <= 599 {
+			e.serverErrorEvent(c, fs, method, path, code, nil, "HTTP/2", ts)
+		}
+	}
+	gs, ok := dec.field("grpc-status")
+	if !ok || !endStream {
+		return
+	}
+	code := statusCode(gs)
+	if code <= 0 || h.grpcEvs >= h2cMaxEvents {
+		return
+	}
+	h.grpcEvs++
+	msg, _ := dec.field("grpc-message")
+	e.grpcError(c, fs, path, code, msg, ts)
+}
+
+// statusCode parses a decimal status of up to 3 digits, or returns -1.
+func statusCode(b []byte) int {
+	if len(b) == 0 || len(b) > 3 {
+		return -1
+	}
+	n := 0
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return -1
+		}
+		n = n*10 + int(ch-'0')
+	}
+	return n
+}
+
+// grpcCodes are the gRPC status codes' names, with what each usually
+// means and which side it points at.
+var grpcCodes = [...]struct{ name, hint, side string }{
+	1:  {"CANCELLED", "the call was cancelled, usually by the client (its deadline, or it gave up)", "client"},
+	2:  {"UNKNOWN", "the server failed with an error it did not classify (often an uncaught exception in the handler)", "server"},
+	3:  {"INVALID_ARGUMENT", "the server rejected the request's arguments", "server"},
+	4:  {"DEADLINE_EXCEEDED", "the call's deadline passed before the server answered (the server or something it waits on is slow)", "server"},
+	5:  {"NOT_FOUND", "the server did not find what the request names", "server"},
+	6:  {"ALREADY_EXISTS", "what the request would create already exists", "server"},
+	7:  {"PERMISSION_DENIED", "the server refused the caller's permission", "server"},
+	8:  {"RESOURCE_EXHAUSTED", "a quota or limit ran out (rate limit, message size, memory)", "server"},
+	9:  {"FAILED_PRECONDITION", "the server's state does not allow the operation now", "server"},
+	10: {"ABORTED", "the operation was aborted (a conflict, e.g. a transaction)", "server"},
+	11: {"OUT_OF_RANGE", "the request went past a valid range", "server"},
+	12: {"UNIMPLEMENTED", "the server does not implement this method (wrong service version, or the call went to the wrong server)", "server"},
+	13: {"INTERNAL", "the server (or its gRPC library) failed internally", "server"},
+	14: {"UNAVAILABLE", "the service is unavailable (shutting down, overloaded, or a proxy could not reach a backend); clients may retry", "server"},
+	15: {"DATA_LOSS", "unrecoverable data loss or corruption", "server"},
+	16: {"UNAUTHENTICATED", "the call carried no valid credentials", "server"},
+}
+
+// grpcError reports a failed gRPC call.
+func (e *Engine) grpcError(c *flowtable.Conn, fs *flowState, path []byte, code int, msg []byte, ts int64) {
+	b := e.problemEvent(c, fs, NoteGRPCError, ts)
+	if b == nil {
+		return
+	}
+	name, hint, side := "", "an error code outside the gRPC standard set", "server"
+	if code < len(grpcCodes) {
+		name, hint, side = grpcCodes[code].name, grpcCodes[code].hint, grpcCodes[code].side
+	}
+	msg = msg[:min(len(msg), 200)]
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " failed gRPC call "...)
+	if len(path) > 0 {
+		b.B = appendText(b.B, path)
+	} else {
+		b.B = append(b.B, "(method not seen)"...)
+	}
+	b.B = append(b.B, " of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " with status "...)
+	b.B = appendUint(b.B, uint64(code))
+	if name != "" {
+		b.B = append(b.B, ' ')
+		b.B = append(b.B, name...)
+	}
+	if len(msg) > 0 {
+		b.B = append(b.B, ` \"`...)
+		b.B = appendPercentDecoded(b.B, msg)
+		b.B = append(b.B, `\"`...)
+	}
+	b.B = append(b.B, " over h2c: "...)
+	b.B = append(b.B, hint...)
+	b.B = appendSide(b.B, side)
+	b.B = append(b.B, `,"grpc":{"method":`...)
+	if len(path) > 0 {
+		b.B = jsonw.Bytes(b.B, path)
+	} else {
+		b.B = append(b.B, "null"...)
+	}
+	b.B = append(b.B, `,"status":`...)
+	b.B = appendUint(b.B, uint64(code))
+	if name != "" {
+		b.B = append(b.B, `,"status_name":"`...)
+		b.B = append(b.B, name...)
+		b.B = append(b.B, '"')
+	}
+	b.B = append(b.B, `,"message":"`...)
+	b.B = appendPercentDecoded(b.B, msg)
+	b.B = append(b.B, `"}`...)
+	e.eventEndPcap(b, fs)
+}
+
+// appendPercentDecoded writes a grpc-message (percent-encoded UTF-8,
+// gRPC's HTTP/2 protocol document) decoded and escaped for a JSON string.
+func appendPercentDecoded(dst, msg []byte) []byte {
+	var buf [200]byte
+	n := 0
+	for i := 0; i < len(msg) && n < len(buf); i++ {
+		ch := msg[i]
+		if ch == '%' && i+2 < len(msg) && isHex(msg[i+1]) && isHex(msg[i+2]) {
+			ch = unhex(msg[i+1])<<4 | unhex(msg[i+2])
+			i += 2
+		}
+		buf[n] = ch
+		n++
+	}
+	return appendText(dst, buf[:n])
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}

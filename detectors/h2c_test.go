@@ -1,0 +1,192 @@
+package detectors
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// h2cConversation builds both byte streams of an h2c connection with
+// x/net's HPACK encoders (one per direction, tables kept across blocks,
+// as Go's and grpc-go's peers do): two gRPC calls that fail in their
+// trailers, with a padded and prioritised HEADERS split by a
+// CONTINUATION, padded DATA, and a server PUSH_PROMISE whose block adds
+// entries to the server's table.
+func h2cConversation(t testing.TB) (cli, srv []byte) {
+	var cb, sb bytes.Buffer
+	ce, se := hpack.NewEncoder(&cb), hpack.NewEncoder(&sb)
+	block := func(enc *hpack.Encoder, buf *bytes.Buffer, kv ...string) []byte {
+		buf.Reset()
+		for i := 0; i < len(kv); i += 2 {
+			if err := enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return append([]byte(nil), buf.Bytes()...)
+	}
+	req := func(path string) []byte {
+		return block(ce, &cb, ":method", "POST", ":scheme", "http", ":path", path, ":authority", "svc.ns:50051",
+			"content-type", "application/grpc", "te", "trailers", "user-agent", "grpc-go/1.85.0")
+	}
+	cli = append(cli, h2Preface...)
+	cli = append(cli, h2frame(0x4, 0, 0, nil)...) // SETTINGS
+	// Stream 1: HEADERS (PADDED|PRIORITY, 3 bytes of padding) + CONTINUATION.
+	b1 := req("/pkg.Svc/A")
+	p := append([]byte{3, 0, 0, 0, 0, 16}, b1[:5]...)
+	cli = append(cli, h2frame(h2Headers, h2Padded|h2Priority, 1, append(p, 0, 0, 0))...)
+	cli = append(cli, h2frame(h2Continuation, h2EndHeaders, 1, b1[5:])...)
+	cli = append(cli, h2frame(0x0, h2EndStream|h2Padded, 1, append([]byte{2, 0, 0, 0, 0, 0}, 0, 0))...) // DATA
+	cli = append(cli, h2frame(h2Headers, h2EndHeaders, 3, req("/pkg.Svc/B"))...)
+	cli = append(cli, h2frame(0x0, h2EndStream, 3, make([]byte, 5))...)
+
+	srv = append(srv, h2frame(0x4, 0, 0, nil)...)
+	srv = append(srv, h2frame(h2Headers, h2EndHeaders, 1, block(se, &sb, ":status", "200", "content-type", "application/grpc"))...)
+	srv = append(srv, h2frame(0x0, 0, 1, make([]byte, 16000))...)
+	srv = append(srv, h2frame(0x0, 0, 1, make([]byte, 4000))...)
+	srv = append(srv, h2frame(h2Headers, h2EndHeaders|h2EndStream, 1, block(se, &sb, "grpc-status", "14", "grpc-message", "no%20backend"))...)
+	pp := block(se, &sb, ":method", "GET", ":path", "/pushed", "x-filler", strings.Repeat("f", 300))
+	srv = append(srv, h2frame(h2PushPromise, h2EndHeaders|h2Padded, 1, append(append([]byte{4, 0, 0, 0, 2}, pp...), 0, 0, 0, 0))...)
+	srv = append(srv, h2frame(h2Headers, h2EndHeaders, 3, block(se, &sb, ":status", "200", "content-type", "application/grpc"))...)
+	srv = append(srv, h2frame(h2Headers, h2EndHeaders|h2EndStream, 3, block(se, &sb, "grpc-status", "13", "grpc-message", "boom", "x-filler", strings.Repeat("f", 300)))...)
+	return cli, srv
+}
+
+// h2cReplay sends cli then srv in chunks of n bytes (the server's
+// chunk number skip is left out: a capture gap) and returns the GRPC_ERROR
+// and HTTP_SERVER_ERROR events as text.
+func h2cReplay(t testing.TB, cli, srv []byte, n, skip int) []string {
+	// The client's first segment holds at least the preface, as real
+	// clients send it (the service is recognised by it).
+	segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+	first := min(len(cli), max(n, len(h2Preface)))
+	segs = append(segs, seg{true, "A", cli[:first], 1e3})
+	for i := first; i < len(cli); i += n {
+		segs = append(segs, seg{true, "A", cli[i:min(i+n, len(cli))], 1e3})
+	}
+	for i, k := 0, 0; i < len(srv); i, k = i+n, k+1 {
+		flags := "A"
+		if k == skip {
+			flags = "G"
+		}
+		segs = append(segs, seg{false, flags, srv[i:min(i+n, len(srv))], 1e3})
+	}
+	segs = append(segs, seg{true, "AF", nil, 1e6}, seg{false, "AF", nil, 1e6}, seg{true, "A", nil, 1e6})
+	out := replay(t.(*testing.T), 50051, segs)
+	var got []string
+	for _, l := range out.lines {
+		var ev struct {
+			Note string
+			Side string
+			GRPC map[string]any
+			HTTP map[string]any
+		}
+		if json.Unmarshal(l, &ev) != nil || ev.Note == "" {
+			continue
+		}
+		switch ev.Note {
+		case "GRPC_ERROR":
+			got = append(got, fmt.Sprintf("%s %s %v %v %v %q", ev.Note, ev.Side, ev.GRPC["method"], ev.GRPC["status"], ev.GRPC["status_name"], ev.GRPC["message"]))
+		case "HTTP_SERVER_ERROR":
+			got = append(got, fmt.Sprintf("%s %v %v", ev.Note, ev.HTTP["uri"], ev.HTTP["status_code"]))
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+// TestH2CTrailers: both calls' failures are read whatever the segment
+// sizes, through padding, priority, CONTINUATION, DATA and a
+// PUSH_PROMISE (its block changes the server's table: missing it would
+// misread the second call's trailers).
+func TestH2CTrailers(t *testing.T) {
+	cli, srv := h2cConversation(t)
+	want := []string{
+		`GRPC_ERROR server /pkg.Svc/A 14 UNAVAILABLE "no backend"`,
+		`GRPC_ERROR server /pkg.Svc/B 13 INTERNAL "boom"`,
+	}
+	for _, n := range []int{1, 7, 1400, 1 << 20} {
+		if got := h2cReplay(t, cli, srv, n, -1); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("segments of %d bytes: events\n%s\nwant\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// TestH2CGap: a server segment missing from the capture stops that
+// direction's reader: what comes after is not misread.
+func TestH2CGap(t *testing.T) {
+	cli, srv := h2cConversation(t)
+	for skip := 0; skip*1400 < len(srv); skip++ {
+		for _, g := range h2cReplay(t, cli, srv, 1400, skip) {
+			if g != `GRPC_ERROR server /pkg.Svc/A 14 UNAVAILABLE "no backend"` {
+				t.Errorf("gap at segment %d: %s", skip, g)
+			}
+		}
+	}
+}
+
+// TestHPACKTable: eviction by size, an entry larger than the table,
+// compaction of the entries' bytes, and size updates.
+func TestHPACKTable(t *testing.T) {
+	var tab hpackTable
+	tab.buf = make([]byte, 0, 128)
+	tab.reset(100)
+	tab.add([]byte("a"), []byte("1")) // 34
+	tab.add([]byte("b"), []byte("2")) // 68
+	tab.add([]byte("c"), []byte("3")) // 102 > 100: a goes
+	if n, v, ok := tab.at(1); !ok || string(n) != "c" || string(v) != "3" {
+		t.Fatalf("newest = %q %q %v", n, v, ok)
+	}
+	if _, _, ok := tab.at(3); ok || len(tab.ents) != 2 || tab.size != 68 {
+		t.Fatalf("%d entries, size %d", len(tab.ents), tab.size)
+	}
+	for i := 0; i < 50; i++ { // compaction keeps the bytes within cap
+		tab.add([]byte(fmt.Sprint("k", i)), []byte("vv"))
+		if n, _, _ := tab.at(1); string(n) != fmt.Sprint("k", i) {
+			t.Fatalf("step %d: newest %q", i, n)
+		}
+	}
+	tab.add(make([]byte, 80), nil) // larger than the table: empties it
+	if len(tab.ents) != 0 || tab.size != 0 {
+		t.Fatalf("%d entries after an oversized one", len(tab.ents))
+	}
+	tab.add([]byte("x"), []byte("y"))
+	if !tab.setMax(0) || len(tab.ents) != 0 {
+		t.Fatal("size update to 0 keeps entries")
+	}
+	if tab.setMax(hpackMaxTable + 1) {
+		t.Fatal("size update past the limit accepted")
+	}
+}
+
+// FuzzH2C: arbitrary bytes on both sides of h2c connections (one
+// engine, a new connection per input) never panic.
+func FuzzH2C(f *testing.F) {
+	cli, srv := h2cConversation(f)
+	f.Add(cli, srv, uint16(1400))
+	f.Add(cli[:40], srv[:30], uint16(3))
+	var st Stats
+	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)
+	port := uint16(0)
+	f.Fuzz(func(t *testing.T, cli, srv []byte, n uint16) {
+		if len(cli) > 1<<15 || len(srv) > 1<<15 {
+			return
+		}
+		port++
+		m := int(n%2000) + 1
+		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+		segs = append(segs, seg{true, "A", append([]byte(h2Preface), cli[:min(len(cli), m)]...), 1e3})
+		for i := min(len(cli), m); i < len(cli); i += m {
+			segs = append(segs, seg{true, "A", cli[i:min(i+m, len(cli))], 1e3})
+		}
+		for i := 0; i < len(srv); i += m {
+			segs = append(segs, seg{false, "A", srv[i:min(i+m, len(srv))], 1e3})
+		}
+		segs = append(segs, seg{true, "AR", nil, 1e3})
+		replayInto(t, e, 1024+port%60000, 50051, segs)
+	})
+}

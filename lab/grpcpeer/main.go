@@ -1,0 +1,85 @@
+// Command grpcpeer is the lab's real gRPC peer (grpc-go): a server with
+// the standard health service, and a client that calls it. It lives in
+// its own module so the agent's module does not depend on gRPC.
+//
+//	grpcpeer serve ADDR...             health service; "ok" is SERVING
+//	grpcpeer check ADDR SERVICE [N]    Health/Check N times over one connection
+//	                                   (an unknown service: NOT_FOUND)
+//	grpcpeer missing ADDR              a method the server does not have (UNIMPLEMENTED)
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: grpcpeer serve|check|missing ADDR [SERVICE]")
+		os.Exit(2)
+	}
+	addr := os.Args[2]
+	switch os.Args[1] {
+	case "serve":
+		s := grpc.NewServer()
+		h := health.NewServer()
+		h.SetServingStatus("ok", healthpb.HealthCheckResponse_SERVING)
+		healthpb.RegisterHealthServer(s, h)
+		errs := make(chan error)
+		for _, a := range os.Args[2:] {
+			l, err := net.Listen("tcp", a)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "grpcpeer:", err)
+				os.Exit(1)
+			}
+			go func() { errs <- s.Serve(l) }()
+		}
+		fmt.Fprintln(os.Stderr, "grpcpeer:", <-errs)
+		os.Exit(1)
+	case "check", "missing":
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "grpcpeer:", err)
+			os.Exit(1)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if os.Args[1] == "missing" {
+			err = conn.Invoke(ctx, "/lab.Missing/Call", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+		} else {
+			svc, n := "", 1
+			if len(os.Args) > 3 {
+				svc = os.Args[3]
+			}
+			if len(os.Args) > 4 {
+				fmt.Sscan(os.Args[4], &n)
+			}
+			for i := 0; i < min(n, 100); i++ {
+				var r *healthpb.HealthCheckResponse
+				r, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+				if err == nil {
+					fmt.Println(r.GetStatus())
+				} else if i < n-1 {
+					fmt.Println(status.Code(err), status.Convert(err).Message())
+				}
+			}
+		}
+		if err != nil {
+			fmt.Println(status.Code(err), status.Convert(err).Message())
+			os.Exit(3)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "usage: grpcpeer serve|check|missing ADDR [SERVICE]")
+		os.Exit(2)
+	}
+}
