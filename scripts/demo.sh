@@ -33,7 +33,7 @@ trap cleanup EXIT INT TERM
 CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
 step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
 "$here/lab.sh" up "$NAME" "$STATE" "$LAB"
-echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); dnsmasq :53; reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
 
 rm -rf "$OUT"
 step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
@@ -64,6 +64,9 @@ try "curl to a port rejected with ICMP (iptables REJECT)" curl -sS --connect-tim
 try "dig to a host with no DNS server (ICMP port unreachable)" dig +short +tries=1 +timeout=2 @198.18.0.1 -p 5353 www.demo.test
 try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 'HTTP %{http_code} %{size_download} B' -H 'X-Pepe: 42' http://198.18.0.1/big.bin
 try "gRPC-style HTTP/2 without TLS (h2c), header X-Pepe HPACK-coded, to nginx" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge -H 'X-Pepe: 43' http://198.18.0.1:8080/
+try "grpc-go client asks a grpc-go server's health service about an unknown service (NOT_FOUND in the trailers)" "$(dirname "$LAB")/grpcpeer" check 198.18.0.1:50051 payments.v1.Ledger
+try "grpc-go client calls a method the server does not have (UNIMPLEMENTED)" "$(dirname "$LAB")/grpcpeer" missing 198.18.0.1:50051
+try "curl over h2c to nginx, which answers 503 (HPACK-coded status)" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge http://198.18.0.1:8080/unavailable
 try "curl through nginx to an upstream that is down (502)" curl -sS -o /dev/null -w 'HTTP %{http_code}' http://198.18.0.1/upstream-down/api
 try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"
 try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/

@@ -133,6 +133,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		side string
 		port float64
 	}
+	peer := filepath.Join(filepath.Dir(l.labBin), "grpcpeer") // built by lab.sh
 	steps := []step{
 		{"curl tls1.3 untrusted", []string{"curl", "-sS", "--resolve", res(443), "https://api.demo.test/"}, "TLS_ALERT", "client", 443},
 		{"curl tls1.2 untrusted", []string{"curl", "-sS", "--tls-max", "1.2", "--resolve", res(443), "https://api.demo.test/"}, "TLS_ALERT", "client", 443},
@@ -155,6 +156,11 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"x-pepe over h2c (curl, HPACK)", []string{"curl", "-sS", "-o", "/dev/null", "--http2-prior-knowledge", "-H", "X-Pepe: yes", "http://198.18.0.1:8080/"}, "HTTP_HEADER_MATCH", "client", 8080},
 		{"x-pepe over h2c (Go)", []string{l.labBin, "h2c-get", "-H", "X-Pepe: go", "http://[fd00:198:18::1]:8080/"}, "HTTP_HEADER_MATCH", "client", 8080},
 		{"healthy h2c", []string{"curl", "-sS", "-o", "/dev/null", "--http2-prior-knowledge", "http://198.18.0.1:8080/"}, "", "", 8080},
+		{"h2c 503 (curl, HPACK status)", []string{"curl", "-sS", "-o", "/dev/null", "--http2-prior-knowledge", "http://198.18.0.1:8080/unavailable"}, "HTTP_SERVER_ERROR", "server", 8080},
+		{"grpc NOT_FOUND twice on one connection (grpc-go)", []string{peer, "check", "198.18.0.1:50051", "nope.Service", "2"}, "GRPC_ERROR", "server", 50051},
+		{"", nil, "GRPC_ERROR", "server", 50051}, // its second call
+		{"grpc UNIMPLEMENTED (grpc-go, trailers only)", []string{peer, "missing", "[fd00:198:18::1]:50051"}, "GRPC_ERROR", "server", 50051},
+		{"healthy grpc (grpc-go, 3 calls)", []string{peer, "check", "198.18.0.1:50051", "ok", "3"}, "", "", 50051},
 		{"server stops reading: zero window", []string{"curl", "-sS", "-o", "/dev/null", "-H", "Expect:", "--data-binary", "@" + filepath.Join(l.dir, "www", "big.bin"), "http://198.18.0.1:7001/upload"}, "TCP_ZERO_WINDOW", "server", 7001},
 		{"nginx proxying to a closed upstream: 502", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-down/x"}, "HTTP_SERVER_ERROR", "server", 80},
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
@@ -172,7 +178,9 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"healthy go tls", []string{l.labBin, "tls-client", "-ca", c + "/ca.pem", "-sni", "api.demo.test", "198.18.0.1:10443"}, "", "", 10443},
 	}
 	for _, s := range steps {
-		l.inPod(s.args...)
+		if len(s.args) > 0 {
+			l.inPod(s.args...)
+		}
 	}
 	time.Sleep(300 * time.Millisecond)
 	a.stop(t)
@@ -249,7 +257,7 @@ func TestLiveDiagnoses(t *testing.T) {
 	}
 	tcpClients := 0
 	for _, s := range steps {
-		if s.port != 53 && s.port != 5353 {
+		if len(s.args) > 0 && s.port != 53 && s.port != 5353 {
 			tcpClients++
 		}
 	}
