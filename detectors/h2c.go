@@ -18,8 +18,9 @@ import (
 //   - a non-zero grpc-status in trailers, or in a trailers-only response
 //     (GRPC_ERROR), with grpc-message.
 //
-// The state (two tables, two block buffers: about 34 KiB) exists only for
-// h2c connections, from a per-worker pool. A gap in the capture, a block
+// The state (1 KiB, plus two tables and two block buffers sized by what
+// the connection sends: 1 to 4 KiB for gRPC) exists only for h2c
+// connections, from a per-worker free list. A gap in the capture, a block
 // over h2cBlockMax or a table over hpackMaxTable stops the direction: its
 // table would no longer be the encoder's.
 
@@ -78,14 +79,10 @@ type h2Conn struct {
 	grpcEvs int
 }
 
-func newH2Conn() *h2Conn {
-	h := &h2Conn{}
-	for i := range h.d {
-		h.d[i].blk = make([]byte, 0, h2cBlockMax)
-		h.d[i].tab.buf = make([]byte, 0, 2*hpackDefaultMax)
-	}
-	return h
-}
+// newH2Conn returns a state whose buffers grow with what the connection
+// sends (header blocks are usually a few hundred bytes, gRPC's tables
+// under 1 KiB); they are kept when the state is reused.
+func newH2Conn() *h2Conn { return &h2Conn{} }
 
 func (h *h2Conn) reset() {
 	for i := range h.d {
