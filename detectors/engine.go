@@ -517,7 +517,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
-		if req, waited, ok := e.unanswered(c, fs, ts); ok {
+		if h := e.httpOf(fs); h != nil && h.h2c != nil {
+			e.h2cClosed(c, fs, h.h2c, ts)
+		} else if req, waited, ok := e.unanswered(c, fs, ts); ok {
 			e.noResponse(c, fs, req, waited, ts)
 		}
 	}
@@ -541,6 +543,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			h := e.newHTTP(fs)
 			h.h2, h.done = true, e.search == nil
 			h.h2c = e.getH2Conn()
+			// A server may send its connection preface (SETTINGS) before
+			// reading the client's: those frames hold no header block;
+			// the server's reader starts at its next segment.
+			h.h2c.d[1].got = c.Size(1)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}

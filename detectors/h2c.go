@@ -16,7 +16,11 @@ import (
 //
 //   - a 5xx :status (HTTP_SERVER_ERROR, as for HTTP/1.x), and
 //   - a non-zero grpc-status in trailers, or in a trailers-only response
-//     (GRPC_ERROR), with grpc-message.
+//     (GRPC_ERROR), with grpc-message;
+//
+// and a call the client gave up on, at least 1 s after sending it, before
+// any response headers came on its stream (HTTP_NO_RESPONSE): cancelled
+// with RST_STREAM (a gRPC deadline), or the connection closed (curl -m).
 //
 // The state (1 KiB, plus two tables and two block buffers sized by what
 // the connection sends: 1 to 4 KiB for gRPC) exists only for h2c
@@ -27,7 +31,9 @@ import (
 // HTTP/2 frame types and flags read here besides those of h2.go.
 const (
 	h2PushPromise = 0x5
+	h2RSTStream   = 0x3
 	h2EndStream   = 0x1
+	h2Cancel      = 0x8 // RST_STREAM error code CANCEL
 )
 
 // h2cBlockMax bounds a gathered header block (HEADERS and CONTINUATION
@@ -37,8 +43,8 @@ const h2cBlockMax = 16 << 10
 // h2cCalls is how many recent calls a connection remembers by stream.
 const h2cCalls = 8
 
-// h2cMaxEvents bounds the GRPC_ERROR events of one connection (its other
-// failed calls are counted in the connection's summary by the limiter).
+// h2cMaxEvents bounds the GRPC_ERROR and HTTP_NO_RESPONSE events of one
+// connection.
 const h2cMaxEvents = 8
 
 // h2Dir reads one direction's frames.
@@ -46,6 +52,7 @@ type h2Dir struct {
 	tab     hpackTable
 	blk     []byte // header block being gathered
 	nextSeq uint32
+	got     uint64 // bytes read
 	left    uint32 // payload bytes of the current frame still to come
 	hdr     [9]byte
 	hdrN    uint8
@@ -54,6 +61,8 @@ type h2Dir struct {
 	sid     uint32
 	frameAt int  // where the current frame's payload starts in blk
 	collect bool // the current frame's payload belongs to a header block
+	rst     [4]byte
+	rstN    uint8
 	inBlock bool // a header block is open (no END_HEADERS yet)
 	push    bool // the open block is a PUSH_PROMISE's
 	endStr  bool // the open block's HEADERS ended its stream
@@ -65,18 +74,20 @@ type h2Dir struct {
 
 // h2Call is a request seen on a stream.
 type h2Call struct {
-	sid  uint32
-	grpc bool
-	n    uint8
-	line [110]byte // "METHOD PATH"
+	sid      uint32
+	grpc     bool
+	answered bool  // response headers came (or the call was reported)
+	at       int64 // when the request was sent
+	n        uint8
+	line     [110]byte // "METHOD PATH"
 }
 
 // h2Conn is an h2c connection's state.
 type h2Conn struct {
-	d       [2]h2Dir
-	calls   [h2cCalls]h2Call
-	next    int
-	grpcEvs int
+	d     [2]h2Dir
+	calls [h2cCalls]h2Call
+	next  int
+	evs   int
 }
 
 // newH2Conn returns a state whose buffers grow with what the connection
@@ -91,7 +102,7 @@ func (h *h2Conn) reset() {
 		d.tab.reset(hpackDefaultMax)
 	}
 	h.d[0].preface = len(h2Preface)
-	h.calls, h.next, h.grpcEvs = [h2cCalls]h2Call{}, 0, 0
+	h.calls, h.next, h.evs = [h2cCalls]h2Call{}, 0, 0
 }
 
 // h2cSegment feeds a segment of an h2c connection to its reader.
@@ -116,6 +127,7 @@ func (e *Engine) h2cSegment(c *flowtable.Conn, fs *flowState, h *h2Conn, side in
 		b = b[-off:]
 	}
 	d.nextSeq += uint32(len(b))
+	d.got += uint64(len(b))
 	for len(b) > 0 && !d.dead {
 		if d.preface > 0 {
 			n := min(len(b), d.preface)
@@ -142,6 +154,8 @@ func (e *Engine) h2cSegment(c *flowtable.Conn, fs *flowState, h *h2Conn, side in
 		n := min(len(b), int(d.left))
 		if d.collect {
 			d.blk = append(d.blk, b[:n]...)
+		} else if d.typ == h2RSTStream {
+			d.rstN += uint8(copy(d.rst[d.rstN:], b[:n]))
 		}
 		b, d.left = b[n:], d.left-uint32(n)
 		if d.left == 0 {
@@ -171,6 +185,7 @@ func (d *h2Dir) frameStart() {
 	}
 	d.collect = d.inBlock
 	d.frameAt = len(d.blk)
+	d.rstN = 0
 	if d.collect && len(d.blk)+int(d.left) > h2cBlockMax {
 		d.dead = true
 	}
@@ -182,6 +197,11 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 	d := &h.d[side]
 	d.hdrN = 0
 	if !d.collect {
+		if d.typ == h2RSTStream && side == 0 && d.rstN == 4 && d.rst == [4]byte{0, 0, 0, h2Cancel} {
+			if k := h.call(d.sid); k != nil && !k.answered {
+				e.h2cGaveUp(c, fs, h, k, ts, true)
+			}
+		}
 		return
 	}
 	if d.typ != h2Continuation {
@@ -224,14 +244,14 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 		return // a promised request: only its table entries matter
 	}
 	if side == 0 {
-		h.request(dec, d.blkSid)
+		h.request(dec, d.blkSid, ts)
 		return
 	}
 	e.h2cResponse(c, fs, h, dec, d.blkSid, d.endStr, ts)
 }
 
 // request remembers the call a client block opens.
-func (h *h2Conn) request(dec *h2Decoder, sid uint32) {
+func (h *h2Conn) request(dec *h2Decoder, sid uint32, ts int64) {
 	method, ok := dec.field(":method")
 	if !ok {
 		return // trailers
@@ -240,7 +260,7 @@ func (h *h2Conn) request(dec *h2Decoder, sid uint32) {
 	ct, _ := dec.field("content-type")
 	k := &h.calls[h.next]
 	h.next = (h.next + 1) % h2cCalls
-	k.sid = sid
+	k.sid, k.at, k.answered = sid, ts, false
 	k.grpc = len(ct) >= 16 && string(ct[:16]) == "application/grpc"
 	n := copy(k.line[:], method)
 	if n < len(k.line) {
@@ -266,6 +286,7 @@ func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h
 	var method, path []byte
 	if k := h.call(sid); k != nil {
 		method, path, _ = splitRequestLine(k.line[:k.n])
+		k.answered = true
 	}
 	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 		if code := statusCode(st); code >= 500 && code <= 599 {
@@ -277,12 +298,82 @@ func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h
 		return
 	}
 	code := statusCode(gs)
-	if code <= 0 || h.grpcEvs >= h2cMaxEvents {
+	if code <= 0 || h.evs >= h2cMaxEvents {
 		return
 	}
-	h.grpcEvs++
+	h.evs++
 	msg, _ := dec.field("grpc-message")
 	e.grpcError(c, fs, path, code, msg, ts)
+}
+
+// missedServer reports whether some of the server's bytes were not read:
+// a gap the reader saw, or bytes the client acknowledged that the capture
+// never had (the sequence-space size counts those).
+func (h *h2Conn) missedServer(c *flowtable.Conn) bool {
+	return h.d[1].dead || c.Size(1) > h.d[1].got
+}
+
+// h2cClosed: the client closed an h2c connection; its calls still
+// without an answer after minNoResponse were given up on.
+func (e *Engine) h2cClosed(c *flowtable.Conn, fs *flowState, h *h2Conn, ts int64) {
+	if h.missedServer(c) {
+		return // the server's answers may be in what the capture missed
+	}
+	for i := range h.calls {
+		if k := &h.calls[i]; k.n > 0 && !k.answered {
+			e.h2cGaveUp(c, fs, h, k, ts, false)
+		}
+	}
+}
+
+// h2cGaveUp reports call k, cancelled (RST_STREAM) or left by the
+// connection's close, if it waited at least minNoResponse.
+func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Call, ts int64, cancelled bool) {
+	waited := ts - k.at
+	if waited < minNoResponse || h.evs >= h2cMaxEvents || h.missedServer(c) {
+		return
+	}
+	k.answered = true
+	h.evs++
+	b := e.problemEvent(c, fs, NoteHTTPNoResponse, ts)
+	if b == nil {
+		return
+	}
+	method, uri, _ := splitRequestLine(k.line[:k.n])
+	what := "call "
+	if !k.grpc {
+		what = "request "
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " gave up on "...)
+	if k.grpc {
+		b.B = append(b.B, "gRPC "...)
+	}
+	b.B = append(b.B, what...)
+	b.B = appendRequest(b.B, method, uri)
+	b.B = append(b.B, " over h2c to server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	if cancelled {
+		b.B = append(b.B, ": it cancelled the stream (RST_STREAM CANCEL) after waiting "...)
+	} else {
+		b.B = append(b.B, ": it closed the connection after waiting "...)
+	}
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " without response headers"...)
+	if k.grpc {
+		b.B = append(b.B, " (its deadline: the application saw DEADLINE_EXCEEDED; the server, or something it waits on, is slow or hangs)"...)
+	} else {
+		b.B = append(b.B, " (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
+	}
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"http":{"method":`...)
+	b.B = jsonw.Bytes(b.B, method)
+	b.B = append(b.B, `,"uri":`...)
+	b.B = jsonw.Bytes(b.B, uri)
+	b.B = append(b.B, `,"version":"HTTP/2"},"waited_ms":`...)
+	b.B = jsonw.Millis(b.B, waited)
+	e.eventEndPcap(b, fs)
 }
 
 // statusCode parses a decimal status of up to 3 digits, or returns -1.

@@ -190,3 +190,45 @@ func FuzzH2C(f *testing.F) {
 		replayInto(t, e, 1024+port%60000, 50051, segs)
 	})
 }
+
+// TestH2CGaveUp: calls without response headers are reported when the
+// client cancels them (RST_STREAM CANCEL) or closes the connection at
+// least 1 s after sending them; not when the capture lost some of the
+// server's bytes (its answer may be among them), nor under 1 s.
+func TestH2CGaveUp(t *testing.T) {
+	var cb bytes.Buffer
+	enc := hpack.NewEncoder(&cb)
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Slow"}, {":authority", "svc"}, {"content-type", "application/grpc"}} {
+		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	req := append([]byte(h2Preface), h2frame(0x4, 0, 0, nil)...)
+	req = append(req, h2frame(h2Headers, h2EndHeaders, 1, cb.Bytes())...)
+	rst := h2frame(h2RSTStream, 0, 1, []byte{0, 0, 0, h2Cancel})
+	settings := h2frame(0x4, 0, 0, nil)
+	hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", req, 1e3}, {false, "A", settings, 1e6}}
+	cases := []struct {
+		name string
+		tail []seg
+		want string
+	}{
+		{"cancelled after 1.5 s", []seg{{true, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "cancelled the stream"},
+		{"closed after 2 s", []seg{{true, "AF", nil, 2e9}}, "closed the connection after waiting 2.0 s"},
+		{"cancelled after 0.5 s", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, ""},
+		{"server bytes lost", []seg{{false, "G", make([]byte, 100), 1e6}, {true, "AF", nil, 2e9}}, ""},
+	}
+	for _, tc := range cases {
+		out := replay(t, 50051, append(append([]seg{}, hs...), tc.tail...))
+		var got []string
+		for _, l := range out.lines {
+			if bytes.Contains(l, []byte(`"note":"HTTP_NO_RESPONSE"`)) {
+				got = append(got, string(l))
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) > 0:
+			t.Errorf("%s: unexpected %s", tc.name, got[0])
+		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want) || !strings.Contains(got[0], "gRPC call POST /pkg.Svc/Slow")):
+			t.Errorf("%s: got %q, want one event saying %q", tc.name, got, tc.want)
+		}
+	}
+}

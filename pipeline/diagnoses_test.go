@@ -422,6 +422,35 @@ func TestH2CErrors(t *testing.T) {
 	}
 }
 
+// TestH2CNoResponse: calls over h2c the client gave up on before any
+// response headers: a grpc-go deadline of 1.5 s against a server that
+// hangs (the client cancels the stream with RST_STREAM), curl -m 2
+// through nginx to a hanging upstream (curl closes the connection). Not
+// reported: a 0.5 s deadline and curl -m 0.5 (under 1 s), healthy calls.
+// Real traffic from testdata/lab.
+func TestH2CNoResponse(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/h2c-no-response.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			w := e.num("waited_ms")
+			got = append(got, fmt.Sprintf("%s %s %v %v %v %v", e.str("note"), e.str("side"), h["method"], h["uri"], h["version"], w >= 1400 && w <= 2100))
+			if !strings.Contains(e.str("msg"), "over h2c") {
+				t.Errorf("msg: %s", e.str("msg"))
+			}
+		}
+		sort.Strings(got)
+		want := []string{
+			"HTTP_NO_RESPONSE server GET /upstream-hang/x HTTP/2 true",
+			"HTTP_NO_RESPONSE server POST /grpc.health.v1.Health/Check HTTP/2 true",
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
 // TestStartTLS: TLS that starts after a protocol's own preamble
 // (PostgreSQL's SSLRequest) is found and its rejections diagnosed like
 // any other. Real traffic from testdata/lab.

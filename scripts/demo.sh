@@ -66,6 +66,7 @@ try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 
 try "gRPC-style HTTP/2 without TLS (h2c), header X-Pepe HPACK-coded, to nginx" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge -H 'X-Pepe: 43' http://198.18.0.1:8080/
 try "grpc-go client asks a grpc-go server's health service about an unknown service (NOT_FOUND in the trailers)" "$(dirname "$LAB")/grpcpeer" check 198.18.0.1:50051 payments.v1.Ledger
 try "grpc-go client calls a method the server does not have (UNIMPLEMENTED)" "$(dirname "$LAB")/grpcpeer" missing 198.18.0.1:50051
+try "grpc-go client with a 1.5 s deadline; the server leaves the call hanging" "$(dirname "$LAB")/grpcpeer" slow 198.18.0.1:50051 1.5s
 try "curl over h2c to nginx, which answers 503 (HPACK-coded status)" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge http://198.18.0.1:8080/unavailable
 try "curl through nginx to an upstream that is down (502)" curl -sS -o /dev/null -w 'HTTP %{http_code}' http://198.18.0.1/upstream-down/api
 try "curl to nginx over IPv6 (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' "http://[fd00:198:18::1]/"

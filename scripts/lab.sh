@@ -17,10 +17,11 @@
 #         /upstream-hang/ to the filtered one with a 30 s timeout (hangs)
 #   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge); /unavailable
 #         answers 503, gRPC health calls are proxied (grpc_pass) to a
-#         closed port (502)
+#         closed port (502), /upstream-hang/ hangs as on :80
 #   50051 grpc-go server with the standard health service (grpcpeer, built
 #         from lab/grpcpeer next to DLLTLAB): service "ok" is SERVING,
-#         others NOT_FOUND, unknown methods UNIMPLEMENTED
+#         others NOT_FOUND, unknown methods UNIMPLEMENTED; "slow" answers
+#         after 10 s
 #   8081  nginx behind a path MTU black hole: the pod drops packets over
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
@@ -148,6 +149,7 @@ http {
     root $dir/www;
     location = /unavailable { return 503; }
     location /grpc.health.v1.Health/ { grpc_pass grpc://127.0.0.1:1; }
+    location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
   }
 }
 CONF

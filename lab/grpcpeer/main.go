@@ -2,7 +2,10 @@
 // the standard health service, and a client that calls it. It lives in
 // its own module so the agent's module does not depend on gRPC.
 //
-//	grpcpeer serve ADDR...             health service; "ok" is SERVING
+//	grpcpeer serve ADDR...             health service; "ok" is SERVING, a check of
+//	                                   "slow" answers after 10 s
+//	grpcpeer slow ADDR TIMEOUT         checks "slow" with a deadline (DEADLINE_EXCEEDED:
+//	                                   the client cancels the call with RST_STREAM)
 //	grpcpeer check ADDR SERVICE [N]    Health/Check N times over one connection
 //	                                   (an unknown service: NOT_FOUND)
 //	grpcpeer missing ADDR              a method the server does not have (UNIMPLEMENTED)
@@ -33,7 +36,7 @@ func main() {
 		s := grpc.NewServer()
 		h := health.NewServer()
 		h.SetServingStatus("ok", healthpb.HealthCheckResponse_SERVING)
-		healthpb.RegisterHealthServer(s, h)
+		healthpb.RegisterHealthServer(s, slowHealth{h})
 		errs := make(chan error)
 		for _, a := range os.Args[2:] {
 			l, err := net.Listen("tcp", a)
@@ -45,16 +48,26 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "grpcpeer:", <-errs)
 		os.Exit(1)
-	case "check", "missing":
+	case "check", "missing", "slow":
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "grpcpeer:", err)
 			os.Exit(1)
 		}
 		defer conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		timeout := 5 * time.Second
+		if os.Args[1] == "slow" && len(os.Args) > 3 {
+			if d, err := time.ParseDuration(os.Args[3]); err == nil {
+				timeout = d
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if os.Args[1] == "missing" {
+		if os.Args[1] == "slow" {
+			_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "slow"})
+			// Keep the connection a moment: the cancellation is sent.
+			time.Sleep(200 * time.Millisecond)
+		} else if os.Args[1] == "missing" {
 			err = conn.Invoke(ctx, "/lab.Missing/Call", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
 		} else {
 			svc, n := "", 1
@@ -82,4 +95,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: grpcpeer serve|check|missing ADDR [SERVICE]")
 		os.Exit(2)
 	}
+}
+
+// slowHealth answers a check of service "slow" after 10 s (or when the
+// call is cancelled): a server that hangs.
+type slowHealth struct{ *health.Server }
+
+func (s slowHealth) Check(ctx context.Context, r *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if r.GetService() == "slow" {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+		}
+		return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
+	}
+	return s.Server.Check(ctx, r)
 }
