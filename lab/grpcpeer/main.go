@@ -87,6 +87,10 @@ func main() {
 				}
 			}
 		}
+		// Let the server's last frames (its PING, WINDOW_UPDATE) be read
+		// before closing, or the kernel answers them with a reset.
+		time.Sleep(100 * time.Millisecond)
+		conn.Close()
 		if err != nil {
 			fmt.Println(status.Code(err), status.Convert(err).Message())
 			os.Exit(3)
