@@ -51,7 +51,7 @@ const h2cMaxEvents = 8
 type h2Dir struct {
 	tab     hpackTable
 	blk     []byte // header block being gathered
-	nextSeq uint32
+	cur     seqCursor
 	got     uint64 // bytes read
 	left    uint32 // payload bytes of the current frame still to come
 	hdr     [9]byte
@@ -68,7 +68,6 @@ type h2Dir struct {
 	endStr  bool // the open block's HEADERS ended its stream
 	blkSid  uint32
 	preface int // client: preface bytes still to skip
-	init    bool
 	dead    bool
 }
 
@@ -111,22 +110,11 @@ func (e *Engine) h2cSegment(c *flowtable.Conn, fs *flowState, h *h2Conn, side in
 	if d.dead {
 		return
 	}
-	b := p.Payload
-	if !d.init {
-		d.init, d.nextSeq = true, p.Seq
-	}
-	off := int32(p.Seq - d.nextSeq)
-	if off > 0 {
-		d.dead = true // a gap: the frames and the table are lost
+	b, gap := d.cur.take(p.Seq, p.Payload)
+	if gap {
+		d.dead = true // the frames and the table are lost
 		return
 	}
-	if off < 0 {
-		if int(-off) >= len(b) {
-			return
-		}
-		b = b[-off:]
-	}
-	d.nextSeq += uint32(len(b))
 	d.got += uint64(len(b))
 	for len(b) > 0 && !d.dead {
 		if d.preface > 0 {

@@ -13,12 +13,11 @@ import (
 const maxHeaderBlock = 8192
 
 type httpState struct {
-	buf     []byte
-	nextSeq uint32
-	init    bool
-	done    bool    // the first request was searched (or there is no search)
-	h2      bool    // HTTP/2 with prior knowledge: see h2.go
-	h2c     *h2Conn // its frames and tables: see h2c.go
+	buf  []byte
+	cur  seqCursor
+	done bool    // the first request was searched (or there is no search)
+	h2   bool    // HTTP/2 with prior knowledge: see h2.go
+	h2c  *h2Conn // its frames and tables: see h2c.go
 }
 
 var methods = [...]string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
@@ -40,24 +39,16 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 	if h.done {
 		return
 	}
-	b := p.Payload
-	if !h.init {
-		h.init, h.nextSeq = true, p.Seq
-	}
-	off := int32(p.Seq - h.nextSeq)
-	if off > 0 {
-		h.done = true // gap: give up rather than search a broken block
+	b, gap := h.cur.take(p.Seq, p.Payload)
+	if gap {
+		h.done = true // give up rather than search a broken block
 		e.pools.http.put(h.buf)
 		h.buf = nil
 		return
 	}
-	if off < 0 {
-		if int(-off) >= len(b) {
-			return
-		}
-		b = b[-off:]
+	if len(b) == 0 {
+		return
 	}
-	h.nextSeq += uint32(len(b))
 	room := maxHeaderBlock - len(h.buf)
 	if len(b) > room {
 		b = b[:room]
@@ -83,6 +74,32 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 	}
 	e.pools.http.put(h.buf) // the request was searched: the buffer goes back
 	h.buf = nil
+}
+
+// seqCursor follows one direction's byte stream in sequence order.
+type seqCursor struct {
+	next uint32
+	init bool
+}
+
+// take returns the bytes of a segment at seq that are new to the stream
+// (none for a retransmission), or gap when bytes before it are missing.
+func (s *seqCursor) take(seq uint32, b []byte) (_ []byte, gap bool) {
+	if !s.init {
+		s.init, s.next = true, seq
+	}
+	off := int32(seq - s.next)
+	if off > 0 {
+		return nil, true
+	}
+	if off < 0 {
+		if int(-off) >= len(b) {
+			return nil, false
+		}
+		b = b[-off:]
+	}
+	s.next += uint32(len(b))
+	return b, false
 }
 
 // h2Segment looks for the first request's complete header block in the
