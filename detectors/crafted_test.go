@@ -80,9 +80,22 @@ func replay(t *testing.T, port uint16, segs []seg) *collect {
 
 // replayInto sends the conversation from client port cport into e.
 func replayInto(t testing.TB, e *Engine, cport, port uint16, segs []seg) {
+	for _, p := range buildSegs(t, max(e.now, int64(1e18)), cport, port, segs) {
+		e.Packet(p.ts, 1, p.data, len(p.data))
+	}
+}
+
+// builtPacket is a frame of a crafted conversation and its time.
+type builtPacket struct {
+	ts   int64
+	data []byte
+}
+
+// buildSegs serializes a conversation from client port cport, starting at ts.
+func buildSegs(t testing.TB, ts int64, cport, port uint16, segs []seg) []builtPacket {
+	var pkts []builtPacket
 	cli, srv := net.IPv4(198, 18, 0, 2), net.IPv4(198, 18, 0, 1)
 	seq := [2]uint32{1000, 5000}
-	ts := max(e.now, int64(1e18))
 	for _, sg := range segs {
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
 		tcp := &layers.TCP{SrcPort: layers.TCPPort(cport), DstPort: layers.TCPPort(port), Window: 64000}
@@ -127,9 +140,9 @@ func replayInto(t testing.TB, e *Engine, cport, port uint16, segs []seg) {
 			seq[s]++
 		}
 		ts += sg.gap
-		d := buf.Bytes()
-		e.Packet(ts, 1, d, len(d))
+		pkts = append(pkts, builtPacket{ts, append([]byte(nil), buf.Bytes()...)})
 	}
+	return pkts
 }
 
 // TestResetAfterWaitingForResponse: a client (a proxy on its request

@@ -232,3 +232,43 @@ func TestH2CGaveUp(t *testing.T) {
 		}
 	}
 }
+
+// TestH2CSteadyStateAllocs: once a worker's h2c states and decoder exist,
+// following gRPC connections (calls, trailers, errors, close) allocates
+// nothing per packet: the one allocation per connection is the name of
+// its focused pcap (planPcap, once per problem connection, as for every
+// note).
+func TestH2CSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race; run go test without -race")
+	}
+	cli, srv := h2cConversation(t)
+	conv := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6},
+		{true, "A", cli, 1e3}, {false, "A", srv[:9000], 1e3}, {false, "A", srv[9000:], 1e3},
+		{true, "AF", nil, 1e6}, {false, "AF", nil, 1e6}, {true, "A", nil, 1e6}}
+	var runs [][]builtPacket
+	ts := int64(1e18)
+	for i := 0; i < 60; i++ {
+		p := buildSegs(t, ts, uint16(20000+i), 50051, conv)
+		ts = p[len(p)-1].ts + 60e9 // the previous connection has expired: its state is reused
+		runs = append(runs, p)
+	}
+	var st Stats
+	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)
+	feed := func(ps []builtPacket) {
+		for _, p := range ps {
+			e.Packet(p.ts, 1, p.data, len(p.data))
+		}
+	}
+	for _, r := range runs[:20] {
+		feed(r)
+	}
+	next := 20
+	n := testing.AllocsPerRun(39, func() {
+		feed(runs[next])
+		next++
+	})
+	if n > 1 {
+		t.Errorf("%v allocations per failing h2c connection (%d packets), want at most 1 (its pcap name)", n, len(runs[0]))
+	}
+}
