@@ -35,6 +35,7 @@ const (
 	NoteHTTPNoResponse
 	NoteTCPRetransmissions
 	NoteGRPCError
+	NoteHTTP2Error
 	numNotes
 )
 
@@ -43,7 +44,7 @@ var noteNames = [numNotes]string{
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
-	"GRPC_ERROR",
+	"GRPC_ERROR", "HTTP2_ERROR",
 }
 
 // NoteName returns the event code string of note n.

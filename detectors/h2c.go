@@ -1,6 +1,9 @@
 package detectors
 
 import (
+	"encoding/binary"
+	"strings"
+
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/jsonw"
@@ -18,9 +21,12 @@ import (
 //   - a non-zero grpc-status in trailers, or in a trailers-only response
 //     (GRPC_ERROR), with grpc-message;
 //
-// and a call the client gave up on, at least 1 s after sending it, before
-// any response headers came on its stream (HTTP_NO_RESPONSE): cancelled
-// with RST_STREAM (a gRPC deadline), or the connection closed (curl -m).
+// a call the client gave up on, at least 1 s after sending it, before any
+// response headers came on its stream (HTTP_NO_RESPONSE): cancelled with
+// RST_STREAM (a gRPC deadline), or the connection closed (curl -m); and
+// HTTP/2 error frames (HTTP2_ERROR): a server's RST_STREAM with an error
+// code (not NO_ERROR or CANCEL), either side's GOAWAY with one (gRPC's
+// ENHANCE_YOUR_CALM "too_many_pings").
 //
 // The state (1 KiB, plus two tables and two block buffers sized by what
 // the connection sends: 1 to 4 KiB for gRPC) exists only for h2c
@@ -32,8 +38,9 @@ import (
 const (
 	h2PushPromise = 0x5
 	h2RSTStream   = 0x3
+	h2GoAway      = 0x7
 	h2EndStream   = 0x1
-	h2Cancel      = 0x8 // RST_STREAM error code CANCEL
+	h2Cancel      = 0x8 // error code CANCEL
 )
 
 // h2cBlockMax bounds a gathered header block (HEADERS and CONTINUATION
@@ -59,10 +66,10 @@ type h2Dir struct {
 	typ     uint8
 	flags   uint8
 	sid     uint32
-	frameAt int  // where the current frame's payload starts in blk
-	collect bool // the current frame's payload belongs to a header block
-	rst     [4]byte
-	rstN    uint8
+	frameAt int           // where the current frame's payload starts in blk
+	collect bool          // the current frame's payload belongs to a header block
+	ctl     [8 + 100]byte // RST_STREAM's error code; GOAWAY's last stream, code, debug data
+	ctlN    uint8
 	inBlock bool // a header block is open (no END_HEADERS yet)
 	push    bool // the open block is a PUSH_PROMISE's
 	endStr  bool // the open block's HEADERS ended its stream
@@ -142,8 +149,8 @@ func (e *Engine) h2cSegment(c *flowtable.Conn, fs *flowState, h *h2Conn, side in
 		n := min(len(b), int(d.left))
 		if d.collect {
 			d.blk = append(d.blk, b[:n]...)
-		} else if d.typ == h2RSTStream {
-			d.rstN += uint8(copy(d.rst[d.rstN:], b[:n]))
+		} else if d.typ == h2RSTStream || d.typ == h2GoAway {
+			d.ctlN += uint8(copy(d.ctl[d.ctlN:], b[:n]))
 		}
 		b, d.left = b[n:], d.left-uint32(n)
 		if d.left == 0 {
@@ -173,7 +180,7 @@ func (d *h2Dir) frameStart() {
 	}
 	d.collect = d.inBlock
 	d.frameAt = len(d.blk)
-	d.rstN = 0
+	d.ctlN = 0
 	if d.collect && len(d.blk)+int(d.left) > h2cBlockMax {
 		d.dead = true
 	}
@@ -185,9 +192,22 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 	d := &h.d[side]
 	d.hdrN = 0
 	if !d.collect {
-		if d.typ == h2RSTStream && side == 0 && d.rstN == 4 && d.rst == [4]byte{0, 0, 0, h2Cancel} {
-			if k := h.call(d.sid); k != nil && !k.answered {
-				e.h2cGaveUp(c, fs, h, k, ts, true)
+		switch {
+		case d.typ == h2RSTStream && d.ctlN == 4:
+			code := binary.BigEndian.Uint32(d.ctl[:4])
+			if side == 0 && code == h2Cancel {
+				if k := h.call(d.sid); k != nil && !k.answered {
+					e.h2cGaveUp(c, fs, h, k, ts, true)
+				}
+			} else if side == 1 && code != 0 && code != h2Cancel {
+				e.h2Error(c, fs, h, side, "RST_STREAM", code, d.sid, nil, ts)
+			} else if k := h.call(d.sid); side == 1 && k != nil {
+				k.answered = true // the server ended the stream: not a wait
+			}
+		case d.typ == h2GoAway && d.ctlN >= 8:
+			if code := binary.BigEndian.Uint32(d.ctl[4:8]); code != 0 {
+				last := binary.BigEndian.Uint32(d.ctl[:4]) & 0x7fffffff
+				e.h2Error(c, fs, h, side, "GOAWAY", code, last, d.ctl[8:d.ctlN], ts)
 			}
 		}
 		return
@@ -361,6 +381,118 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 	b.B = jsonw.Bytes(b.B, uri)
 	b.B = append(b.B, `,"version":"HTTP/2"},"waited_ms":`...)
 	b.B = jsonw.Millis(b.B, waited)
+	e.eventEndPcap(b, fs)
+}
+
+// h2ErrorCodes are HTTP/2's error codes (RFC 9113 §7) with what each
+// usually means when a peer sends it.
+var h2ErrorCodes = [...]struct{ name, hint string }{
+	1:  {"PROTOCOL_ERROR", "it judged the other side's HTTP/2 malformed (a header it refuses, a bad frame; gRPC clients report \\\"stream terminated by RST_STREAM\\\" or UNAVAILABLE)"},
+	2:  {"INTERNAL_ERROR", "it failed internally"},
+	3:  {"FLOW_CONTROL_ERROR", "the other side broke HTTP/2 flow control"},
+	4:  {"SETTINGS_TIMEOUT", "its SETTINGS were not acknowledged in time"},
+	5:  {"STREAM_CLOSED", "a frame came on a stream already closed"},
+	6:  {"FRAME_SIZE_ERROR", "a frame was larger than it accepts (a message or header over its limit)"},
+	7:  {"REFUSED_STREAM", "it refused the stream before processing it (too many concurrent streams, or shutting down): safe to retry"},
+	9:  {"COMPRESSION_ERROR", "it could not decode the other side's HPACK headers (a header list too large, or a broken encoder)"},
+	10: {"CONNECT_ERROR", "a CONNECT tunnel failed"},
+	11: {"ENHANCE_YOUR_CALM", "the other side sent too much too fast (gRPC: keepalive pings more frequent than the server's policy allows; the client sees UNAVAILABLE: raise the server's keepalive MinTime or lower the client's ping rate)"},
+	12: {"INADEQUATE_SECURITY", "the TLS parameters were not acceptable"},
+	13: {"HTTP_1_1_REQUIRED", "it wants HTTP/1.1 for this request"},
+}
+
+// h2Error reports an HTTP/2 error frame from side: RST_STREAM on stream
+// id, or GOAWAY (id is the last stream it processed) with its debug data.
+func (e *Engine) h2Error(c *flowtable.Conn, fs *flowState, h *h2Conn, side int, frame string, code, id uint32, debug []byte, ts int64) {
+	if h.evs >= h2cMaxEvents {
+		return
+	}
+	h.evs++
+	b := e.problemEvent(c, fs, NoteHTTP2Error, ts)
+	if b == nil {
+		return
+	}
+	name, hint := "", "an error code outside RFC 9113"
+	if int(code) < len(h2ErrorCodes) && h2ErrorCodes[code].name != "" {
+		name, hint = h2ErrorCodes[code].name, h2ErrorCodes[code].hint
+	}
+	b.B = appendWho(b.B, c, side)
+	if side == 1 {
+		b.B = append(b.B, ':')
+		b.B = appendUint(b.B, uint64(c.RespPort()))
+	}
+	var k *h2Call
+	if frame == "RST_STREAM" {
+		b.B = append(b.B, " reset HTTP/2 stream "...)
+		b.B = appendUint(b.B, uint64(id))
+		if k = h.call(id); k != nil {
+			b.B = append(b.B, " ("...)
+			b.B = appendText(b.B, k.line[:k.n])
+			b.B = append(b.B, ')')
+			k.answered = true
+		}
+		b.B = append(b.B, " of "...)
+	} else {
+		b.B = append(b.B, " closed its HTTP/2 connection with "...)
+	}
+	b.B = appendWho(b.B, c, 1-side)
+	b.B = append(b.B, " with "...)
+	if frame == "GOAWAY" {
+		b.B = append(b.B, "GOAWAY "...)
+	}
+	if name != "" {
+		b.B = append(b.B, name...)
+	} else {
+		b.B = append(b.B, "error "...)
+		b.B = appendUint(b.B, uint64(code))
+	}
+	debug = debug[:min(len(debug), 100)]
+	if len(debug) > 0 {
+		b.B = append(b.B, ` \"`...)
+		b.B = appendText(b.B, debug)
+		b.B = append(b.B, `\"`...)
+	}
+	b.B = append(b.B, " over h2c: "...)
+	who, other, _, _ := sideNames(c, side)
+	for { // the hint, naming "the other side"
+		i := strings.Index(hint, "the other side")
+		if i < 0 {
+			b.B = append(b.B, hint...)
+			break
+		}
+		b.B = append(b.B, hint[:i]...)
+		b.B = append(b.B, "the "...)
+		b.B = append(b.B, other...)
+		hint = hint[i+len("the other side"):]
+	}
+	b.B = appendSide(b.B, who)
+	b.B = append(b.B, `,"http2":{"frame":"`...)
+	b.B = append(b.B, frame...)
+	b.B = append(b.B, `","error_code":`...)
+	b.B = appendUint(b.B, uint64(code))
+	if name != "" {
+		b.B = append(b.B, `,"error_name":"`...)
+		b.B = append(b.B, name...)
+		b.B = append(b.B, '"')
+	}
+	if frame == "RST_STREAM" {
+		b.B = append(b.B, `,"stream":`...)
+	} else {
+		b.B = append(b.B, `,"last_stream":`...)
+	}
+	b.B = appendUint(b.B, uint64(id))
+	if k != nil {
+		method, uri, _ := splitRequestLine(k.line[:k.n])
+		b.B = append(b.B, `,"method":`...)
+		b.B = jsonw.Bytes(b.B, method)
+		b.B = append(b.B, `,"uri":`...)
+		b.B = jsonw.Bytes(b.B, uri)
+	}
+	if len(debug) > 0 {
+		b.B = append(b.B, `,"debug":`...)
+		b.B = jsonw.Bytes(b.B, debug)
+	}
+	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }
 

@@ -272,3 +272,47 @@ func TestH2CSteadyStateAllocs(t *testing.T) {
 		t.Errorf("%v allocations per failing h2c connection (%d packets), want at most 1 (its pcap name)", n, len(runs[0]))
 	}
 }
+
+// TestH2CErrorFrames: a server's RST_STREAM with an error names the call;
+// NO_ERROR and CANCEL from the server, and GOAWAY NO_ERROR (a graceful
+// close, e.g. max connection age), are not problems.
+func TestH2CErrorFrames(t *testing.T) {
+	var cb bytes.Buffer
+	enc := hpack.NewEncoder(&cb)
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Busy"}, {":authority", "svc"}} {
+		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	req := append([]byte(h2Preface), h2frame(0x4, 0, 0, nil)...)
+	req = append(req, h2frame(h2Headers, h2EndHeaders, 1, cb.Bytes())...)
+	code := func(c byte) []byte { return []byte{0, 0, 0, c} }
+	goaway := func(c byte, debug string) []byte {
+		return h2frame(h2GoAway, 0, 0, append([]byte{0, 0, 0, 1, 0, 0, 0, c}, debug...))
+	}
+	cases := []struct {
+		name string
+		srv  []byte
+		want string
+	}{
+		{"REFUSED_STREAM", h2frame(h2RSTStream, 0, 1, code(7)), `reset HTTP/2 stream 1 (POST /pkg.Svc/Busy) of client 198.18.0.2 with REFUSED_STREAM over h2c`},
+		{"PROTOCOL_ERROR GOAWAY", goaway(1, "bad header"), `closed its HTTP/2 connection with client 198.18.0.2 with GOAWAY PROTOCOL_ERROR \"bad header\" over h2c`},
+		{"RST NO_ERROR", h2frame(h2RSTStream, 0, 1, code(0)), ""},
+		{"RST CANCEL", h2frame(h2RSTStream, 0, 1, code(8)), ""},
+		{"GOAWAY NO_ERROR", goaway(0, "max_age"), ""},
+	}
+	for _, tc := range cases {
+		out := replay(t, 50051, []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6},
+			{true, "A", req, 1e3}, {false, "A", append(h2frame(0x4, 0, 0, nil), tc.srv...), 1e6}, {true, "AF", nil, 1e6}, {false, "AF", nil, 1e6}})
+		var got []string
+		for _, l := range out.lines {
+			if bytes.Contains(l, []byte(`"note":"HTTP2_ERROR"`)) {
+				got = append(got, string(l))
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) > 0:
+			t.Errorf("%s: unexpected %s", tc.name, got[0])
+		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want) || !strings.Contains(got[0], `"side":"server"`)):
+			t.Errorf("%s: got %q, want one event with %q", tc.name, got, tc.want)
+		}
+	}
+}

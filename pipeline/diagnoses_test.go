@@ -451,6 +451,28 @@ func TestH2CNoResponse(t *testing.T) {
 	}
 }
 
+// TestH2CGoAway: grpc-go's classic keepalive mismatch. The client pings
+// every 10 s on an idle connection; the server's default policy (5 min)
+// answers the third ping with GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+// Real traffic from testdata/lab.
+func TestH2CGoAway(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/h2c-goaway-too-many-pings.pcap", workers, nil)
+		if len(events) != 1 {
+			t.Fatalf("workers %d: %d events, want 1", workers, len(events))
+		}
+		e := events[0]
+		h, _ := e["http2"].(map[string]any)
+		got := fmt.Sprintf("%s %s %v %v %v %v", e.str("note"), e.str("side"), h["frame"], h["error_name"], h["debug"], h["last_stream"])
+		if want := "HTTP2_ERROR server GOAWAY ENHANCE_YOUR_CALM too_many_pings 1"; got != want {
+			t.Errorf("workers %d: %s, want %s", workers, got, want)
+		}
+		if !strings.Contains(e.str("msg"), "keepalive") {
+			t.Errorf("msg: %s", e.str("msg"))
+		}
+	}
+}
+
 // TestStartTLS: TLS that starts after a protocol's own preamble
 // (PostgreSQL's SSLRequest) is found and its rejections diagnosed like
 // any other. Real traffic from testdata/lab.

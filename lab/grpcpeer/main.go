@@ -9,6 +9,10 @@
 //	grpcpeer check ADDR SERVICE [N]    Health/Check N times over one connection
 //	                                   (an unknown service: NOT_FOUND)
 //	grpcpeer missing ADDR              a method the server does not have (UNIMPLEMENTED)
+//	grpcpeer pinger ADDR               one check, then idle 35 s with keepalive pings
+//	                                   every 10 s, which the server's default
+//	                                   policy (5 min) answers with GOAWAY
+//	                                   ENHANCE_YOUR_CALM "too_many_pings"
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
 
@@ -48,8 +53,12 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "grpcpeer:", <-errs)
 		os.Exit(1)
-	case "check", "missing", "slow":
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	case "check", "missing", "slow", "pinger":
+		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if os.Args[1] == "pinger" {
+			opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+		}
+		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "grpcpeer:", err)
 			os.Exit(1)
@@ -63,7 +72,10 @@ func main() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if os.Args[1] == "slow" {
+		if os.Args[1] == "pinger" {
+			_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "ok"})
+			time.Sleep(35 * time.Second)
+		} else if os.Args[1] == "slow" {
 			_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "slow"})
 			// Keep the connection a moment: the cancellation is sent.
 			time.Sleep(200 * time.Millisecond)
