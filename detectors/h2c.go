@@ -197,12 +197,17 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 			code := binary.BigEndian.Uint32(d.ctl[:4])
 			if side == 0 && code == h2Cancel {
 				if k := h.call(d.sid); k != nil && !k.answered {
-					e.h2cGaveUp(c, fs, h, k, ts, true)
+					e.h2cGaveUp(c, fs, h, k, ts, gaveUpCancel)
 				}
 			} else if side == 1 && code != 0 && code != h2Cancel {
 				e.h2Error(c, fs, h, side, "RST_STREAM", code, d.sid, nil, ts)
-			} else if k := h.call(d.sid); side == 1 && k != nil {
-				k.answered = true // the server ended the stream: not a wait
+			} else if k := h.call(d.sid); side == 1 && k != nil && !k.answered {
+				if code == h2Cancel {
+					// gRPC servers enforce the client's deadline
+					// (grpc-timeout) too, and may cancel first.
+					e.h2cGaveUp(c, fs, h, k, ts, gaveUpServerCancel)
+				}
+				k.answered = true // the server ended the stream: no longer a wait
 			}
 		case d.typ == h2GoAway && d.ctlN >= 8:
 			if code := binary.BigEndian.Uint32(d.ctl[4:8]); code != 0 {
@@ -329,14 +334,21 @@ func (e *Engine) h2cClosed(c *flowtable.Conn, fs *flowState, h *h2Conn, ts int64
 	}
 	for i := range h.calls {
 		if k := &h.calls[i]; k.n > 0 && !k.answered {
-			e.h2cGaveUp(c, fs, h, k, ts, false)
+			e.h2cGaveUp(c, fs, h, k, ts, gaveUpClose)
 		}
 	}
 }
 
-// h2cGaveUp reports call k, cancelled (RST_STREAM) or left by the
-// connection's close, if it waited at least minNoResponse.
-func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Call, ts int64, cancelled bool) {
+// How a call without an answer ended.
+const (
+	gaveUpCancel       = iota // the client cancelled its stream
+	gaveUpServerCancel        // the server cancelled it at the call's deadline
+	gaveUpClose               // the client closed the connection
+)
+
+// h2cGaveUp reports call k, ended without response headers, if it waited
+// at least minNoResponse.
+func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Call, ts int64, how int) {
 	waited := ts - k.at
 	if waited < minNoResponse || h.evs >= h2cMaxEvents || h.missedServer(c) {
 		return
@@ -362,9 +374,12 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 	b.B = appendRequest(b.B, method, uri)
 	b.B = append(b.B, " over h2c to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	if cancelled {
+	switch how {
+	case gaveUpCancel:
 		b.B = append(b.B, ": it cancelled the stream (RST_STREAM CANCEL) after waiting "...)
-	} else {
+	case gaveUpServerCancel:
+		b.B = append(b.B, ": the server cancelled the stream at the client's deadline (grpc-timeout; RST_STREAM CANCEL) after "...)
+	default:
 		b.B = append(b.B, ": it closed the connection after waiting "...)
 	}
 	b.B = appendDurationWords(b.B, waited)

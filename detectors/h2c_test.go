@@ -213,6 +213,7 @@ func TestH2CGaveUp(t *testing.T) {
 	}{
 		{"cancelled after 1.5 s", []seg{{true, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "cancelled the stream"},
 		{"closed after 2 s", []seg{{true, "AF", nil, 2e9}}, "closed the connection after waiting 2.0 s"},
+		{"server cancelled after 1.5 s", []seg{{false, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "the server cancelled the stream at the client's deadline"},
 		{"cancelled after 0.5 s", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, ""},
 		{"server bytes lost", []seg{{false, "G", make([]byte, 100), 1e6}, {true, "AF", nil, 2e9}}, ""},
 	}

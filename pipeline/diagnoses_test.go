@@ -448,6 +448,19 @@ func TestH2CNoResponse(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
+	}	// A gRPC server enforces the client's deadline too (grpc-timeout):
+	// on a busy machine it may cancel the stream before the client does.
+	// Five 1.5 s deadlines, one of them cancelled by the server first.
+	events, _, _ := analyse(t, "../testdata/lab/h2c-deadline-either-side.pcap", 2, nil)
+	by := map[bool]int{}
+	for _, e := range events {
+		if e.str("note") != "HTTP_NO_RESPONSE" || e.num("waited_ms") < 1400 || e.num("waited_ms") > 1600 {
+			t.Errorf("event %s %v", e.str("note"), e.num("waited_ms"))
+		}
+		by[strings.Contains(e.str("msg"), "the server cancelled the stream")]++
+	}
+	if by[true] != 1 || by[false] != 4 {
+		t.Errorf("server-cancelled %d, client-cancelled %d; want 1 and 4", by[true], by[false])
 	}
 }
 
