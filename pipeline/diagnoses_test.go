@@ -448,7 +448,8 @@ func TestH2CNoResponse(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-	}	// A gRPC server enforces the client's deadline too (grpc-timeout):
+	}
+	// A gRPC server enforces the client's deadline too (grpc-timeout):
 	// on a busy machine it may cancel the stream before the client does.
 	// Five 1.5 s deadlines, one of them cancelled by the server first.
 	events, _, _ := analyse(t, "../testdata/lab/h2c-deadline-either-side.pcap", 2, nil)
