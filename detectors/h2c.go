@@ -387,15 +387,9 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 	if k.grpc {
 		b.B = append(b.B, " (its deadline: the application saw DEADLINE_EXCEEDED; the server, or something it waits on, is slow or hangs)"...)
 	} else {
-		b.B = append(b.B, " (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
+		b.B = append(b.B, hangHint...)
 	}
-	b.B = appendSide(b.B, "server")
-	b.B = append(b.B, `,"http":{"method":`...)
-	b.B = jsonw.Bytes(b.B, method)
-	b.B = append(b.B, `,"uri":`...)
-	b.B = jsonw.Bytes(b.B, uri)
-	b.B = append(b.B, `,"version":"HTTP/2"},"waited_ms":`...)
-	b.B = jsonw.Millis(b.B, waited)
+	b.B = appendNoResponseFields(b.B, method, uri, "HTTP/2", waited)
 	e.eventEndPcap(b, fs)
 }
 
@@ -498,10 +492,8 @@ func (e *Engine) h2Error(c *flowtable.Conn, fs *flowState, h *h2Conn, side int, 
 	b.B = appendUint(b.B, uint64(id))
 	if k != nil {
 		method, uri, _ := splitRequestLine(k.line[:k.n])
-		b.B = append(b.B, `,"method":`...)
-		b.B = jsonw.Bytes(b.B, method)
-		b.B = append(b.B, `,"uri":`...)
-		b.B = jsonw.Bytes(b.B, uri)
+		b.B = append(b.B, ',')
+		b.B = appendMethodURI(b.B, method, uri)
 	}
 	if len(debug) > 0 {
 		b.B = append(b.B, `,"debug":`...)

@@ -354,15 +354,39 @@ func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited
 	if c.Size(1) > 0 {
 		b.B = append(b.B, ", though the server had answered the earlier requests on this keep-alive connection"...)
 	}
-	b.B = append(b.B, " (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
-	b.B = appendSide(b.B, "server")
-	b.B = append(b.B, `,"http":{"method":`...)
-	b.B = jsonw.Bytes(b.B, method)
-	b.B = append(b.B, `,"uri":`...)
-	b.B = jsonw.Bytes(b.B, uri)
-	b.B = append(b.B, `},"waited_ms":`...)
-	b.B = jsonw.Millis(b.B, waited)
+	b.B = append(b.B, hangHint...)
+	b.B = appendNoResponseFields(b.B, method, uri, "", waited)
 	e.eventEndPcap(b, fs)
+}
+
+// hangHint ends the message of a request left without an answer.
+const hangHint = " (the server, or an upstream behind it, hangs; the client's timeout is about that long)"
+
+// appendMethodURI writes "method":M,"uri":U (both null when method is
+// empty: the request was not seen).
+func appendMethodURI(dst, method, uri []byte) []byte {
+	if len(method) == 0 {
+		return append(dst, `"method":null,"uri":null`...)
+	}
+	dst = append(dst, `"method":`...)
+	dst = jsonw.Bytes(dst, method)
+	dst = append(dst, `,"uri":`...)
+	return jsonw.Bytes(dst, uri)
+}
+
+// appendNoResponseFields ends an HTTP_NO_RESPONSE event: its side, the
+// request (version set for HTTP/2) and the wait.
+func appendNoResponseFields(dst, method, uri []byte, version string, waited int64) []byte {
+	dst = appendSide(dst, "server")
+	dst = append(dst, `,"http":{`...)
+	dst = appendMethodURI(dst, method, uri)
+	if version != "" {
+		dst = append(dst, `,"version":"`...)
+		dst = append(dst, version...)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `},"waited_ms":`...)
+	return jsonw.Millis(dst, waited)
 }
 
 // serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
@@ -432,14 +456,8 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	b.B = append(b.B, ": "...)
 	b.B = append(b.B, serverErrorHint(code)...)
 	b.B = appendSide(b.B, "server")
-	b.B = append(b.B, `,"http":{"method":`...)
-	if len(method) > 0 {
-		b.B = jsonw.Bytes(b.B, method)
-		b.B = append(b.B, `,"uri":`...)
-		b.B = jsonw.Bytes(b.B, uri)
-	} else {
-		b.B = append(b.B, `null,"uri":null`...)
-	}
+	b.B = append(b.B, `,"http":{`...)
+	b.B = appendMethodURI(b.B, method, uri)
 	if version != "" {
 		b.B = append(b.B, `,"version":"`...)
 		b.B = append(b.B, version...)
