@@ -133,7 +133,7 @@ live_pair() { # mode pps file
   local mode=$1 pps=$2 file=${3:-$W/mix.pcap} a b lo
   lo=$(mktemp -u "${LIVE_OUT:-$W}/out.XXXXXX")
   if [ "$mode" = agent ]; then
-    ip netns exec $NS_B "$W/dlltagent" -i eth0 -o "$lo" -quiet -workers 2 -ringMB 128 -debug-addr "" -search-header X-Pepe 2> "$W/a.err" & a=$!
+    ip netns exec $NS_B "$W/dlltagent" -i eth0 -o "$lo" -quiet -workers "${AGENT_WORKERS:-2}" -ringMB 128 -debug-addr "" -search-header X-Pepe 2> "$W/a.err" & a=$!
     ip netns exec $NS_B tcpdump -i eth0 -n -s 262144 -B 131072 -w /dev/null 2> "$W/b.err" & b=$!
   else
     ip netns exec $NS_B "$W/ringcount" -i eth0 -ringMB 128 > "$W/a.out" 2> "$W/a.err" & a=$!
@@ -190,7 +190,7 @@ live_rows() {
   local label=$1 file=$2 sent sa da ca ha sb db cb hb xa xb kd qd pw pd
   read -r sent RATED sa da ca ha sb db cb hb xa xb <<< "$(WARM=1 live_pair agent top "$file")"
   IFS='|' read -r kd qd pw pd <<< "$da"
-  out "| $label | dlltagent -workers 2, full analysis | $sent | $sa | $kd | $qd | $pw / $pd | $(us_per_pkt "$ca" "$sa") | $(per_kpkt "$xa" "$sa") | $((ha/1024)) |"
+  out "| $label | dlltagent -workers ${AGENT_WORKERS:-2}, full analysis | $sent | $sa | $kd | $qd | $pw / $pd | $(us_per_pkt "$ca" "$sa") | $(per_kpkt "$xa" "$sa") | $((ha/1024)) |"
   out "| $label | tcpdump -w /dev/null | $sent | $sb | ${db:-?} | - | - | $(us_per_pkt "$cb" "$sb") | $(per_kpkt "$xb" "$sb") | $((hb/1024)) |"
   out ""
   R=$(awk -v a="$(us_per_pkt "$ca" "$sa")" -v b="$(us_per_pkt "$cb" "$sb")" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
@@ -203,6 +203,15 @@ for mix in healthy mix; do
   out ""
   if [ $mix = healthy ]; then CPU_HEALTHY=$R; else CPU_FAIL=$R; fi
 done
+# Healthy again with one worker (the default is one per CPU): at this
+# rate one worker keeps up, and the row shows what the second one costs
+# per packet (two rings, two engines, more wake-ups).
+out "$LIVE_HEAD"
+out "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+AGENT_WORKERS=1 live_rows "healthy, one worker" "$W/healthy.pcap"
+CPU_HEALTHY_W1=$R
+out "healthy with \`-workers 1\`: dlltagent CPU per packet = ${CPU_HEALTHY_W1}x tcpdump's (against ${CPU_HEALTHY}x with two workers above)."
+out ""
 # Failure-heavy again with the output on tmpfs: one focused pcap per
 # failing connection; this row separates what the disk file system costs
 # from the analysis.
@@ -255,6 +264,7 @@ out "| offline ≥ 20x argus's packets/s | ${ARGUS_X}x${ARGUS_XS} | $(verdict "$
 out "| offline -workers 2 ≥ 1.7x -workers 1 | ${SCALE_X}x | $(verdict "$SCALE_X" 1.7 ge) |"
 out "| live: zero drops at tcpreplay's top speed | $LIVE_LOSS drops | $([ "$LIVE_LOSS" = 0 ] && echo met || echo '**missed**') |"
 out "| live CPU per packet ≤ 1.5x tcpdump's (healthy / failure-heavy$([ -n "$CPU_FAIL_SHM" ] && echo ' / failure-heavy, output on tmpfs')) | ${CPU_HEALTHY}x / ${CPU_FAIL}x$([ -n "$CPU_FAIL_SHM" ] && echo " / ${CPU_FAIL_SHM}x") | $(verdict "$CPU_HEALTHY" 1.5 le) / $(verdict "$CPU_FAIL" 1.5 le)$([ -n "$CPU_FAIL_SHM" ] && echo " / $(verdict "$CPU_FAIL_SHM" 1.5 le)") |"
+out "| live CPU per packet ≤ 1.5x tcpdump's, healthy, \`-workers 1\` | ${CPU_HEALTHY_W1}x | $(verdict "$CPU_HEALTHY_W1" 1.5 le) |"
 out "| ≤ 256 bytes per open connection beyond pcap buffers | ${MEM} B | $(verdict "$MEM" 256 le) |"
 echo >&2
 echo "report written to $RES" >&2
