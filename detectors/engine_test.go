@@ -169,3 +169,16 @@ func BenchmarkEngine(b *testing.B) {
 		d[28], d[29], d[32], d[33] = d[28]^x0, d[29]^x1, d[32]^x0, d[33]^x1
 	}
 }
+
+// TestDurationWords: durations in msg are rounded, not cut, so a wait and
+// the deadline it met read the same ("1.5 s" for 1.497 s and 1499873 µs).
+func TestDurationWords(t *testing.T) {
+	for d, want := range map[int64]string{
+		0: "0 ms", 4e5: "0 ms", 6e5: "1 ms", 250e6: "250 ms", 999.4e6: "999 ms", 999.6e6: "1.0 s",
+		1.497e9: "1.5 s", 1.499873e9: "1.5 s", 1.44e9: "1.4 s", 2.96e9: "3.0 s", 59.96e9: "60.0 s", -5: "0 ms",
+	} {
+		if got := string(appendDurationWords(nil, d)); got != want {
+			t.Errorf("%d: %q, want %q", d, got, want)
+		}
+	}
+}

@@ -146,13 +146,17 @@ func appendUint(dst []byte, v uint64) []byte { return jsonw.Uint(dst, v) }
 
 // appendDurationWords writes d like "3.0 s" or "250 ms".
 func appendDurationWords(dst []byte, d int64) []byte {
-	if d < int64(time.Second) {
-		dst = jsonw.Uint(dst, uint64(d/1e6))
+	d = max(d, 0)
+	if d < int64(999500*time.Microsecond) {
+		dst = jsonw.Uint(dst, uint64((d+5e5)/1e6))
 		return append(dst, " ms"...)
 	}
-	dst = jsonw.Uint(dst, uint64(d/1e9))
+	// Rounded to the tenth, not cut: a wait of 1.497 s is "1.5 s", as
+	// a 1.5 s deadline sent as "1499873u" is.
+	t := d/1e8 + (d%1e8+5e7)/1e8
+	dst = jsonw.Uint(dst, uint64(t/10))
 	dst = append(dst, '.')
-	dst = append(dst, byte('0'+d/1e8%10))
+	dst = append(dst, byte('0'+t%10))
 	return append(dst, " s"...)
 }
 
