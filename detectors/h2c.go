@@ -2,7 +2,9 @@ package detectors
 
 import (
 	"encoding/binary"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -84,6 +86,7 @@ type h2Call struct {
 	grpc     bool
 	answered bool  // response headers came (or the call was reported)
 	at       int64 // when the request was sent
+	timeout  int64 // gRPC: the client's deadline (grpc-timeout), 0 if none
 	n        uint8
 	line     [110]byte // "METHOD PATH"
 }
@@ -275,6 +278,10 @@ func (h *h2Conn) request(dec *h2Decoder, sid uint32, ts int64) {
 	h.next = (h.next + 1) % h2cCalls
 	k.sid, k.at, k.answered = sid, ts, false
 	k.grpc = len(ct) >= 16 && string(ct[:16]) == "application/grpc"
+	k.timeout = 0
+	if v, ok := dec.field("grpc-timeout"); ok && k.grpc {
+		k.timeout = grpcTimeout(v)
+	}
 	n := copy(k.line[:], method)
 	if n < len(k.line) {
 		k.line[n] = ' '
@@ -347,10 +354,17 @@ const (
 )
 
 // h2cGaveUp reports call k, ended without response headers, if it waited
-// at least minNoResponse.
+// at least minNoResponse. A gRPC call is reported only when it ended at
+// its deadline (grpc-timeout): without one, or before it, the application
+// ended the call itself, and a server-streaming call (a subscription, a
+// watch) that had nothing to send yet looks the same on the wire as a
+// unary call left waiting.
 func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Call, ts int64, how int) {
 	waited := ts - k.at
 	if waited < minNoResponse || h.evs >= h2cMaxEvents || h.missedServer(c) {
+		return
+	}
+	if k.grpc && (k.timeout == 0 || waited < k.timeout-k.timeout/10) {
 		return
 	}
 	k.answered = true
@@ -374,22 +388,45 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 	b.B = appendRequest(b.B, method, uri)
 	b.B = append(b.B, " over h2c to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	if k.grpc {
+		b.B = append(b.B, ": its deadline of "...)
+		b.B = appendDurationWords(b.B, k.timeout)
+		b.B = append(b.B, " (grpc-timeout) expired"...)
+		if how == gaveUpClose {
+			b.B = append(b.B, " and"...)
+		} else {
+			b.B = append(b.B, ';')
+		}
+	} else {
+		b.B = append(b.B, ':')
+	}
 	switch how {
 	case gaveUpCancel:
-		b.B = append(b.B, ": it cancelled the stream (RST_STREAM CANCEL) after waiting "...)
+		b.B = append(b.B, " it cancelled the stream (RST_STREAM CANCEL) after waiting "...)
 	case gaveUpServerCancel:
-		b.B = append(b.B, ": the server cancelled the stream at the client's deadline (grpc-timeout; RST_STREAM CANCEL) after "...)
+		if k.grpc {
+			b.B = append(b.B, " the server cancelled the stream at that deadline (RST_STREAM CANCEL: gRPC servers enforce it too) after "...)
+		} else {
+			b.B = append(b.B, " the server cancelled the stream (RST_STREAM CANCEL) after "...)
+		}
 	default:
-		b.B = append(b.B, ": it closed the connection after waiting "...)
+		b.B = append(b.B, " it closed the connection after waiting "...)
 	}
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " without response headers"...)
 	if k.grpc {
-		b.B = append(b.B, " (its deadline: the application saw DEADLINE_EXCEEDED; the server, or something it waits on, is slow or hangs)"...)
+		b.B = append(b.B, " (the application saw DEADLINE_EXCEEDED; the server, or something it waits on, is slow or hangs)"...)
 	} else {
 		b.B = append(b.B, hangHint...)
 	}
 	b.B = appendNoResponseFields(b.B, method, uri, "HTTP/2", waited)
+	if k.grpc {
+		b.B = append(b.B, `,"grpc":{"method":`...)
+		b.B = jsonw.Bytes(b.B, uri)
+		b.B = append(b.B, `,"timeout_ms":`...)
+		b.B = jsonw.Millis(b.B, k.timeout)
+		b.B = append(b.B, '}')
+	}
 	e.eventEndPcap(b, fs)
 }
 
@@ -622,4 +659,41 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
+}
+
+// grpcTimeout parses a grpc-timeout value ("1500m": up to 8 digits and a
+// unit, Hours Minutes Seconds milli micro nano) into nanoseconds; 0 if
+// malformed.
+func grpcTimeout(v []byte) int64 {
+	if len(v) < 2 || len(v) > 9 {
+		return 0
+	}
+	var n int64
+	for _, c := range v[:len(v)-1] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	var unit int64
+	switch v[len(v)-1] {
+	case 'H':
+		unit = int64(time.Hour)
+	case 'M':
+		unit = int64(time.Minute)
+	case 'S':
+		unit = int64(time.Second)
+	case 'm':
+		unit = int64(time.Millisecond)
+	case 'u':
+		unit = int64(time.Microsecond)
+	case 'n':
+		unit = 1
+	default:
+		return 0
+	}
+	if n > math.MaxInt64/unit {
+		return math.MaxInt64 // 99999999H: no deadline in practice
+	}
+	return n * unit
 }

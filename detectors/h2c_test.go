@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -192,33 +193,44 @@ func FuzzH2C(f *testing.F) {
 }
 
 // TestH2CGaveUp: calls without response headers are reported when the
-// client cancels them (RST_STREAM CANCEL) or closes the connection at
-// least 1 s after sending them; not when the capture lost some of the
-// server's bytes (its answer may be among them), nor under 1 s.
+// client cancels them (RST_STREAM CANCEL), the server cancels them at the
+// deadline, or the client closes the connection, at least 1 s after
+// sending them; a gRPC call only when that was its deadline (grpc-timeout):
+// a call cancelled without one, or before it, was ended by the application
+// (a watch torn down looks the same). Never when the capture lost some of
+// the server's bytes (its answer may be among them), nor under 1 s.
 func TestH2CGaveUp(t *testing.T) {
-	var cb bytes.Buffer
-	enc := hpack.NewEncoder(&cb)
-	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Slow"}, {":authority", "svc"}, {"content-type", "application/grpc"}} {
-		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	request := func(grpcTimeout string) []byte {
+		var cb bytes.Buffer
+		enc := hpack.NewEncoder(&cb)
+		for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Slow"}, {":authority", "svc"}, {"content-type", "application/grpc"}, {"grpc-timeout", grpcTimeout}} {
+			if kv[1] != "" {
+				enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+			}
+		}
+		req := append([]byte(h2Preface), h2frame(0x4, 0, 0, nil)...)
+		return append(req, h2frame(h2Headers, h2EndHeaders, 1, cb.Bytes())...)
 	}
-	req := append([]byte(h2Preface), h2frame(0x4, 0, 0, nil)...)
-	req = append(req, h2frame(h2Headers, h2EndHeaders, 1, cb.Bytes())...)
 	rst := h2frame(h2RSTStream, 0, 1, []byte{0, 0, 0, h2Cancel})
 	settings := h2frame(0x4, 0, 0, nil)
-	hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", req, 1e3}, {false, "A", settings, 1e6}}
 	cases := []struct {
-		name string
-		tail []seg
-		want string
+		name    string
+		timeout string
+		tail    []seg
+		want    string
 	}{
-		{"cancelled after 1.5 s", []seg{{true, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "cancelled the stream"},
-		{"closed after 2 s", []seg{{true, "AF", nil, 2e9}}, "closed the connection after waiting 2.0 s"},
-		{"server cancelled after 1.5 s", []seg{{false, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "the server cancelled the stream at the client's deadline"},
-		{"cancelled after 0.5 s", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, ""},
-		{"server bytes lost", []seg{{false, "G", make([]byte, 100), 1e6}, {true, "AF", nil, 2e9}}, ""},
+		{"cancelled at its 1.5 s deadline", "1499873u", []seg{{true, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "its deadline of 1.5 s (grpc-timeout) expired; it cancelled the stream"},
+		{"closed at its 2 s deadline", "2S", []seg{{true, "AF", nil, 2e9}}, "expired and it closed the connection after waiting 2.0 s"},
+		{"server cancelled at the 1.5 s deadline", "1500m", []seg{{false, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "the server cancelled the stream at that deadline"},
+		{"cancelled after 0.5 s", "500m", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, ""},
+		{"cancelled without a deadline", "", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},
+		{"closed without a deadline", "", []seg{{true, "AF", nil, 3e9}}, ""},
+		{"cancelled before its deadline", "10S", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},
+		{"server bytes lost", "2S", []seg{{false, "G", make([]byte, 100), 1e6}, {true, "AF", nil, 2e9}}, ""},
 	}
 	for _, tc := range cases {
-		out := replay(t, 50051, append(append([]seg{}, hs...), tc.tail...))
+		hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", request(tc.timeout), 1e3}, {false, "A", settings, 1e6}}
+		out := replay(t, 50051, append(hs, tc.tail...))
 		var got []string
 		for _, l := range out.lines {
 			if bytes.Contains(l, []byte(`"note":"HTTP_NO_RESPONSE"`)) {
@@ -228,8 +240,22 @@ func TestH2CGaveUp(t *testing.T) {
 		switch {
 		case tc.want == "" && len(got) > 0:
 			t.Errorf("%s: unexpected %s", tc.name, got[0])
-		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want) || !strings.Contains(got[0], "gRPC call POST /pkg.Svc/Slow")):
+		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want) || !strings.Contains(got[0], "gRPC call POST /pkg.Svc/Slow") ||
+			!strings.Contains(got[0], `"grpc":{"method":"/pkg.Svc/Slow","timeout_ms":`)):
 			t.Errorf("%s: got %q, want one event saying %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestGRPCTimeout: grpc-timeout values (gRPC over HTTP/2: up to 8 digits
+// and a unit).
+func TestGRPCTimeout(t *testing.T) {
+	for v, want := range map[string]int64{
+		"1499873u": 1499873000, "2S": 2e9, "1500m": 1.5e9, "1M": 60e9, "1H": 3600e9, "100n": 100,
+		"99999999H": math.MaxInt64, "": 0, "S": 0, "12": 0, "1x": 0, "123456789S": 0, "-1S": 0,
+	} {
+		if got := grpcTimeout([]byte(v)); got != want {
+			t.Errorf("%q: %d, want %d", v, got, want)
 		}
 	}
 }

@@ -463,6 +463,22 @@ func TestH2CNoResponse(t *testing.T) {
 	if by[true] != 1 || by[false] != 4 {
 		t.Errorf("server-cancelled %d, client-cancelled %d; want 1 and 4", by[true], by[false])
 	}
+	// Streams the application cancelled without a deadline (Health/Watch
+	// with nothing to send yet) are not calls left waiting; the call that
+	// met its 1.5 s deadline next to them is one.
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/h2c-watch-cancelled.pcap", workers, nil)
+		if len(events) != 1 {
+			t.Fatalf("workers %d: %d events, want 1 (the deadline, not the watches)", workers, len(events))
+		}
+		e := events[0]
+		g, _ := e["grpc"].(map[string]any)
+		to, _ := g["timeout_ms"].(float64)
+		if e.str("note") != "HTTP_NO_RESPONSE" || g["method"] != "/grpc.health.v1.Health/Check" || to < 1400 || to > 1500 ||
+			!strings.Contains(e.str("msg"), "its deadline of 1.5 s (grpc-timeout) expired") {
+			t.Errorf("workers %d: %s %v %s", workers, e.str("note"), g, e.str("msg"))
+		}
+	}
 }
 
 // TestH2CGoAway: grpc-go's classic keepalive mismatch. The client pings

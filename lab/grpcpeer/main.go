@@ -3,12 +3,18 @@
 // its own module so the agent's module does not depend on gRPC.
 //
 //	grpcpeer serve ADDR...             health service; "ok" is SERVING, a check of
-//	                                   "slow" answers after 10 s
+//	                                   "slow" answers after 10 s, a watch of "quiet"
+//	                                   sends nothing
 //	grpcpeer slow ADDR TIMEOUT         checks "slow" with a deadline (DEADLINE_EXCEEDED:
 //	                                   the client cancels the call with RST_STREAM)
 //	grpcpeer check ADDR SERVICE [N]    Health/Check N times over one connection
 //	                                   (an unknown service: NOT_FOUND)
 //	grpcpeer missing ADDR              a method the server does not have (UNIMPLEMENTED)
+//	grpcpeer watch ADDR AFTER          Health/Watch of "quiet" (the server sends
+//	                                   nothing, not even headers) without a
+//	                                   deadline, cancelled by the application
+//	                                   after AFTER: a subscription torn down,
+//	                                   not a call left waiting
 //	grpcpeer pinger ADDR               one check, then idle 35 s with keepalive pings
 //	                                   every 10 s, which the server's default
 //	                                   policy (5 min) answers with GOAWAY
@@ -23,6 +29,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -53,7 +60,7 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "grpcpeer:", <-errs)
 		os.Exit(1)
-	case "check", "missing", "slow", "pinger":
+	case "check", "missing", "slow", "pinger", "watch":
 		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		if os.Args[1] == "pinger" {
 			opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
@@ -72,7 +79,25 @@ func main() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if os.Args[1] == "pinger" {
+		if os.Args[1] == "watch" {
+			after := time.Second
+			if len(os.Args) > 3 {
+				if d, err := time.ParseDuration(os.Args[3]); err == nil {
+					after = d
+				}
+			}
+			wctx, wcancel := context.WithCancel(context.Background()) // no deadline
+			st, werr := healthpb.NewHealthClient(conn).Watch(wctx, &healthpb.HealthCheckRequest{Service: "quiet"})
+			if werr == nil {
+				time.AfterFunc(after, wcancel)
+				_, werr = st.Recv()
+			}
+			wcancel()
+			time.Sleep(200 * time.Millisecond) // the cancellation is sent
+			if status.Code(werr) != codes.Canceled {
+				err = werr
+			}
+		} else if os.Args[1] == "pinger" {
 			_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "ok"})
 			time.Sleep(35 * time.Second)
 		} else if os.Args[1] == "slow" {
@@ -127,4 +152,14 @@ func (s slowHealth) Check(ctx context.Context, r *healthpb.HealthCheckRequest) (
 		return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
 	}
 	return s.Server.Check(ctx, r)
+}
+
+// Watch of service "quiet" sends nothing until the call ends: a
+// subscription with no news yet.
+func (s slowHealth) Watch(r *healthpb.HealthCheckRequest, st healthpb.Health_WatchServer) error {
+	if r.GetService() == "quiet" {
+		<-st.Context().Done()
+		return st.Context().Err()
+	}
+	return s.Server.Watch(r, st)
 }
