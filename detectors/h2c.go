@@ -353,18 +353,23 @@ const (
 	gaveUpClose               // the client closed the connection
 )
 
-// h2cGaveUp reports call k, ended without response headers, if it waited
-// at least minNoResponse. A gRPC call is reported only when it ended at
-// its deadline (grpc-timeout): without one, or before it, the application
-// ended the call itself, and a server-streaming call (a subscription, a
-// watch) that had nothing to send yet looks the same on the wire as a
-// unary call left waiting.
+// h2cGaveUp reports call k, ended without response headers. A gRPC call
+// is reported when it ended at its deadline (grpc-timeout), however short:
+// the application saw DEADLINE_EXCEEDED. Without a deadline, or before it,
+// the application ended the call itself, and a server-streaming call (a
+// subscription, a watch) that had nothing to send yet looks the same on
+// the wire as a unary call left waiting: not reported. Other requests
+// count when they waited at least minNoResponse, as over HTTP/1.
 func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Call, ts int64, how int) {
 	waited := ts - k.at
-	if waited < minNoResponse || h.evs >= h2cMaxEvents || h.missedServer(c) {
+	if h.evs >= h2cMaxEvents || h.missedServer(c) {
 		return
 	}
-	if k.grpc && (k.timeout == 0 || waited < k.timeout-k.timeout/10) {
+	if k.grpc {
+		if k.timeout == 0 || waited < k.timeout-k.timeout/10 {
+			return
+		}
+	} else if waited < minNoResponse {
 		return
 	}
 	k.answered = true

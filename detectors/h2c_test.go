@@ -192,13 +192,12 @@ func FuzzH2C(f *testing.F) {
 	})
 }
 
-// TestH2CGaveUp: calls without response headers are reported when the
-// client cancels them (RST_STREAM CANCEL), the server cancels them at the
-// deadline, or the client closes the connection, at least 1 s after
-// sending them; a gRPC call only when that was its deadline (grpc-timeout):
-// a call cancelled without one, or before it, was ended by the application
-// (a watch torn down looks the same). Never when the capture lost some of
-// the server's bytes (its answer may be among them), nor under 1 s.
+// TestH2CGaveUp: gRPC calls without response headers are reported when
+// the client cancels them (RST_STREAM CANCEL), the server cancels them, or
+// the client closes the connection, at their deadline (grpc-timeout),
+// however short; a call cancelled without one, or before it, was ended by
+// the application (a watch torn down looks the same). Never when the
+// capture lost some of the server's bytes (its answer may be among them).
 func TestH2CGaveUp(t *testing.T) {
 	request := func(grpcTimeout string) []byte {
 		var cb bytes.Buffer
@@ -222,7 +221,8 @@ func TestH2CGaveUp(t *testing.T) {
 		{"cancelled at its 1.5 s deadline", "1499873u", []seg{{true, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "its deadline of 1.5 s (grpc-timeout) expired; it cancelled the stream"},
 		{"closed at its 2 s deadline", "2S", []seg{{true, "AF", nil, 2e9}}, "expired and it closed the connection after waiting 2.0 s"},
 		{"server cancelled at the 1.5 s deadline", "1500m", []seg{{false, "A", rst, 1.5e9}, {true, "AF", nil, 1e6}}, "the server cancelled the stream at that deadline"},
-		{"cancelled after 0.5 s", "500m", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, ""},
+		{"cancelled at its 0.5 s deadline", "500m", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, "its deadline of 500 ms (grpc-timeout) expired; it cancelled the stream (RST_STREAM CANCEL) after waiting 501 ms"},
+		{"cancelled at 0.5 s, deadline 2 s", "2S", []seg{{true, "A", rst, 0.5e9}, {true, "AF", nil, 1e6}}, ""},
 		{"cancelled without a deadline", "", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},
 		{"closed without a deadline", "", []seg{{true, "AF", nil, 3e9}}, ""},
 		{"cancelled before its deadline", "10S", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},

@@ -441,8 +441,12 @@ func TestH2CNoResponse(t *testing.T) {
 			}
 		}
 		sort.Strings(got)
+		// The 1.5 s and the 0.5 s gRPC deadlines (a deadline counts
+		// however short), curl -m 2 (curl -m 0.5 is under the 1 s an
+		// HTTP request must wait).
 		want := []string{
 			"HTTP_NO_RESPONSE server GET /upstream-hang/x HTTP/2 true",
+			"HTTP_NO_RESPONSE server POST /grpc.health.v1.Health/Check HTTP/2 false",
 			"HTTP_NO_RESPONSE server POST /grpc.health.v1.Health/Check HTTP/2 true",
 		}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
