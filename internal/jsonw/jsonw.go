@@ -106,12 +106,7 @@ func Seconds(dst []byte, ns int64) []byte {
 	}
 	us := ns / 1000
 	dst = strconv.AppendInt(dst, us/1e6, 10)
-	dst = append(dst, '.')
-	frac := us % 1e6
-	for d := int64(100000); d > 0; d /= 10 {
-		dst = append(dst, byte('0'+frac/d%10))
-	}
-	return dst
+	return appendFrac(dst, uint32(us%1e6), 6)
 }
 
 // Millis appends ns as milliseconds with microsecond precision.
@@ -122,12 +117,20 @@ func Millis(dst []byte, ns int64) []byte {
 	}
 	us := ns / 1000
 	dst = strconv.AppendInt(dst, us/1000, 10)
-	dst = append(dst, '.')
-	frac := us % 1000
-	for d := int64(100); d > 0; d /= 10 {
-		dst = append(dst, byte('0'+frac/d%10))
+	return appendFrac(dst, uint32(us%1000), 3)
+}
+
+// appendFrac appends '.' and frac as exactly n digits (n <= 6). The
+// divisions are by the constant 10, which the compiler turns into
+// multiplications: every record carries several of these numbers.
+func appendFrac(dst []byte, frac uint32, n int) []byte {
+	var b [7]byte
+	b[0] = '.'
+	for i := n; i >= 1; i-- {
+		b[i] = byte('0' + frac%10)
+		frac /= 10
 	}
-	return dst
+	return append(dst, b[:n+1]...)
 }
 
 // Addr appends an address as a JSON string.
