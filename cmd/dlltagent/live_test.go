@@ -163,6 +163,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"grpc-go deadline 3 s on a call the server leaves hanging (RST_STREAM; the deadline runs from before the connection is set up, so not less)", []string{peer, "slow", "198.18.0.1:50051", "3s"}, "HTTP_NO_RESPONSE", "server", 50051},
 		{"curl -m 2 over h2c to a hanging upstream (closes the connection)", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "--http2-prior-knowledge", "http://198.18.0.1:8080/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 8080},
 		{"healthy grpc (grpc-go, 3 calls)", []string{peer, "check", "198.18.0.1:50051", "ok", "3"}, "", "", 50051},
+		{"grpc watch with nothing to send, cancelled by its application after 1.5 s without a deadline: not a hang", []string{peer, "watch", "198.18.0.1:50051", "1.5s"}, "", "", 50051},
 		{"server stops reading: zero window", []string{"curl", "-sS", "-o", "/dev/null", "-H", "Expect:", "--data-binary", "@" + filepath.Join(l.dir, "www", "big.bin"), "http://198.18.0.1:7001/upload"}, "TCP_ZERO_WINDOW", "server", 7001},
 		{"nginx proxying to a closed upstream: 502", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-down/x"}, "HTTP_SERVER_ERROR", "server", 80},
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
