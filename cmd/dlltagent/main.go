@@ -23,6 +23,7 @@ import (
 	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/pcapio"
 	"github.com/dlltagent/dlltagent/pipeline"
+	"github.com/dlltagent/dlltagent/ring"
 	"github.com/dlltagent/dlltagent/sink"
 )
 
@@ -81,7 +82,7 @@ flags:
 	fs.StringVar(&o.selector, "selector", "", "DaemonSet mode: capture every pod on this node ($NODE_NAME) matching these `labels`")
 	fs.StringVar(&o.namespace, "namespace", "", "with -selector: only pods of this namespace (default: all)")
 	fs.StringVar(&o.procRoot, "proc-root", "/proc", "with -pod: where the node's processes are (the agent runs with hostPID)")
-	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "worker goroutines (flows are sharded by a symmetric hash)")
+	fs.IntVar(&o.workers, "workers", 0, "worker goroutines, flows sharded by a symmetric hash (0: the CPUs the agent may use, at most 4)")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not mirror records to standard output")
 	fs.StringVar(&o.search, "search-header", os.Getenv("SEARCH_HTTP_HEADER"), "track connections whose first HTTP request headers contain this `text` (default $SEARCH_HTTP_HEADER)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
@@ -111,6 +112,9 @@ flags:
 		return nil, 2
 	}
 	o.cfg.SearchHeader = o.search
+	if o.workers == 0 {
+		o.workers = autoWorkers(runtime.GOMAXPROCS(0), o.ringMB, o.read == "")
+	}
 	switch {
 	case o.workers < 1 || o.workers > 256:
 		fmt.Fprintf(os.Stderr, "dlltagent: -workers must be between 1 and 256, got %d\n", o.workers)
@@ -174,6 +178,23 @@ func openSink(o *options) (*sink.Sink, error) {
 	}()
 	return s, nil
 }
+
+// autoWorkers is the default -workers: one per CPU the agent may use
+// (GOMAXPROCS follows the container's CPU limit), at most maxAutoWorkers,
+// and live no more than the ring holds at its minimum share per worker.
+// One worker keeps up with a veth at tcpreplay's top speed here (make
+// bench); one per CPU of a 64-core node would take 64 rings, 64 engines'
+// fixed buffers (~9 MiB each) and, with the default -ringMB, refuse to
+// start.
+func autoWorkers(cpus, ringMB int, live bool) int {
+	n := min(cpus, maxAutoWorkers)
+	if live {
+		n = min(n, ringMB*(1<<20)/(ring.MinBlocks*ring.BlockSize))
+	}
+	return max(n, 1)
+}
+
+const maxAutoWorkers = 4
 
 func runOffline(o *options) int {
 	var in io.Reader

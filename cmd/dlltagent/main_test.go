@@ -189,3 +189,20 @@ func TestTarApplet(t *testing.T) {
 		t.Error("file missing from the archive")
 	}
 }
+
+// TestAutoWorkers: the default -workers follows the CPUs the agent may
+// use, up to 4, and live no more than the ring holds (4 MiB each).
+func TestAutoWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		cpus, ringMB int
+		live         bool
+		want         int
+	}{
+		{1, 64, true, 1}, {2, 64, true, 2}, {64, 64, true, 4}, {512, 64, false, 4},
+		{64, 8, true, 2}, {64, 4, true, 1}, {64, 1, true, 1}, {3, 1, false, 3},
+	} {
+		if got := autoWorkers(tc.cpus, tc.ringMB, tc.live); got != tc.want {
+			t.Errorf("autoWorkers(%d, %d, %v) = %d, want %d", tc.cpus, tc.ringMB, tc.live, got, tc.want)
+		}
+	}
+}
