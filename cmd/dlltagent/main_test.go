@@ -54,7 +54,7 @@ func TestBadInput(t *testing.T) {
 		{"empty file", []string{"-r", empty, "-o", tmp + "/o3"}, "is not a pcap or pcapng capture file"},
 		{"directory", []string{"-r", tmp, "-o", tmp + "/o4"}, "is a directory"},
 		{"unwritable output", []string{"-r", good, "-o", filepath.Join(ro, "sub")}, "cannot create output directory"},
-		{"bad flag value", []string{"-r", good, "-workers", "0"}, "-workers must be"},
+		{"bad flag value", []string{"-r", good, "-workers", "-1"}, "-workers must be"},
 		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
 		{"unknown interface", []string{"-i", "nosuch0", "-o", tmp + "/o5", "-debug-addr", ""}, "unknown interface"},
 	} {
