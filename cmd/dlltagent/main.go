@@ -117,7 +117,7 @@ flags:
 	}
 	switch {
 	case o.workers < 1 || o.workers > 256:
-		fmt.Fprintf(os.Stderr, "dlltagent: -workers must be between 1 and 256, got %d\n", o.workers)
+		fmt.Fprintf(os.Stderr, "dlltagent: -workers must be between 1 and 256 (or 0: automatic), got %d\n", o.workers)
 		return nil, 2
 	case o.cfg.PcapMaxKB < 64 || o.cfg.PcapMaxKB > 2048:
 		fmt.Fprintf(os.Stderr, "dlltagent: -pcap-max-kb must be between 64 and 2048, got %d\n", o.cfg.PcapMaxKB)
