@@ -86,7 +86,8 @@ type h2Call struct {
 	grpc     bool
 	answered bool  // response headers came (or the call was reported)
 	at       int64 // when the request was sent
-	timeout  int64 // gRPC: the client's deadline (grpc-timeout), 0 if none
+	timeout  int64 // gRPC: the client's deadline, 0 if none
+	envoy    bool  // the deadline is Envoy's route timeout, not grpc-timeout
 	n        uint8
 	line     [110]byte // "METHOD PATH"
 }
@@ -278,9 +279,15 @@ func (h *h2Conn) request(dec *h2Decoder, sid uint32, ts int64) {
 	h.next = (h.next + 1) % h2cCalls
 	k.sid, k.at, k.answered = sid, ts, false
 	k.grpc = len(ct) >= 16 && string(ct[:16]) == "application/grpc"
-	k.timeout = 0
-	if v, ok := dec.field("grpc-timeout"); ok && k.grpc {
-		k.timeout = grpcTimeout(v)
+	k.timeout, k.envoy = 0, false
+	if k.grpc {
+		if v, ok := dec.field("grpc-timeout"); ok {
+			k.timeout = grpcTimeout(v)
+		} else if v, ok := dec.field("x-envoy-expected-rq-timeout-ms"); ok {
+			// An Envoy in front sends its route timeout upstream in
+			// this header, and cancels the stream when it fires.
+			k.timeout, k.envoy = envoyTimeout(v), true
+		}
 	}
 	n := copy(k.line[:], method)
 	if n < len(k.line) {
@@ -396,7 +403,11 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 	if k.grpc {
 		b.B = append(b.B, ": its deadline of "...)
 		b.B = appendDurationWords(b.B, k.timeout)
-		b.B = append(b.B, " (grpc-timeout) expired"...)
+		if k.envoy {
+			b.B = append(b.B, " (Envoy's route timeout, x-envoy-expected-rq-timeout-ms) expired"...)
+		} else {
+			b.B = append(b.B, " (grpc-timeout) expired"...)
+		}
 		if how == gaveUpClose {
 			b.B = append(b.B, " and"...)
 		} else {
@@ -701,4 +712,20 @@ func grpcTimeout(v []byte) int64 {
 		return math.MaxInt64 // 99999999H: no deadline in practice
 	}
 	return n * unit
+}
+
+// envoyTimeout parses x-envoy-expected-rq-timeout-ms (decimal
+// milliseconds) into nanoseconds; 0 if malformed.
+func envoyTimeout(v []byte) int64 {
+	if len(v) == 0 || len(v) > 10 {
+		return 0
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n * int64(time.Millisecond)
 }

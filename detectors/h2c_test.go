@@ -202,10 +202,14 @@ func FuzzH2C(f *testing.F) {
 // the application (a watch torn down looks the same). Never when the
 // capture lost some of the server's bytes (its answer may be among them).
 func TestH2CGaveUp(t *testing.T) {
-	request := func(grpcTimeout string) []byte {
+	request := func(timeout string) []byte {
 		var cb bytes.Buffer
 		enc := hpack.NewEncoder(&cb)
-		for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Slow"}, {":authority", "svc"}, {"content-type", "application/grpc"}, {"grpc-timeout", grpcTimeout}} {
+		name := "grpc-timeout"
+		if t, ok := strings.CutPrefix(timeout, "envoy:"); ok {
+			name, timeout = "x-envoy-expected-rq-timeout-ms", t
+		}
+		for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Slow"}, {":authority", "svc"}, {"content-type", "application/grpc"}, {name, timeout}} {
 			if kv[1] != "" {
 				enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 			}
@@ -229,6 +233,8 @@ func TestH2CGaveUp(t *testing.T) {
 		{"cancelled without a deadline", "", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},
 		{"closed without a deadline", "", []seg{{true, "AF", nil, 3e9}}, ""},
 		{"cancelled before its deadline", "10S", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},
+		{"Envoy cancelled at its 15 s route timeout", "envoy:15000", []seg{{true, "A", rst, 15e9}, {true, "AF", nil, 1e6}}, "its deadline of 15.0 s (Envoy's route timeout, x-envoy-expected-rq-timeout-ms) expired; it cancelled the stream"},
+		{"Envoy cancelled before its route timeout", "envoy:15000", []seg{{true, "A", rst, 3e9}, {true, "AF", nil, 1e6}}, ""},
 		{"server bytes lost", "2S", []seg{{false, "G", make([]byte, 100), 1e6}, {true, "AF", nil, 2e9}}, ""},
 	}
 	for _, tc := range cases {
@@ -259,6 +265,11 @@ func TestGRPCTimeout(t *testing.T) {
 	} {
 		if got := grpcTimeout([]byte(v)); got != want {
 			t.Errorf("%q: %d, want %d", v, got, want)
+		}
+	}
+	for v, want := range map[string]int64{"15000": 15e9, "0": 0, "": 0, "1.5": 0, "12345678901": 0} {
+		if got := envoyTimeout([]byte(v)); got != want {
+			t.Errorf("envoy %q: %d, want %d", v, got, want)
 		}
 	}
 }
