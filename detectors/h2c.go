@@ -558,17 +558,26 @@ func (e *Engine) h2Error(c *flowtable.Conn, fs *flowState, h *h2Conn, side int, 
 
 // statusCode parses a decimal status of up to 3 digits, or returns -1.
 func statusCode(b []byte) int {
-	if len(b) == 0 || len(b) > 3 {
+	n, ok := decimal(b, 3)
+	if !ok {
 		return -1
 	}
-	n := 0
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return -1
-		}
-		n = n*10 + int(ch-'0')
+	return int(n)
+}
+
+// decimal parses 1 to maxDigits (at most 18) decimal digits.
+func decimal(b []byte, maxDigits int) (int64, bool) {
+	if len(b) == 0 || len(b) > maxDigits {
+		return 0, false
 	}
-	return n
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // grpcCodes are the gRPC status codes' names, with what each usually
@@ -681,15 +690,12 @@ func unhex(c byte) byte {
 // unit, Hours Minutes Seconds milli micro nano) into nanoseconds; 0 if
 // malformed.
 func grpcTimeout(v []byte) int64 {
-	if len(v) < 2 || len(v) > 9 {
+	if len(v) < 2 {
 		return 0
 	}
-	var n int64
-	for _, c := range v[:len(v)-1] {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int64(c-'0')
+	n, ok := decimal(v[:len(v)-1], 8)
+	if !ok {
+		return 0
 	}
 	var unit int64
 	switch v[len(v)-1] {
@@ -717,15 +723,9 @@ func grpcTimeout(v []byte) int64 {
 // envoyTimeout parses x-envoy-expected-rq-timeout-ms (decimal
 // milliseconds) into nanoseconds; 0 if malformed.
 func envoyTimeout(v []byte) int64 {
-	if len(v) == 0 || len(v) > 10 {
+	n, ok := decimal(v, 10)
+	if !ok {
 		return 0
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int64(c-'0')
 	}
 	return n * int64(time.Millisecond)
 }
