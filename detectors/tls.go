@@ -123,6 +123,7 @@ type tlsState struct {
 	pendingRej    int8 // TLS 1.3 encrypted rejection candidate: -1 none, else side
 	pendingRejTS  int64
 	rejEarly      bool // the server's rejection came before the client's Finished
+	rejQuit       bool // the client's first record after its Finished was alert-sized
 	reported      bool // a TLS failure event was emitted
 	abortReported bool
 }
@@ -156,6 +157,7 @@ type tlsEvents struct {
 	encAlert  bool // an encrypted alert record (TLS <= 1.2 post-CCS)
 	est       bool // the handshake just completed
 	tls13Alrt bool // TLS 1.3 alert-sized record where a Finished was due
+	quitOff   bool // the client went on after an alert-sized first record
 }
 
 // segment feeds a TCP payload sent by side d (0 client, 1 server) with
@@ -361,6 +363,19 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 				if !t.est {
 					t.est, t.estTS = true, ts
 					ev.est = true
+				}
+			} else if t.cliFinTS != 0 && dir.recTyp == recAppData {
+				switch {
+				case dir.appRecs == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < quitWindow && t.pendingRej < 0 && !t.alertSet:
+					// The client's first record after its Finished is
+					// an alert, before any request: if it closes now, it
+					// rejected what it saw in the handshake (curl checks
+					// the certificate's names only then).
+					t.pendingRej, t.pendingRejTS, t.rejQuit = 0, ts, true
+					ev.tls13Alrt = true
+				case t.rejQuit && t.pendingRej == 0:
+					t.pendingRej, t.rejQuit = -1, false // it went on
+					ev.quitOff = true
 				}
 			}
 		} else if dir.recTyp == recAppData {
@@ -693,6 +708,9 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 	t := e.tlsOf(fs)
 	if t == nil || !t.est || t.reported || t.alertSet || t.pendingRej >= 0 || e.q(fs).events != 0 ||
 		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || e.q(fs).pcapName != "" ||
+		// TLS 1.3: kept until the client's first record after its
+		// Finished, to tell a request from an alert (see rejQuit).
+		(t.tls13 && t.d[0].appRecs == 0 && e.now-t.cliFinTS < quitWindow) ||
 		t.nameOK == 0 { // kept to explain a quit (see nameMismatchQuit)
 		return
 	}

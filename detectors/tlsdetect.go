@@ -50,6 +50,9 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		e.planPcap(fs, NoteTLSRejectedEncrypted, c)
 		e.ensureTail(c, fs)
 	}
+	if ev.quitOff && !t.reported && e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
+		e.p(fs).pcapName = "" // no rejection after all: no pcap
+	}
 }
 
 // tlsClose runs when a side closes (FIN or first RST) a TLS connection
@@ -61,6 +64,12 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	}
 	if t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
 		e.tlsRejected(c, fs, ts)
+		return
+	}
+	if t.rejQuit && t.pendingRej == 0 {
+		if side == 0 && ts-t.pendingRejTS < quitWindow {
+			e.tlsRejected(c, fs, ts)
+		}
 		return
 	}
 	if t.tls13 && t.shSeen && !t.est {
@@ -128,7 +137,24 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, sn...)
 	b.B = append(b.B, ' ')
 	b.B = addr.AppendTo(b.B)
-	if t.pendingRej == 0 {
+	if t.rejQuit {
+		b.B = append(b.B, " closed the connection to server "...)
+		b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+		b.B = append(b.B, " right after completing the TLS 1.3 handshake, before any request: its only record after its Finished was an encrypted alert, "...)
+		if gap := t.pendingRejTS - t.cliFinTS; gap < int64(time.Millisecond) {
+			b.B = append(b.B, "under a millisecond"...)
+		} else {
+			b.B = appendDurationWords(b.B, gap)
+		}
+		b.B = append(b.B, " later. It most likely rejected the server's certificate after the handshake: curl checks the certificate's names only then, so this is how it fails when the certificate is not valid for "...)
+		if t.sniLen > 0 {
+			b.B = append(b.B, "the name it asked for, "...)
+			b.B = appendText(b.B, t.SNI())
+		} else {
+			b.B = append(b.B, "the address or name it used (no SNI was sent)"...)
+		}
+		b.B = append(b.B, " (TLS 1.3 hides the certificate; a TLS health check that only completes the handshake closes the same way)"...)
+	} else if t.pendingRej == 0 {
 		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often it does not accept the server certificate: unknown CA or self-signed, expired, or not valid for the name it asked for)"...)
 	} else if t.rejEarly {
 		b.B = append(b.B, " rejected the handshake before the client finished it: its flight ended with an encrypted alert and the connection closed (an unexpected or unacceptable client message, or parameters it refused)"...)
@@ -136,6 +162,9 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = append(b.B, " rejected the client after its Finished: it sent an encrypted alert and closed (most often a required client certificate was missing or not trusted: certificate_required, unknown_ca or bad_certificate)"...)
 	}
 	b.B = appendSide(b.B, sn)
+	if t.rejQuit {
+		b.B = append(b.B, `,"after_tls_handshake":true`...)
+	}
 	b.B = e.appendTLS(b.B, c, t, false)
 	e.eventEndPcap(b, fs)
 }

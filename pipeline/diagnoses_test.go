@@ -195,6 +195,46 @@ func TestNameMismatch(t *testing.T) {
 	}
 }
 
+// TestTLS13NameMismatch: TLS 1.3 hides the certificate. curl asking for
+// other.demo.test completes the handshake, checks the name, sends an
+// encrypted alert and closes (four times; once the server's session
+// tickets came before the alert, once the close was a reset). Python
+// checks during the handshake (plaintext alert), Go sends its alert
+// instead of its Finished; a healthy curl is silent, and an
+// `openssl s_client </dev/null` probe closes like curl's rejection (the
+// message says so). Real traffic from testdata/lab.
+func TestTLS13NameMismatch(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls13-name-mismatch.pcap", workers, nil)
+		got := map[float64]string{}
+		for _, e := range events {
+			got[e.num("id.orig_p")] = e.str("note")
+			if e.str("note") == "TLS_REJECTED_ENCRYPTED" && e.str("side") == "client" && e["after_tls_handshake"] == true {
+				for _, want := range []string{"right after completing the TLS 1.3 handshake, before any request", "not valid for the name it asked for, ", "health check"} {
+					if !strings.Contains(e.str("msg"), want) {
+						t.Errorf("%v: msg lacks %q: %s", e.num("id.orig_p"), want, e.str("msg"))
+					}
+				}
+			}
+		}
+		want := map[float64]string{
+			46642: "TLS_REJECTED_ENCRYPTED", 46648: "TLS_REJECTED_ENCRYPTED", 46652: "TLS_REJECTED_ENCRYPTED", 46662: "TLS_REJECTED_ENCRYPTED",
+			46680: "TLS_ALERT", 46694: "TLS_REJECTED_ENCRYPTED", 46704: "TLS_REJECTED_ENCRYPTED",
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("workers %d: events by client port %v, want %v (46672, healthy, none)", workers, got, want)
+		}
+		if len(flows) != 8 {
+			t.Errorf("workers %d: %d flows, want 8", workers, len(flows))
+		}
+		for _, f := range flows {
+			if f.num("id.orig_p") == 46672 && (f["pcap"] != nil || f["notes"] != nil) {
+				t.Errorf("healthy flow has %v %v", f["pcap"], f["notes"])
+			}
+		}
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {

@@ -141,6 +141,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"https to the plain http port", []string{"curl", "-sS", "https://198.18.0.1:80/"}, "TLS_HANDSHAKE_ABORTED", "server", 80},
 		{"http to the tls port", []string{"curl", "-sS", "http://198.18.0.1:443/"}, "HTTP_EMPTY_REPLY", "server", 443},
 		{"curl tls1.2 wrong name", []string{"curl", "-sS", "--tls-max", "1.2", "--cacert", c + "/ca.pem", "--resolve", "other.demo.test:10443:198.18.0.1", "https://other.demo.test:10443/"}, "TLS_NAME_MISMATCH", "client", 10443},
+		{"curl tls1.3 wrong name (checked after the handshake)", []string{"curl", "-sS", "--cacert", c + "/ca.pem", "--resolve", "other.demo.test:10443:198.18.0.1", "https://other.demo.test:10443/"}, "TLS_REJECTED_ENCRYPTED", "client", 10443},
 		{"go client untrusted", []string{l.labBin, "tls-client", "-sni", "api.demo.test", "198.18.0.1:443"}, "TLS_REJECTED_ENCRYPTED", "client", 443},
 		{"expired", []string{"curl", "-sS", "--tls-max", "1.2", "--cacert", c + "/ca.pem", "--resolve", res(9443), "https://api.demo.test:9443/"}, "TLS_ALERT", "client", 9443},
 		{"mtls 1.3 no cert", []string{"curl", "-sS", "--cacert", c + "/ca.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "TLS_REJECTED_ENCRYPTED", "server", 8443},
