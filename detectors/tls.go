@@ -366,7 +366,7 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 				}
 			} else if t.cliFinTS != 0 && dir.recTyp == recAppData {
 				switch {
-				case dir.appRecs == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < quitWindow && t.pendingRej < 0 && !t.alertSet:
+				case dir.appRecs == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < quitAlertWindow && t.pendingRej < 0 && !t.alertSet:
 					// The client's first record after its Finished is
 					// an alert, before any request: if it closes now, it
 					// rejected what it saw in the handshake (curl checks
@@ -710,7 +710,7 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 		(t.tls13 && t.srvAfter < 1) || fs.pc.head >= 0 || e.q(fs).pcapName != "" ||
 		// TLS 1.3: kept until the client's first record after its
 		// Finished, to tell a request from an alert (see rejQuit).
-		(t.tls13 && t.d[0].appRecs == 0 && e.now-t.cliFinTS < quitWindow) ||
+		(t.tls13 && t.d[0].appRecs == 0 && e.now-t.cliFinTS < quitAlertWindow) ||
 		t.nameOK == 0 { // kept to explain a quit (see nameMismatchQuit)
 		return
 	}

@@ -174,6 +174,14 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 // connection going away (a preconnect, a pool) is ordinary.
 const quitWindow = int64(2 * time.Second)
 
+// quitAlertWindow is how soon after its Finished a TLS 1.3 client's
+// first record must come, alert-sized, to be taken as its rejection of
+// the handshake (rule 4 in the README). Checking a certificate's names
+// is local work: curl's alert follows its Finished within a millisecond.
+// A client that sends its close_notify later had other reasons (a probe
+// in the corpus closes 0.8 s after its handshake).
+const quitAlertWindow = int64(250 * time.Millisecond)
+
 // clientQuitAfterTLS reports whether the client is closing the connection
 // within quitWindow of completing a TLS handshake, having sent no record
 // since: no request and no close_notify. (A FIN there is not reported
