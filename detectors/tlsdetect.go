@@ -42,6 +42,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 			b.B = append(b.B, "; "...)
 			b.B = t.appendNameMismatch(b.B)
 		}
+		b.B = t.appendOldOffer(b.B)
 		b.B = appendSide(b.B, side)
 		b.B = e.appendTLS(b.B, c, t, false)
 		e.eventEndPcap(b, fs)
@@ -53,6 +54,23 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 	if ev.quitOff && !t.reported && e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
 		e.p(fs).pcapName = "" // no rejection after all: no pcap
 	}
+}
+
+// appendOldOffer adds, to a server's refusal of a ClientHello, the
+// highest version the client offered when that is the likely cause: TLS
+// 1.0 and 1.1 (servers on current libraries refuse them, OpenSSL 3 with
+// internal_error, others with protocol_version or handshake_failure), or
+// any version the server answered with protocol_version.
+func (t *tlsState) appendOldOffer(dst []byte) []byte {
+	if t.alertSide != 1 || t.shSeen || t.offered == 0 || (t.offered >= 0x0303 && t.alertCode != 70) {
+		return dst
+	}
+	dst = append(dst, "; the client offered at most "...)
+	dst = append(dst, TLSVersionName(t.offered)...)
+	if t.offered < 0x0303 {
+		dst = append(dst, ", which servers on current TLS libraries refuse: they require TLS 1.2 or later"...)
+	}
+	return dst
 }
 
 // tlsClose runs when a side closes (FIN or first RST) a TLS connection
@@ -106,6 +124,10 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, "after answering the ClientHello with plain text, not TLS: the server does not speak TLS on this port; it may be a plain HTTP or other cleartext service"...)
 	case !t.shSeen && side == 1:
 		b.B = append(b.B, "right after the ClientHello: the server may not speak TLS on this port, or dislikes the offer or the name"...)
+	case !t.shSeen && side == 0 && c.Size(1) == 0 && t.chTS != 0 && ts-t.chTS >= minNoResponse:
+		b.B = append(b.B, "after waiting "...)
+		b.B = appendDurationWords(b.B, ts-t.chTS)
+		b.B = append(b.B, " for an answer to its ClientHello: the server accepted the TCP connection but sent nothing: its application is stuck or not reading, as the kernel accepts connections on its behalf, or it does not speak TLS and waits for something else"...)
 	case !t.shSeen:
 		b.B = append(b.B, "before any ServerHello"...)
 	case side == 0:

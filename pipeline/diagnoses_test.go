@@ -235,6 +235,37 @@ func TestTLS13NameMismatch(t *testing.T) {
 	}
 }
 
+// TestTLSRefusedVersions: a server's refusal names the highest version
+// the client offered when that is the likely cause, and a ClientHello the
+// server never answers is told from one closed "before any ServerHello".
+// Real traffic from testdata/lab.
+func TestTLSRefusedVersions(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/tls-refused-versions-silent-server.pcap", 2, nil)
+	var got []string
+	for _, e := range events {
+		got = append(got, fmt.Sprintf("%s/%s/%v", e.str("note"), e.str("side"), e.num("id.resp_p")))
+		var want string
+		switch e.num("id.resp_p") {
+		case 10443:
+			want = "internal_error (80); the client offered at most TLS 1.1, which servers on current TLS libraries refuse"
+		case 11443:
+			want = "protocol_version (70); the client offered at most TLS 1.2"
+		case 7100:
+			want = "without a byte of answer"
+			if e.str("note") == "TLS_HANDSHAKE_ABORTED" {
+				want = "after waiting 2.0 s for an answer to its ClientHello: the server accepted the TCP connection but sent nothing"
+			}
+		}
+		if !strings.Contains(e.str("msg"), want) {
+			t.Errorf("%s: msg %q lacks %q", e.str("note"), e.str("msg"), want)
+		}
+	}
+	sort.Strings(got)
+	if w := "HTTP_NO_RESPONSE/server/7100 TLS_ALERT/server/10443 TLS_ALERT/server/10443 TLS_ALERT/server/11443 TLS_HANDSHAKE_ABORTED/client/7100"; strings.Join(got, " ") != w {
+		t.Errorf("events %v, want %s", got, w)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
