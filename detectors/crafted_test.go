@@ -242,3 +242,45 @@ func TestRetransmissionStall(t *testing.T) {
 		}
 	}
 }
+
+// TestResetAfterClose: a server resets data that reached it after it had
+// closed the connection (the keep-alive race); not when the client had
+// closed too, or when the server took the data (a half-close). TLS:
+// TestKeepAliveRace in pipeline.
+func TestResetAfterClose(t *testing.T) {
+	req := []byte("GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, tc := range []struct {
+		name  string
+		first []byte // the client's first payload
+		tail  []seg  // after the server's FIN
+		want  string // sent_after_close, "" for no event
+	}{
+		{"request after the FIN", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []seg{{true, "A", nil, 1e6}, {true, "A", req, 5e8}, {false, "R", nil, 1e5}}, `"sent_after_close":32`},
+		{"request crossing the FIN", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []seg{{true, "A", req, 1e4}, {false, "R", nil, 1e5}}, `"sent_after_close":32`},
+		{"the client closed too", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []seg{{true, "FA", nil, 1e6}, {false, "R", nil, 1e5}}, ""},
+		{"a half-close: the server took the data", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []seg{{true, "A", req, 1e6}, {false, "A", nil, 1e5}, {false, "R", nil, 1e9}}, ""},
+	} {
+		segs := []seg{
+			{true, "S", nil, 1e6},
+			{false, "SA", nil, 1e6},
+			{true, "A", nil, 1e6},
+			{true, "A", tc.first, 1e6},
+			{false, "A", []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 1e6},
+			{true, "A", nil, 1e6},
+			{false, "FA", nil, 1e9},
+		}
+		out := replay(t, 8082, append(segs, tc.tail...))
+		var got []string
+		for _, l := range out.lines {
+			if bytes.Contains(l, []byte(`"note":"`)) {
+				got = append(got, string(l))
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: want no event, got %q", tc.name, got)
+		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want) || !strings.Contains(got[0], `"side":"server"`)):
+			t.Errorf("%s: want one TCP_RESET with %s, got %q", tc.name, tc.want, got)
+		}
+	}
+}

@@ -506,6 +506,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// The TLS event already explains the close.
 			case !fs.has(fFinBefore) && orig && e.nameMismatchQuit(fs, ts):
 				e.nameQuit(c, fs, ts, true)
+			case !orig && e.sentAfterClose(c, fs) > 0:
+				e.resetAfterClose(c, fs, ts)
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
@@ -781,6 +783,65 @@ func appendWho(dst []byte, c *flowtable.Conn, side int) []byte {
 		who, addr = "server ", c.Resp()
 	}
 	return addr.AppendTo(append(dst, who...))
+}
+
+// closeNotifyMax bounds the client bytes after a server's close taken to
+// be only the client's TLS close_notify, its answer to the server's close
+// (Go's client sends one), not lost data: with the record header, 24
+// bytes in TLS 1.3, 23 to 31 in TLS 1.2 with an AEAD, 69 to 85 with a
+// CBC suite. A short request over TLS can be that small too: not judged.
+const closeNotifyMax = 85
+
+// sentAfterClose returns, when the server resets a connection it had
+// closed (FIN) and the client has not, the client's bytes the server
+// never acknowledged: data sent on a connection the server had closed,
+// which it answers with a reset (0 if none, or only a TLS close_notify).
+func (e *Engine) sentAfterClose(c *flowtable.Conn, fs *flowState) uint32 {
+	if c.E[1].FINs() == 0 || c.E[0].FINs() != 0 || c.E[0].RSTs() != 0 || fs.has(fTLSFatal) || !e.wasEstablished(c, false) {
+		return 0
+	}
+	n := c.Unacked(0)
+	if fs.service == svcSSL && n <= closeNotifyMax {
+		return 0
+	}
+	return n
+}
+
+// resetAfterClose reports a server's reset of data the client sent after
+// the server had closed the connection: the keep-alive race of a client
+// reusing an idle connection the server was closing, a pool reusing one
+// the server timed out, or a client still sending when the server quit.
+func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
+	n := e.sentAfterClose(c, fs)
+	e.planPcap(fs, NoteTCPReset, c)
+	b := e.eventStart(c, NoteTCPReset, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "server "...)
+	b.B = c.Resp().AppendTo(b.B)
+	b.B = append(b.B, " reset the connection: "...)
+	b.B = appendUint(b.B, uint64(n))
+	b.B = append(b.B, " bytes from client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " reached it after it had closed the connection (FIN)"...)
+	if req, _, srv := e.reqs.get(c); req != nil && srv == c.Size(1) {
+		b.B = append(b.B, ": its request "...)
+		b.B = appendText(b.B, req)
+		b.B = append(b.B, " was lost"...)
+	} else {
+		b.B = append(b.B, ": they were lost"...)
+	}
+	b.B = append(b.B, ". The classic cause is a server closing an idle keep-alive or pooled connection just as the client reuses it (the client sees a reset, an EOF, 'socket hang up' or 'server has gone away'): keep the client's idle timeout below the server's"...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"sent_after_close":`...)
+	b.B = appendUint(b.B, uint64(n))
+	b.B = append(b.B, `,"orig_bytes":`...)
+	b.B = appendUint(b.B, c.Size(0))
+	b.B = append(b.B, `,"resp_bytes":`...)
+	b.B = appendUint(b.B, c.Size(1))
+	e.eventEndPcap(b, fs)
+	e.ensureTail(c, fs)
 }
 
 func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {

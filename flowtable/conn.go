@@ -567,6 +567,17 @@ func (c *Conn) Acked(d int, s uint32) bool {
 	return ep.initSeq && seqDelta(ep.ackSeq, s) >= 0
 }
 
+// Unacked returns how many bytes of side d's sequence space beyond what
+// the other side has acknowledged it sent (0 when all is acknowledged or
+// side d's sequence numbers are unknown).
+func (c *Conn) Unacked(d int) uint32 {
+	ep := &c.E[d]
+	if !ep.initSeq {
+		return 0
+	}
+	return uint32(max(seqDelta(ep.lastSeq, ep.ackSeq), 0))
+}
+
 // AckSeq returns how far the other side has acknowledged side d's data.
 func (c *Conn) AckSeq(d int) uint32 { return c.E[d].ackSeq }
 

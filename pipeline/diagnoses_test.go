@@ -266,6 +266,40 @@ func TestTLSRefusedVersions(t *testing.T) {
 	}
 }
 
+// TestKeepAliveRace: nginx closes idle keep-alive connections after 1 s.
+// Python's http.client reuses one after 1.5 s without checking it and
+// Node's keep-alive agent sends a request that crosses nginx's FIN (its
+// ECONNRESET): each request reaches a closed socket and draws a reset,
+// named with the request lost. Connections nginx closed while idle and
+// the clients let go are healthy. Real traffic from testdata/lab.
+func TestKeepAliveRace(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/http-keepalive-race.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			got = append(got, fmt.Sprintf("%s/%s %v %v", e.str("note"), e.str("side"), e["sent_after_close"], e.num("id.orig_p")))
+			if !strings.Contains(e.str("msg"), "reached it after it had closed the connection (FIN): its request GET /") {
+				t.Errorf("msg: %s", e.str("msg"))
+			}
+		}
+		sort.Strings(got)
+		if w := "TCP_RESET/server 67 36410 TCP_RESET/server 73 36374"; strings.Join(got, " ") != w {
+			t.Errorf("workers %d: events %v, want %s", workers, got, w)
+		}
+		if len(flows) != 9 {
+			t.Errorf("workers %d: %d flows, want 9", workers, len(flows))
+		}
+	}
+	// The same over TLS (nginx, keepalive_timeout 1s): Go's client closes
+	// its idle connections first, or answers nginx's close with a
+	// close_notify that draws a reset (not a loss); Python's http.client
+	// sends a 146-byte request after nginx closed, which is lost.
+	events, _, _ := analyse(t, "../testdata/lab/https-keepalive-race.pcap", 2, nil)
+	if len(events) != 1 || events[0]["sent_after_close"] != 146.0 || !strings.Contains(events[0].str("msg"), "they were lost") {
+		t.Errorf("https: events %v, want one TCP_RESET with sent_after_close 146", events)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {

@@ -77,6 +77,7 @@ try "curl uploads 3 MB to a server that stops reading for 2 s (zero window)" cur
 try "curl (2 s timeout) through nginx to an upstream that hangs" curl -sS -m 2 -o /dev/null http://198.18.0.1/upstream-hang/api
 try "curl fetches a second URL on the same keep-alive connection, which hangs" curl -sS -m 2 -o /dev/null -o /dev/null http://198.18.0.1/ http://198.18.0.1/upstream-hang/second
 try "curl (3 s timeout) downloads 3 MB through a path MTU black hole (packets over 1200 bytes dropped)" curl -sS -m 3 -o /dev/null http://198.18.0.1:8081/big.bin
+try "a client reuses a keep-alive connection nginx closed after 1 s idle (the keep-alive race)" "$LAB" reuse-get 198.18.0.1:8082 1.5s
 try "curl to a host that drops the first SYN (connects 1 s late)" curl -sS -o /dev/null -w 'connected after %{time_connect} s' http://198.18.0.3/
 try "glibc lookup via a DNS server whose first query is lost (resolves 2 s late)" getent ahosts www.demo.test
 try "glibc with a pod's search list (ndots:5): www.demo.test resolves after 6 NXDOMAIN steps (not failures)" env "LOCALDOMAIN=ns1.svc.cluster.local svc.cluster.local cluster.local" RES_OPTIONS=ndots:5 getent ahosts www.demo.test

@@ -25,6 +25,7 @@
 #   8081  nginx behind a path MTU black hole: the pod drops packets over
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
+#   8082  nginx closing idle keep-alive connections after 1 s (keepalive_timeout)
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
@@ -142,6 +143,11 @@ http {
   server {
     listen 198.18.0.1:8081;
     root $dir/www;
+  }
+  server {
+    listen 198.18.0.1:8082;
+    root $dir/www;
+    keepalive_timeout 1s;
   }
   server {
     listen 198.18.0.1:8080 http2;

@@ -170,6 +170,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"large response through a path MTU black hole", []string{"curl", "-sS", "-m", "3", "-o", "/dev/null", "http://198.18.0.1:8081/big.bin"}, "TCP_RETRANSMISSIONS", "server", 8081},
 		{"second request on a keep-alive connection hangs", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "-o", "/dev/null", "http://198.18.0.1/", "http://198.18.0.1/upstream-hang/y"}, "HTTP_NO_RESPONSE", "server", 80},
+		{"keep-alive race: a request on a connection nginx closed after 1 s idle", []string{l.labBin, "reuse-get", "198.18.0.1:8082", "1.5s"}, "TCP_RESET", "server", 8082},
 		{"first SYN dropped: connected 1 s late", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.3/"}, "TCP_LATE_ANSWER", "server", 80},
 		{"first DNS query dropped: glibc resolves 2 s late", []string{"getent", "ahosts", "www.demo.test"}, "DNS_LATE_ANSWER", "server", 53},
 		{"pod search list, name resolves: NXDOMAIN steps are not failures", []string{"env", "LOCALDOMAIN=ns1.svc.cluster.local svc.cluster.local cluster.local", "RES_OPTIONS=ndots:5", "getent", "ahosts", "www.demo.test"}, "", "", 53},

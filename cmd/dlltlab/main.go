@@ -1,8 +1,10 @@
 // Command dlltlab provides the real peers the demo and the live tests need
 // that Debian does not package: certificate sets, a server that aborts
 // connections with a reset (SO_LINGER 0), a server that stops reading for
-// a while (a stuck application), a Go crypto/tls client and a Go
-// HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it).
+// a while (a stuck application), a Go crypto/tls client, a Go
+// HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it) and
+// an HTTP/1.1 client that reuses an idle keep-alive connection without
+// checking it first, as Python's http.client does.
 // Addresses come from the caller; it never chooses a destination itself.
 package main
 
@@ -29,7 +31,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT")
 		os.Exit(2)
 	}
 	var err error
@@ -56,6 +58,12 @@ func main() {
 		err = stallServer(os.Args[2])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
+	case "reuse-get":
+		if len(os.Args) != 4 {
+			err = fmt.Errorf("usage: dlltlab reuse-get ADDR WAIT")
+			break
+		}
+		err = reuseGet(os.Args[2], os.Args[3])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -276,5 +284,39 @@ func h2cGet(args []string) error {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	fmt.Println(resp.Proto, resp.Status)
+	return nil
+}
+
+// reuseGet sends GET / on a keep-alive HTTP/1.1 connection, reads the
+// answer, waits, then sends GET /again on the same connection without
+// checking whether the server closed it meanwhile (Python's http.client
+// and many hand-written pools do not), and prints what came back.
+func reuseGet(addr, wait string) error {
+	d, err := time.ParseDuration(wait)
+	if err != nil {
+		return err
+	}
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(d + 6*time.Second))
+	r := bufio.NewReader(c)
+	for i, path := range []string{"/", "/again"} {
+		if i > 0 {
+			time.Sleep(d)
+		}
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr); err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Println("GET", path, resp.Status)
+	}
 	return nil
 }
