@@ -671,6 +671,11 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = append(b.B, " SYN(s) over "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
+	if waited < int64(time.Second) && c.E[0].Pkts() == 1 {
+		// At the capture's end or the agent's stop: TCP would have
+		// re-sent the SYN after 1 s, so this silence proves little.
+		b.B = append(b.B, "; the capture ended then, before TCP's first retransmission: its answer may have been on its way"...)
+	}
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
 }
