@@ -535,7 +535,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		switch {
 		case looksLikeTLS(p.Payload):
 			fs.service = svcSSL
-			e.newTLS(fs)
+			e.newTLS(fs).helloAfterFIN = c.E[1].FINs() > 0
 		case isHTTPRequest(p.Payload):
 			fs.service = svcHTTP
 			if e.search != nil {
@@ -837,7 +837,13 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	} else {
 		b.B = append(b.B, ": they were lost"...)
 	}
-	b.B = append(b.B, ". The classic cause is a server closing an idle keep-alive or pooled connection just as the client reuses it (the client sees a reset, an EOF, 'socket hang up' or 'server has gone away'): keep the client's idle timeout below the server's"...)
+	switch {
+	case c.Size(0) == uint64(n) && c.Size(1) == 0:
+		// Nothing was exchanged before the server's FIN.
+		b.B = append(b.B, ". The server closed the connection right after accepting it, before the client's first bytes: a connection limit, an access rule, or a TCP proxy with no upstream to forward to"...)
+	case c.Size(0) > uint64(n):
+		b.B = append(b.B, ". The classic cause is a server closing an idle keep-alive or pooled connection just as the client reuses it (the client sees a reset, an EOF, 'socket hang up' or 'server has gone away'): keep the client's idle timeout below the server's"...)
+	}
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"sent_after_close":`...)
 	b.B = appendUint(b.B, uint64(n))
@@ -876,6 +882,14 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	b.B = append(b.B, " by the server"...)
 	if c.Size(0) == 0 && c.Size(1) == 0 && !quit {
 		b.B = append(b.B, ", nothing sent either way (a load balancer's or probe's TCP health check resets like this)"...)
+	}
+	if side == 1 && c.Size(0) > 0 && c.Size(1) == 0 {
+		b.B = append(b.B, ", without a byte of answer"...)
+		if req, _, srv := e.reqs.get(c); req != nil && srv == 0 {
+			b.B = append(b.B, " to "...)
+			b.B = appendText(b.B, req)
+		}
+		b.B = append(b.B, ": an application that closes a connection with the request unread makes its kernel reset it (a connection limit, an access rule, a crash)"...)
 	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
 		b.B = append(b.B, ": it had waited "...)

@@ -124,6 +124,7 @@ type tlsState struct {
 	pendingRejTS  int64
 	rejEarly      bool // the server's rejection came before the client's Finished
 	rejQuit       bool // the client's first record after its Finished was alert-sized
+	helloAfterFIN bool // the ClientHello came after the server had closed
 	reported      bool // a TLS failure event was emitted
 	abortReported bool
 }

@@ -300,6 +300,30 @@ func TestKeepAliveRace(t *testing.T) {
 	}
 }
 
+// TestServerClosesAtAccept: a server that closes every connection as
+// soon as it accepts it is told from the keep-alive race and from a
+// server that dislikes a ClientHello. Real traffic from testdata/lab.
+func TestServerClosesAtAccept(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/server-closes-at-accept.pcap", 2, nil)
+	want := map[float64]string{
+		41730: "80 bytes sent by the client and 0 by the server, without a byte of answer to GET /x HTTP/1.1: an application that closes a connection with the request unread",
+		41746: "its request GET /x HTTP/1.1 was lost. The server closed the connection right after accepting it, before the client's first bytes",
+		41756: "its request GET /x HTTP/1.1 was lost. The server closed the connection right after accepting it, before the client's first bytes",
+		41766: "(right after accepting it, before the ClientHello came: ",
+		38979: "56 bytes sent by the client and 0 by the server, without a byte of answer: an application",
+	}
+	for _, e := range events {
+		p := e.num("id.orig_p")
+		if w, ok := want[p]; !ok || !strings.Contains(e.str("msg"), w) || e.str("side") != "server" {
+			t.Errorf("%v %s: %s", p, e.str("note"), e.str("msg"))
+		}
+		delete(want, p)
+	}
+	for p := range want {
+		t.Errorf("no event for client port %v", p)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
