@@ -284,3 +284,45 @@ func TestResetAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestICMPFragmentationNeeded: a router's "fragmentation needed" is path
+// MTU discovery at work, not an unreachable server; its "communication
+// administratively prohibited" is.
+func TestICMPFragmentationNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		code uint8
+		want bool
+	}{{4, false}, {13, true}} {
+		out := &collect{}
+		var st Stats
+		e := NewEngine(DefaultConfig(), 0, out, &st)
+		pkts := buildSegs(t, 1e18, 40000, 443, []seg{
+			{true, "S", nil, 1e6},
+			{false, "SA", nil, 1e6},
+			{true, "A", nil, 1e6},
+			{true, "A", make([]byte, 1400), 1e6},
+		})
+		for _, p := range pkts {
+			e.Packet(p.ts, 1, p.data, len(p.data))
+		}
+		// The router quotes the client's data segment: its IP header and
+		// the first 8 bytes of TCP.
+		quoted := pkts[3].data[14 : 14+20+8]
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.IPv4(198, 18, 0, 9), DstIP: net.IPv4(198, 18, 0, 2)}
+		icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, tc.code), Seq: 1400} // Seq: the next-hop MTU field
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, icmp, gopacket.Payload(quoted)); err != nil {
+			t.Fatal(err)
+		}
+		e.Packet(pkts[3].ts+1e6, 1, buf.Bytes(), len(buf.Bytes()))
+		e.Flush()
+		got := false
+		for _, l := range out.lines {
+			got = got || bytes.Contains(l, []byte(`"note":"ICMP_UNREACHABLE"`))
+		}
+		if got != tc.want {
+			t.Errorf("code %d: ICMP_UNREACHABLE %v, want %v\n%s", tc.code, got, tc.want, bytes.Join(out.lines, []byte("\n")))
+		}
+	}
+}

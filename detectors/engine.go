@@ -1014,6 +1014,13 @@ func (e *Engine) icmpError(p *decode.Packet, ts int64) {
 	if !(!v6 && p.ICMPType == 3) && !(v6 && p.ICMPType == 1) {
 		return
 	}
+	if !v6 && p.ICMPCode == 4 {
+		// "Fragmentation needed" is path MTU discovery at work (IPv6
+		// says it with Packet Too Big, not an unreachable): the sender
+		// shrinks its segments and goes on. When it cannot, because
+		// these are filtered, TCP_RETRANSMISSIONS names the black hole.
+		return
+	}
 	e.icmpUnreach(ICMPNotice{Inner: p.Inner, Reporter: decode.Tuple{Src: p.Src}, Type: p.ICMPType, Code: p.ICMPCode, V6: v6, TS: ts}, false)
 }
 
