@@ -666,11 +666,18 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " never answered client "...)
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = append(b.B, ": "...)
-	b.B = appendUint(b.B, c.E[0].Pkts())
-	b.B = append(b.B, " SYN(s) over "...)
+	if n := c.E[0].Pkts(); n > 1 {
+		b.B = append(b.B, ": "...)
+		b.B = appendUint(b.B, n)
+		b.B = append(b.B, " SYNs, sent over "...)
+		b.B = appendDurationWords(b.B, c.SynTS()-c.FirstSYN())
+		b.B = append(b.B, ", drew"...)
+	} else {
+		b.B = append(b.B, ": its SYN drew"...)
+	}
+	b.B = append(b.B, " no SYN-ACK or RST in "...)
 	b.B = appendDurationWords(b.B, waited)
-	b.B = append(b.B, " with no SYN-ACK or RST (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
+	b.B = append(b.B, " (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
 	if waited < int64(time.Second) && c.E[0].Pkts() == 1 {
 		// At the capture's end or the agent's stop: TCP would have
 		// re-sent the SYN after 1 s, so this silence proves little.
