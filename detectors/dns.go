@@ -381,6 +381,9 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 			continue
 		}
 		q.used = false
+		if fs.has(fICMPSet) {
+			continue // the ICMP_UNREACHABLE event already says why
+		}
 		b := e.eventStart(c, NoteDNSError, now)
 		if b == nil {
 			continue

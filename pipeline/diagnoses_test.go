@@ -324,6 +324,16 @@ func TestServerClosesAtAccept(t *testing.T) {
 	}
 }
 
+// TestDNSPortUnreachable: a query answered by ICMP port unreachable is
+// one ICMP_UNREACHABLE, not also a DNS_ERROR for a query "not answered".
+// Real traffic from testdata/lab.
+func TestDNSPortUnreachable(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/dns-v6-port-unreachable.pcap", 2, nil)
+	if len(events) != 1 || events[0].str("note") != "ICMP_UNREACHABLE" || events[0].num("id.resp_p") != 53 {
+		t.Errorf("events %v, want one ICMP_UNREACHABLE for port 53", events)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
