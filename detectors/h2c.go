@@ -376,7 +376,7 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 		if k.timeout == 0 || waited < k.timeout-k.timeout/10 {
 			return
 		}
-	} else if waited < minNoResponse {
+	} else if _, uri, _ := splitRequestLine(k.line[:k.n]); waited < minNoResponse || isLongPoll(uri) {
 		return
 	}
 	k.answered = true

@@ -330,7 +330,33 @@ func (e *Engine) unanswered(c *flowtable.Conn, fs *flowState, ts int64) ([]byte,
 	if req == nil || c.Size(1) != srv || ts-at < minNoResponse {
 		return nil, 0, false
 	}
+	if _, uri, _ := splitRequestLine(req); isLongPoll(uri) {
+		return nil, 0, false
+	}
 	return req, ts - at, true
+}
+
+// longPollParams are query parameters with which a client asks the
+// server to hold its request until something changes: Consul's and
+// Nomad's blocking queries (index, wait), etcd v2's wait, Kubernetes
+// watches (watch, timeoutSeconds).
+var longPollParams = [...]string{"wait=", "index=", "watch=", "timeoutseconds="}
+
+// isLongPoll reports whether uri's query asks the server to hold the
+// request: the client ending it unanswered is its own business (a
+// restart, a cancelled watch), not a server that hangs.
+func isLongPoll(uri []byte) bool {
+	_, q, ok := bytes.Cut(uri, []byte("?"))
+	for ok {
+		var param []byte
+		param, q, ok = bytes.Cut(q, []byte("&"))
+		for _, p := range longPollParams {
+			if len(param) >= len(p) && indexFold(param[:len(p)], []byte(p)) == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noResponse reports a client that closed (FIN) its connection after

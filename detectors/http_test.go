@@ -21,3 +21,22 @@ func TestServerErrorStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestIsLongPoll(t *testing.T) {
+	for uri, want := range map[string]bool{
+		"/v1/health/service/web?index=1234&wait=300000ms&passing=1": true,
+		"/v1/kv/config?wait=5m":                                  true,
+		"/api/v1/namespaces/a/pods?watch=true&resourceVersion=1": true,
+		"/api/v1/pods?timeoutSeconds=300&watch=1":                true,
+		"/v2/keys/foo?wait=true":                                 true,
+		"/upstream-hang/x":                                       false,
+		"/search?q=wait=&page=2":                                 false,
+		"/await=1":                                               false,
+		"/x?await=1&rewatch=2":                                   false,
+		"/x?WAIT=1":                                              true,
+	} {
+		if got := isLongPoll([]byte(uri)); got != want {
+			t.Errorf("%s: %v, want %v", uri, got, want)
+		}
+	}
+}

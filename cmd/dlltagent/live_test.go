@@ -170,6 +170,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"nginx proxying to a closed upstream: 502", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-down/x"}, "HTTP_SERVER_ERROR", "server", 80},
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"large response through a path MTU black hole", []string{"curl", "-sS", "-m", "3", "-o", "/dev/null", "http://198.18.0.1:8081/big.bin"}, "TCP_RETRANSMISSIONS", "server", 8081},
+		{"a long poll (Consul-style blocking query) the client ends itself: not a hang", []string{"curl", "-sS", "-m", "1.5", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/v1/kv/app?index=42&wait=5m"}, "", "", 80},
 		{"second request on a keep-alive connection hangs", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "-o", "/dev/null", "http://198.18.0.1/", "http://198.18.0.1/upstream-hang/y"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"keep-alive race: a request on a connection nginx closed after 1 s idle", []string{l.labBin, "reuse-get", "198.18.0.1:8082", "1.5s"}, "TCP_RESET", "server", 8082},
 		{"first SYN dropped: connected 1 s late", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.3/"}, "TCP_LATE_ANSWER", "server", 80},
