@@ -896,7 +896,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 			b.B = append(b.B, " to "...)
 			b.B = appendText(b.B, req)
 		}
-		b.B = append(b.B, ": an application that closes a connection with the request unread makes its kernel reset it (a connection limit, an access rule, a crash)"...)
+		b.B = append(b.B, ": the server's application closed or aborted the connection before answering (a crash, a connection limit or an access rule; a kernel resets a socket closed with the request unread)"...)
 	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
 		b.B = append(b.B, ": it had waited "...)

@@ -306,11 +306,11 @@ func TestKeepAliveRace(t *testing.T) {
 func TestServerClosesAtAccept(t *testing.T) {
 	events, _, _ := analyse(t, "../testdata/lab/server-closes-at-accept.pcap", 2, nil)
 	want := map[float64]string{
-		41730: "80 bytes sent by the client and 0 by the server, without a byte of answer to GET /x HTTP/1.1: an application that closes a connection with the request unread",
+		41730: "80 bytes sent by the client and 0 by the server, without a byte of answer to GET /x HTTP/1.1: the server's application closed or aborted the connection before answering",
 		41746: "its request GET /x HTTP/1.1 was lost. The server closed the connection right after accepting it, before the client's first bytes",
 		41756: "its request GET /x HTTP/1.1 was lost. The server closed the connection right after accepting it, before the client's first bytes",
 		41766: "(right after accepting it, before the ClientHello came: ",
-		38979: "56 bytes sent by the client and 0 by the server, without a byte of answer: an application",
+		38979: "56 bytes sent by the client and 0 by the server, without a byte of answer: the server's application",
 	}
 	for _, e := range events {
 		p := e.num("id.orig_p")
