@@ -854,6 +854,12 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"sent_after_close":`...)
 	b.B = appendUint(b.B, uint64(n))
+	e.resetEnd(b, c, fs)
+}
+
+// resetEnd ends a TCP_RESET event: each side's bytes before the reset,
+// and the pcap, which keeps its tail.
+func (e *Engine) resetEnd(b *Buffer, c *flowtable.Conn, fs *flowState) {
 	b.B = append(b.B, `,"orig_bytes":`...)
 	b.B = appendUint(b.B, c.Size(0))
 	b.B = append(b.B, `,"resp_bytes":`...)
@@ -917,12 +923,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 			b.B = e.appendTLSSummary(b.B, e.sumOf(fs), false)
 		}
 	}
-	b.B = append(b.B, `,"orig_bytes":`...)
-	b.B = appendUint(b.B, c.Size(0))
-	b.B = append(b.B, `,"resp_bytes":`...)
-	b.B = appendUint(b.B, c.Size(1))
-	e.eventEndPcap(b, fs)
-	e.ensureTail(c, fs)
+	e.resetEnd(b, c, fs)
 }
 
 // ICMPNotice is an ICMP destination-unreachable error passed between
