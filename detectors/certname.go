@@ -108,6 +108,76 @@ func certDNSNames(m []byte, fn func(name []byte)) bool {
 	return false
 }
 
+// leafOnly reports whether a Certificate message body (TLS <= 1.2)
+// holds one certificate that is not self-signed (its issuer differs from
+// its subject): the server sent no intermediate CA certificate, so only a
+// client that already has the issuer can build a chain to a root. ok is
+// false when that could not be read.
+// issuer is the leaf's issuer Name (DER contents), for issuerCN.
+func leafOnly(m []byte) (only bool, issuer []byte, ok bool) {
+	if len(m) < 6 {
+		return false, nil, false
+	}
+	list := int(m[0])<<16 | int(m[1])<<8 | int(m[2])
+	n := int(m[3])<<16 | int(m[4])<<8 | int(m[5])
+	if list != 3+n {
+		return false, nil, list > 3+n // more than one certificate
+	}
+	if n > len(m)-6 {
+		return false, nil, false
+	}
+	cert, ok := derInner(m[6:6+n], 0x30)
+	tbs, ok2 := derInner(cert, 0x30)
+	if !ok || !ok2 {
+		return false, nil, false
+	}
+	// TBSCertificate: [0] version (optional), serial, signature
+	// algorithm, issuer, validity, subject.
+	if len(tbs) > 0 && tbs[0] == 0xa0 {
+		_, _, tbs, ok = derNext(tbs)
+	}
+	var subject []byte
+	for i := 0; i < 5 && ok; i++ {
+		var v []byte
+		_, v, tbs, ok = derNext(tbs)
+		switch i {
+		case 2:
+			issuer = v
+		case 4:
+			subject = v
+		}
+	}
+	if !ok {
+		return false, nil, false
+	}
+	return string(issuer) != string(subject), issuer, true
+}
+
+// issuerCN returns the commonName of a DER Name's contents, or nil.
+func issuerCN(name []byte) []byte {
+	for len(name) > 0 {
+		tag, set, rest, ok := derNext(name)
+		if !ok || tag != 0x31 {
+			return nil
+		}
+		name = rest
+		for len(set) > 0 {
+			tag, atv, r, ok := derNext(set)
+			if !ok || tag != 0x30 {
+				return nil
+			}
+			set = r
+			tag, oid, v, ok := derNext(atv)
+			if ok && tag == 0x06 && string(oid) == "\x55\x04\x03" { // 2.5.4.3
+				if _, cn, _, ok := derNext(v); ok {
+					return cn
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // nameMatches reports whether certificate name pattern covers host, as
 // clients check it (RFC 6125): case-insensitive, a leading "*." standing
 // for exactly one label.

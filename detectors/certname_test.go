@@ -94,3 +94,50 @@ func FuzzCertDNSNames(f *testing.F) {
 		})
 	})
 }
+
+func TestLeafOnly(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(cn, issuerCN string, ca bool) []byte {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: ca, BasicConstraintsValid: true}
+		parent := tmpl
+		if issuerCN != cn {
+			parent = &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: issuerCN}}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	msg := func(certs ...[]byte) []byte {
+		var body []byte
+		for _, c := range certs {
+			body = append(body, byte(len(c)>>16), byte(len(c)>>8), byte(len(c)))
+			body = append(body, c...)
+		}
+		return append([]byte{byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	leaf, inter, self := mk("api.demo.test", "Lab Intermediate CA", false), mk("Lab Intermediate CA", "Lab Root CA", true), mk("self.test", "self.test", false)
+	for _, tc := range []struct {
+		name   string
+		m      []byte
+		only   bool
+		issuer string
+		ok     bool
+	}{
+		{"leaf alone", msg(leaf), true, "Lab Intermediate CA", true},
+		{"leaf and intermediate", msg(leaf, inter), false, "", true},
+		{"self-signed", msg(self), false, "self.test", true},
+		{"cut", msg(leaf)[:40], false, "", false},
+		{"empty", []byte{0, 0, 0}, false, "", false},
+	} {
+		only, issuer, ok := leafOnly(tc.m)
+		if only != tc.only || ok != tc.ok || (tc.issuer != "" && string(issuerCN(issuer)) != tc.issuer) {
+			t.Errorf("%s: only %v issuer %q ok %v, want %v %q %v", tc.name, only, issuerCN(issuer), ok, tc.only, tc.issuer, tc.ok)
+		}
+	}
+}

@@ -125,6 +125,9 @@ type tlsState struct {
 	rejEarly      bool // the server's rejection came before the client's Finished
 	rejQuit       bool // the client's first record after its Finished was alert-sized
 	helloAfterFIN bool // the ClientHello came after the server had closed
+	leafOnly      bool // TLS <= 1.2: the server sent its certificate alone, not self-signed
+	issuerLen     uint8
+	issuer        [64]byte // and its issuer's common name (cut)
 	reported      bool // a TLS failure event was emitted
 	abortReported bool
 }
@@ -530,6 +533,12 @@ func (t *tlsState) message(d int) {
 		if d == 1 && !t.tls13 && t.sniLen > 0 {
 			t.checkCertName(m)
 		}
+		if d == 1 && !t.tls13 {
+			if only, issuer, ok := leafOnly(m); ok && only {
+				t.leafOnly = true
+				t.issuerLen = uint8(copy(t.issuer[:], issuerCN(issuer)))
+			}
+		}
 		if d == 0 && !t.tls13 {
 			// TLS <= 1.2 client Certificate: empty list means no cert.
 			if len(m) >= 3 {
@@ -769,6 +778,20 @@ func (t *tlsState) checkCertName(m []byte) {
 	if match {
 		t.nameOK = 1
 	}
+}
+
+// appendChainHint adds, to a client's rejection of the server's
+// certificate, that the server sent no intermediate certificate.
+func (t *tlsState) appendChainHint(dst []byte) []byte {
+	if !t.leafOnly {
+		return dst
+	}
+	dst = append(dst, "; the server sent its certificate alone"...)
+	if t.issuerLen > 0 {
+		dst = append(dst, ", issued by "...)
+		dst = appendText(dst, t.issuer[:t.issuerLen])
+	}
+	return append(dst, ": either that issuer is a root CA the client does not trust (give the client that CA), or an intermediate CA the server must send along (its certificate file, e.g. a Kubernetes TLS secret's tls.crt, should hold the full chain)"...)
 }
 
 // appendNameMismatch writes "the server's certificate is for NAME (and N

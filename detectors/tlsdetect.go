@@ -42,6 +42,9 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 			b.B = append(b.B, "; "...)
 			b.B = t.appendNameMismatch(b.B)
 		}
+		if t.alertSide == 0 && (t.alertCode == 48 || t.alertCode == 46 || t.alertCode == 42) {
+			b.B = t.appendChainHint(b.B)
+		}
 		b.B = t.appendOldOffer(b.B)
 		b.B = appendSide(b.B, side)
 		b.B = e.appendTLS(b.B, c, t, false)

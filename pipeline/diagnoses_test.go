@@ -334,6 +334,25 @@ func TestDNSPortUnreachable(t *testing.T) {
 	}
 }
 
+// TestLeafOnlyChain: a server that sends its certificate without the
+// intermediate is named in the client's unknown_ca, where the certificate
+// is in the clear (TLS 1.2). Real traffic from testdata/lab.
+func TestLeafOnlyChain(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/tls12-leaf-only-chain.pcap", 2, nil)
+	hints := 0
+	for _, e := range events {
+		if e.str("note") != "TLS_ALERT" || e.num("id.resp_p") != 12443 {
+			t.Errorf("unexpected %s on %v: %s", e.str("note"), e.num("id.resp_p"), e.str("msg"))
+		}
+		if strings.Contains(e.str("msg"), "the server sent its certificate alone, issued by Lab Intermediate CA: either") {
+			hints++
+		}
+	}
+	if len(events) != 3 || hints != 2 {
+		t.Errorf("%d events, %d naming the lone certificate; want 3 and 2 (TLS 1.3 hides it)", len(events), hints)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
