@@ -57,3 +57,17 @@ func FuzzHeaderSearch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCertMessage feeds arbitrary Certificate message bodies to the DER
+// walks: names, the lone-leaf check and the issuer's common name.
+func FuzzCertMessage(f *testing.F) {
+	f.Add([]byte{0, 0, 9, 0, 0, 6, 0x30, 4, 0x30, 2, 0xa0, 0})
+	f.Add([]byte{0, 0, 12, 0, 0, 9, 0x30, 7, 0x30, 5, 0x02, 1, 1, 0x30, 0})
+	f.Fuzz(func(t *testing.T, m []byte) {
+		certDNSNames(m, func([]byte) {})
+		if _, issuer, _ := leafOnly(m); issuer != nil {
+			issuerCN(issuer)
+		}
+		issuerCN(m)
+	})
+}
