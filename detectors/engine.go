@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"sync"
@@ -530,6 +531,29 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	e.maybeSettleTLS(c, fs)
 }
 
+// tunnelled reports whether c's last HTTP request was a CONNECT that the
+// proxy answered (its bytes came after it): the connection is now a
+// tunnel.
+func (e *Engine) tunnelled(c *flowtable.Conn) bool {
+	req, _, srv := e.reqs.get(c)
+	return bytes.HasPrefix(req, []byte("CONNECT ")) && c.Size(1) > srv
+}
+
+// appendTunnel adds, to a TLS event's msg, the proxy and the target of
+// the CONNECT tunnel the handshake went through, if it did.
+func (e *Engine) appendTunnel(dst []byte, c *flowtable.Conn, fs *flowState) []byte {
+	if fs.service != svcSSL || !e.tunnelled(c) {
+		return dst
+	}
+	req, _, _ := e.reqs.get(c)
+	_, target, _ := splitRequestLine(req)
+	dst = append(dst, " (through the CONNECT tunnel of proxy "...)
+	dst = appendAddrPort(dst, c.Resp(), c.RespPort())
+	dst = append(dst, " to "...)
+	dst = appendText(dst, target)
+	return append(dst, ')')
+}
+
 func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
 	if fs.service == svcNone && side == 0 && c.E[0].Pkts() <= 8 {
 		switch {
@@ -553,6 +577,11 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
+	} else if fs.service == svcHTTP && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) && e.tunnelled(c) {
+		// TLS through a forward proxy's CONNECT tunnel (HTTPS_PROXY):
+		// the handshake that follows is the one to judge.
+		fs.service = svcSSL
+		e.newTLS(fs)
 	}
 	if t := e.tlsOf(fs); t != nil {
 		var ev tlsEvents

@@ -128,7 +128,7 @@ type tlsState struct {
 	leafOnly      bool // TLS <= 1.2: the server sent its certificate alone, not self-signed
 	issuerLen     uint8
 	issuer        [64]byte // and its issuer's common name (cut)
-	reported      bool // a TLS failure event was emitted
+	reported      bool     // a TLS failure event was emitted
 	abortReported bool
 }
 

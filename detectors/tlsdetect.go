@@ -46,6 +46,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 			b.B = t.appendChainHint(b.B)
 		}
 		b.B = t.appendOldOffer(b.B)
+		b.B = e.appendTunnel(b.B, c, fs)
 		b.B = appendSide(b.B, side)
 		b.B = e.appendTLS(b.B, c, t, false)
 		e.eventEndPcap(b, fs)
@@ -141,6 +142,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, "after its hello"...)
 	}
 	b.B = append(b.B, ')')
+	b.B = e.appendTunnel(b.B, c, fs)
 	b.B = appendSide(b.B, sn)
 	b.B = e.appendTLS(b.B, c, t, false)
 	e.eventEndPcap(b, fs)
@@ -188,6 +190,7 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 	} else {
 		b.B = append(b.B, " rejected the client after its Finished: it sent an encrypted alert and closed (most often a required client certificate was missing or not trusted: certificate_required, unknown_ca or bad_certificate)"...)
 	}
+	b.B = e.appendTunnel(b.B, c, fs)
 	b.B = appendSide(b.B, sn)
 	if t.rejQuit {
 		b.B = append(b.B, `,"after_tls_handshake":true`...)

@@ -353,6 +353,34 @@ func TestLeafOnlyChain(t *testing.T) {
 	}
 }
 
+// TestConnectTunnel: a TLS handshake inside a forward proxy's CONNECT
+// tunnel is judged like any other, and named with the tunnel's target; a
+// CONNECT the proxy could not carry out is its 502. Real traffic from
+// testdata/lab.
+func TestConnectTunnel(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/connect-proxy-tls.pcap", 2, nil)
+	var got []string
+	for _, e := range events {
+		got = append(got, fmt.Sprintf("%s/%s", e.str("note"), e.str("side")))
+		if strings.HasPrefix(e.str("note"), "TLS_") && !strings.Contains(e.str("msg"), "(through the CONNECT tunnel of proxy 198.18.0.1:3128 to 198.18.0.1:") {
+			t.Errorf("msg does not name the tunnel: %s", e.str("msg"))
+		}
+	}
+	sort.Strings(got)
+	if w := "HTTP_SERVER_ERROR/server HTTP_SERVER_ERROR/server TLS_ALERT/client TLS_ALERT/client TLS_REJECTED_ENCRYPTED/server"; strings.Join(got, " ") != w {
+		t.Errorf("events %v, want %s", got, w)
+	}
+	ssl := 0
+	for _, f := range flows {
+		if f.str("service") == "ssl" {
+			ssl++
+		}
+	}
+	if ssl != 3 {
+		t.Errorf("%d flows with service ssl, want the 3 tunnels", ssl)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {

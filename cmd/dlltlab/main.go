@@ -4,7 +4,8 @@
 // a while (a stuck application), a Go crypto/tls client, a Go
 // HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it) and
 // an HTTP/1.1 client that reuses an idle keep-alive connection without
-// checking it first, as Python's http.client does.
+// checking it first, as Python's http.client does, and a forward proxy
+// that tunnels CONNECT requests (as HTTPS_PROXY egress proxies do).
 // Addresses come from the caller; it never chooses a destination itself.
 package main
 
@@ -31,7 +32,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR")
 		os.Exit(2)
 	}
 	var err error
@@ -58,6 +59,12 @@ func main() {
 		err = stallServer(os.Args[2])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
+	case "connect-proxy":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab connect-proxy ADDR")
+			break
+		}
+		err = connectProxy(os.Args[2])
 	case "reuse-get":
 		if len(os.Args) != 4 {
 			err = fmt.Errorf("usage: dlltlab reuse-get ADDR WAIT")
@@ -319,4 +326,36 @@ func reuseGet(addr, wait string) error {
 		fmt.Println("GET", path, resp.Status)
 	}
 	return nil
+}
+
+// connectProxy is a forward proxy for CONNECT only: it dials the host and
+// port its client names (the lab's clients name lab addresses), answers
+// 200 and copies bytes both ways, or answers 502 when the dial fails.
+func connectProxy(addr string) error {
+	return serve(addr, func(c net.Conn) {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		if req.Method != "CONNECT" {
+			c.Write([]byte("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"))
+			return
+		}
+		up, err := net.DialTimeout("tcp", req.Host, 3*time.Second)
+		if err != nil {
+			c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"))
+			return
+		}
+		defer up.Close()
+		c.SetReadDeadline(time.Time{})
+		c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+		done := make(chan struct{}, 2)
+		go func() { io.Copy(up, r); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+		go func() { io.Copy(c, up); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+		<-done
+		<-done
+	})
 }
