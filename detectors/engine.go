@@ -607,6 +607,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		} else if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 			if code := serverErrorStatus(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
+			} else if code := e.proxyRefusal(c, p.Payload); code != 0 {
+				e.serverError(c, fs, p.Payload, code, ts)
 			}
 		}
 	}

@@ -418,11 +418,33 @@ func appendNoResponseFields(dst, method, uri []byte, version string, waited int6
 // serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
 // at the start of b, or 0.
 func serverErrorStatus(b []byte) int {
-	if len(b) < 13 || string(b[:7]) != "HTTP/1." || b[8] != ' ' || b[9] != '5' ||
+	if code := statusLine(b); code >= 500 {
+		return code
+	}
+	return 0
+}
+
+// statusLine returns the status code of an HTTP/1.x status line at the
+// start of b, or 0.
+func statusLine(b []byte) int {
+	if len(b) < 13 || string(b[:7]) != "HTTP/1." || b[8] != ' ' || b[9] < '1' || b[9] > '5' ||
 		b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9' || (b[12] != ' ' && b[12] != '\r') {
 		return 0
 	}
-	return 500 + int(b[10]-'0')*10 + int(b[11]-'0')
+	return int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
+}
+
+// proxyRefusal returns 403 or 407 when b answers c's CONNECT with one: a
+// forward proxy refused the tunnel (its egress rules, or credentials).
+func (e *Engine) proxyRefusal(c *flowtable.Conn, b []byte) int {
+	code := statusLine(b)
+	if code != 403 && code != 407 {
+		return 0
+	}
+	if req, _, _ := e.reqs.get(c); !bytes.HasPrefix(req, []byte("CONNECT ")) {
+		return 0
+	}
+	return code
 }
 
 // serverErrorHint says what a 5xx status usually means.
@@ -436,6 +458,10 @@ func serverErrorHint(code int) string {
 		return "the service was unavailable: no healthy instance behind it, overloaded, or in maintenance"
 	case 504:
 		return "a proxy or gateway timed out waiting for its upstream"
+	case 403:
+		return "the forward proxy refused to open a tunnel to that destination: its access rules (an egress allow-list) do not permit it"
+	case 407:
+		return "the forward proxy requires authentication: the client sent no valid Proxy-Authorization (check the credentials in its proxy settings, e.g. HTTPS_PROXY)"
 	}
 	return "a failure on the server side"
 }

@@ -355,8 +355,9 @@ func TestLeafOnlyChain(t *testing.T) {
 
 // TestConnectTunnel: a TLS handshake inside a forward proxy's CONNECT
 // tunnel is judged like any other, and named with the tunnel's target; a
-// CONNECT the proxy could not carry out is its 502. Real traffic from
-// testdata/lab.
+// CONNECT the proxy could not carry out is its 502, one it refused its 403
+// (egress rules) or 407 (credentials); healthy tunnels are silent. Real
+// traffic from testdata/lab.
 func TestConnectTunnel(t *testing.T) {
 	events, flows, _ := analyse(t, "../testdata/lab/connect-proxy-tls.pcap", 2, nil)
 	var got []string
@@ -367,8 +368,13 @@ func TestConnectTunnel(t *testing.T) {
 		}
 	}
 	sort.Strings(got)
-	if w := "HTTP_SERVER_ERROR/server HTTP_SERVER_ERROR/server TLS_ALERT/client TLS_ALERT/client TLS_REJECTED_ENCRYPTED/server"; strings.Join(got, " ") != w {
+	if w := "HTTP_SERVER_ERROR/server HTTP_SERVER_ERROR/server HTTP_SERVER_ERROR/server TLS_ALERT/client TLS_ALERT/client TLS_REJECTED_ENCRYPTED/server"; strings.Join(got, " ") != w {
 		t.Errorf("events %v, want %s", got, w)
+	}
+	for _, e := range events {
+		if h, ok := e["http"].(map[string]any); ok && h["status_code"] != 502.0 && h["status_code"] != 403.0 && h["status_code"] != 407.0 {
+			t.Errorf("status %v", h["status_code"])
+		}
 	}
 	ssl := 0
 	for _, f := range flows {
@@ -376,8 +382,8 @@ func TestConnectTunnel(t *testing.T) {
 			ssl++
 		}
 	}
-	if ssl != 3 {
-		t.Errorf("%d flows with service ssl, want the 3 tunnels", ssl)
+	if ssl != 5 {
+		t.Errorf("%d flows with service ssl, want the 5 tunnels", ssl)
 	}
 }
 

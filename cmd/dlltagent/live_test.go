@@ -139,6 +139,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"curl tls1.2 untrusted", []string{"curl", "-sS", "--tls-max", "1.2", "--resolve", res(443), "https://api.demo.test/"}, "TLS_ALERT", "client", 443},
 		{"wget untrusted (GnuTLS: resets after the handshake)", []string{"wget", "-q", "--no-hsts", "-O", "/dev/null", "https://198.18.0.1/"}, "TCP_RESET", "client", 443},
 		{"curl through a CONNECT proxy (HTTPS_PROXY) to the untrusted server: judged inside the tunnel", []string{"curl", "-sS", "-x", "http://198.18.0.1:3128", "https://198.18.0.1:443/"}, "TLS_ALERT", "client", 3128},
+		{"a CONNECT proxy's egress allow-list refuses the destination (403)", []string{"curl", "-sS", "-x", "http://198.18.0.1:3128", "https://example.invalid/"}, "HTTP_SERVER_ERROR", "server", 3128},
 		{"https to the plain http port", []string{"curl", "-sS", "https://198.18.0.1:80/"}, "TLS_HANDSHAKE_ABORTED", "server", 80},
 		{"http to the tls port", []string{"curl", "-sS", "http://198.18.0.1:443/"}, "HTTP_EMPTY_REPLY", "server", 443},
 		{"curl tls1.2 wrong name", []string{"curl", "-sS", "--tls-max", "1.2", "--cacert", c + "/ca.pem", "--resolve", "other.demo.test:10443:198.18.0.1", "https://other.demo.test:10443/"}, "TLS_NAME_MISMATCH", "client", 10443},

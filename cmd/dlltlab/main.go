@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
 		os.Exit(2)
 	}
 	var err error
@@ -60,11 +62,11 @@ func main() {
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
 	case "connect-proxy":
-		if len(os.Args) != 3 {
-			err = fmt.Errorf("usage: dlltlab connect-proxy ADDR")
+		if len(os.Args) != 3 && len(os.Args) != 4 {
+			err = fmt.Errorf("usage: dlltlab connect-proxy ADDR [USER:PASSWORD]")
 			break
 		}
-		err = connectProxy(os.Args[2])
+		err = connectProxy(os.Args[2], strings.Join(os.Args[3:], ""))
 	case "reuse-get":
 		if len(os.Args) != 4 {
 			err = fmt.Errorf("usage: dlltlab reuse-get ADDR WAIT")
@@ -328,10 +330,14 @@ func reuseGet(addr, wait string) error {
 	return nil
 }
 
-// connectProxy is a forward proxy for CONNECT only: it dials the host and
-// port its client names (the lab's clients name lab addresses), answers
-// 200 and copies bytes both ways, or answers 502 when the dial fails.
-func connectProxy(addr string) error {
+// connectProxy is a forward proxy for CONNECT only, with an egress
+// allow-list as such proxies have: targets outside 198.18.0.0/15 and
+// fd00:198:18::/48 (and names) get 403, a missing or wrong
+// Proxy-Authorization 407 when auth is set; otherwise it dials the
+// target, answers 200 and copies bytes both ways, or answers 502 when the
+// dial fails.
+func connectProxy(addr, auth string) error {
+	allowed := []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("fd00:198:18::/48")}
 	return serve(addr, func(c net.Conn) {
 		defer c.Close()
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -342,6 +348,19 @@ func connectProxy(addr string) error {
 		}
 		if req.Method != "CONNECT" {
 			c.Write([]byte("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"))
+			return
+		}
+		if auth != "" && req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte(auth)) {
+			c.Write([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"lab\"\r\nContent-Length: 0\r\n\r\n"))
+			return
+		}
+		target, err := netip.ParseAddrPort(req.Host)
+		ok := false
+		for _, p := range allowed {
+			ok = ok || err == nil && p.Contains(target.Addr())
+		}
+		if !ok {
+			c.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"))
 			return
 		}
 		up, err := net.DialTimeout("tcp", req.Host, 3*time.Second)
