@@ -57,6 +57,8 @@ try "curl TLS 1.3, mutual TLS with a client cert (healthy)" curl -sS -o /dev/nul
 try "curl TLS 1.3 to a trusted server (healthy)" curl -sS -o /dev/null -w 'HTTP %{http_code}' --cacert "$C/ca.pem" $R https://api.demo.test:10443/
 try "curl TLS 1.3 to a trusted server under another name (TLS 1.3 hides the certificate)" curl -sS --cacert "$C/ca.pem" --resolve other.demo.test:10443:198.18.0.1 https://other.demo.test:10443/
 try "curl TLS 1.2 to a trusted server under another name" curl -sS --tls-max 1.2 --cacert "$C/ca.pem" --resolve other.demo.test:10443:198.18.0.1 https://other.demo.test:10443/
+try "curl through an egress proxy (HTTPS_PROXY, CONNECT) to the self-signed server: judged inside the tunnel" curl -sS -x http://198.18.0.1:3128 https://198.18.0.1:443/
+try "curl through an egress proxy that requires credentials, without them (407)" curl -sS -x http://198.18.0.1:3129 --cacert "$C/ca.pem" https://198.18.0.1:10443/
 try "curl https:// to the plain HTTP port" curl -sS https://198.18.0.1:80/
 try "curl http:// to the TLS port" curl -sS http://198.18.0.1:443/
 try "curl to a closed port" curl -sS http://198.18.0.1:81/
