@@ -138,6 +138,11 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, "before any ServerHello"...)
 	case side == 0:
 		b.B = append(b.B, "after the server's hello: the client likely rejected the server certificate or parameters"...)
+		if t.nameOK == 0 {
+			b.B = append(b.B, "; "...)
+			b.B = t.appendNameMismatch(b.B)
+		}
+		b.B = t.appendChainHint(b.B)
 	default:
 		b.B = append(b.B, "after its hello"...)
 	}
