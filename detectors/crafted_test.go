@@ -326,3 +326,29 @@ func TestICMPFragmentationNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestResetNothingSent: a reset right after the handshake reads as a
+// health check when the client sends it, as an abort at accept when the
+// server does.
+func TestResetNothingSent(t *testing.T) {
+	for _, tc := range []struct {
+		client bool
+		want   string
+	}{{true, "health check resets like this"}, {false, "the server reset the connection it had just accepted"}} {
+		out := replay(t, 8080, []seg{
+			{true, "S", nil, 1e6},
+			{false, "SA", nil, 1e6},
+			{true, "A", nil, 1e6},
+			{tc.client, "RA", nil, 1e6},
+		})
+		var got []string
+		for _, l := range out.lines {
+			if bytes.Contains(l, []byte(`"note":"TCP_RESET"`)) {
+				got = append(got, string(l))
+			}
+		}
+		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
+			t.Errorf("client %v: want one TCP_RESET saying %q, got %q", tc.client, tc.want, got)
+		}
+	}
+}

@@ -925,7 +925,11 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	b.B = appendUint(b.B, c.Size(1))
 	b.B = append(b.B, " by the server"...)
 	if c.Size(0) == 0 && c.Size(1) == 0 && !quit {
-		b.B = append(b.B, ", nothing sent either way (a load balancer's or probe's TCP health check resets like this)"...)
+		if side == 0 {
+			b.B = append(b.B, ", nothing sent either way (a load balancer's or probe's TCP health check resets like this)"...)
+		} else {
+			b.B = append(b.B, ", nothing sent either way: the server reset the connection it had just accepted (its accept queue full with net.ipv4.tcp_abort_on_overflow set, or an application aborting each connection at once)"...)
+		}
 	}
 	if side == 1 && c.Size(0) > 0 && c.Size(1) == 0 {
 		b.B = append(b.B, ", without a byte of answer"...)
