@@ -709,6 +709,12 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = append(b.B, " no SYN-ACK or RST in "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
+	if c.RespPort() == 53 {
+		// Resolvers use TCP when a UDP answer came truncated (large
+		// records, DNSSEC, many addresses): rules that open only UDP 53
+		// break exactly those names.
+		b.B = append(b.B, "; DNS over TCP: resolvers fall back to it when a UDP answer comes truncated, and a NetworkPolicy or firewall that allows only UDP port 53 breaks those lookups"...)
+	}
 	if waited < int64(time.Second) && c.E[0].Pkts() == 1 {
 		// At the capture's end or the agent's stop: TCP would have
 		// re-sent the SYN after 1 s, so this silence proves little.

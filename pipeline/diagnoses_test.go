@@ -387,6 +387,25 @@ func TestConnectTunnel(t *testing.T) {
 	}
 }
 
+// TestDNSTCPFallbackBlocked: a truncated UDP answer sends the resolver to
+// TCP port 53, which a rule drops: the unanswered SYNs name the DNS
+// fallback. Real traffic from testdata/lab.
+func TestDNSTCPFallbackBlocked(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/dns-tcp-fallback-blocked.pcap", 2, nil)
+	n := 0
+	for _, e := range events {
+		if e.str("note") == "TCP_NO_ANSWER" {
+			n++
+			if !strings.Contains(e.str("msg"), "DNS over TCP: resolvers fall back to it when a UDP answer comes truncated") {
+				t.Errorf("msg: %s", e.str("msg"))
+			}
+		}
+	}
+	if n != 1 || len(events) != 2 {
+		t.Errorf("%d events, %d TCP_NO_ANSWER; want 2 and 1 (and the REFUSED)", len(events), n)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
