@@ -71,3 +71,37 @@ func FuzzCertMessage(f *testing.F) {
 		issuerCN(m)
 	})
 }
+
+// FuzzConversation drives a whole engine with a TCP conversation the
+// input scripts: per segment one byte picks the side, the flags and how
+// many of the following bytes are its payload. It reaches the rules that
+// look across segments (keep-alive race, CONNECT tunnels, TLS after
+// HTTP, resets, closes) with any order of data, FINs and resets.
+func FuzzConversation(f *testing.F) {
+	hello := []byte{22, 3, 1, 0, 5, 1, 0, 0, 1, 0}
+	connect := []byte("CONNECT 198.18.0.1:443 HTTP/1.1\r\n\r\n")
+	ok := []byte("HTTP/1.1 200 Connection established\r\n\r\n")
+	f.Add(append(append(append([]byte{0x00, byte(len(connect))}, connect...), append([]byte{0x01, byte(len(ok))}, ok...)...), append([]byte{0x00, byte(len(hello))}, hello...)...))
+	get := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	f.Add(append(append([]byte{0x00, byte(len(get))}, get...), 0x03, 0, 0x00, byte(len(get)), 'G', 'E', 'T', ' ', 0x05, 0))
+	flags := [...]string{"A", "A", "FA", "RA", "R", "A0", "PA", "F"}
+	var st Stats
+	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)
+	port := uint16(0)
+	f.Fuzz(func(t *testing.T, script []byte) {
+		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+		for len(script) >= 2 && len(segs) < 64 {
+			op, n := script[0], int(script[1])
+			script = script[2:]
+			n = min(n, len(script))
+			fl := flags[(op>>1)&7]
+			if fl == "PA" {
+				fl = "A"
+			}
+			segs = append(segs, seg{op&1 == 0, fl, script[:n], int64(op>>4) * 1e8})
+			script = script[n:]
+		}
+		port++
+		replayInto(t, e, 1024+port%60000, 443, segs)
+	})
+}
