@@ -1,5 +1,7 @@
 package detectors
 
+import "time"
+
 // The server's certificate is in the clear up to TLS 1.2: its names can
 // be compared with the name the client asked for (SNI). Clients that
 // check the name only after the handshake (curl) then close without a
@@ -108,49 +110,108 @@ func certDNSNames(m []byte, fn func(name []byte)) bool {
 	return false
 }
 
-// leafOnly reports whether a Certificate message body (TLS <= 1.2)
-// holds one certificate that is not self-signed (its issuer differs from
-// its subject): the server sent no intermediate CA certificate, so only a
-// client that already has the issuer can build a chain to a root. ok is
-// false when that could not be read.
-// issuer is the leaf's issuer Name (DER contents), for issuerCN.
-func leafOnly(m []byte) (only bool, issuer []byte, ok bool) {
+// leafTBS returns the fields of the first certificate of a Certificate
+// message body (TLS <= 1.2) that the checks below read: serial, signature
+// algorithm, issuer, validity, subject (DER contents), and how many
+// certificates the message holds (1, or 2 for "more").
+func leafTBS(m []byte) (f [5][]byte, certs int, ok bool) {
 	if len(m) < 6 {
-		return false, nil, false
+		return f, 0, false
 	}
 	list := int(m[0])<<16 | int(m[1])<<8 | int(m[2])
 	n := int(m[3])<<16 | int(m[4])<<8 | int(m[5])
-	if list != 3+n {
-		return false, nil, list > 3+n // more than one certificate
+	certs = 1
+	if list > 3+n {
+		certs = 2
 	}
 	if n > len(m)-6 {
-		return false, nil, false
+		return f, certs, false
 	}
 	cert, ok := derInner(m[6:6+n], 0x30)
 	tbs, ok2 := derInner(cert, 0x30)
 	if !ok || !ok2 {
-		return false, nil, false
+		return f, certs, false
 	}
 	// TBSCertificate: [0] version (optional), serial, signature
 	// algorithm, issuer, validity, subject.
 	if len(tbs) > 0 && tbs[0] == 0xa0 {
 		_, _, tbs, ok = derNext(tbs)
 	}
-	var subject []byte
 	for i := 0; i < 5 && ok; i++ {
-		var v []byte
-		_, v, tbs, ok = derNext(tbs)
-		switch i {
-		case 2:
-			issuer = v
-		case 4:
-			subject = v
-		}
+		_, f[i], tbs, ok = derNext(tbs)
+	}
+	return f, certs, ok
+}
+
+// leafOnly reports whether a Certificate message body (TLS <= 1.2)
+// holds one certificate that is not self-signed (its issuer differs from
+// its subject): the server sent no intermediate CA certificate, so only a
+// client that already has the issuer can build a chain to a root. ok is
+// false when that could not be read. issuer is the leaf's issuer Name
+// (DER contents), for issuerCN.
+func leafOnly(m []byte) (only bool, issuer []byte, ok bool) {
+	f, certs, ok := leafTBS(m)
+	if certs > 1 {
+		return false, nil, true
 	}
 	if !ok {
 		return false, nil, false
 	}
-	return string(issuer) != string(subject), issuer, true
+	return string(f[2]) != string(f[4]), f[2], true
+}
+
+// leafValidity returns the first certificate's notBefore and notAfter,
+// in Unix seconds.
+func leafValidity(m []byte) (notBefore, notAfter int64, ok bool) {
+	f, _, ok := leafTBS(m)
+	if !ok {
+		return 0, 0, false
+	}
+	t1, v, rest, ok1 := derNext(f[3])
+	t2, w, _, ok2 := derNext(rest)
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	notBefore, ok1 = derTime(t1, v)
+	notAfter, ok2 = derTime(t2, w)
+	return notBefore, notAfter, ok1 && ok2
+}
+
+// derTime reads a UTCTime (tag 0x17, YYMMDDHHMMSSZ) or GeneralizedTime
+// (0x18, YYYYMMDDHHMMSSZ) as Unix seconds.
+func derTime(tag byte, v []byte) (int64, bool) {
+	var y int
+	switch {
+	case tag == 0x17 && len(v) == 13 && v[12] == 'Z':
+		yy, ok := decimal(v[:2], 2)
+		if !ok {
+			return 0, false
+		}
+		y, v = 1900+int(yy), v[2:]
+		if yy < 50 {
+			y += 100
+		}
+	case tag == 0x18 && len(v) == 15 && v[14] == 'Z':
+		yyyy, ok := decimal(v[:4], 4)
+		if !ok {
+			return 0, false
+		}
+		y, v = int(yyyy), v[4:]
+	default:
+		return 0, false
+	}
+	var f [5]int // month, day, hour, minute, second
+	for i := range f {
+		d, ok := decimal(v[2*i:2*i+2], 2)
+		if !ok {
+			return 0, false
+		}
+		f[i] = int(d)
+	}
+	if f[0] < 1 || f[0] > 12 || f[1] < 1 || f[1] > 31 || f[2] > 23 || f[3] > 59 || f[4] > 60 {
+		return 0, false
+	}
+	return time.Date(y, time.Month(f[0]), f[1], f[2], f[3], f[4], 0, time.UTC).Unix(), true
 }
 
 // issuerCN returns the commonName of a DER Name's contents, or nil.

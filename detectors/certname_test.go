@@ -141,3 +141,41 @@ func TestLeafOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestCertValidityWords(t *testing.T) {
+	const nb, na = 1795000000, 1795086400 // a day apart
+	for _, tc := range []struct {
+		now  int64
+		want string
+	}{
+		{na + 3*86400 + 5, "; the server's certificate expired on 2026-11-19 11:06 UTC, 3 days before this connection"},
+		{na + 2, "expired on 2026-11-19 11:06 UTC, 2 s before"},
+		{na + 7300, "expired on 2026-11-19 11:06 UTC, 2 h before"},
+		{nb - 60, "; the server's certificate is valid only from 2026-11-18 11:06 UTC: the client's clock is behind"},
+		{nb + 60, "; the server's certificate is valid from 2026-11-18 11:06 UTC to 2026-11-19 11:06 UTC by this capture's clock: the client's clock is probably wrong"},
+	} {
+		st := &tlsState{notBefore: nb, notAfter: na}
+		if got := string(st.appendValidity(nil, tc.now*1e9)); !strings.Contains(got, tc.want) {
+			t.Errorf("now %d: %q lacks %q", tc.now, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		tag  byte
+		v    string
+		want int64
+		ok   bool
+	}{
+		{0x17, "261126000843Z", 1795651723, true},
+		{0x18, "20261126000843Z", 1795651723, true},
+		{0x17, "491231235959Z", 2524607999, true},
+		{0x17, "500101000000Z", -631152000, true},
+		{0x17, "261326000843Z", 0, false},
+		{0x17, "2611260008Z", 0, false},
+		{0x18, "2026112600084xZ", 0, false},
+	} {
+		got, ok := derTime(tc.tag, []byte(tc.v))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%x %s: %d %v, want %d %v", tc.tag, tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}

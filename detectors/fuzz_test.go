@@ -68,6 +68,7 @@ func FuzzCertMessage(f *testing.F) {
 		if _, issuer, _ := leafOnly(m); issuer != nil {
 			issuerCN(issuer)
 		}
+		leafValidity(m)
 		issuerCN(m)
 	})
 }

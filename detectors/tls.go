@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/dlltagent/dlltagent/flowtable"
 )
@@ -128,8 +129,11 @@ type tlsState struct {
 	leafOnly      bool // TLS <= 1.2: the server sent its certificate alone, not self-signed
 	issuerLen     uint8
 	issuer        [64]byte // and its issuer's common name (cut)
-	reported      bool     // a TLS failure event was emitted
-	abortReported bool
+	// TLS <= 1.2: the server certificate's validity, Unix seconds (0,
+	// 0: not read).
+	notBefore, notAfter int64
+	reported            bool // a TLS failure event was emitted
+	abortReported       bool
 }
 
 func (t *tlsState) reset(pools *bufPools) {
@@ -534,6 +538,9 @@ func (t *tlsState) message(d int) {
 			t.checkCertName(m)
 		}
 		if d == 1 && !t.tls13 {
+			if nb, na, ok := leafValidity(m); ok {
+				t.notBefore, t.notAfter = nb, na
+			}
 			if only, issuer, ok := leafOnly(m); ok && only {
 				t.leafOnly = true
 				t.issuerLen = uint8(copy(t.issuer[:], issuerCN(issuer)))
@@ -792,6 +799,55 @@ func (t *tlsState) appendChainHint(dst []byte) []byte {
 		dst = appendText(dst, t.issuer[:t.issuerLen])
 	}
 	return append(dst, ": either that issuer is a root CA the client does not trust (give the client that CA), or an intermediate CA the server must send along (its certificate file, e.g. a Kubernetes TLS secret's tls.crt, should hold the full chain)"...)
+}
+
+// appendValidity adds, to a client's certificate_expired alert (TLS <=
+// 1.2), when the server's certificate was valid against the time of the
+// capture at ts: expired how long ago, not valid yet, or valid (then the
+// client's clock is off).
+func (t *tlsState) appendValidity(dst []byte, ts int64) []byte {
+	if t.notAfter == 0 {
+		return dst
+	}
+	now := ts / 1e9
+	day := func(dst []byte, s int64) []byte {
+		return time.Unix(s, 0).UTC().AppendFormat(dst, "2006-01-02 15:04 UTC")
+	}
+	switch {
+	case now > t.notAfter:
+		dst = append(dst, "; the server's certificate expired on "...)
+		dst = day(dst, t.notAfter)
+		dst = append(dst, ", "...)
+		dst = appendAge(dst, now-t.notAfter)
+		dst = append(dst, " before this connection: renew it (cert-manager's Certificate status, or the secret's tls.crt)"...)
+	case now < t.notBefore:
+		dst = append(dst, "; the server's certificate is valid only from "...)
+		dst = day(dst, t.notBefore)
+		dst = append(dst, ": the client's clock is behind, or the certificate was issued for later"...)
+	default:
+		dst = append(dst, "; the server's certificate is valid from "...)
+		dst = day(dst, t.notBefore)
+		dst = append(dst, " to "...)
+		dst = day(dst, t.notAfter)
+		dst = append(dst, " by this capture's clock: the client's clock is probably wrong"...)
+	}
+	return dst
+}
+
+// appendAge writes a span of seconds coarsely: days, hours, minutes or
+// seconds, rounded down.
+func appendAge(dst []byte, s int64) []byte {
+	switch {
+	case s >= 2*86400:
+		return append(appendUint(dst, uint64(s/86400)), " days"...)
+	case s >= 86400:
+		return append(dst, "1 day"...)
+	case s >= 2*3600:
+		return append(appendUint(dst, uint64(s/3600)), " h"...)
+	case s >= 120:
+		return append(appendUint(dst, uint64(s/60)), " min"...)
+	}
+	return append(appendUint(dst, uint64(max(s, 0))), " s"...)
 }
 
 // appendNameMismatch writes "the server's certificate is for NAME (and N

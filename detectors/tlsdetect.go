@@ -45,6 +45,9 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		if t.alertSide == 0 && (t.alertCode == 48 || t.alertCode == 46 || t.alertCode == 42) {
 			b.B = t.appendChainHint(b.B)
 		}
+		if t.alertSide == 0 && t.alertCode == 45 {
+			b.B = t.appendValidity(b.B, ts)
+		}
 		b.B = t.appendOldOffer(b.B)
 		b.B = e.appendTunnel(b.B, c, fs)
 		b.B = appendSide(b.B, side)

@@ -406,6 +406,25 @@ func TestDNSTCPFallbackBlocked(t *testing.T) {
 	}
 }
 
+// TestExpiredCertificate: a client's certificate_expired names when the
+// certificate expired, where TLS <= 1.2 shows it. Real traffic from
+// testdata/lab.
+func TestExpiredCertificate(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/tls-expired-certificate.pcap", 2, nil)
+	dated := 0
+	for _, e := range events {
+		if e.str("note") != "TLS_ALERT" || !strings.Contains(e.str("msg"), "certificate_expired (45)") {
+			t.Errorf("%s: %s", e.str("note"), e.str("msg"))
+		}
+		if strings.Contains(e.str("msg"), "; the server's certificate expired on 2026-11-26 00:08 UTC, 1 day before this connection") {
+			dated++
+		}
+	}
+	if len(events) != 3 || dated != 2 {
+		t.Errorf("%d events, %d dated; want 3 and 2 (TLS 1.3 hides the certificate)", len(events), dated)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
