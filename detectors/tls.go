@@ -127,6 +127,7 @@ type tlsState struct {
 	rejQuit       bool // the client's first record after its Finished was alert-sized
 	helloAfterFIN bool // the ClientHello came after the server had closed
 	leafOnly      bool // TLS <= 1.2: the server sent its certificate alone, not self-signed
+	selfSigned    bool // TLS <= 1.2: the server sent one certificate, self-signed
 	issuerLen     uint8
 	issuer        [64]byte // and its issuer's common name (cut)
 	// TLS <= 1.2: the server certificate's validity, Unix seconds (0,
@@ -457,7 +458,7 @@ func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
 			dir.hsRem = dir.hsLen
 			dir.hsKeep = (dir.hsTyp == hsClientHello && d == 0) || (dir.hsTyp == hsServerHello && d == 1) ||
 				(dir.hsTyp == hsCertificate && d == 0) ||
-				(dir.hsTyp == hsCertificate && d == 1 && !t.tls13 && t.sniLen > 0)
+				(dir.hsTyp == hsCertificate && d == 1 && !t.tls13)
 			if dir.hsKeep {
 				if t.hsBuf == nil {
 					t.hsBuf = t.pools.hello.get()
@@ -541,8 +542,9 @@ func (t *tlsState) message(d int) {
 			if nb, na, ok := leafValidity(m); ok {
 				t.notBefore, t.notAfter = nb, na
 			}
-			if only, issuer, ok := leafOnly(m); ok && only {
-				t.leafOnly = true
+			if only, issuer, ok := leafOnly(m); ok && issuer != nil {
+				// Alone: signed by another (no chain sent), or by itself.
+				t.leafOnly, t.selfSigned = only, !only
 				t.issuerLen = uint8(copy(t.issuer[:], issuerCN(issuer)))
 			}
 		}
@@ -788,8 +790,18 @@ func (t *tlsState) checkCertName(m []byte) {
 }
 
 // appendChainHint adds, to a client's rejection of the server's
-// certificate, that the server sent no intermediate certificate.
+// certificate, that the server sent it self-signed, or alone without the
+// intermediate that may be missing.
 func (t *tlsState) appendChainHint(dst []byte) []byte {
+	if t.selfSigned {
+		dst = append(dst, "; the server's certificate is self-signed"...)
+		if t.issuerLen > 0 {
+			dst = append(dst, " ("...)
+			dst = appendText(dst, t.issuer[:t.issuerLen])
+			dst = append(dst, ')')
+		}
+		return append(dst, ": give the client that certificate as a trusted CA, or the server a certificate from a CA the client trusts"...)
+	}
 	if !t.leafOnly {
 		return dst
 	}

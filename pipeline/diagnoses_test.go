@@ -425,6 +425,22 @@ func TestExpiredCertificate(t *testing.T) {
 	}
 }
 
+// TestSelfSignedByAddress: a self-signed server certificate is named as
+// such in the client's unknown_ca, also when the client asked by address
+// (no SNI). Real traffic from testdata/lab.
+func TestSelfSignedByAddress(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/tls-self-signed-by-address.pcap", 2, nil)
+	named := 0
+	for _, e := range events {
+		if strings.Contains(e.str("msg"), "; the server's certificate is self-signed (api.demo.test): give the client") {
+			named++
+		}
+	}
+	if len(events) != 2 || named != 1 {
+		t.Errorf("%d events, %d naming the self-signed certificate; want 2 and 1 (TLS 1.3 hides it)", len(events), named)
+	}
+}
+
 func repeat(e ev, n int) []ev {
 	out := make([]ev, n)
 	for i := range out {
