@@ -3,11 +3,14 @@ package detectors
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/dlltagent/dlltagent/decode"
 )
 
 type collect struct{ lines [][]byte }
@@ -350,5 +353,63 @@ func TestResetNothingSent(t *testing.T) {
 		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
 			t.Errorf("client %v: want one TCP_RESET saying %q, got %q", tc.client, tc.want, got)
 		}
+	}
+}
+
+// TestICMPBeforeForwardedDNS: live, with two workers, a DNS query read by
+// one worker is forwarded to the worker that owns DNS between the two
+// addresses; the ICMP port unreachable quoting it can reach that owner
+// first. The owner keeps the error and reports it once the query is in.
+func TestICMPBeforeForwardedDNS(t *testing.T) {
+	cli, srv := net.IPv4(198, 18, 0, 2), net.IPv4(198, 18, 0, 1)
+	eth := func(src, dst net.HardwareAddr) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	}
+	a, b := net.HardwareAddr{2, 0, 0, 0, 0, 2}, net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	serialize := func(ls ...gopacket.SerializableLayer) []byte {
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte(nil), buf.Bytes()...)
+	}
+	dns := &layers.DNS{ID: 7, RD: true, Questions: []layers.DNSQuestion{{Name: []byte("www.demo.test"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}}}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: cli, DstIP: srv}
+	udp := &layers.UDP{SrcPort: 40000, DstPort: 53}
+	udp.SetNetworkLayerForChecksum(ip)
+	query := serialize(eth(a, b), ip, udp, dns)
+	quoted := query[14 : 14+20+8]
+	icmp := serialize(eth(b, a), &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: srv, DstIP: cli},
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, gopacket.Payload(quoted))
+
+	owner := DNSOwner(decode.Tuple{Src: netip.AddrFrom4([4]byte{198, 18, 0, 2}), Dst: netip.AddrFrom4([4]byte{198, 18, 0, 1}), SrcPort: 40000, DstPort: 53}, 2)
+	outs := [2]*collect{{}, {}}
+	var e [2]*Engine
+	inbox := [2]chan ICMPNotice{make(chan ICMPNotice, 8), make(chan ICMPNotice, 8)}
+	fwd := []chan Forwarded{make(chan Forwarded, 8), make(chan Forwarded, 8)}
+	for i := range e {
+		var st Stats
+		e[i] = NewEngine(DefaultConfig(), i, outs[i], &st)
+		e[i].SetPeers([]chan ICMPNotice{inbox[1-i]}, inbox[i])
+		e[i].SetDNSPeers(fwd)
+	}
+	const ts = int64(1e18)
+	e[1-owner].Packet(ts, 1, query, len(query))  // read by the other worker: forwarded
+	e[owner].Packet(ts+50e3, 1, icmp, len(icmp)) // the error reaches the owner first
+	e[1-owner].DrainInbox()
+	e[owner].DrainInbox() // the forwarded query, then the kept error
+	for i := range e {
+		e[i].Flush()
+	}
+	var notes []string
+	for _, o := range outs {
+		for _, l := range o.lines {
+			if i := bytes.Index(l, []byte(`"note":"`)); i >= 0 {
+				notes = append(notes, string(l[i+8:i+8+bytes.IndexByte(l[i+8:], '"')]))
+			}
+		}
+	}
+	if strings.Join(notes, ",") != "ICMP_UNREACHABLE" {
+		t.Errorf("events %v, want one ICMP_UNREACHABLE", notes)
 	}
 }

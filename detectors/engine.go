@@ -1027,13 +1027,7 @@ func (e *Engine) SetPeers(peers []chan ICMPNotice, inbox chan ICMPNotice) {
 // flow is not (yet) here is retried for a while: the packet it quotes may
 // still sit in a ring block this worker has not read.
 func (e *Engine) DrainInbox() {
-	held := e.held[:0]
-	for _, n := range e.held {
-		if !e.icmpUnreach(n, true) && e.now-n.TS < int64(200*time.Millisecond) {
-			held = append(held, n)
-		}
-	}
-	e.held = held
+	// Forwarded DNS first: an error kept below may quote one of them.
 	if e.dnsPeers != nil {
 		for done := false; !done; {
 			select {
@@ -1045,6 +1039,13 @@ func (e *Engine) DrainInbox() {
 			}
 		}
 	}
+	held := e.held[:0]
+	for _, n := range e.held {
+		if !e.icmpUnreach(n, true) && e.now-n.TS < int64(200*time.Millisecond) {
+			held = append(held, n)
+		}
+	}
+	e.held = held
 	for {
 		select {
 		case n := <-e.inbox:
@@ -1090,6 +1091,11 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 				default:
 					e.St.QueueDrops.Add(1)
 				}
+			}
+			// The flow may become this worker's yet: a DNS query another
+			// worker forwards here can come after the error quoting it.
+			if len(e.held) < cap(e.held) {
+				e.held = append(e.held, n)
 			}
 		}
 		return false // the worker that owns the flow reports it
