@@ -143,37 +143,16 @@ func leafTBS(m []byte) (f [5][]byte, certs int, ok bool) {
 	return f, certs, ok
 }
 
-// leafOnly reports whether a Certificate message body (TLS <= 1.2)
-// holds one certificate that is not self-signed (its issuer differs from
-// its subject): the server sent no intermediate CA certificate, so only a
-// client that already has the issuer can build a chain to a root. ok is
-// false when that could not be read. issuer is the leaf's issuer Name
-// (DER contents), for issuerCN.
-func leafOnly(m []byte) (only bool, issuer []byte, ok bool) {
-	f, certs, ok := leafTBS(m)
-	if certs > 1 {
-		return false, nil, true
-	}
-	if !ok {
-		return false, nil, false
-	}
-	return string(f[2]) != string(f[4]), f[2], true
-}
-
-// leafValidity returns the first certificate's notBefore and notAfter,
-// in Unix seconds.
-func leafValidity(m []byte) (notBefore, notAfter int64, ok bool) {
-	f, _, ok := leafTBS(m)
-	if !ok {
-		return 0, 0, false
-	}
-	t1, v, rest, ok1 := derNext(f[3])
-	t2, w, _, ok2 := derNext(rest)
+// validity reads a certificate's Validity (DER contents): notBefore and
+// notAfter in Unix seconds.
+func validity(v []byte) (notBefore, notAfter int64, ok bool) {
+	t1, a, rest, ok1 := derNext(v)
+	t2, b, _, ok2 := derNext(rest)
 	if !ok1 || !ok2 {
 		return 0, 0, false
 	}
-	notBefore, ok1 = derTime(t1, v)
-	notAfter, ok2 = derTime(t2, w)
+	notBefore, ok1 = derTime(t1, a)
+	notAfter, ok2 = derTime(t2, b)
 	return notBefore, notAfter, ok1 && ok2
 }
 

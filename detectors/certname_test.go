@@ -135,9 +135,11 @@ func TestLeafOnly(t *testing.T) {
 		{"cut", msg(leaf)[:40], false, "", false},
 		{"empty", []byte{0, 0, 0}, false, "", false},
 	} {
-		only, issuer, ok := leafOnly(tc.m)
-		if only != tc.only || ok != tc.ok || (tc.issuer != "" && string(issuerCN(issuer)) != tc.issuer) {
-			t.Errorf("%s: only %v issuer %q ok %v, want %v %q %v", tc.name, only, issuerCN(issuer), ok, tc.only, tc.issuer, tc.ok)
+		var st tlsState
+		st.readLeaf(tc.m)
+		ok := st.notAfter != 0 // every certificate here has a validity
+		if st.leafOnly != tc.only || ok != tc.ok || string(st.issuer[:st.issuerLen]) != tc.issuer || st.selfSigned != (tc.name == "self-signed") {
+			t.Errorf("%s: leafOnly %v selfSigned %v issuer %q read %v, want %v %q %v", tc.name, st.leafOnly, st.selfSigned, st.issuer[:st.issuerLen], ok, tc.only, tc.issuer, tc.ok)
 		}
 	}
 }

@@ -539,14 +539,7 @@ func (t *tlsState) message(d int) {
 			t.checkCertName(m)
 		}
 		if d == 1 && !t.tls13 {
-			if nb, na, ok := leafValidity(m); ok {
-				t.notBefore, t.notAfter = nb, na
-			}
-			if only, issuer, ok := leafOnly(m); ok && issuer != nil {
-				// Alone: signed by another (no chain sent), or by itself.
-				t.leafOnly, t.selfSigned = only, !only
-				t.issuerLen = uint8(copy(t.issuer[:], issuerCN(issuer)))
-			}
+			t.readLeaf(m)
 		}
 		if d == 0 && !t.tls13 {
 			// TLS <= 1.2 client Certificate: empty list means no cert.
@@ -786,6 +779,25 @@ func (t *tlsState) checkCertName(m []byte) {
 	t.nameOK = 0
 	if match {
 		t.nameOK = 1
+	}
+}
+
+// readLeaf reads, from the server's Certificate message (TLS <= 1.2),
+// its certificate's validity and, when it came alone, whether it is
+// self-signed or sent without the chain that may lead to a root, and
+// its issuer's name.
+func (t *tlsState) readLeaf(m []byte) {
+	f, certs, ok := leafTBS(m)
+	if !ok {
+		return
+	}
+	if nb, na, ok := validity(f[3]); ok {
+		t.notBefore, t.notAfter = nb, na
+	}
+	if certs == 1 {
+		t.selfSigned = string(f[2]) == string(f[4])
+		t.leafOnly = !t.selfSigned
+		t.issuerLen = uint8(copy(t.issuer[:], issuerCN(f[2])))
 	}
 }
 
