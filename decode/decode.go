@@ -3,6 +3,11 @@
 // (with 802.1Q/802.1ad/QinQ tags), Linux cooked SLL and SLL2, BSD
 // loopback, raw IP. Network: IPv4 (options, fragments) and IPv6 (extension
 // headers walked, bounded). Transport: TCP (options), UDP, ICMP, ICMPv6.
+// Tunnels (a capture on a Kubernetes node's uplink, or mirrored traffic):
+// VXLAN (UDP 4789, and 8472, the Linux kernel's and Flannel's default),
+// Geneve (UDP 6081), GRE (IPv4, IPv6 or Ethernet inside), ERSPAN types II
+// and III, IPv4/IPv6 in IP (Calico's IPIP mode, 6in4): the packet is the
+// innermost one, with its outer endpoints kept in Outer.
 //
 // Parse never returns an error: bad input marks the packet Malformed and
 // leaves the fields that were decoded before the fault.
@@ -32,7 +37,40 @@ const (
 	ProtoTCP    = 6
 	ProtoUDP    = 17
 	ProtoICMPv6 = 58
+	ProtoIPIP   = 4  // IPv4 in IP
+	ProtoIPv6   = 41 // IPv6 in IP
+	ProtoGRE    = 47
 )
+
+// Tunnels (Packet.Encap).
+const (
+	EncapNone uint8 = iota
+	EncapVXLAN
+	EncapGeneve
+	EncapGRE
+	EncapIPIP // IPv4 or IPv6 in IPv4 or IPv6
+	EncapERSPAN
+)
+
+// EncapName names a tunnel type ("vxlan", "geneve", "gre", "ipip", "erspan").
+func EncapName(t uint8) string {
+	switch t {
+	case EncapVXLAN:
+		return "vxlan"
+	case EncapGeneve:
+		return "geneve"
+	case EncapGRE:
+		return "gre"
+	case EncapIPIP:
+		return "ipip"
+	case EncapERSPAN:
+		return "erspan"
+	}
+	return ""
+}
+
+// maxEncap bounds the tunnels decoded inside one another.
+const maxEncap = 2
 
 // TCP flags.
 const (
@@ -121,6 +159,15 @@ type Packet struct {
 	// PayloadLen is the payload length on the wire (from the IP header);
 	// it exceeds len(Payload) when the snaplen cut the frame.
 	PayloadLen int
+
+	// Encap is the outermost tunnel the packet came in (EncapNone: none);
+	// then Outer holds that tunnel's endpoints as in its outer header
+	// (ports for UDP tunnels, Proto the outer protocol) and VNI its
+	// VXLAN or Geneve network identifier, GRE key or ERSPAN session.
+	Encap uint8
+	depth uint8
+	VNI   uint32
+	Outer Tuple
 }
 
 // Parse decodes frame of the given link type into p.
@@ -350,6 +397,9 @@ func parseTransport(b []byte, wire int, p *Packet) {
 			wire = ul
 		}
 		p.setPayload(b[8:], wire-8)
+		if (p.DstPort == 4789 || p.DstPort == 8472 || p.DstPort == 6081) && p.Flags&Fragment == 0 && p.depth < maxEncap {
+			p.decapUDP()
+		}
 	case ProtoICMP, ProtoICMPv6:
 		if len(b) < 8 {
 			p.Flags |= Malformed | NoTransport
@@ -361,9 +411,124 @@ func parseTransport(b []byte, wire int, p *Packet) {
 		if isICMPError(p.Proto, p.ICMPType) {
 			parseInner(b[8:], p)
 		}
+	case ProtoIPIP, ProtoIPv6, ProtoGRE:
+		p.Flags |= NoTransport
+		p.setPayload(b, wire)
+		if p.Flags&Fragment == 0 && p.depth < maxEncap {
+			p.decapIP()
+		}
 	default:
 		p.Flags |= NoTransport
 		p.setPayload(b, wire)
+	}
+}
+
+// decapUDP decodes the packet inside a VXLAN or Geneve header, if the
+// payload is one (else p stays the UDP datagram it is).
+func (p *Packet) decapUDP() {
+	b := p.Payload
+	if p.DstPort == 6081 {
+		// Geneve (RFC 8926): version 0, options, protocol, VNI.
+		if len(b) < 8 || b[0]>>6 != 0 {
+			return
+		}
+		h := 8 + int(b[0]&0x3f)*4
+		if len(b) < h {
+			return
+		}
+		vni := uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6])
+		p.decap(EncapGeneve, vni, binary.BigEndian.Uint16(b[2:4]), b[h:])
+		return
+	}
+	// VXLAN (RFC 7348): the I flag says the VNI is valid; the other
+	// flag bits are reserved (or VXLAN-GBP's), the rest zero.
+	if len(b) < 8 || b[0]&0x08 == 0 || b[7] != 0 {
+		return
+	}
+	vni := uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6])
+	p.decap(EncapVXLAN, vni, 0x6558, b[8:])
+}
+
+// decapIP decodes the packet that an IP-in-IP or GRE packet carries.
+func (p *Packet) decapIP() {
+	b := p.Payload
+	switch p.Proto {
+	case ProtoIPIP:
+		p.decap(EncapIPIP, 0, 0x0800, b)
+	case ProtoIPv6:
+		p.decap(EncapIPIP, 0, 0x86dd, b)
+	case ProtoGRE:
+		// RFC 2784/2890: checksum, key and sequence number present as
+		// their flags say; version 0 only (1 is PPTP's), no routing.
+		if len(b) < 4 {
+			return
+		}
+		fl := binary.BigEndian.Uint16(b[0:2])
+		if fl&0x4007 != 0 {
+			return
+		}
+		h := 4
+		var key uint32
+		if fl&0x8000 != 0 {
+			h += 4
+		}
+		if fl&0x2000 != 0 {
+			if len(b) < h+4 {
+				return
+			}
+			key = binary.BigEndian.Uint32(b[h:])
+			h += 4
+		}
+		if fl&0x1000 != 0 {
+			h += 4
+		}
+		if len(b) < h {
+			return
+		}
+		et := binary.BigEndian.Uint16(b[2:4])
+		b = b[h:]
+		switch et {
+		case 0x88be, 0x22eb:
+			// ERSPAN type II (8-byte header) and III (12, and an 8-byte
+			// platform subheader when its O flag is set): a switch's
+			// mirror of a port, the frame inside is Ethernet.
+			h := 8
+			if et == 0x22eb {
+				h = 12
+				if len(b) >= 12 && b[11]&1 != 0 {
+					h += 8
+				}
+			}
+			if len(b) < h {
+				return
+			}
+			session := uint32(binary.BigEndian.Uint16(b[2:4]) & 0x3ff)
+			p.decap(EncapERSPAN, session, 0x6558, b[h:])
+		default:
+			p.decap(EncapGRE, key, et, b)
+		}
+	}
+}
+
+// decap re-parses p as the packet inner of type et (0x6558: Ethernet,
+// 0x0800 or 0x86dd: IP) carried in a tunnel of type typ; other types
+// leave p as it is.
+func (p *Packet) decap(typ uint8, vni uint32, et uint16, inner []byte) {
+	if et != 0x6558 && et != 0x0800 && et != 0x86dd {
+		return
+	}
+	outer, vlan, nvlan, depth := p.Tuple, p.VLAN, p.NVLAN, p.depth+1
+	encap, ovni, oouter := p.Encap, p.VNI, p.Outer
+	*p = Packet{WScale: -1, VLAN: vlan, NVLAN: nvlan, depth: depth}
+	if encap == EncapNone {
+		p.Encap, p.VNI, p.Outer = typ, vni, outer
+	} else {
+		p.Encap, p.VNI, p.Outer = encap, ovni, oouter
+	}
+	if et == 0x6558 {
+		parseEthernet(inner, p)
+	} else {
+		parseEtherType(et, inner, p)
 	}
 }
 

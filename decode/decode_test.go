@@ -228,6 +228,11 @@ func FuzzParse(f *testing.F) {
 	f.Add(LinkRaw, []byte{0x60, 0, 0, 0, 0, 8, 0, 1}) // IPv6, header cut
 	f.Add(LinkSLL2, []byte{0x08, 0x00})               // SLL2 shorter than its header
 	f.Add(LinkNull, []byte{2, 0, 0, 0, 0x4f})         // loopback, IHL 15 past the end
+	f.Add(LinkEthernet, eth(0x0800, ipv4(17, node1, node2, udp(1, 4789, vxlan(1, eth(0x0800, innerSYN()))))))
+	f.Add(LinkEthernet, eth(0x0800, ipv4(17, node1, node2, udp(1, 6081, geneve(1, 0x6558, make([]byte, 4), eth(0x0800, innerSYN()))))))
+	f.Add(LinkRaw, ipv4(47, node1, node2, gre(0xb000, 0x0800, make([]byte, 12), innerSYN())))
+	f.Add(LinkRaw, ipv4(47, node1, node2, gre(0x1000, 0x22eb, make([]byte, 4), append([]byte{0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, eth(0x0800, innerSYN())...))))
+	f.Add(LinkRaw, ipv4(4, node1, node2, innerSYN()))
 	f.Fuzz(func(t *testing.T, link int, frame []byte) {
 		var p Packet
 		Parse(link, frame, &p)
