@@ -391,7 +391,7 @@ func TestICMPBeforeForwardedDNS(t *testing.T) {
 		var st Stats
 		e[i] = NewEngine(DefaultConfig(), i, outs[i], &st)
 		e[i].SetPeers([]chan ICMPNotice{inbox[1-i]}, inbox[i])
-		e[i].SetDNSPeers(fwd)
+		e[i].SetForwardPeers(fwd)
 	}
 	const ts = int64(1e18)
 	e[1-owner].Packet(ts, 1, query, len(query))  // read by the other worker: forwarded

@@ -3,6 +3,7 @@ package detectors
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -191,8 +192,9 @@ type Engine struct {
 	ifaces    []iface  // flowState.link: link types and VLAN tags seen
 	ifaceID   map[iface]uint16
 	lastIface uint16
+	tunq      holdQueue         // tunnelled packets waiting for their turn (live, several workers)
 	peers     []chan ICMPNotice // the other workers' inboxes (live)
-	dnsPeers  []chan Forwarded  // every worker's DNS inbox, by worker (live, several workers)
+	fwdPeers  []chan Forwarded  // every worker's inbox of forwarded packets (DNS, tunnelled), by worker (live, several workers)
 	inbox     chan ICMPNotice
 	held      []ICMPNotice // notices waiting for their flow
 	pools     bufPools
@@ -278,8 +280,12 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	default:
 		return
 	}
-	if mayForward && e.dnsPeers != nil && (p.SrcPort == 53 || p.DstPort == 53) && p.Proto != decode.ProtoICMP && p.Proto != decode.ProtoICMPv6 {
-		if w := DNSOwner(p.Tuple, len(e.dnsPeers)); w != e.worker && e.forward(w, ts, linkType, frame, origLen) {
+	if mayForward && e.fwdPeers != nil {
+		if p.Encap != decode.EncapNone {
+			e.hold(e.owner(p), ts, linkType, frame, origLen)
+			return
+		}
+		if w := e.owner(p); w >= 0 && w != e.worker && e.forward(w, ts, linkType, frame, origLen) {
 			return
 		}
 	}
@@ -310,7 +316,7 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 		}
 		c.Init(p, &t, ts)
 		fs := e.state(c)
-		*fs = flowState{link: e.linkID(linkType, p.VLAN, p.NVLAN), pc: pcapBuf{head: -1}}
+		*fs = flowState{link: e.linkID(linkType, p, srcIsA), pc: pcapBuf{head: -1}}
 		e.St.Flows.Add(1)
 		e.St.FlowsActive.Add(1)
 	}
@@ -342,6 +348,7 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 // live), runs due timers, and hands the sink the records made since the
 // last hand-over once outputEvery has passed.
 func (e *Engine) Advance(now int64) {
+	e.releaseDue(now)
 	e.advance(now)
 	if now-e.flushedAt >= outputEvery || now < e.flushedAt {
 		e.FlushOutput()
@@ -439,6 +446,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 
 // Flush ends every open connection (capture end or shutdown).
 func (e *Engine) Flush() {
+	e.releaseDue(math.MaxInt64)
 	e.expireNX(e.now, true)
 	e.tab.Each(func(c *flowtable.Conn) {
 		fs := e.state(c)
@@ -990,26 +998,52 @@ func DNSOwner(t decode.Tuple, n int) int {
 	return int(k.Hash() % uint64(n))
 }
 
-// Forwarded is a DNS packet passed to the worker that owns it (live).
+// owner returns the worker that must analyse p when that is not simply
+// the one the kernel's fanout gave it (live, several workers), else -1.
+// DNS: its owner by addresses (DNSOwner). A tunnelled packet: the kernel
+// hashed its outer header, and the two directions of one connection
+// inside a VXLAN or Geneve tunnel travel in two different outer flows
+// (each node picks its own source port), so the inner flow's hash
+// decides, as offline.
+func (e *Engine) owner(p *decode.Packet) int {
+	n := len(e.fwdPeers)
+	dns := (p.SrcPort == 53 || p.DstPort == 53) && p.Proto != decode.ProtoICMP && p.Proto != decode.ProtoICMPv6
+	switch {
+	case dns:
+		return DNSOwner(p.Tuple, n)
+	case p.Encap != decode.EncapNone:
+		t := flowtable.FlowTuple(p)
+		if p.Flags&decode.HasInner != 0 {
+			t = p.Inner // as offline: an ICMP error goes with the flow it quotes
+		}
+		k, _ := flowtable.MakeKey(&t)
+		return int(k.Hash() % uint64(n))
+	}
+	return -1
+}
+
+// Forwarded is a packet passed to the worker that owns it (live): DNS,
+// and tunnelled packets.
 type Forwarded struct {
 	TS            int64
 	Link, OrigLen int
 	Data          *[]byte // from fwdPool
+	Hold          bool    // tunnelled: into the hold queue (tunnelq.go)
 }
 
 var fwdPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// SetDNSPeers connects the engine to every worker's DNS inbox (its own
-// included, at its index).
-func (e *Engine) SetDNSPeers(inboxes []chan Forwarded) {
-	e.dnsPeers = inboxes
+// SetForwardPeers connects the engine to every worker's inbox of forwarded
+// packets, DNS and tunnelled (its own included, at its index).
+func (e *Engine) SetForwardPeers(inboxes []chan Forwarded) {
+	e.fwdPeers = inboxes
 }
 
 func (e *Engine) forward(w int, ts int64, link int, frame []byte, origLen int) bool {
 	bp := fwdPool.Get().(*[]byte)
 	*bp = append((*bp)[:0], frame...)
 	select {
-	case e.dnsPeers[w] <- Forwarded{TS: ts, Link: link, OrigLen: origLen, Data: bp}:
+	case e.fwdPeers[w] <- Forwarded{TS: ts, Link: link, OrigLen: origLen, Data: bp}:
 		return true
 	default:
 		fwdPool.Put(bp)
@@ -1028,10 +1062,14 @@ func (e *Engine) SetPeers(peers []chan ICMPNotice, inbox chan ICMPNotice) {
 // still sit in a ring block this worker has not read.
 func (e *Engine) DrainInbox() {
 	// Forwarded DNS first: an error kept below may quote one of them.
-	if e.dnsPeers != nil {
+	if e.fwdPeers != nil {
 		for done := false; !done; {
 			select {
-			case f := <-e.dnsPeers[e.worker]:
+			case f := <-e.fwdPeers[e.worker]:
+				if f.Hold {
+					e.enqueue(f)
+					continue
+				}
 				e.packet(f.TS, f.Link, *f.Data, f.OrigLen, false)
 				fwdPool.Put(f.Data)
 			default:
@@ -1207,21 +1245,39 @@ func (e *Engine) release(fs *flowState) {
 }
 
 // iface is where a connection was captured: the link type and the VLAN
-// tags of its first packet. A worker sees a handful; connections keep a
-// 2-byte index.
+// tags of its first packet, and the tunnel it came in, if any (its type,
+// VNI and outer endpoints: outerA on the side of the inner key's address
+// A). A worker sees a handful (a node sees its peers); connections keep
+// a 2-byte index.
 type iface struct {
-	link  uint16
-	vlan  [2]uint16
-	nvlan uint8
+	link   uint16
+	vlan   [2]uint16
+	nvlan  uint8
+	encap  uint8
+	vni    uint32
+	outerA netip.Addr
+	outerB netip.Addr
 }
 
 // maxIfaces bounds the interned ifaces; the last few hundred are kept for
-// link types without VLAN tags (past the bound, a connection's tags are
-// not recorded).
+// link types without VLAN tags or tunnel (past the bound, a connection's
+// tags and tunnel are not recorded).
 const maxIfaces = 1<<16 - 512
 
-func (e *Engine) linkID(linkType int, vlan [2]uint16, nvlan uint8) uint16 {
-	k := iface{link: uint16(linkType), vlan: vlan, nvlan: nvlan}
+// linkID interns where p was captured; srcIsA tells which end of its
+// connection's key sent it.
+func (e *Engine) linkID(linkType int, p *decode.Packet, srcIsA bool) uint16 {
+	k := iface{link: uint16(linkType), vlan: p.VLAN, nvlan: p.NVLAN}
+	if p.Encap != decode.EncapNone {
+		k.encap, k.vni, k.outerA, k.outerB = p.Encap, p.VNI, p.Outer.Src, p.Outer.Dst
+		if !srcIsA {
+			k.outerA, k.outerB = k.outerB, k.outerA
+		}
+	}
+	return e.intern(k)
+}
+
+func (e *Engine) intern(k iface) uint16 {
 	if int(e.lastIface) < len(e.ifaces) && e.ifaces[e.lastIface] == k {
 		return e.lastIface
 	}
@@ -1229,8 +1285,8 @@ func (e *Engine) linkID(linkType int, vlan [2]uint16, nvlan uint8) uint16 {
 		e.lastIface = id
 		return id
 	}
-	if len(e.ifaces) >= maxIfaces && nvlan > 0 {
-		return e.linkID(linkType, [2]uint16{}, 0)
+	if len(e.ifaces) >= maxIfaces && (k.nvlan > 0 || k.encap != decode.EncapNone) {
+		return e.intern(iface{link: k.link})
 	}
 	if e.ifaceID == nil {
 		e.ifaceID = make(map[iface]uint16)

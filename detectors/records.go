@@ -71,10 +71,47 @@ func (e *Engine) eventBuild(c *flowtable.Conn, note int, ts int64) *Buffer {
 	b.B = append(b.B, `{"ts":`...)
 	b.B = jsonw.Seconds(b.B, ts)
 	b.B = appendConnID(b.B, c)
+	b.B = e.appendEncap(b.B, c, e.state(c))
 	b.B = append(b.B, `,"note":"`...)
 	b.B = append(b.B, noteNames[note]...)
 	b.B = append(b.B, `","msg":"`...)
 	return b
+}
+
+// appendEncap adds the tunnel c came in (a capture on a node's uplink):
+// its type, its identifier (VXLAN and Geneve "vni", GRE "key", ERSPAN
+// "session") and its outer endpoints on the originator's and the
+// responder's side.
+func (e *Engine) appendEncap(dst []byte, c *flowtable.Conn, fs *flowState) []byte {
+	l := &e.ifaces[fs.link]
+	if l.encap == decode.EncapNone {
+		return dst
+	}
+	o, r := l.outerA, l.outerB
+	if !c.FromOrig(true) {
+		o, r = r, o
+	}
+	dst = append(dst, `,"tunnel":{"type":"`...)
+	dst = append(dst, decode.EncapName(l.encap)...)
+	dst = append(dst, '"')
+	switch l.encap {
+	case decode.EncapVXLAN, decode.EncapGeneve:
+		dst = append(dst, `,"vni":`...)
+		dst = jsonw.Uint(dst, uint64(l.vni))
+	case decode.EncapGRE:
+		if l.vni != 0 {
+			dst = append(dst, `,"key":`...)
+			dst = jsonw.Uint(dst, uint64(l.vni))
+		}
+	case decode.EncapERSPAN:
+		dst = append(dst, `,"session":`...)
+		dst = jsonw.Uint(dst, uint64(l.vni))
+	}
+	dst = append(dst, `,"outer_orig_h":`...)
+	dst = jsonw.Addr(dst, o.Unmap())
+	dst = append(dst, `,"outer_resp_h":`...)
+	dst = jsonw.Addr(dst, r.Unmap())
+	return append(dst, '}')
 }
 
 // eventStartTuple opens a netevent for a tuple with no connection record.
@@ -361,6 +398,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 			d = jsonw.Uint(d, uint64(l.vlan[1]))
 		}
 	}
+	d = e.appendEncap(d, c, fs)
 	if e.q(fs).pcapName != "" && fs.has(fPcapDone) {
 		d = append(d, `,"pcap":`...)
 		d = jsonw.String(d, e.q(fs).pcapName)

@@ -78,12 +78,12 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 			}
 			e.SetPeers(peers, inboxes[i])
 		}
-		dns := make([]chan detectors.Forwarded, n)
-		for i := range dns {
-			dns[i] = make(chan detectors.Forwarded, 1024)
+		fwd := make([]chan detectors.Forwarded, n)
+		for i := range fwd {
+			fwd[i] = make(chan detectors.Forwarded, 1024)
 		}
 		for _, e := range engines {
-			e.SetDNSPeers(dns)
+			e.SetForwardPeers(fwd)
 		}
 	}
 	if o.Stats != nil {

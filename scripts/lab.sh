@@ -41,6 +41,14 @@
 # dnsmasq also answers NXDOMAIN for *.cluster.local, so a pod-style search
 # list (LOCALDOMAIN="ns1.svc.cluster.local svc.cluster.local cluster.local"
 # RES_OPTIONS=ndots:5) walks through NXDOMAINs as in Kubernetes.
+# Overlay: two VXLAN tunnels between the pod and the server host over
+# their eth0, as pod traffic crosses nodes in Flannel, Calico VXLAN or
+# Cilium clusters (a capture on eth0 sees it encapsulated): vx0 (VNI 1, UDP
+# 8472 as Flannel and the kernel use, over IPv4) joins 198.18.244.2 to
+# 198.18.244.1; vx1 (VNI 42, UDP 4789, over IPv6) joins 198.18.245.2 /
+# fd00:198:18:245::2 to 198.18.245.1 / fd00:198:18:245::1. The servers
+# that listen on every address (openssl), nginx :80 and dnsmasq (on
+# 198.18.244.1) answer through them too.
 # Client pod: 198.18.0.2 / fd00:198:18::2; its resolver (glibc, through
 # /etc/netns/NAME-pod/resolv.conf, which `ip netns exec` mounts) asks the
 # lossy host, with a 2 s timeout.
@@ -79,6 +87,17 @@ wait_port() { # wait up to 5 s for a TCP or UDP listener on the server [on ADDR]
   return 1
 }
 
+overlay() { # overlay NS SELF PEER: the VXLAN devices of one side
+  local ns=$1 me=$2 peer=$3
+  ip -n "$ns" link add vx0 type vxlan id 1 dstport 8472 local "198.18.0.$me" remote "198.18.0.$peer" dev eth0
+  ip -n "$ns" link add vx1 type vxlan id 42 dstport 4789 local "fd00:198:18::$me" remote "fd00:198:18::$peer" dev eth0
+  ip -n "$ns" addr add "198.18.244.$me/24" dev vx0
+  ip -n "$ns" addr add "198.18.245.$me/24" dev vx1
+  ip -n "$ns" addr add "fd00:198:18:245::$me/64" dev vx1 nodad
+  ip -n "$ns" link set vx0 up
+  ip -n "$ns" link set vx1 up
+}
+
 up() {
   local lab=${4:?dlltlab binary}
   down
@@ -99,6 +118,8 @@ up() {
     ip -n "$ns" link set lo up
     ip -n "$ns" link set eth0 up
   done
+  overlay "$pod" 2 1
+  overlay "$srv" 1 2
   in_srv iptables -A INPUT -p tcp --dport 9999 -j DROP
   in_srv ip6tables -A INPUT -p tcp --dport 9999 -j DROP 2>/dev/null || true
   in_srv iptables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp-port-unreachable
@@ -136,6 +157,8 @@ http {
     listen 198.18.0.1:80;
     listen 198.18.0.3:80;
     listen [fd00:198:18::1]:80;
+    listen 198.18.244.1:80;
+    listen [fd00:198:18:245::1]:80;
     root $dir/www;
     limit_rate 1m;
     location = /unavailable { return 503; }
@@ -164,7 +187,7 @@ http {
 CONF
   bg_srv nginx nginx -c "$dir/nginx/nginx.conf"
   bg_srv dnsmasq dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
-    --listen-address=198.18.0.1 --bind-interfaces --local=/demo.test/ \
+    --listen-address=198.18.0.1,198.18.244.1 --bind-interfaces --local=/demo.test/ \
     --address=/www.demo.test/198.18.0.1 --address=/api.demo.test/198.18.0.1 \
     --pid-file="$dir/dnsmasq.pid" --user=root
   bg_srv dnsmasq-lossy dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \

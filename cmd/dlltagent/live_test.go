@@ -324,6 +324,91 @@ func TestLiveDiagnoses(t *testing.T) {
 	}
 }
 
+// TestLiveOverlay: capture where pod traffic crosses nodes inside VXLAN
+// (the lab's vx0 and vx1 tunnels over eth0), with two workers. The
+// kernel's fanout hashes the outer header and the two directions of a
+// connection travel in different outer flows, so they reach different
+// workers: each connection must still be analysed whole and in order
+// (a SYN read after its RST would make the RST a midstream flow and the
+// SYN an unanswered one). Three rounds of each failure.
+func TestLiveOverlay(t *testing.T) {
+	needRoot(t)
+	l := startLab(t, "dltt3")
+	a := startAgent(t, l, "-search-header", "x-pepe", "-syn-timeout", "1500ms")
+	type step struct {
+		args []string
+		note string
+		side string
+		port float64
+	}
+	steps := []step{
+		{[]string{"curl", "-sS", "--tls-max", "1.2", "https://198.18.244.1/"}, "TLS_ALERT", "client", 443},
+		{[]string{"curl", "-sS", "http://198.18.244.1:9/"}, "TCP_REFUSED", "server", 9},
+		{[]string{"dig", "+tries=1", "+timeout=1", "@198.18.244.1", "nope.demo.test"}, "DNS_ERROR", "server", 53},
+		{[]string{"curl", "-sS", "-o", "/dev/null", "-H", "X-Pepe: yes", "http://198.18.244.1/unavailable"}, "HTTP_HEADER_MATCH", "client", 80},
+		{nil, "HTTP_SERVER_ERROR", "server", 80}, // the same request's 503
+		{[]string{"curl", "-sS", "-k", "https://[fd00:198:18:245::1]:8443/"}, "TLS_REJECTED_ENCRYPTED", "server", 8443},
+		{[]string{"curl", "-sS", "-o", "/dev/null", "-r", "0-299999", "http://[fd00:198:18:245::1]/big.bin"}, "", "", 80},
+		{[]string{"curl", "-sS", "http://198.18.245.1:81/"}, "TCP_REFUSED", "server", 81},
+	}
+	want := map[string]int{}
+	for round := 0; round < 3; round++ {
+		for _, s := range steps {
+			if s.args != nil {
+				l.inPod(s.args...)
+			}
+			if s.note != "" {
+				want[fmt.Sprintf("%s/%s/%v", s.note, s.side, s.port)]++
+			}
+		}
+	}
+	l.inPod("curl", "-sS", "--connect-timeout", "2", "http://198.18.245.1:9999/")
+	want["TCP_NO_ANSWER/server/9999"]++
+	time.Sleep(300 * time.Millisecond)
+	a.stop(t)
+
+	events := records(t, filepath.Join(a.out, "netevents.jsonl"))
+	flows := records(t, filepath.Join(a.out, "end_flows.jsonl"))
+	count := map[string]int{}
+	for _, e := range events {
+		port, _ := e["id.resp_p"].(float64)
+		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
+		if tun, _ := e["tunnel"].(map[string]any); tun["type"] != "vxlan" {
+			t.Errorf("%v: tunnel %v", e["note"], e["tunnel"])
+		}
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("%s: %d events, want %d", k, count[k], n)
+		}
+	}
+	for k, n := range count {
+		if want[k] == 0 {
+			t.Errorf("unexpected event %s (x%d)", k, n)
+		}
+	}
+	downloads := 0
+	for _, f := range flows {
+		if f["midstream"] == true {
+			t.Errorf("a connection split between workers (midstream): %v %v:%v %v", f["conn_state"], f["id.resp_h"], f["id.resp_p"], f["history"])
+		}
+		if b, _ := f["resp_bytes"].(float64); f["id.resp_p"] == 80.0 && b > 300000 && f["conn_state"] == "SF" {
+			downloads++
+		}
+	}
+	if downloads != 3 {
+		t.Errorf("%d whole 300 kB downloads through the IPv6 tunnel, want 3", downloads)
+	}
+	if t.Failed() {
+		for _, e := range events {
+			t.Logf("event: %v %v %v", e["note"], e["side"], e["msg"])
+		}
+		for _, f := range flows {
+			t.Logf("flow: %v:%v %v %v %v", f["id.resp_h"], f["id.resp_p"], f["conn_state"], f["history"], f["tunnel"])
+		}
+	}
+}
+
 // TestLiveInterfaceGone: the pod's interface disappears (pod killed):
 // the agent says so, flushes, keeps running, and re-attaches when an
 // interface of that name is back.
