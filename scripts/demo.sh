@@ -84,6 +84,8 @@ try "curl to a host that drops the first SYN (connects 1 s late)" curl -sS -o /d
 try "glibc lookup via a DNS server whose first query is lost (resolves 2 s late)" getent ahosts www.demo.test
 try "glibc with a pod's search list (ndots:5): www.demo.test resolves after 6 NXDOMAIN steps (not failures)" env "LOCALDOMAIN=ns1.svc.cluster.local svc.cluster.local cluster.local" RES_OPTIONS=ndots:5 getent ahosts www.demo.test
 try "glibc with a pod's search list: nope.demo.test fails for good (its last A and AAAA answers are reported)" env "LOCALDOMAIN=ns1.svc.cluster.local svc.cluster.local cluster.local" RES_OPTIONS=ndots:5 getent ahosts nope.demo.test
+try "across the VXLAN overlay (as pods on two nodes: Flannel's UDP 8472), curl TLS 1.2 to the self-signed server" curl -sS --tls-max 1.2 https://198.18.244.1/
+try "across the VXLAN overlay over IPv6 (UDP 4789), curl to a port where nothing listens" curl -sS http://198.18.245.1:80/
 try "dig a name that does not exist" dig +short +tries=1 @198.18.0.1 nope.demo.test
 try "dig a name the server refuses" dig +short +tries=1 @198.18.0.1 example.org
 try "dig a name that exists (healthy)" dig +short +tries=1 @198.18.0.1 www.demo.test

@@ -69,6 +69,22 @@ func readRecords(path string) ([]rec, error) {
 	return out, sc.Err()
 }
 
+// tunnelWords says which tunnel a connection came in, if it did.
+func tunnelWords(r rec) string {
+	t, ok := r["tunnel"].(map[string]any)
+	if !ok {
+		return ""
+	}
+	tr := rec(t)
+	id := ""
+	for _, k := range []string{"vni", "key", "session"} {
+		if v := tr.s(k); v != "" {
+			id = " " + k + " " + v
+		}
+	}
+	return fmt.Sprintf(" (inside %s%s, %s -> %s)", strings.ToUpper(tr.s("type")), id, tr.s("outer_orig_h"), tr.s("outer_resp_h"))
+}
+
 func hostPort(r rec, h, p string) string {
 	a := r.s(h)
 	if strings.Contains(a, ":") {
@@ -110,7 +126,7 @@ func summarize(w io.Writer, dir string) error {
 	}
 	for _, e := range events {
 		ts, _ := e.f("ts")
-		line := fmt.Sprintf("  %s  %-22s %s", clock(ts), e.s("note"), e.s("msg"))
+		line := fmt.Sprintf("  %s  %-22s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e))
 		if p := e.s("pcap"); p != "" {
 			line += "  [" + p + "]"
 		}
