@@ -206,3 +206,26 @@ func TestAutoWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryTunnel: `dlltagent summary` of a node capture's output says
+// which tunnel each diagnosis came through.
+func TestSummaryTunnel(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command(bin, "-r", "../../testdata/lab/vxlan-overlay.pcap", "-o", dir, "-quiet").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	out, err := exec.Command(bin, "summary", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"TCP_REFUSED            server 198.18.244.1:9 refused",
+		"(inside VXLAN vni 1, 198.18.0.2 -> 198.18.0.1)",
+		"(inside VXLAN vni 42, fd00:198:18::2 -> fd00:198:18::1)",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+}
