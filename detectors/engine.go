@@ -404,6 +404,9 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	if fs.has(fTracked) {
 		d = min(d, e.q(fs).trackUntil)
 	}
+	if h := e.hangDeadline(c, fs); h != 0 && h > e.now {
+		d = min(d, h)
+	}
 	return d
 }
 
@@ -425,6 +428,9 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	if fs.has(fTracked) && now >= e.q(fs).trackUntil {
 		fs.clear(fTracked)
 		e.writePcap(c, fs)
+	}
+	if fs.service == svcHTTP {
+		e.stillWaiting(c, fs, now, hangSoFar, false)
 	}
 	idle := e.idleUDP
 	if c.Proto() == decode.ProtoTCP {
@@ -455,6 +461,9 @@ func (e *Engine) Flush() {
 		}
 		if e.dnsOf(fs) != nil {
 			e.dnsTimeouts(c, fs, e.now, true)
+		}
+		if fs.service == svcHTTP {
+			e.stillWaiting(c, fs, e.now, hangAtEnd, true)
 		}
 		e.endFlow(c, endCaptureEnd)
 	})
@@ -531,7 +540,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
 		if h := e.httpOf(fs); h != nil && h.h2c != nil {
 			e.h2cClosed(c, fs, h.h2c, ts)
-		} else if req, waited, ok := e.unanswered(c, fs, ts); ok {
+		} else if req, waited, ok := e.unanswered(c, fs, ts); ok && e.q(fs).events&(1<<NoteHTTPNoResponse) == 0 {
 			e.noResponse(c, fs, req, waited, ts)
 		}
 	}
@@ -612,6 +621,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	if fs.service == svcHTTP {
 		if side == 0 && isHTTPRequest(p.Payload) {
 			e.reqs.put(c, p.Payload, ts)
+		} else if side == 0 {
+			e.reqs.more(c, ts)
 		} else if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 			if code := serverErrorStatus(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)

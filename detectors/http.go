@@ -290,6 +290,7 @@ type reqLine struct {
 	n     uint8
 	first int64  // the connection's first packet time
 	at    int64  // when the request was sent
+	last  int64  // when the client last sent bytes of it (its body)
 	srv   uint64 // the server's byte count then
 	line  [reqLineMax]byte
 }
@@ -299,8 +300,15 @@ func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
 		payload = payload[:i]
 	}
-	l.idx, l.first, l.at, l.srv = c.Index(), c.First, ts, c.Size(1)
+	l.idx, l.first, l.at, l.last, l.srv = c.Index(), c.First, ts, ts, c.Size(1)
 	l.n = uint8(copy(l.line[:], payload))
+}
+
+// more notes more client bytes of c's last request (its body) at ts.
+func (r *reqCache) more(c *flowtable.Conn, ts int64) {
+	if l := &r.slot[uint32(c.Index())%reqSlots]; l.idx == c.Index() && l.first == c.First && l.n != 0 {
+		l.last = ts
+	}
 }
 
 // get returns c's last request line, when it was sent and the server's
@@ -311,6 +319,16 @@ func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64, uint64) {
 		return nil, 0, 0
 	}
 	return l.line[:l.n], l.at, l.srv
+}
+
+// sentBy returns when the client last sent bytes of c's last request (0
+// if it is not known).
+func (r *reqCache) sentBy(c *flowtable.Conn) int64 {
+	l := &r.slot[uint32(c.Index())%reqSlots]
+	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
+		return 0
+	}
+	return l.last
 }
 
 // minNoResponse is the shortest wait for an answer reported when a
@@ -326,7 +344,10 @@ func (e *Engine) unanswered(c *flowtable.Conn, fs *flowState, ts int64) ([]byte,
 	if fs.service != svcHTTP || c.Size(0) == 0 {
 		return nil, 0, false
 	}
-	req, at, srv := e.reqs.get(c)
+	req, _, srv := e.reqs.get(c)
+	// The wait runs from the request's last byte: a body being uploaded
+	// is not a wait.
+	at := e.reqs.sentBy(c)
 	if req == nil || c.Size(1) != srv || ts-at < minNoResponse {
 		return nil, 0, false
 	}
@@ -334,6 +355,79 @@ func (e *Engine) unanswered(c *flowtable.Conn, fs *flowState, ts int64) ([]byte,
 		return nil, 0, false
 	}
 	return req, ts - at, true
+}
+
+// A plaintext HTTP/1.x request that has had no byte of answer, its
+// connection open and its client waiting, for hangSoFar is reported
+// then, as a hang so far (a client without a timeout, as Go's
+// http.Client, Python's requests and Node's http are by default, would
+// wait forever and never close); at the capture's end, after hangAtEnd.
+const (
+	hangSoFar = int64(30 * time.Second)
+	hangAtEnd = int64(10 * time.Second)
+)
+
+// hangDeadline returns when c's pending HTTP/1.x request will have waited
+// hangSoFar (0: none pending, or already reported).
+func (e *Engine) hangDeadline(c *flowtable.Conn, fs *flowState) int64 {
+	if fs.service != svcHTTP || e.q(fs).events&(1<<NoteHTTPNoResponse) != 0 {
+		return 0
+	}
+	if _, _, srv := e.reqs.get(c); srv != c.Size(1) {
+		return 0
+	}
+	if at := e.reqs.sentBy(c); at != 0 {
+		return at + hangSoFar
+	}
+	return 0
+}
+
+// stillWaiting reports c's HTTP/1.x request if, at ts, it has waited at
+// least least without a byte of answer, both sides still connected. A
+// request whose bytes the server has not all acknowledged is not waiting
+// for an answer but to be sent (a server that stopped reading: its zero
+// window is TCP_ZERO_WINDOW's).
+func (e *Engine) stillWaiting(c *flowtable.Conn, fs *flowState, ts, least int64, atEnd bool) {
+	if fs.service != svcHTTP || e.q(fs).events&(1<<NoteHTTPNoResponse) != 0 || c.E[0].DidClose || c.E[1].DidClose || closed(c) ||
+		c.Unacked(0) != 0 || e.q(fs).zeroFrom[1] != 0 {
+		return
+	}
+	if h := e.httpOf(fs); h != nil && h.h2c != nil {
+		return
+	}
+	if req, waited, ok := e.unanswered(c, fs, ts); ok && waited >= least {
+		e.noResponseSoFar(c, fs, req, waited, ts, atEnd)
+	}
+}
+
+// noResponseSoFar reports a request still waiting for its answer.
+func (e *Engine) noResponseSoFar(c *flowtable.Conn, fs *flowState, req []byte, waited, ts int64, atEnd bool) {
+	b := e.problemEvent(c, fs, NoteHTTPNoResponse, ts)
+	if b == nil {
+		return
+	}
+	method, uri, _ := splitRequestLine(req)
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " has waited "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " so far for an answer to "...)
+	b.B = appendRequest(b.B, method, uri)
+	b.B = append(b.B, " from server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, ", without a byte of it"...)
+	if c.Size(1) > 0 {
+		b.B = append(b.B, " (the server had answered the earlier requests on this keep-alive connection)"...)
+	}
+	if atEnd {
+		b.B = append(b.B, ", the connection still open when the capture ended"...)
+	} else {
+		b.B = append(b.B, ", the connection still open"...)
+	}
+	b.B = append(b.B, ": the server, or an upstream behind it, hangs, and a client without a timeout waits for ever (a slow endpoint that is working takes this long too)"...)
+	b.B = appendNoResponseFields(b.B, method, uri, "", waited)
+	b.B = append(b.B, `,"so_far":true`...)
+	e.eventEndPcap(b, fs)
 }
 
 // longPollParams are query parameters with which a client asks the

@@ -1013,3 +1013,36 @@ func TestVXLANOverlay(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPHangSoFar: clients without a timeout never close, so a hang
+// is reported while it lasts: once a request has waited 30 s without a
+// byte of answer, or at the capture's end after 10 s. Not a body stuck
+// behind a zero window (that is TCP_ZERO_WINDOW), not a Kubernetes watch
+// (a long poll), not a request pending only 4 s. Real traffic from
+// testdata/lab.
+func TestHTTPHangSoFar(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-hang-so-far.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v %v", e.str("note"), h["uri"], e["so_far"]))
+			if e.str("note") == "HTTP_NO_RESPONSE" && !strings.Contains(e.str("msg"), " so far for an answer to GET ") {
+				t.Errorf("msg: %s", e.str("msg"))
+			}
+		}
+		sort.Strings(got)
+		if w := "HTTP_NO_RESPONSE /later true|HTTP_NO_RESPONSE /report?id=7 true|TCP_ZERO_WINDOW <nil> <nil>"; strings.Join(got, "|") != w {
+			t.Errorf("workers %d: %v, want %s", workers, got, w)
+		}
+		for _, e := range events {
+			switch h, _ := e["http"].(map[string]any); {
+			case h == nil:
+			case h["uri"] == "/report?id=7" && (e.num("waited_ms") < 30000 || strings.Contains(e.str("msg"), "capture ended")):
+				t.Errorf("the 30 s report: %v", e)
+			case h["uri"] == "/later" && (e.num("waited_ms") < 10000 || !strings.Contains(e.str("msg"), "still open when the capture ended")):
+				t.Errorf("the capture-end report: %v", e)
+			}
+		}
+	}
+}
