@@ -30,6 +30,7 @@
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
 #   7001  a server that reads nothing for 2 s after accepting (zero window)
+#   7002  a server that accepts and never reads or answers (a hung application)
 #   3128  a forward proxy for CONNECT (HTTPS_PROXY) with an egress allow-list: lab
 #         addresses only (others 403, names too); 3129 the same, requiring
 #         Proxy-Authorization lab:secret (407)
@@ -196,13 +197,14 @@ CONF
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
+  bg_srv silent-server "$lab" silent-server 198.18.0.1:7002
   bg_srv connect-proxy "$lab" connect-proxy 198.18.0.1:3128
   bg_srv connect-proxy-auth "$lab" connect-proxy 198.18.0.1:3129 lab:secret
   local peer
   peer=$(dirname "$lab")/grpcpeer
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
-  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 3128 3129 50051; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 3128 3129 50051; do wait_port t "$p"; done
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

@@ -188,10 +188,22 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"healthy dns", []string{"dig", "+tries=1", "@198.18.0.1", "www.demo.test"}, "", "", 53},
 		{"healthy go tls", []string{l.labBin, "tls-client", "-ca", c + "/ca.pem", "-sni", "api.demo.test", "198.18.0.1:10443"}, "", "", 10443},
 	}
+	// A client without a timeout, left hanging by a server that never
+	// answers, for as long as the steps run (more than 10 s): reported
+	// "so far" by the 30 s timer or at the capture's end.
+	hang := exec.Command("ip", "netns", "exec", l.name+"-pod", "timeout", "120", "curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7002/api/orders")
+	if err := hang.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hang.Process.Kill(); hang.Wait() })
+	start := time.Now()
 	for _, s := range steps {
 		if len(s.args) > 0 {
 			l.inPod(s.args...)
 		}
+	}
+	if d := 11*time.Second - time.Since(start); d > 0 {
+		time.Sleep(d)
 	}
 	time.Sleep(300 * time.Millisecond)
 	a.stop(t)
@@ -202,8 +214,11 @@ func TestLiveDiagnoses(t *testing.T) {
 	for _, e := range events {
 		port, _ := e["id.resp_p"].(float64)
 		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
+		if port == 7002 && (e["so_far"] != true || !strings.Contains(fmt.Sprint(e["msg"]), "so far for an answer to GET /api/orders")) {
+			t.Errorf("the hanging request: %v", e)
+		}
 	}
-	want := map[string]int{}
+	want := map[string]int{"HTTP_NO_RESPONSE/server/7002": 1}
 	for _, s := range steps {
 		if s.note != "" {
 			want[fmt.Sprintf("%s/%s/%v", s.note, s.side, s.port)]++

@@ -34,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
 		os.Exit(2)
 	}
 	var err error
@@ -59,6 +59,12 @@ func main() {
 			break
 		}
 		err = stallServer(os.Args[2])
+	case "silent-server":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab silent-server ADDR")
+			break
+		}
+		err = silentServer(os.Args[2])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
 	case "connect-proxy":
@@ -214,6 +220,25 @@ func stallServer(addr string) error {
 			}
 		}
 		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	})
+}
+
+// silentServer accepts connections and never reads or answers them, as
+// a server whose every worker is stuck (a deadlock, a call with no
+// timeout to something that hangs): its kernel still accepts and
+// acknowledges the requests. Connections stay open (a client without a
+// timeout waits for ever); past 64 the oldest is closed.
+func silentServer(addr string) error {
+	held := make(chan net.Conn, 64)
+	return serve(addr, func(c net.Conn) {
+		for {
+			select {
+			case held <- c:
+				return
+			default:
+				(<-held).Close()
+			}
+		}
 	})
 }
 
