@@ -31,12 +31,18 @@ func runBytes(t *testing.T, data []byte, cfg detectors.Config) error {
 // file: the pipeline must never panic.
 func TestHostileCaptures(t *testing.T) {
 	rnd := rand.New(rand.NewSource(42))
-	files := corpusFiles(t)
+	var files []string
+	for _, f := range corpusFiles(t) {
+		files = append(files, filepath.Join(corpusDir, f))
+	}
+	// The lab's captures too: tunnels (VXLAN), h2c, STARTTLS, proxies.
+	lab, _ := filepath.Glob("../testdata/lab/*.pcap")
+	files = append(files, lab...)
 	cfg := detectors.DefaultConfig()
 	cfg.SearchHeader = "host"
 	runs := 0
 	for _, f := range files {
-		orig, err := os.ReadFile(filepath.Join(corpusDir, f))
+		orig, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
