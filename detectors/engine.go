@@ -38,6 +38,7 @@ const (
 	NoteTCPRetransmissions
 	NoteGRPCError
 	NoteHTTP2Error
+	NoteTLSNoAnswer
 	numNotes
 )
 
@@ -46,7 +47,7 @@ var noteNames = [numNotes]string{
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
-	"GRPC_ERROR", "HTTP2_ERROR",
+	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER",
 }
 
 // NoteName returns the event code string of note n.
@@ -407,6 +408,9 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	if h := e.hangDeadline(c, fs); h != 0 && h > e.now {
 		d = min(d, h)
 	}
+	if h := e.helloDeadline(c, fs); h != 0 && h > e.now {
+		d = min(d, h)
+	}
 	return d
 }
 
@@ -429,8 +433,11 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 		fs.clear(fTracked)
 		e.writePcap(c, fs)
 	}
-	if fs.service == svcHTTP {
+	switch fs.service {
+	case svcHTTP:
 		e.stillWaiting(c, fs, now, hangSoFar, false)
+	case svcSSL:
+		e.helloWaiting(c, fs, now, hangSoFar, false)
 	}
 	idle := e.idleUDP
 	if c.Proto() == decode.ProtoTCP {
@@ -462,8 +469,11 @@ func (e *Engine) Flush() {
 		if e.dnsOf(fs) != nil {
 			e.dnsTimeouts(c, fs, e.now, true)
 		}
-		if fs.service == svcHTTP {
+		switch fs.service {
+		case svcHTTP:
 			e.stillWaiting(c, fs, e.now, hangAtEnd, true)
+		case svcSSL:
+			e.helloWaiting(c, fs, e.now, hangAtEnd, true)
 		}
 		e.endFlow(c, endCaptureEnd)
 	})

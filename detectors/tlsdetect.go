@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
 )
 
 func sideName(d int8) string {
@@ -153,6 +154,60 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	b.B = e.appendTunnel(b.B, c, fs)
 	b.B = appendSide(b.B, sn)
 	b.B = e.appendTLS(b.B, c, t, false)
+	e.eventEndPcap(b, fs)
+}
+
+// helloDeadline returns when c's ClientHello, unanswered so far, will
+// have waited hangSoFar (0: not that).
+func (e *Engine) helloDeadline(c *flowtable.Conn, fs *flowState) int64 {
+	if fs.service != svcSSL || c.Size(1) != 0 {
+		return 0
+	}
+	if t := e.tlsOf(fs); t != nil && !t.reported && !t.shSeen && t.chTS != 0 {
+		return t.chTS + hangSoFar
+	}
+	return 0
+}
+
+// helloWaiting reports a ClientHello the server has not answered (not a
+// byte) for at least least at ts, the connection still open and the
+// hello acknowledged by the server's kernel: TLS_NO_ANSWER. A client
+// without a handshake timeout (Python's requests, Node's https and
+// Java's HttpURLConnection have none by default) waits for ever; one
+// with a timeout closes and gets TLS_HANDSHAKE_ABORTED instead.
+func (e *Engine) helloWaiting(c *flowtable.Conn, fs *flowState, ts, least int64, atEnd bool) {
+	t := e.tlsOf(fs)
+	if t == nil || t.reported || t.shSeen || t.chTS == 0 || ts-t.chTS < least || c.Size(1) != 0 ||
+		c.E[0].DidClose || c.E[1].DidClose || closed(c) || c.Unacked(0) != 0 || e.q(fs).zeroFrom[1] != 0 {
+		return
+	}
+	t.reported = true
+	b := e.problemEvent(c, fs, NoteTLSNoAnswer, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " has not answered the TLS ClientHello of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	if t.sniLen > 0 {
+		b.B = append(b.B, " (for "...)
+		b.B = appendText(b.B, t.sni[:t.sniLen])
+		b.B = append(b.B, ')')
+	}
+	b.B = append(b.B, " in "...)
+	b.B = appendDurationWords(b.B, ts-t.chTS)
+	b.B = append(b.B, " so far, the connection still open"...)
+	if atEnd {
+		b.B = append(b.B, " when the capture ended"...)
+	}
+	b.B = append(b.B, ": it accepted the TCP connection but sent nothing, so its application is stuck or not reading (the kernel accepts connections on its behalf), or it does not speak TLS and waits for something else; a client without a handshake timeout waits for ever"...)
+	b.B = e.appendTunnel(b.B, c, fs)
+	b.B = appendSide(b.B, "server")
+	b.B = e.appendTLS(b.B, c, t, false)
+	b.B = append(b.B, `,"waited_ms":`...)
+	b.B = jsonw.Millis(b.B, ts-t.chTS)
+	b.B = append(b.B, `,"so_far":true`...)
 	e.eventEndPcap(b, fs)
 }
 

@@ -1046,3 +1046,27 @@ func TestHTTPHangSoFar(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSHelloUnanswered: a server that accepts connections and never
+// answers. Clients without a handshake timeout (Python's ssl, Node's
+// https, curl) wait for ever: TLS_NO_ANSWER once a hello has waited 30 s
+// or, at the capture's end, 10 s; a Go client with a 3 s timeout closes
+// (TLS_HANDSHAKE_ABORTED); openssl, which began 1 s before the end, is
+// not judged. Real traffic from testdata/lab.
+func TestTLSHelloUnanswered(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tls-hello-unanswered.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			tl, _ := e["tls"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s/%s/%v/%v", e.str("note"), e.str("side"), tl["server_name"], e.num("waited_ms") >= 30000))
+			if e.str("note") == "TLS_NO_ANSWER" && (e["so_far"] != true || !strings.Contains(e.str("msg"), "has not answered the TLS ClientHello of client 198.18.0.2")) {
+				t.Errorf("%v", e)
+			}
+		}
+		sort.Strings(got)
+		if w := "TLS_HANDSHAKE_ABORTED/client/api.demo.test/false TLS_NO_ANSWER/server/<nil>/true TLS_NO_ANSWER/server/api.demo.test/false TLS_NO_ANSWER/server/api.demo.test/true"; strings.Join(got, " ") != w {
+			t.Errorf("workers %d: %v\nwant %s", workers, got, w)
+		}
+	}
+}

@@ -25,7 +25,7 @@ try() { # run a client in the pod, show one line of what it says
 }
 cleanup() {
   [ -n "${AGENT:-}" ] && kill -TERM "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null || true
-  [ -n "${HANG:-}" ] && kill "$HANG" 2>/dev/null || true
+  [ -n "${HANG:-}" ] && kill $HANG 2>/dev/null || true
   "$here/lab.sh" down "$NAME" "$STATE" >/dev/null 2>&1 || true
   rm -rf "$STATE"
 }
@@ -50,6 +50,9 @@ step "running clients in the pod"
 printf '    %-58s %s\n' "curl without a timeout to a server that never answers" "(in the background: it waits as long as the demo runs)"
 ip netns exec "$NAME-pod" timeout 120 curl -sS -o /dev/null http://198.18.0.1:7002/api/orders >/dev/null 2>&1 &
 HANG=$!
+printf '    %-58s %s\n' "curl https:// without a timeout to the same server" "(in the background: its ClientHello is never answered)"
+ip netns exec "$NAME-pod" timeout 120 curl -sSk -o /dev/null --resolve api.demo.test:7002:198.18.0.1 https://api.demo.test:7002/ >/dev/null 2>&1 &
+HANG="$HANG $!"
 try "curl TLS 1.3 to a self-signed server (untrusted)" curl -sS $R https://api.demo.test/
 try "curl TLS 1.2 to a self-signed server (untrusted)" curl -sS --tls-max 1.2 $R https://api.demo.test/
 try "wget (GnuTLS) to the self-signed server: it checks the certificate after the handshake" wget -q --no-hsts -O /dev/null https://198.18.0.1/
@@ -97,7 +100,7 @@ try "dig a name that exists (healthy)" dig +short +tries=1 @198.18.0.1 www.demo.
 step "stopping dlltagent (SIGTERM: flush open flows, write pcaps and stats)"
 sleep 0.5
 kill -TERM "$AGENT"; wait "$AGENT" || true; AGENT=
-kill "$HANG" 2>/dev/null || true; HANG=
+kill $HANG 2>/dev/null || true; HANG=
 echo
 "$BIN" summary "$OUT"
 echo

@@ -196,6 +196,13 @@ func TestLiveDiagnoses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hang.Process.Kill(); hang.Wait() })
+	// And a TLS client with no handshake timeout to speak of (curl's is
+	// its 300 s connect timeout).
+	hello := exec.Command("ip", "netns", "exec", l.name+"-pod", "timeout", "120", "curl", "-sSk", "-o", "/dev/null", "https://198.18.0.1:7002/")
+	if err := hello.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hello.Process.Kill(); hello.Wait() })
 	start := time.Now()
 	for _, s := range steps {
 		if len(s.args) > 0 {
@@ -214,11 +221,11 @@ func TestLiveDiagnoses(t *testing.T) {
 	for _, e := range events {
 		port, _ := e["id.resp_p"].(float64)
 		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
-		if port == 7002 && (e["so_far"] != true || !strings.Contains(fmt.Sprint(e["msg"]), "so far for an answer to GET /api/orders")) {
+		if port == 7002 && e["note"] == "HTTP_NO_RESPONSE" && (e["so_far"] != true || !strings.Contains(fmt.Sprint(e["msg"]), "so far for an answer to GET /api/orders")) {
 			t.Errorf("the hanging request: %v", e)
 		}
 	}
-	want := map[string]int{"HTTP_NO_RESPONSE/server/7002": 1}
+	want := map[string]int{"HTTP_NO_RESPONSE/server/7002": 1, "TLS_NO_ANSWER/server/7002": 1}
 	for _, s := range steps {
 		if s.note != "" {
 			want[fmt.Sprintf("%s/%s/%v", s.note, s.side, s.port)]++
