@@ -551,7 +551,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		if h := e.httpOf(fs); h != nil && h.h2c != nil {
 			e.h2cClosed(c, fs, h.h2c, ts)
 		} else if req, waited, ok := e.unanswered(c, fs, ts); ok && e.q(fs).events&(1<<NoteHTTPNoResponse) == 0 {
-			e.noResponse(c, fs, req, waited, ts)
+			e.noResponse(c, fs, req, waited, ts, waitGaveUp)
 		}
 	}
 	e.maybeReleaseHead(c, fs)

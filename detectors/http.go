@@ -382,52 +382,31 @@ func (e *Engine) hangDeadline(c *flowtable.Conn, fs *flowState) int64 {
 	return 0
 }
 
-// stillWaiting reports c's HTTP/1.x request if, at ts, it has waited at
-// least least without a byte of answer, both sides still connected. A
-// request whose bytes the server has not all acknowledged is not waiting
-// for an answer but to be sent (a server that stopped reading: its zero
+// clientWaits reports whether c's client is waiting for the server to
+// answer: both sides still connected, and everything the client sent
+// acknowledged by the server. Bytes not acknowledged are waiting to be
+// sent, not for an answer (a server that stopped reading: its zero
 // window is TCP_ZERO_WINDOW's).
+func (e *Engine) clientWaits(c *flowtable.Conn, fs *flowState) bool {
+	return !c.E[0].DidClose && !c.E[1].DidClose && !closed(c) && c.Unacked(0) == 0 && e.q(fs).zeroFrom[1] == 0
+}
+
+// stillWaiting reports c's HTTP/1.x request if, at ts, it has waited at
+// least least without a byte of answer, its client still waiting.
 func (e *Engine) stillWaiting(c *flowtable.Conn, fs *flowState, ts, least int64, atEnd bool) {
-	if fs.service != svcHTTP || e.q(fs).events&(1<<NoteHTTPNoResponse) != 0 || c.E[0].DidClose || c.E[1].DidClose || closed(c) ||
-		c.Unacked(0) != 0 || e.q(fs).zeroFrom[1] != 0 {
+	if fs.service != svcHTTP || e.q(fs).events&(1<<NoteHTTPNoResponse) != 0 || !e.clientWaits(c, fs) {
 		return
 	}
 	if h := e.httpOf(fs); h != nil && h.h2c != nil {
 		return
 	}
-	if req, waited, ok := e.unanswered(c, fs, ts); ok && waited >= least {
-		e.noResponseSoFar(c, fs, req, waited, ts, atEnd)
-	}
-}
-
-// noResponseSoFar reports a request still waiting for its answer.
-func (e *Engine) noResponseSoFar(c *flowtable.Conn, fs *flowState, req []byte, waited, ts int64, atEnd bool) {
-	b := e.problemEvent(c, fs, NoteHTTPNoResponse, ts)
-	if b == nil {
-		return
-	}
-	method, uri, _ := splitRequestLine(req)
-	b.B = append(b.B, "client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = append(b.B, " has waited "...)
-	b.B = appendDurationWords(b.B, waited)
-	b.B = append(b.B, " so far for an answer to "...)
-	b.B = appendRequest(b.B, method, uri)
-	b.B = append(b.B, " from server "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, ", without a byte of it"...)
-	if c.Size(1) > 0 {
-		b.B = append(b.B, " (the server had answered the earlier requests on this keep-alive connection)"...)
-	}
+	how := waitSoFar
 	if atEnd {
-		b.B = append(b.B, ", the connection still open when the capture ended"...)
-	} else {
-		b.B = append(b.B, ", the connection still open"...)
+		how = waitAtEnd
 	}
-	b.B = append(b.B, ": the server, or an upstream behind it, hangs, and a client without a timeout waits for ever (a slow endpoint that is working takes this long too)"...)
-	b.B = appendNoResponseFields(b.B, method, uri, "", waited)
-	b.B = append(b.B, `,"so_far":true`...)
-	e.eventEndPcap(b, fs)
+	if req, waited, ok := e.unanswered(c, fs, ts); ok && waited >= least {
+		e.noResponse(c, fs, req, waited, ts, how)
+	}
 }
 
 // longPollParams are query parameters with which a client asks the
@@ -453,10 +432,18 @@ func isLongPoll(uri []byte) bool {
 	return false
 }
 
-// noResponse reports a client that closed (FIN) its connection after
-// waiting for an answer to its HTTP request without getting a byte: its
-// timeout fired while the server, or something behind it, hung.
-func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited, ts int64) {
+// How an HTTP request without an answer is reported.
+const (
+	waitGaveUp = iota // the client closed (FIN) after waiting
+	waitSoFar         // still waiting, hangSoFar reached
+	waitAtEnd         // still waiting when the capture ended
+)
+
+// noResponse reports a client that waited for an answer to its HTTP
+// request without getting a byte: it closed (FIN) the connection, its
+// timeout having fired while the server, or something behind it, hung;
+// or (how) it is still waiting.
+func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited, ts int64, how int) {
 	b := e.problemEvent(c, fs, NoteHTTPNoResponse, ts)
 	if b == nil {
 		return
@@ -464,6 +451,27 @@ func (e *Engine) noResponse(c *flowtable.Conn, fs *flowState, req []byte, waited
 	method, uri, _ := splitRequestLine(req)
 	b.B = append(b.B, "client "...)
 	b.B = c.Orig().AppendTo(b.B)
+	if how != waitGaveUp {
+		b.B = append(b.B, " has waited "...)
+		b.B = appendDurationWords(b.B, waited)
+		b.B = append(b.B, " so far for an answer to "...)
+		b.B = appendRequest(b.B, method, uri)
+		b.B = append(b.B, " from server "...)
+		b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+		b.B = append(b.B, ", without a byte of it"...)
+		if c.Size(1) > 0 {
+			b.B = append(b.B, " (the server had answered the earlier requests on this keep-alive connection)"...)
+		}
+		b.B = append(b.B, ", the connection still open"...)
+		if how == waitAtEnd {
+			b.B = append(b.B, " when the capture ended"...)
+		}
+		b.B = append(b.B, ": the server, or an upstream behind it, hangs, and a client without a timeout waits for ever (a slow endpoint that is working takes this long too)"...)
+		b.B = appendNoResponseFields(b.B, method, uri, "", waited)
+		b.B = append(b.B, `,"so_far":true`...)
+		e.eventEndPcap(b, fs)
+		return
+	}
 	b.B = append(b.B, " gave up on "...)
 	b.B = appendRequest(b.B, method, uri)
 	b.B = append(b.B, " to server "...)

@@ -177,8 +177,7 @@ func (e *Engine) helloDeadline(c *flowtable.Conn, fs *flowState) int64 {
 // with a timeout closes and gets TLS_HANDSHAKE_ABORTED instead.
 func (e *Engine) helloWaiting(c *flowtable.Conn, fs *flowState, ts, least int64, atEnd bool) {
 	t := e.tlsOf(fs)
-	if t == nil || t.reported || t.shSeen || t.chTS == 0 || ts-t.chTS < least || c.Size(1) != 0 ||
-		c.E[0].DidClose || c.E[1].DidClose || closed(c) || c.Unacked(0) != 0 || e.q(fs).zeroFrom[1] != 0 {
+	if t == nil || t.reported || t.shSeen || t.chTS == 0 || ts-t.chTS < least || c.Size(1) != 0 || !e.clientWaits(c, fs) {
 		return
 	}
 	t.reported = true

@@ -217,11 +217,9 @@ func TestLiveDiagnoses(t *testing.T) {
 
 	events := records(t, filepath.Join(a.out, "netevents.jsonl"))
 	flows := records(t, filepath.Join(a.out, "end_flows.jsonl"))
-	count := map[string]int{}
+	count := countNotes(events)
 	for _, e := range events {
-		port, _ := e["id.resp_p"].(float64)
-		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
-		if port == 7002 && e["note"] == "HTTP_NO_RESPONSE" && (e["so_far"] != true || !strings.Contains(fmt.Sprint(e["msg"]), "so far for an answer to GET /api/orders")) {
+		if e["id.resp_p"] == 7002.0 && e["note"] == "HTTP_NO_RESPONSE" && (e["so_far"] != true || !strings.Contains(fmt.Sprint(e["msg"]), "so far for an answer to GET /api/orders")) {
 			t.Errorf("the hanging request: %v", e)
 		}
 	}
@@ -241,27 +239,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		want["TCP_RESET/client/443"]--
 		t.Logf("wget closed with a FIN before its reset this time: no TCP_RESET expected")
 	}
-	for k, n := range want {
-		if n == 0 {
-			continue
-		}
-		if count[k] != n {
-			t.Errorf("%s: %d events, want %d", k, count[k], n)
-		}
-	}
-	for k, n := range count {
-		if want[k] == 0 {
-			t.Errorf("unexpected event %s (x%d)", k, n)
-		}
-	}
-	if t.Failed() {
-		for _, e := range events {
-			t.Logf("event: %v %v %v", e["note"], e["side"], e["msg"])
-		}
-		for _, f := range flows {
-			t.Logf("flow: %v:%v %v %v %v", f["id.resp_h"], f["id.resp_p"], f["conn_state"], f["history"], f["tls"])
-		}
-	}
+	checkCounts(t, want, count, events, flows, "tls")
 	// nginx answering a ClientHello in plain HTTP is named.
 	for _, e := range events {
 		if e["note"] == "TLS_HANDSHAKE_ABORTED" && !strings.Contains(e["msg"].(string), "in plain HTTP") {
@@ -391,22 +369,9 @@ func TestLiveOverlay(t *testing.T) {
 
 	events := records(t, filepath.Join(a.out, "netevents.jsonl"))
 	flows := records(t, filepath.Join(a.out, "end_flows.jsonl"))
-	count := map[string]int{}
 	for _, e := range events {
-		port, _ := e["id.resp_p"].(float64)
-		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
 		if tun, _ := e["tunnel"].(map[string]any); tun["type"] != "vxlan" {
 			t.Errorf("%v: tunnel %v", e["note"], e["tunnel"])
-		}
-	}
-	for k, n := range want {
-		if count[k] != n {
-			t.Errorf("%s: %d events, want %d", k, count[k], n)
-		}
-	}
-	for k, n := range count {
-		if want[k] == 0 {
-			t.Errorf("unexpected event %s (x%d)", k, n)
 		}
 	}
 	downloads := 0
@@ -421,12 +386,42 @@ func TestLiveOverlay(t *testing.T) {
 	if downloads != 3 {
 		t.Errorf("%d whole 300 kB downloads through the IPv6 tunnel, want 3", downloads)
 	}
+	checkCounts(t, want, countNotes(events), events, flows, "tunnel")
+}
+
+// countNotes counts events by note, side and responder port, as the live
+// tests' expectations are written.
+func countNotes(events []map[string]any) map[string]int {
+	count := map[string]int{}
+	for _, e := range events {
+		port, _ := e["id.resp_p"].(float64)
+		count[fmt.Sprintf("%s/%s/%v", e["note"], e["side"], port)]++
+	}
+	return count
+}
+
+// checkCounts fails the test for every count that differs from want (a
+// key wanted 0 times is not checked) and every event not wanted; then,
+// if the test failed, it logs the events and the flows (with their
+// field extra).
+func checkCounts(t *testing.T, want, count map[string]int, events, flows []map[string]any, extra string) {
+	t.Helper()
+	for k, n := range want {
+		if n != 0 && count[k] != n {
+			t.Errorf("%s: %d events, want %d", k, count[k], n)
+		}
+	}
+	for k, n := range count {
+		if want[k] == 0 {
+			t.Errorf("unexpected event %s (x%d)", k, n)
+		}
+	}
 	if t.Failed() {
 		for _, e := range events {
 			t.Logf("event: %v %v %v", e["note"], e["side"], e["msg"])
 		}
 		for _, f := range flows {
-			t.Logf("flow: %v:%v %v %v %v", f["id.resp_h"], f["id.resp_p"], f["conn_state"], f["history"], f["tunnel"])
+			t.Logf("flow: %v:%v %v %v %v", f["id.resp_h"], f["id.resp_p"], f["conn_state"], f["history"], f[extra])
 		}
 	}
 }
