@@ -288,6 +288,7 @@ const (
 type reqLine struct {
 	idx   int32
 	n     uint8
+	sse   bool   // it asked for an event stream (Accept: text/event-stream)
 	first int64  // the connection's first packet time
 	at    int64  // when the request was sent
 	last  int64  // when the client last sent bytes of it (its body)
@@ -297,6 +298,10 @@ type reqLine struct {
 
 func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	l := &r.slot[uint32(c.Index())%reqSlots]
+	// Server-sent events: the server may send nothing, not even its
+	// headers, until the first event. (Only the request's first segment
+	// is looked at.)
+	l.sse = indexFold(payload, []byte("text/event-stream")) >= 0
 	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
 		payload = payload[:i]
 	}
@@ -322,13 +327,13 @@ func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64, uint64) {
 }
 
 // sentBy returns when the client last sent bytes of c's last request (0
-// if it is not known).
-func (r *reqCache) sentBy(c *flowtable.Conn) int64 {
+// if it is not known), and whether it asked for an event stream.
+func (r *reqCache) sentBy(c *flowtable.Conn) (int64, bool) {
 	l := &r.slot[uint32(c.Index())%reqSlots]
 	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
-		return 0
+		return 0, false
 	}
-	return l.last
+	return l.last, l.sse
 }
 
 // minNoResponse is the shortest wait for an answer reported when a
@@ -347,8 +352,8 @@ func (e *Engine) unanswered(c *flowtable.Conn, fs *flowState, ts int64) ([]byte,
 	req, _, srv := e.reqs.get(c)
 	// The wait runs from the request's last byte: a body being uploaded
 	// is not a wait.
-	at := e.reqs.sentBy(c)
-	if req == nil || c.Size(1) != srv || ts-at < minNoResponse {
+	at, sse := e.reqs.sentBy(c)
+	if req == nil || sse || c.Size(1) != srv || ts-at < minNoResponse {
 		return nil, 0, false
 	}
 	if _, uri, _ := splitRequestLine(req); isLongPoll(uri) {
@@ -376,7 +381,7 @@ func (e *Engine) hangDeadline(c *flowtable.Conn, fs *flowState) int64 {
 	if _, _, srv := e.reqs.get(c); srv != c.Size(1) {
 		return 0
 	}
-	if at := e.reqs.sentBy(c); at != 0 {
+	if at, sse := e.reqs.sentBy(c); at != 0 && !sse {
 		return at + hangSoFar
 	}
 	return 0

@@ -1047,6 +1047,17 @@ func TestHTTPHangSoFar(t *testing.T) {
 	}
 }
 
+// TestEventStreamNotAHang: a request for server-sent events
+// (Accept: text/event-stream) may get nothing until the first event:
+// its wait is not a hang; the plain GET beside it, waiting as long, is.
+// Real traffic from testdata/lab.
+func TestEventStreamNotAHang(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/http-event-stream-quiet.pcap", 1, nil)
+	if len(events) != 1 || events[0].str("note") != "HTTP_NO_RESPONSE" || !strings.Contains(events[0].str("msg"), "GET /orders") {
+		t.Errorf("events %v, want the HTTP_NO_RESPONSE of GET /orders alone", events)
+	}
+}
+
 // TestTLSHelloUnanswered: a server that accepts connections and never
 // answers. Clients without a handshake timeout (Python's ssl, Node's
 // https, curl) wait for ever: TLS_NO_ANSWER once a hello has waited 30 s
