@@ -78,6 +78,7 @@ type Stats struct {
 	Malformed    atomic.Uint64
 	NotIP        atomic.Uint64
 	Fragments    atomic.Uint64
+	Tunnelled    atomic.Uint64 // packets analysed from inside a tunnel (VXLAN, Geneve, GRE, IP in IP)
 	Flows        atomic.Uint64 // connections created
 	FlowsActive  atomic.Int64
 	FlowsEvicted atomic.Uint64 // not created because the table was full
@@ -272,6 +273,9 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	}
 	if p.Flags&decode.Fragment != 0 {
 		e.St.Fragments.Add(1)
+	}
+	if p.Encap != decode.EncapNone && mayForward {
+		e.St.Tunnelled.Add(1)
 	}
 	if !p.HasTransport() {
 		return

@@ -974,7 +974,11 @@ func TestVXLANOverlay(t *testing.T) {
 	cfg := detectors.DefaultConfig()
 	cfg.SearchHeader = "X-Pepe"
 	for _, workers := range []int{1, 2} {
-		events, flows, _ := analyse(t, "../testdata/lab/vxlan-overlay.pcap", workers, &cfg)
+		events, flows, dir := analyse(t, "../testdata/lab/vxlan-overlay.pcap", workers, &cfg)
+		stats := readJSONL(t, filepath.Join(dir, "stats.jsonl"))
+		if n := stats[len(stats)-1].num("tunnelled_packets"); n != 65 {
+			t.Errorf("tunnelled_packets %v, want the 65 IP packets inside the tunnels (tshark -d udp.port==8472,vxlan)", n)
+		}
 		var got []string
 		for _, e := range events {
 			got = append(got, fmt.Sprintf("%s/%s/%v", e.str("note"), e.str("side"), e.num("id.resp_p")))

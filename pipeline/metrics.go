@@ -39,6 +39,7 @@ var metrics = []metric{
 	{"kernel_freezes_total", "Times the kernel froze the ring queue (tp_freeze_q_cnt).", func(s *detectors.Stats) uint64 { return s.KernelFreeze.Load() }, false},
 	{"queue_drops_total", "Records dropped because the sink queue was full.", func(s *detectors.Stats) uint64 { return s.QueueDrops.Load() }, false},
 	{"malformed_total", "Packets with a truncated or inconsistent header.", func(s *detectors.Stats) uint64 { return s.Malformed.Load() }, false},
+	{"tunnelled_packets_total", "Packets analysed from inside a tunnel (VXLAN, Geneve, GRE, IP in IP, ERSPAN).", func(s *detectors.Stats) uint64 { return s.Tunnelled.Load() }, false},
 	{"flows_total", "Connections created.", func(s *detectors.Stats) uint64 { return s.Flows.Load() }, false},
 	{"flows_active", "Connections tracked now.", func(s *detectors.Stats) uint64 { return uint64(max(0, s.FlowsActive.Load())) }, true},
 	{"flows_evicted_total", "Connections not tracked because the flow table was full.", func(s *detectors.Stats) uint64 { return s.FlowsEvicted.Load() }, false},
