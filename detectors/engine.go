@@ -290,8 +290,10 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 			e.hold(e.owner(p), ts, linkType, frame, origLen)
 			return
 		}
-		if w := e.owner(p); w >= 0 && w != e.worker && e.forward(w, ts, linkType, frame, origLen) {
-			return
+		if isDNS(p) {
+			if w := DNSOwner(p.Tuple, len(e.fwdPeers)); w != e.worker && e.forward(w, ts, linkType, frame, origLen) {
+				return
+			}
 		}
 	}
 	t := flowtable.FlowTuple(p)
@@ -1023,28 +1025,28 @@ func DNSOwner(t decode.Tuple, n int) int {
 	return int(k.Hash() % uint64(n))
 }
 
-// owner returns the worker that must analyse p when that is not simply
-// the one the kernel's fanout gave it (live, several workers), else -1.
-// DNS: its owner by addresses (DNSOwner). A tunnelled packet: the kernel
-// hashed its outer header, and the two directions of one connection
-// inside a VXLAN or Geneve tunnel travel in two different outer flows
-// (each node picks its own source port), so the inner flow's hash
-// decides, as offline.
+// isDNS reports whether p is DNS (port 53, UDP or TCP), which one worker
+// per pair of addresses analyses (DNSOwner).
+func isDNS(p *decode.Packet) bool {
+	return (p.SrcPort == 53 || p.DstPort == 53) && p.Proto != decode.ProtoICMP && p.Proto != decode.ProtoICMPv6
+}
+
+// owner returns the worker that analyses the tunnelled packet p (live,
+// several workers): the kernel's fanout hashed its outer header, and the
+// two directions of one connection inside a VXLAN or Geneve tunnel
+// travel in two different outer flows (each node picks its own source
+// port), so the inner flow decides, as offline.
 func (e *Engine) owner(p *decode.Packet) int {
 	n := len(e.fwdPeers)
-	dns := (p.SrcPort == 53 || p.DstPort == 53) && p.Proto != decode.ProtoICMP && p.Proto != decode.ProtoICMPv6
-	switch {
-	case dns:
+	if isDNS(p) {
 		return DNSOwner(p.Tuple, n)
-	case p.Encap != decode.EncapNone:
-		t := flowtable.FlowTuple(p)
-		if p.Flags&decode.HasInner != 0 {
-			t = p.Inner // as offline: an ICMP error goes with the flow it quotes
-		}
-		k, _ := flowtable.MakeKey(&t)
-		return int(k.Hash() % uint64(n))
 	}
-	return -1
+	t := flowtable.FlowTuple(p)
+	if p.Flags&decode.HasInner != 0 {
+		t = p.Inner // as offline: an ICMP error goes with the flow it quotes
+	}
+	k, _ := flowtable.MakeKey(&t)
+	return int(k.Hash() % uint64(n))
 }
 
 // Forwarded is a packet passed to the worker that owns it (live): DNS,
@@ -1086,7 +1088,7 @@ func (e *Engine) SetPeers(peers []chan ICMPNotice, inbox chan ICMPNotice) {
 // flow is not (yet) here is retried for a while: the packet it quotes may
 // still sit in a ring block this worker has not read.
 func (e *Engine) DrainInbox() {
-	// Forwarded DNS first: an error kept below may quote one of them.
+	// Forwarded packets first: an error kept below may quote one of them.
 	if e.fwdPeers != nil {
 		for done := false; !done; {
 			select {
