@@ -15,6 +15,33 @@ import (
 
 type collect struct{ lines [][]byte }
 
+// serializeLayers builds a frame with gopacket, lengths and checksums
+// filled in.
+func serializeLayers(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+// twoWorkers returns two engines joined as a live run's workers are (ICMP
+// notices, forwarded packets), each writing into its own collect.
+func twoWorkers() ([2]*Engine, [2]*collect) {
+	outs := [2]*collect{{}, {}}
+	var e [2]*Engine
+	inbox := [2]chan ICMPNotice{make(chan ICMPNotice, 8), make(chan ICMPNotice, 8)}
+	fwd := []chan Forwarded{make(chan Forwarded, 8), make(chan Forwarded, 8)}
+	for i := range e {
+		var st Stats
+		e[i] = NewEngine(DefaultConfig(), i, outs[i], &st)
+		e[i].SetPeers([]chan ICMPNotice{inbox[1-i]}, inbox[i])
+		e[i].SetForwardPeers(fwd)
+	}
+	return e, outs
+}
+
 func (c *collect) Send(b *Buffer) bool {
 	for _, l := range bytes.Split(b.B, []byte("\n")) {
 		if len(l) > 0 {
@@ -366,13 +393,7 @@ func TestICMPBeforeForwardedDNS(t *testing.T) {
 		return &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
 	}
 	a, b := net.HardwareAddr{2, 0, 0, 0, 0, 2}, net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	serialize := func(ls ...gopacket.SerializableLayer) []byte {
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-			t.Fatal(err)
-		}
-		return append([]byte(nil), buf.Bytes()...)
-	}
+	serialize := func(ls ...gopacket.SerializableLayer) []byte { return serializeLayers(t, ls...) }
 	dns := &layers.DNS{ID: 7, RD: true, Questions: []layers.DNSQuestion{{Name: []byte("www.demo.test"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}}}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: cli, DstIP: srv}
 	udp := &layers.UDP{SrcPort: 40000, DstPort: 53}
@@ -383,16 +404,7 @@ func TestICMPBeforeForwardedDNS(t *testing.T) {
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, gopacket.Payload(quoted))
 
 	owner := DNSOwner(decode.Tuple{Src: netip.AddrFrom4([4]byte{198, 18, 0, 2}), Dst: netip.AddrFrom4([4]byte{198, 18, 0, 1}), SrcPort: 40000, DstPort: 53}, 2)
-	outs := [2]*collect{{}, {}}
-	var e [2]*Engine
-	inbox := [2]chan ICMPNotice{make(chan ICMPNotice, 8), make(chan ICMPNotice, 8)}
-	fwd := []chan Forwarded{make(chan Forwarded, 8), make(chan Forwarded, 8)}
-	for i := range e {
-		var st Stats
-		e[i] = NewEngine(DefaultConfig(), i, outs[i], &st)
-		e[i].SetPeers([]chan ICMPNotice{inbox[1-i]}, inbox[i])
-		e[i].SetForwardPeers(fwd)
-	}
+	e, outs := twoWorkers()
 	const ts = int64(1e18)
 	e[1-owner].Packet(ts, 1, query, len(query))  // read by the other worker: forwarded
 	e[owner].Packet(ts+50e3, 1, icmp, len(icmp)) // the error reaches the owner first

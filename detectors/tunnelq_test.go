@@ -23,13 +23,7 @@ func TestTunnelHoldOrder(t *testing.T) {
 	cli, srv := net.IPv4(198, 18, 244, 2), net.IPv4(198, 18, 244, 1)
 	node1, node2 := net.IPv4(198, 18, 0, 2), net.IPv4(198, 18, 0, 1)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	serialize := func(ls ...gopacket.SerializableLayer) []byte {
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-			t.Fatal(err)
-		}
-		return append([]byte(nil), buf.Bytes()...)
-	}
+	serialize := func(ls ...gopacket.SerializableLayer) []byte { return serializeLayers(t, ls...) }
 	// vxlan wraps an inner TCP segment from src to dst, sent by node
 	// from its own source port (each node picks its own).
 	vxlan := func(src, dst, from, to net.IP, sport uint16, tcp *layers.TCP) []byte {
@@ -49,16 +43,7 @@ func TestTunnelHoldOrder(t *testing.T) {
 	k, _ := flowtable.MakeKey(&tup)
 	owner := int(k.Hash() % 2)
 
-	outs := [2]*collect{{}, {}}
-	var e [2]*Engine
-	inbox := [2]chan ICMPNotice{make(chan ICMPNotice, 8), make(chan ICMPNotice, 8)}
-	fwd := []chan Forwarded{make(chan Forwarded, 8), make(chan Forwarded, 8)}
-	for i := range e {
-		var st Stats
-		e[i] = NewEngine(DefaultConfig(), i, outs[i], &st)
-		e[i].SetPeers([]chan ICMPNotice{inbox[1-i]}, inbox[i])
-		e[i].SetForwardPeers(fwd)
-	}
+	e, outs := twoWorkers()
 	const ts = int64(1e18)
 	e[owner].Packet(ts+100e3, 1, rst, len(rst)) // the owner reads the answer first
 	e[1-owner].Packet(ts, 1, syn, len(syn))     // the other worker, the SYN: forwarded
@@ -99,13 +84,7 @@ func TestTunnelField(t *testing.T) {
 	cli, srv := net.IPv4(198, 18, 244, 2), net.IPv4(198, 18, 244, 1)
 	node1, node2 := net.IPv4(198, 19, 0, 2), net.IPv4(198, 19, 0, 1)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	serialize := func(ls ...gopacket.SerializableLayer) []byte {
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-			t.Fatal(err)
-		}
-		return append([]byte(nil), buf.Bytes()...)
-	}
+	serialize := func(ls ...gopacket.SerializableLayer) []byte { return serializeLayers(t, ls...) }
 	inner := func(src, dst net.IP, tcp *layers.TCP, eth bool) []byte {
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
 		tcp.SetNetworkLayerForChecksum(ip)
