@@ -77,8 +77,9 @@ func Open(cfg Config) ([]*Ring, int, error) {
 		if fanout == 0 {
 			fanout = uint16(os.Getpid())
 		}
+		loopback := arphrd == unix.ARPHRD_LOOPBACK
 		for w := 0; w < cfg.Workers; w++ {
-			r, err := openOne(cfg, ifindex, fanout)
+			r, err := openOne(cfg, ifindex, fanout, loopback)
 			if err != nil {
 				for _, o := range rings {
 					o.Close()
@@ -139,7 +140,24 @@ func ifaceInfo(name string) (index int, arphrd uint16, err error) {
 	return index, arphrd, nil
 }
 
-func openOne(cfg Config, ifindex int, fanout uint16) (r *Ring, err error) {
+// skipOutgoing is a classic BPF socket filter that drops the packets a
+// socket sees leaving (PACKET_OUTGOING). On a loopback interface every
+// packet is seen twice, leaving and arriving; libpcap drops the first
+// copy in user space, this drops it in the kernel, before the ring.
+var skipOutgoing = []unix.SockFilter{
+	{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: skfAdOff + skfAdPkttype},
+	{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PACKET_OUTGOING},
+	{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+	{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+}
+
+// The ancillary-data offsets of classic BPF (linux/filter.h).
+const (
+	skfAdOff     = 0xfffff000 // SKF_AD_OFF, -0x1000
+	skfAdPkttype = 4          // SKF_AD_PKTTYPE
+)
+
+func openOne(cfg Config, ifindex int, fanout uint16, loopback bool) (r *Ring, err error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
@@ -153,6 +171,13 @@ func openOne(cfg Config, ifindex int, fanout uint16) (r *Ring, err error) {
 			r.Close()
 		}
 	}()
+	if loopback {
+		// Before bind: no packet reaches the socket unfiltered.
+		prog := unix.SockFprog{Len: uint16(len(skipOutgoing)), Filter: &skipOutgoing[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+			return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+		}
+	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return nil, os.NewSyscallError("setsockopt PACKET_VERSION", err)
 	}
