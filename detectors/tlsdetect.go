@@ -160,13 +160,22 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 // helloDeadline returns when c's ClientHello, unanswered so far, will
 // have waited hangSoFar (0: not that).
 func (e *Engine) helloDeadline(c *flowtable.Conn, fs *flowState) int64 {
-	if fs.service != svcSSL || c.Size(1) != 0 {
+	if fs.service != svcSSL {
 		return 0
 	}
-	if t := e.tlsOf(fs); t != nil && !t.reported && !t.shSeen && t.chTS != 0 {
+	if t := e.tlsOf(fs); t != nil && !t.reported && !t.shSeen && t.chTS != 0 && !t.serverSpoke() {
 		return t.chTS + hangSoFar
 	}
 	return 0
+}
+
+// serverSpoke reports whether the server sent anything since TLS began
+// on the connection (or the parse of its side gave up): what it sent
+// before, a STARTTLS go-ahead or a proxy's answer to CONNECT, does not
+// count.
+func (t *tlsState) serverSpoke() bool {
+	d := &t.d[1]
+	return d.seqInit || d.broken || d.plain != 0
 }
 
 // helloWaiting reports a ClientHello the server has not answered (not a
@@ -177,7 +186,7 @@ func (e *Engine) helloDeadline(c *flowtable.Conn, fs *flowState) int64 {
 // with a timeout closes and gets TLS_HANDSHAKE_ABORTED instead.
 func (e *Engine) helloWaiting(c *flowtable.Conn, fs *flowState, ts, least int64, atEnd bool) {
 	t := e.tlsOf(fs)
-	if t == nil || t.reported || t.shSeen || t.chTS == 0 || ts-t.chTS < least || c.Size(1) != 0 || !e.clientWaits(c, fs) {
+	if t == nil || t.reported || t.shSeen || t.chTS == 0 || ts-t.chTS < least || t.serverSpoke() || !e.clientWaits(c, fs) {
 		return
 	}
 	t.reported = true

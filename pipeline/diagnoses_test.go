@@ -1051,6 +1051,18 @@ func TestHTTPHangSoFar(t *testing.T) {
 	}
 }
 
+// TestTLSHelloUnansweredThroughProxy: the proxy answered the CONNECT, the
+// target behind it never answered the ClientHello: the proxy's bytes
+// came before TLS began and do not count as an answer. Real traffic from
+// testdata/lab.
+func TestTLSHelloUnansweredThroughProxy(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/tls-hello-unanswered-proxy.pcap", 2, nil)
+	if len(events) != 1 || events[0].str("note") != "TLS_NO_ANSWER" ||
+		!strings.Contains(events[0].str("msg"), "(through the CONNECT tunnel of proxy 198.18.0.1:3128 to 198.18.0.1:7002)") {
+		t.Errorf("events %v, want one TLS_NO_ANSWER naming the tunnel", events)
+	}
+}
+
 // TestEventStreamNotAHang: a request for server-sent events
 // (Accept: text/event-stream) may get nothing until the first event:
 // its wait is not a hang; the plain GET beside it, waiting as long, is.
