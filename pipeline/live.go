@@ -100,7 +100,7 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 			captureEvent(s, t.Note, t.Msg)
 		}
 	}
-	rings, link, err := ring.Open(o.Ring)
+	rings, _, err := ring.Open(o.Ring)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 	}()
 
 	for {
-		gone := runAttached(ctx, cur, link, engines, alive)
+		gone := runAttached(ctx, cur, engines, alive)
 		mu.Lock()
 		for i, r := range cur {
 			if st, err := r.Stats(); err == nil {
@@ -152,7 +152,7 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 						captureEvent(s, t.Note, t.Msg)
 					}
 				}
-				rs, link, err = ring.Open(o.Ring)
+				rs, _, err = ring.Open(o.Ring)
 				if err != nil {
 					rs = nil
 					continue
@@ -186,7 +186,7 @@ func nsSuffix(ns string) string {
 // runAttached runs one worker per ring until ctx is done (returns false
 // after draining and flushing) or a ring reports its interface gone
 // (returns true after flushing).
-func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*detectors.Engine, alive func() bool) bool {
+func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.Engine, alive func() bool) bool {
 	var wg sync.WaitGroup
 	goneCh := make(chan struct{})
 	var goneOnce sync.Once
@@ -218,7 +218,7 @@ func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*d
 			scratch := make([]byte, 0, ring.BlockSize+4)
 			handle := func(p *ring.Packet) {
 				data := p.Data
-				if p.VLANValid && link == 1 && len(data) >= 12 {
+				if p.VLANValid && p.Link == 1 && len(data) >= 12 {
 					// The tag was stripped by the driver: put it back so
 					// the frame is what was on the wire.
 					scratch = append(scratch[:0], data[:12]...)
@@ -226,7 +226,7 @@ func runAttached(ctx context.Context, rings []*ring.Ring, link int, engines []*d
 					scratch = append(scratch, data[12:]...)
 					data = scratch
 				}
-				e.Packet(p.TS, link, data, p.OrigLen+len(data)-len(p.Data))
+				e.Packet(p.TS, p.Link, data, p.OrigLen+len(data)-len(p.Data))
 			}
 			for {
 				select {

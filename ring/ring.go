@@ -20,7 +20,7 @@ const MinBlocks = 4
 
 // Config describes the rings of one capture.
 type Config struct {
-	Iface   string // interface name
+	Iface   string // interface name; "any": every interface of the namespace
 	NetNS   string // network namespace path ("" = the current one)
 	Workers int
 	RingMB  int // total ring memory across workers
@@ -41,6 +41,10 @@ type Packet struct {
 	VLANValid bool
 	VLANTCI   uint16
 	VLANTPID  uint16
+	// Link is the frame's link type (pcap LINKTYPE_*): the interface's,
+	// or with Iface "any" the one of the interface it was seen on (-1:
+	// one decode does not know).
+	Link int
 }
 
 // Stats are the kernel's counters for one ring (PACKET_STATISTICS; the

@@ -24,6 +24,7 @@ type Ring struct {
 	pfd      []unix.PollFd
 	stats    Stats
 	linkType int
+	any      bool // bound to every interface: the link type is per packet
 
 	// The socket is non-blocking and registered with the Go runtime's
 	// poller: Poll parks the goroutine instead of blocking an OS thread in
@@ -45,6 +46,10 @@ const (
 	linkRaw      = 101
 )
 
+// sllOffset is where a frame's sockaddr_ll sits after its tpacket3_hdr:
+// TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) (packet_mmap.rst).
+const sllOffset = (int(unsafe.Sizeof(unix.Tpacket3Hdr{})) + 15) &^ 15
+
 // blockStatus returns a pointer to block i's block_status word (the
 // first field of tpacket_hdr_v1, 8 bytes into the block descriptor).
 // packet_mmap.rst: the kernel sets TP_STATUS_USER when a block is
@@ -65,21 +70,30 @@ func Open(cfg Config) ([]*Ring, int, error) {
 	var rings []*Ring
 	var link int
 	err := inNetNS(cfg.NetNS, func() error {
-		ifindex, arphrd, err := ifaceInfo(cfg.Iface)
-		if err != nil {
-			return err
-		}
-		link = linkEthernet
-		if arphrd == unix.ARPHRD_NONE || arphrd == unix.ARPHRD_IPGRE || arphrd == 0xfffe {
-			link = linkRaw
+		var ifindex, lo int
+		if cfg.Iface == "any" {
+			// Bound to interface 0: every interface. The copies leaving
+			// the loopback interface are dropped as on lo itself.
+			link = linkEthernet
+			if i, _, err := ifaceInfo("lo"); err == nil {
+				lo = i
+			}
+		} else {
+			i, arphrd, err := ifaceInfo(cfg.Iface)
+			if err != nil {
+				return err
+			}
+			ifindex, link = i, linkOf(arphrd)
+			if arphrd == unix.ARPHRD_LOOPBACK {
+				lo = i
+			}
 		}
 		fanout := cfg.FanoutID
 		if fanout == 0 {
 			fanout = uint16(os.Getpid())
 		}
-		loopback := arphrd == unix.ARPHRD_LOOPBACK
 		for w := 0; w < cfg.Workers; w++ {
-			r, err := openOne(cfg, ifindex, fanout, loopback)
+			r, err := openOne(cfg, ifindex, fanout, lo)
 			if err != nil {
 				for _, o := range rings {
 					o.Close()
@@ -87,7 +101,7 @@ func Open(cfg Config) ([]*Ring, int, error) {
 				rings = nil
 				return err
 			}
-			r.linkType = link
+			r.linkType, r.any = link, ifindex == 0
 			rings = append(rings, r)
 		}
 		return nil
@@ -103,7 +117,9 @@ func Check(cfg Config) error {
 		return err
 	}
 	return inNetNS(cfg.NetNS, func() error {
-		if _, _, err := ifaceInfo(cfg.Iface); err != nil {
+		if cfg.Iface == "any" {
+			// Every interface: nothing to look up.
+		} else if _, _, err := ifaceInfo(cfg.Iface); err != nil {
 			return err
 		}
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -118,6 +134,20 @@ func Check(cfg Config) error {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// linkOf maps an interface's hardware type to the link type of the
+// frames a SOCK_RAW packet socket reads from it: Ethernet (loopback
+// included: a zeroed Ethernet header), raw IP for the interfaces with no
+// link header (tun, WireGuard, IP-in-IP, SIT, GRE), -1 for others.
+func linkOf(arphrd uint16) int {
+	switch arphrd {
+	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
+		return linkEthernet
+	case unix.ARPHRD_NONE, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT, unix.ARPHRD_IPGRE, unix.ARPHRD_IP6GRE:
+		return linkRaw
+	}
+	return -1
+}
 
 func ifaceInfo(name string) (index int, arphrd uint16, err error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -140,24 +170,33 @@ func ifaceInfo(name string) (index int, arphrd uint16, err error) {
 	return index, arphrd, nil
 }
 
-// skipOutgoing is a classic BPF socket filter that drops the packets a
-// socket sees leaving (PACKET_OUTGOING). On a loopback interface every
-// packet is seen twice, leaving and arriving; libpcap drops the first
-// copy in user space, this drops it in the kernel, before the ring.
-var skipOutgoing = []unix.SockFilter{
-	{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: skfAdOff + skfAdPkttype},
-	{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PACKET_OUTGOING},
-	{Code: unix.BPF_RET | unix.BPF_K, K: 0},
-	{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+// skipLoopbackOutgoing returns a classic BPF socket filter that drops
+// the packets leaving (PACKET_OUTGOING) the loopback interface lo. On
+// it every packet is seen twice, leaving and arriving; libpcap drops the
+// first copy in user space, this drops it in the kernel, before the
+// ring. Outgoing packets of other interfaces (with "any") are kept.
+func skipLoopbackOutgoing(lo int) []unix.SockFilter {
+	return []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdIfindex},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 3, K: uint32(lo)},
+		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: skfAdOff + skfAdPkttype},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PACKET_OUTGOING},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+	}
 }
 
 // The ancillary-data offsets of classic BPF (linux/filter.h).
 const (
 	skfAdOff     = 0xfffff000 // SKF_AD_OFF, -0x1000
 	skfAdPkttype = 4          // SKF_AD_PKTTYPE
+	skfAdIfindex = 8          // SKF_AD_IFINDEX
 )
 
-func openOne(cfg Config, ifindex int, fanout uint16, loopback bool) (r *Ring, err error) {
+// openOne opens one ring on interface ifindex (0: all) in the fanout
+// group; lo is the loopback interface's index when it is captured (0:
+// it is not).
+func openOne(cfg Config, ifindex int, fanout uint16, lo int) (r *Ring, err error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
@@ -171,9 +210,10 @@ func openOne(cfg Config, ifindex int, fanout uint16, loopback bool) (r *Ring, er
 			r.Close()
 		}
 	}()
-	if loopback {
+	if lo != 0 {
 		// Before bind: no packet reaches the socket unfiltered.
-		prog := unix.SockFprog{Len: uint16(len(skipOutgoing)), Filter: &skipOutgoing[0]}
+		f := skipLoopbackOutgoing(lo)
+		prog := unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
 		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
 			return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
 		}
@@ -352,6 +392,12 @@ func (r *Ring) walk(i int, p *Packet, fn func(*Packet)) {
 			TS:      int64(h.Sec)*1e9 + int64(h.Nsec),
 			Data:    block[start:end:end],
 			OrigLen: int(h.Len),
+			Link:    r.linkType,
+		}
+		if r.any && off+sllOffset+12 <= len(block) {
+			// sockaddr_ll follows the header: its sll_hatype (host
+			// order) names the interface's hardware type.
+			p.Link = linkOf(*(*uint16)(unsafe.Pointer(&block[off+sllOffset+8])))
 		}
 		if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
 			p.VLANValid = true

@@ -98,6 +98,71 @@ func TestCaptureInNamespace(t *testing.T) {
 	}
 }
 
+// TestCaptureAny: Iface "any" sees every interface of the namespace:
+// datagrams leaving over a veth (outgoing copies kept) and over lo (its
+// outgoing copies dropped), each once, with their link type.
+func TestCaptureAny(t *testing.T) {
+	needRoot(t)
+	a, b := "dltring-t3a", "dltring-t3b"
+	for _, ns := range []string{a, b} {
+		exec.Command("ip", "netns", "add", ns).Run()
+		defer exec.Command("ip", "netns", "del", ns).Run()
+		exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
+	}
+	for _, c := range [][]string{
+		{"link", "add", "v0", "netns", a, "type", "veth", "peer", "name", "v1", "netns", b},
+		{"-n", a, "addr", "add", "198.18.251.1/30", "dev", "v0"},
+		{"-n", b, "addr", "add", "198.18.251.2/30", "dev", "v1"},
+		{"-n", a, "link", "set", "v0", "up"},
+		{"-n", b, "link", "set", "v1", "up"},
+	} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", c, err, out)
+		}
+	}
+	rings, _, err := Open(Config{Iface: "any", NetNS: "/var/run/netns/" + a, Workers: 2, RingMB: 8, BlockTimeoutMS: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	}()
+	const n = 20
+	out, err := exec.Command("ip", "netns", "exec", a, "bash", "-c",
+		"for i in $(seq 20); do printf x > /dev/udp/127.0.0.1/9; printf y > /dev/udp/198.18.251.2/9; done 2>/dev/null; echo done").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	var lo, veth, other int
+	count := func(p *Packet) {
+		d := p.Data
+		if p.Link != 1 || len(d) < 38 || d[12] != 0x08 || d[13] != 0 || d[14+9] != 17 || d[14+22] != 0 || d[14+23] != 9 {
+			other++
+			return
+		}
+		switch d[14+19] { // the destination's last byte
+		case 1:
+			lo++
+		case 2:
+			veth++
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for (lo < n || veth < n) && time.Now().Before(deadline) {
+		for _, r := range rings {
+			r.Poll(20, count)
+		}
+	}
+	for _, r := range rings {
+		r.Poll(20, count)
+	}
+	if lo != n || veth != n {
+		t.Errorf("datagrams seen: %d over lo, %d over the veth; want %d each (%d other packets)", lo, veth, n, other)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	needRoot(t)
 	if _, _, err := Open(Config{Iface: "nonexistent0", Workers: 1, RingMB: 8}); err == nil || !strings.Contains(err.Error(), "unknown interface") {
