@@ -26,6 +26,22 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// openTwo opens two rings in one fanout group on iface in namespace ns,
+// closed when the test ends.
+func openTwo(t *testing.T, iface, ns string) ([]*Ring, int) {
+	t.Helper()
+	rings, link, err := Open(Config{Iface: iface, NetNS: "/var/run/netns/" + ns, Workers: 2, RingMB: 8, BlockTimeoutMS: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	})
+	return rings, link
+}
+
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("AF_PACKET and network namespaces need root")
@@ -41,15 +57,7 @@ func TestCaptureInNamespace(t *testing.T) {
 	exec.Command("ip", "netns", "add", ns).Run()
 	defer exec.Command("ip", "netns", "del", ns).Run()
 	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
-	rings, link, err := Open(Config{Iface: "lo", NetNS: "/var/run/netns/" + ns, Workers: 2, RingMB: 8, BlockTimeoutMS: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, r := range rings {
-			r.Close()
-		}
-	}()
+	rings, link := openTwo(t, "lo", ns)
 	if link != 1 {
 		t.Errorf("loopback link type %d, want Ethernet", link)
 	}
@@ -120,15 +128,7 @@ func TestCaptureAny(t *testing.T) {
 			t.Fatalf("ip %v: %v %s", c, err, out)
 		}
 	}
-	rings, _, err := Open(Config{Iface: "any", NetNS: "/var/run/netns/" + a, Workers: 2, RingMB: 8, BlockTimeoutMS: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, r := range rings {
-			r.Close()
-		}
-	}()
+	rings, _ := openTwo(t, "any", a)
 	const n = 20
 	out, err := exec.Command("ip", "netns", "exec", a, "bash", "-c",
 		"for i in $(seq 20); do printf x > /dev/udp/127.0.0.1/9; printf y > /dev/udp/198.18.251.2/9; done 2>/dev/null; echo done").CombinedOutput()
