@@ -287,10 +287,10 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	}
 	if mayForward && e.fwdPeers != nil {
 		if p.Encap != decode.EncapNone {
-			e.hold(e.owner(p), ts, linkType, frame, origLen)
+			e.hold(Owner(p, len(e.fwdPeers)), ts, linkType, frame, origLen)
 			return
 		}
-		if isDNS(p) {
+		if isDNS(&p.Tuple) {
 			if w := DNSOwner(p.Tuple, len(e.fwdPeers)); w != e.worker && e.forward(w, ts, linkType, frame, origLen) {
 				return
 			}
@@ -1025,25 +1025,26 @@ func DNSOwner(t decode.Tuple, n int) int {
 	return int(k.Hash() % uint64(n))
 }
 
-// isDNS reports whether p is DNS (port 53, UDP or TCP), which one worker
+// isDNS reports whether t is DNS (port 53, UDP or TCP), which one worker
 // per pair of addresses analyses (DNSOwner).
-func isDNS(p *decode.Packet) bool {
-	return (p.SrcPort == 53 || p.DstPort == 53) && p.Proto != decode.ProtoICMP && p.Proto != decode.ProtoICMPv6
+func isDNS(t *decode.Tuple) bool {
+	return (t.SrcPort == 53 || t.DstPort == 53) && t.Proto != decode.ProtoICMP && t.Proto != decode.ProtoICMPv6
 }
 
-// owner returns the worker that analyses the tunnelled packet p (live,
-// several workers): the kernel's fanout hashed its outer header, and the
-// two directions of one connection inside a VXLAN or Geneve tunnel
-// travel in two different outer flows (each node picks its own source
-// port), so the inner flow decides, as offline.
-func (e *Engine) owner(p *decode.Packet) int {
-	n := len(e.fwdPeers)
-	if isDNS(p) {
-		return DNSOwner(p.Tuple, n)
-	}
+// Owner returns which of n workers analyses p: the one its flow hashes
+// to (an ICMP error: the flow it quotes), or for DNS the owner of its two
+// addresses. Offline sharding uses it for every packet; live, the
+// kernel's fanout shards, and workers use it for the tunnelled packets,
+// whose outer header the kernel hashed (the two directions of one
+// connection inside VXLAN or Geneve travel in two outer flows, each node
+// picking its own source port).
+func Owner(p *decode.Packet, n int) int {
 	t := flowtable.FlowTuple(p)
 	if p.Flags&decode.HasInner != 0 {
-		t = p.Inner // as offline: an ICMP error goes with the flow it quotes
+		t = p.Inner
+	}
+	if isDNS(&t) {
+		return DNSOwner(t, n)
 	}
 	k, _ := flowtable.MakeKey(&t)
 	return int(k.Hash() % uint64(n))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/detectors"
-	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/pcapio"
 	"github.com/dlltagent/dlltagent/sink"
 )
@@ -136,16 +135,7 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 		if n > 1 {
 			decode.Parse(rc.LinkType, rc.Data, &pkt)
 			if pkt.HasTransport() {
-				t := flowtable.FlowTuple(&pkt)
-				if pkt.Flags&decode.HasInner != 0 {
-					t = pkt.Inner // ICMP errors go to the worker of the flow they quote
-				}
-				if (t.SrcPort == 53 || t.DstPort == 53) && t.Proto != decode.ProtoICMP && t.Proto != decode.ProtoICMPv6 {
-					w = detectors.DNSOwner(t, n)
-				} else {
-					k, _ := flowtable.MakeKey(&t)
-					w = int(k.Hash() % uint64(n))
-				}
+				w = detectors.Owner(&pkt, n)
 			}
 		}
 		b := get(w)
