@@ -39,6 +39,8 @@ const (
 	NoteGRPCError
 	NoteHTTP2Error
 	NoteTLSNoAnswer
+	NoteHTTPResponseTruncated
+	NoteHTTPResponseStalled
 	numNotes
 )
 
@@ -47,7 +49,7 @@ var noteNames = [numNotes]string{
 	"TCP_RESET", "ICMP_UNREACHABLE", "DNS_ERROR", "HTTP_HEADER_MATCH", "CAPTURE_LOSS",
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
-	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER",
+	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
 }
 
 // NoteName returns the event code string of note n.
@@ -414,6 +416,11 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	if h := e.hangDeadline(c, fs); h != 0 && h > e.now {
 		d = min(d, h)
 	}
+	if fs.service == svcHTTP {
+		if h := e.stallDeadline(c, fs); h != 0 && h > e.now {
+			d = min(d, h)
+		}
+	}
 	if h := e.helloDeadline(c, fs); h != 0 && h > e.now {
 		d = min(d, h)
 	}
@@ -442,6 +449,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	switch fs.service {
 	case svcHTTP:
 		e.stillWaiting(c, fs, now, hangSoFar, false)
+		e.stalled(c, fs, now, hangSoFar, waitSoFar)
 	case svcSSL:
 		e.helloWaiting(c, fs, now, hangSoFar, false)
 	}
@@ -478,6 +486,7 @@ func (e *Engine) Flush() {
 		switch fs.service {
 		case svcHTTP:
 			e.stillWaiting(c, fs, e.now, hangAtEnd, true)
+			e.stalled(c, fs, e.now, hangAtEnd, waitAtEnd)
 		case svcSSL:
 			e.helloWaiting(c, fs, e.now, hangAtEnd, true)
 		}
@@ -553,11 +562,15 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 &&
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
+	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
+		e.truncated(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
 		if h := e.httpOf(fs); h != nil && h.h2c != nil {
 			e.h2cClosed(c, fs, h.h2c, ts)
 		} else if req, waited, ok := e.unanswered(c, fs, ts); ok && e.q(fs).events&(1<<NoteHTTPNoResponse) == 0 {
 			e.noResponse(c, fs, req, waited, ts, waitGaveUp)
+		} else if fs.service == svcHTTP {
+			e.stalled(c, fs, ts, minNoResponse, waitGaveUp)
 		}
 	}
 	e.maybeReleaseHead(c, fs)
@@ -639,7 +652,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			e.reqs.put(c, p.Payload, ts)
 		} else if side == 0 {
 			e.reqs.more(c, ts)
-		} else if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
+		} else {
+			e.response(c, p, ts)
+		}
+		if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 			if code := serverErrorStatus(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
 			} else if code := e.proxyRefusal(c, p.Payload); code != 0 {

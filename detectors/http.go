@@ -293,6 +293,7 @@ type reqLine struct {
 	at    int64  // when the request was sent
 	last  int64  // when the client last sent bytes of it (its body)
 	srv   uint64 // the server's byte count then
+	resp  respTrack
 	line  [reqLineMax]byte
 }
 
@@ -305,13 +306,17 @@ func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
 		payload = payload[:i]
 	}
+	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
+		l.resp = respTrack{} // the slot changes hands
+	}
 	l.idx, l.first, l.at, l.last, l.srv = c.Index(), c.First, ts, ts, c.Size(1)
 	l.n = uint8(copy(l.line[:], payload))
+	l.resp.start(c)
 }
 
 // more notes more client bytes of c's last request (its body) at ts.
 func (r *reqCache) more(c *flowtable.Conn, ts int64) {
-	if l := &r.slot[uint32(c.Index())%reqSlots]; l.idx == c.Index() && l.first == c.First && l.n != 0 {
+	if l := r.of(c); l != nil {
 		l.last = ts
 	}
 }
@@ -319,8 +324,8 @@ func (r *reqCache) more(c *flowtable.Conn, ts int64) {
 // get returns c's last request line, when it was sent and the server's
 // byte count then, or nil.
 func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64, uint64) {
-	l := &r.slot[uint32(c.Index())%reqSlots]
-	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
+	l := r.of(c)
+	if l == nil {
 		return nil, 0, 0
 	}
 	return l.line[:l.n], l.at, l.srv
@@ -329,8 +334,8 @@ func (r *reqCache) get(c *flowtable.Conn) ([]byte, int64, uint64) {
 // sentBy returns when the client last sent bytes of c's last request (0
 // if it is not known), and whether it asked for an event stream.
 func (r *reqCache) sentBy(c *flowtable.Conn) (int64, bool) {
-	l := &r.slot[uint32(c.Index())%reqSlots]
-	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
+	l := r.of(c)
+	if l == nil {
 		return 0, false
 	}
 	return l.last, l.sse

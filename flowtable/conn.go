@@ -578,6 +578,17 @@ func (c *Conn) Unacked(d int) uint32 {
 	return uint32(max(seqDelta(ep.lastSeq, ep.ackSeq), 0))
 }
 
+// StreamOffset returns where sequence number seq falls in side d's byte
+// stream, counted as Size counts (0: its first payload byte), or -1 when
+// side d's sequence numbers are not known.
+func (c *Conn) StreamOffset(d int, seq uint32) int64 {
+	ep := &c.E[d]
+	if !ep.initSeq || c.Proto() != decode.ProtoTCP {
+		return -1
+	}
+	return c.relSeq(ep, seq) - 1
+}
+
 // AckSeq returns how far the other side has acknowledged side d's data.
 func (c *Conn) AckSeq(d int) uint32 { return c.E[d].ackSeq }
 
