@@ -1097,3 +1097,72 @@ func TestTLSHelloUnanswered(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPResponseCutStalled: answers that broke off or stalled in the
+// middle of their body. A Go net/http server (and nginx proxying to it)
+// closes after 32 KiB of a 128 KiB Content-Length body, or of a chunked
+// one without its last chunk: curl, Python, wget see a truncated answer.
+// It stops sending after 32 KiB: curl -m 3, Python with a 2 s timeout and
+// curl through nginx over IPv6 give up; curl and Python without a timeout
+// are still waiting (one for 30 s, one when the capture ends). Complete
+// answers (Content-Length, chunked, HEAD, keep-alive) are not reported.
+// Real traffic from testdata/lab.
+func TestHTTPResponseCutStalled(t *testing.T) {
+	want := []string{
+		"HTTP_RESPONSE_STALLED /stall/curl 32768 131072 false <nil>",
+		"HTTP_RESPONSE_STALLED /stall/forever 32768 131072 false true",
+		"HTTP_RESPONSE_STALLED /stall/python 32768 131072 false <nil>",
+		"HTTP_RESPONSE_STALLED /stall/python-no-timeout 32768 131072 false true",
+		"HTTP_RESPONSE_STALLED /upstream-stall/nginx6 32647 131072 false <nil>",
+		"HTTP_RESPONSE_TRUNCATED /cut-chunked 32784 <nil> true <nil>",
+		"HTTP_RESPONSE_TRUNCATED /cut/curl 32768 131072 false <nil>",
+		"HTTP_RESPONSE_TRUNCATED /cut/python 32768 131072 false <nil>",
+		"HTTP_RESPONSE_TRUNCATED /cut/wget 32768 131072 false <nil>",
+		"HTTP_RESPONSE_TRUNCATED /upstream-cut/nginx 32768 131072 false <nil>",
+	}
+	for _, workers := range []int{1, 2, 3} {
+		events, flows, dir := analyse(t, "../testdata/lab/http-response-cut-stalled.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v %v %v %v %v", e.str("note"), h["uri"], h["body_bytes"], h["content_length"], h["chunked"] == true, e["so_far"]))
+			if e.str("side") != "server" || h["status_code"] != 200.0 || h["method"] != "GET" {
+				t.Errorf("workers %d: %v", workers, e)
+			}
+			if _, err := os.Stat(filepath.Join(dir, e.str("pcap"))); err != nil {
+				t.Errorf("workers %d: pcap: %v", workers, err)
+			}
+			msg := e.str("msg")
+			switch {
+			case e.str("note") == "HTTP_RESPONSE_TRUNCATED" && !strings.Contains(msg, " closed the connection in the middle of its 200 answer to GET "):
+				t.Errorf("msg: %s", msg)
+			case e["so_far"] == true && !strings.Contains(msg, " so far for the rest, the connection still open"):
+				t.Errorf("msg: %s", msg)
+			case e.str("note") == "HTTP_RESPONSE_STALLED" && e["so_far"] == nil && !strings.Contains(msg, "the client gave up and closed the connection after waiting "):
+				t.Errorf("msg: %s", msg)
+			}
+			if h["uri"] == "/stall/python" && (e.num("waited_ms") < 1900 || e.num("waited_ms") > 2100) {
+				t.Errorf("Python's 2 s timeout: %v", e["waited_ms"])
+			}
+			if h["uri"] == "/stall/forever" && (e.num("waited_ms") < 30000 || strings.Contains(msg, "capture ended")) {
+				t.Errorf("the 30 s report: %v", e)
+			}
+			if h["uri"] == "/stall/python-no-timeout" && (e.num("waited_ms") < 10000 || !strings.Contains(msg, "when the capture ended")) {
+				t.Errorf("the capture-end report: %v", e)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("workers %d:\n got %v\nwant %v", workers, got, want)
+		}
+		noted := 0
+		for _, f := range flows {
+			if f["notes"] != nil {
+				noted++
+			}
+		}
+		if noted != len(want) {
+			t.Errorf("workers %d: %d end_flows records carry notes, want %d", workers, noted, len(want))
+		}
+	}
+}

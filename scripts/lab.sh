@@ -14,7 +14,8 @@
 #   10443 openssl s_server, CA-signed (healthy)
 #   80    nginx; /unavailable answers 503, /upstream-down/ proxies to a
 #         closed port (502), /upstream-slow/ to the filtered one (504 after 1 s),
-#         /upstream-hang/ to the filtered one with a 30 s timeout (hangs)
+#         /upstream-hang/ to the filtered one with a 30 s timeout (hangs),
+#         /upstream-cut/ and /upstream-stall/ to :7003's /cut/ and /stall/
 #   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge); /unavailable
 #         answers 503, gRPC health calls are proxied (grpc_pass) to a
 #         closed port (502), /upstream-hang/ hangs as on :80
@@ -31,6 +32,9 @@
 #         first sends headers and 64 KiB of body
 #   7001  a server that reads nothing for 2 s after accepting (zero window)
 #   7002  a server that accepts and never reads or answers (a hung application)
+#   7003  a Go net/http server whose answers break off (/cut/, /cut-chunked)
+#         or stall (/stall/) in the middle of their body; /whole and
+#         /chunked are complete (dlltlab partial-server)
 #   3128  a forward proxy for CONNECT (HTTPS_PROXY) with an egress allow-list: lab
 #         addresses only (others 403, names too); 3129 the same, requiring
 #         Proxy-Authorization lab:secret (407)
@@ -166,6 +170,8 @@ http {
     location /upstream-down/ { proxy_pass http://127.0.0.1:1/; }
     location /upstream-slow/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 1s; }
     location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
+    location /upstream-cut/ { proxy_pass http://198.18.0.1:7003/cut/; }
+    location /upstream-stall/ { proxy_pass http://198.18.0.1:7003/stall/; proxy_read_timeout 60s; }
   }
   server {
     listen 198.18.0.1:8081;
@@ -198,13 +204,14 @@ CONF
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
   bg_srv silent-server "$lab" silent-server 198.18.0.1:7002
+  bg_srv partial-server "$lab" partial-server :7003
   bg_srv connect-proxy "$lab" connect-proxy 198.18.0.1:3128
   bg_srv connect-proxy-auth "$lab" connect-proxy 198.18.0.1:3129 lab:secret
   local peer
   peer=$(dirname "$lab")/grpcpeer
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
-  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 3128 3129 50051; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 3128 3129 50051; do wait_port t "$p"; done
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

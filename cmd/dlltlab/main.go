@@ -1,7 +1,8 @@
 // Command dlltlab provides the real peers the demo and the live tests need
 // that Debian does not package: certificate sets, a server that aborts
 // connections with a reset (SO_LINGER 0), a server that stops reading for
-// a while (a stuck application), a Go crypto/tls client, a Go
+// a while (a stuck application), a Go net/http server that breaks off or
+// stalls in the middle of its answers, a Go crypto/tls client, a Go
 // HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it) and
 // an HTTP/1.1 client that reuses an idle keep-alive connection without
 // checking it first, as Python's http.client does, and a forward proxy
@@ -22,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -34,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
 		os.Exit(2)
 	}
 	var err error
@@ -65,6 +67,12 @@ func main() {
 			break
 		}
 		err = silentServer(os.Args[2])
+	case "partial-server":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab partial-server ADDR")
+			break
+		}
+		err = partialServer(os.Args[2])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
 	case "connect-proxy":
@@ -240,6 +248,65 @@ func silentServer(addr string) error {
 			}
 		}
 	})
+}
+
+// partialServer is a Go net/http server whose answers break off in the
+// middle of their body, as a handler that fails half-way (or a proxy
+// whose upstream did) does, on these paths:
+//
+//	/cut/...      Content-Length 128 KiB, 32 KiB written, then the
+//	              connection is aborted (http.ErrAbortHandler)
+//	/cut-chunked  chunked: two 16 KiB chunks, then aborted (no last chunk)
+//	/stall/...    Content-Length 128 KiB, 32 KiB written, then nothing for
+//	              60 s (the handler waits on something that hangs)
+//	/whole        Content-Length 16 KiB, all of it (Connection: close)
+//	/chunked      chunked, two 16 KiB chunks and the last chunk
+//	anything else a short answer, keep-alive
+func partialServer(addr string) error {
+	chunk := make([]byte, 16<<10)
+	for i := range chunk {
+		chunk[i] = 'a' + byte(i%26)
+	}
+	write := func(w http.ResponseWriter, n int) {
+		for ; n > 0; n -= len(chunk) {
+			w.Write(chunk[:min(n, len(chunk))])
+			w.(http.Flusher).Flush()
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/cut/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "131072")
+		write(w, 32<<10)
+		panic(http.ErrAbortHandler)
+	})
+	mux.HandleFunc("/cut-chunked", func(w http.ResponseWriter, r *http.Request) {
+		write(w, 32<<10)
+		panic(http.ErrAbortHandler)
+	})
+	mux.HandleFunc("/stall/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "131072")
+		write(w, 32<<10)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(60 * time.Second):
+		}
+		panic(http.ErrAbortHandler)
+	})
+	mux.HandleFunc("/whole", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "16384")
+		w.Header().Set("Connection", "close")
+		write(w, 16<<10)
+	})
+	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		write(w, 32<<10)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	return srv.ListenAndServe()
 }
 
 func tlsClient(args []string) error {
