@@ -84,6 +84,8 @@ try "curl to a server that crashes mid-request" curl -sS http://198.18.0.1:7000/
 try "curl to a server that dies mid-response (64 KiB sent, then reset)" curl -sS -o /dev/null http://198.18.0.1:7000/partial
 try "curl uploads 3 MB to a server that stops reading for 2 s (zero window)" curl -sS -o /dev/null -w 'HTTP %{http_code} after %{time_total} s' -H 'Expect:' --data-binary "@$STATE/www/big.bin" http://198.18.0.1:7001/upload
 try "curl (2 s timeout) through nginx to an upstream that hangs" curl -sS -m 2 -o /dev/null http://198.18.0.1/upstream-hang/api
+try "curl through nginx to an upstream that fails half-way through a 128 KiB answer (truncated)" curl -sS -o /dev/null http://198.18.0.1/upstream-cut/report.csv
+try "curl (2 s timeout) to a Go server that stops sending in the middle of an answer" curl -sS -m 2 -o /dev/null http://198.18.0.1:7003/stall/export
 try "curl fetches a second URL on the same keep-alive connection, which hangs" curl -sS -m 2 -o /dev/null -o /dev/null http://198.18.0.1/ http://198.18.0.1/upstream-hang/second
 try "curl (3 s timeout) downloads 3 MB through a path MTU black hole (packets over 1200 bytes dropped)" curl -sS -m 3 -o /dev/null http://198.18.0.1:8081/big.bin
 try "a client reuses a keep-alive connection nginx closed after 1 s idle (the keep-alive race)" "$LAB" reuse-get 198.18.0.1:8082 1.5s
