@@ -996,6 +996,13 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		}
 		b.B = append(b.B, ": the server's application closed or aborted the connection before answering (a crash, a connection limit or an access rule; a kernel resets a socket closed with the request unread)"...)
 	}
+	var cut *reqLine // an answer the reset broke off
+	if side == 1 && fs.service == svcHTTP {
+		cut = e.bodyShort(c, int64(c.Size(1)))
+	}
+	if cut != nil {
+		b.B = appendResetCut(b.B, cut, int64(c.Size(1)))
+	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
 		b.B = append(b.B, ": it had waited "...)
 		b.B = appendDurationWords(b.B, waited)
@@ -1007,6 +1014,11 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		b.B = append(b.B, "): it may have rejected the server's certificate after the handshake (GnuTLS clients such as wget verify it then, and reset without an alert), or not needed the connection"...)
 	}
 	b.B = appendSide(b.B, who)
+	if cut != nil {
+		method, uri, _ := splitRequestLine(cut.line[:cut.n])
+		b.B = appendBodyHTTP(b.B, method, uri, &cut.resp, int64(c.Size(1))-cut.resp.body)
+		b.B = append(b.B, '}')
+	}
 	if quit {
 		b.B = append(b.B, `,"after_tls_handshake":true`...)
 		if t := e.tlsOf(fs); t != nil {

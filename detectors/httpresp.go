@@ -257,6 +257,18 @@ func (e *Engine) truncated(c *flowtable.Conn, fs *flowState, ts int64) {
 	e.eventEndPcap(b, fs)
 }
 
+// appendResetCut ends a server's TCP_RESET msg that broke off l's answer
+// (size: the server's bytes).
+func appendResetCut(dst []byte, l *reqLine, size int64) []byte {
+	method, uri, _ := splitRequestLine(l.line[:l.n])
+	dst = append(dst, ", in the middle of its "...)
+	dst = appendUint(dst, uint64(l.resp.code))
+	dst = append(dst, " answer to "...)
+	dst = appendRequest(dst, method, uri)
+	dst = appendBodyProgress(dst, &l.resp, size-l.resp.body)
+	return append(dst, ": the client got a truncated answer (the server's application crashed or aborted the connection half-way, or a proxy's upstream did)"...)
+}
+
 // appendBodyProgress writes how far r's body came: "after 32768 of its
 // 131072 body bytes (Content-Length)" or "after 4096 bytes of its chunked
 // body, without the last chunk".

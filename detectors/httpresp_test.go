@@ -93,3 +93,25 @@ func TestResponseBodyCases(t *testing.T) {
 		})
 	}
 }
+
+// TestResetMidAnswer: a server's reset in the middle of an answer's body
+// says which answer it broke off, and how far it had come.
+func TestResetMidAnswer(t *testing.T) {
+	out := replay(t, 8080, []seg{
+		{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6},
+		{true, "A", []byte("GET /partial HTTP/1.1\r\nHost: x\r\n\r\n"), 1e6},
+		{false, "A", []byte("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789"), 1e6},
+		{true, "A", nil, 1e6},
+		{false, "RA", nil, 1e8},
+	})
+	var got []string
+	for _, l := range out.lines {
+		if bytes.Contains(l, []byte(`"note":"TCP_RESET"`)) {
+			got = append(got, string(l))
+		}
+	}
+	if len(got) != 1 || !bytes.Contains([]byte(got[0]), []byte(", in the middle of its 200 answer to GET /partial after 10 of its 1000 body bytes (Content-Length): the client got a truncated answer")) ||
+		!bytes.Contains([]byte(got[0]), []byte(`"http":{"method":"GET","uri":"/partial","status_code":200,"body_bytes":10,"content_length":1000}`)) {
+		t.Errorf("TCP_RESET events: %q", got)
+	}
+}
