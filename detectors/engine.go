@@ -1001,7 +1001,9 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		cut = e.bodyShort(c, int64(c.Size(1)))
 	}
 	if cut != nil {
-		b.B = appendResetCut(b.B, cut, int64(c.Size(1)))
+		b.B = append(b.B, ", in the middle of its "...)
+		b.B = appendAnswer(b.B, c, cut)
+		b.B = append(b.B, ": the client got a truncated answer (the server's application crashed or aborted the connection half-way, or a proxy's upstream did)"...)
 	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
 		b.B = append(b.B, ": it had waited "...)
@@ -1015,8 +1017,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	}
 	b.B = appendSide(b.B, who)
 	if cut != nil {
-		method, uri, _ := splitRequestLine(cut.line[:cut.n])
-		b.B = appendBodyHTTP(b.B, method, uri, &cut.resp, int64(c.Size(1))-cut.resp.body)
+		b.B = appendBodyHTTP(b.B, cut, int64(c.Size(1)))
 		b.B = append(b.B, '}')
 	}
 	if quit {

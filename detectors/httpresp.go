@@ -238,35 +238,33 @@ func (e *Engine) truncated(c *flowtable.Conn, fs *flowState, ts int64) {
 	if b == nil {
 		return
 	}
-	r := &l.resp
-	method, uri, _ := splitRequestLine(l.line[:l.n])
-	got := int64(c.Size(1)) - r.body
-	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, " closed the connection in the middle of its "...)
-	b.B = appendUint(b.B, uint64(r.code))
-	b.B = append(b.B, " answer to "...)
-	b.B = appendRequest(b.B, method, uri)
-	b.B = append(b.B, " from client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = appendBodyProgress(b.B, r, got)
+	b.B = appendCutAnswer(b.B, c, l, " closed the connection in the middle of its ")
 	b.B = append(b.B, ", so the client got a truncated answer (curl: 'transfer closed with bytes remaining to read', Go: 'unexpected EOF', Python: IncompleteRead): the server, or an upstream behind it, failed while answering"...)
 	b.B = appendSide(b.B, "server")
-	b.B = appendBodyHTTP(b.B, method, uri, r, got)
+	b.B = appendBodyHTTP(b.B, l, int64(c.Size(1)))
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }
 
-// appendResetCut ends a server's TCP_RESET msg that broke off l's answer
-// (size: the server's bytes).
-func appendResetCut(dst []byte, l *reqLine, size int64) []byte {
+// appendCutAnswer writes "server S:P" did "200 answer to GET /x from
+// client C after N of its M body bytes (Content-Length)", for c's answer
+// in progress l.
+func appendCutAnswer(dst []byte, c *flowtable.Conn, l *reqLine, did string) []byte {
+	dst = append(dst, "server "...)
+	dst = appendAddrPort(dst, c.Resp(), c.RespPort())
+	dst = append(dst, did...)
+	return appendAnswer(dst, c, l)
+}
+
+// appendAnswer writes "200 answer to GET /x from client C after ...".
+func appendAnswer(dst []byte, c *flowtable.Conn, l *reqLine) []byte {
 	method, uri, _ := splitRequestLine(l.line[:l.n])
-	dst = append(dst, ", in the middle of its "...)
 	dst = appendUint(dst, uint64(l.resp.code))
 	dst = append(dst, " answer to "...)
 	dst = appendRequest(dst, method, uri)
-	dst = appendBodyProgress(dst, &l.resp, size-l.resp.body)
-	return append(dst, ": the client got a truncated answer (the server's application crashed or aborted the connection half-way, or a proxy's upstream did)"...)
+	dst = append(dst, " from client "...)
+	dst = c.Orig().AppendTo(dst)
+	return appendBodyProgress(dst, &l.resp, int64(c.Size(1))-l.resp.body)
 }
 
 // appendBodyProgress writes how far r's body came: "after 32768 of its
@@ -283,15 +281,17 @@ func appendBodyProgress(dst []byte, r *respTrack, got int64) []byte {
 	return append(dst, " bytes of its chunked body, without the last chunk"...)
 }
 
-// appendBodyHTTP writes the "http" object of an incomplete answer (left
-// open).
-func appendBodyHTTP(dst, method, uri []byte, r *respTrack, got int64) []byte {
+// appendBodyHTTP writes the "http" object of l's incomplete answer
+// (left open), size being the server's bytes.
+func appendBodyHTTP(dst []byte, l *reqLine, size int64) []byte {
+	r := &l.resp
+	method, uri, _ := splitRequestLine(l.line[:l.n])
 	dst = append(dst, `,"http":{`...)
 	dst = appendMethodURI(dst, method, uri)
 	dst = append(dst, `,"status_code":`...)
 	dst = appendUint(dst, uint64(r.code))
 	dst = append(dst, `,"body_bytes":`...)
-	dst = appendUint(dst, uint64(max(got, 0)))
+	dst = appendUint(dst, uint64(max(size-r.body, 0)))
 	if r.rs == rsLength {
 		dst = append(dst, `,"content_length":`...)
 		dst = appendUint(dst, uint64(r.next-r.body))
@@ -334,17 +334,7 @@ func (e *Engine) stalled(c *flowtable.Conn, fs *flowState, ts, least int64, how 
 	if b == nil {
 		return
 	}
-	method, uri, _ := splitRequestLine(l.line[:l.n])
-	got := int64(c.Size(1)) - r.body
-	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, " stopped sending its "...)
-	b.B = appendUint(b.B, uint64(r.code))
-	b.B = append(b.B, " answer to "...)
-	b.B = appendRequest(b.B, method, uri)
-	b.B = append(b.B, " from client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = appendBodyProgress(b.B, r, got)
+	b.B = appendCutAnswer(b.B, c, l, " stopped sending its ")
 	b.B = append(b.B, ", though everything it sent was acknowledged and the client's window was open: "...)
 	if how == waitGaveUp {
 		b.B = append(b.B, "the client gave up and closed the connection after waiting "...)
@@ -360,7 +350,7 @@ func (e *Engine) stalled(c *flowtable.Conn, fs *flowState, ts, least int64, how 
 		b.B = append(b.B, " (the server, or an upstream behind it, stalled mid-answer; a client without a timeout waits for ever)"...)
 	}
 	b.B = appendSide(b.B, "server")
-	b.B = appendBodyHTTP(b.B, method, uri, r, got)
+	b.B = appendBodyHTTP(b.B, l, int64(c.Size(1)))
 	b.B = append(b.B, `},"waited_ms":`...)
 	b.B = jsonw.Millis(b.B, waited)
 	if how != waitGaveUp {

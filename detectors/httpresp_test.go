@@ -110,7 +110,7 @@ func TestResetMidAnswer(t *testing.T) {
 			got = append(got, string(l))
 		}
 	}
-	if len(got) != 1 || !bytes.Contains([]byte(got[0]), []byte(", in the middle of its 200 answer to GET /partial after 10 of its 1000 body bytes (Content-Length): the client got a truncated answer")) ||
+	if len(got) != 1 || !bytes.Contains([]byte(got[0]), []byte(", in the middle of its 200 answer to GET /partial from client 198.18.0.2 after 10 of its 1000 body bytes (Content-Length): the client got a truncated answer")) ||
 		!bytes.Contains([]byte(got[0]), []byte(`"http":{"method":"GET","uri":"/partial","status_code":200,"body_bytes":10,"content_length":1000}`)) {
 		t.Errorf("TCP_RESET events: %q", got)
 	}
