@@ -1166,3 +1166,28 @@ func TestHTTPResponseCutStalled(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPResponseCutStalledRuntimes: the same broken answers to Go's
+// net/http client, Node's http and Java's HttpURLConnection (which
+// returns the truncated body without an error). Real traffic from
+// testdata/lab.
+func TestHTTPResponseCutStalledRuntimes(t *testing.T) {
+	want := "HTTP_RESPONSE_STALLED /stall/go|HTTP_RESPONSE_STALLED /stall/java|HTTP_RESPONSE_STALLED /stall/node|" +
+		"HTTP_RESPONSE_TRUNCATED /cut-chunked|HTTP_RESPONSE_TRUNCATED /cut-chunked|HTTP_RESPONSE_TRUNCATED /cut-chunked|" +
+		"HTTP_RESPONSE_TRUNCATED /cut/go|HTTP_RESPONSE_TRUNCATED /cut/java|HTTP_RESPONSE_TRUNCATED /cut/node"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-response-cut-stalled-go-node-java.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v", e.str("note"), h["uri"]))
+			if w := e.num("waited_ms"); e.str("note") == "HTTP_RESPONSE_STALLED" && (w < 1900 || w > 2200) {
+				t.Errorf("the clients' 2 s timeouts: %v", e)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %v", workers, got)
+		}
+	}
+}
