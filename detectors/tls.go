@@ -35,6 +35,15 @@ const maxHelloKeep = 8192
 // empty client Certificate is 4 + 1 + 3 + 1 + 16 = 25, a Finished 53.
 const alertSizedMax = 24
 
+// javaAlertSize is a TLS 1.3 alert from Java's JSSE, which pads every
+// record with 16 zero bytes (OutputRecord.t13Encrypt): 2 + 1 + 16 + 16.
+// Its other records are larger still (an empty Certificate is 41).
+const javaAlertSize = 35
+
+// alertSized reports whether an encrypted record of n bytes, where a
+// peer's first record of a flight is due, may be an alert.
+func alertSized(n int) bool { return n <= alertSizedMax || n == javaAlertSize }
+
 // hrrRandom is the ServerHello.random of a HelloRetryRequest (RFC 8446
 // section 4.1.3).
 var hrrRandom = [32]byte{
@@ -356,7 +365,7 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 	if t.tls13 && t.shSeen {
 		if d == 0 {
 			if t.cliFinTS == 0 && dir.recTyp == recAppData {
-				if dir.recLen <= alertSizedMax {
+				if alertSized(int(dir.recLen)) {
 					// An alert where the client's Finished was due: the
 					// client rejected the server (usually its certificate).
 					if t.pendingRej < 0 && !t.alertSet {
@@ -392,7 +401,7 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 		}
 		if d == 1 && t.cliFinTS != 0 && dir.recTyp == recAppData {
 			t.srvAfter++
-			if t.srvAfter == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 {
+			if t.srvAfter == 1 && alertSized(int(dir.recLen)) && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 {
 				// The server's first record after the client's Finished
 				// is an alert: it rejected the client's flight (most
 				// often its certificate, or the lack of one).

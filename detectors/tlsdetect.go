@@ -102,7 +102,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		// The server's flight ended with an alert-sized record (not its
 		// first: EncryptedExtensions can be that small) and the client
 		// never sent its Finished: the server rejected the handshake.
-		if sd := &t.d[1]; sd.encRecs >= 2 && sd.lastEncLen <= alertSizedMax {
+		if sd := &t.d[1]; sd.encRecs >= 2 && alertSized(int(sd.lastEncLen)) {
 			t.pendingRej, t.pendingRejTS, t.rejEarly = 1, sd.lastEncTS, true
 			e.tlsRejected(c, fs, ts)
 			return

@@ -1191,3 +1191,18 @@ func TestHTTPResponseCutStalledRuntimes(t *testing.T) {
 		}
 	}
 }
+
+// TestJavaPaddedAlert: Java's JSSE pads every TLS 1.3 record with 16 zero
+// bytes, so its alert is 35 bytes, not 19: a Java 17 HttpClient that
+// found the server's certificate expired sent one where its Finished was
+// due, and closed. Real traffic from testdata/lab.
+func TestJavaPaddedAlert(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/java-tls13-padded-alert.pcap", 1, nil)
+	if len(events) != 1 || events[0].str("note") != "TLS_REJECTED_ENCRYPTED" || events[0].str("side") != "client" ||
+		!strings.Contains(events[0].str("msg"), "it sent an encrypted alert instead of its Finished") {
+		t.Fatalf("events: %v", events)
+	}
+	if tl, _ := flows[0]["tls"].(map[string]any); len(flows) != 1 || tl["established"] != false {
+		t.Errorf("end_flows: %v", flows)
+	}
+}
