@@ -531,7 +531,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.payload(c, fs, p, side, ts)
 	}
 	t := e.tlsOf(fs)
-	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0)
+	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0 || (!orig && t.certRefusedQuietly(ts)))
 	if f&decode.RST != 0 {
 		if fs.firstRST == 0 {
 			fs.firstRST = int8(side + 1)

@@ -40,6 +40,20 @@ const alertSizedMax = 24
 // Its other records are larger still (an empty Certificate is 41).
 const javaAlertSize = 35
 
+// emptyCertSize is a TLS 1.3 client's encrypted empty Certificate: 4
+// header + 1 context + 3 list + 1 content type + 16 tag. A Finished is 53
+// or more, an alert 19.
+const emptyCertSize = 25
+
+// certRefusedQuietly reports a TLS 1.3 connection whose client answered
+// the server's certificate request with none, finished its handshake,
+// and has had nothing from the server since: the server is deciding, or
+// closes without an alert (Java's does). Only within 5 s of the
+// client's Finished, as the server's alert is judged.
+func (t *tlsState) certRefusedQuietly(ts int64) bool {
+	return t.tls13 && t.est && t.cliCert == 1 && t.srvAfter == 0 && !t.alertSet && ts-t.cliFinTS < 5e9
+}
+
 // alertSized reports whether an encrypted record of n bytes, where a
 // peer's first record of a flight is due, may be an alert.
 func alertSized(n int) bool { return n <= alertSizedMax || n == javaAlertSize }
@@ -365,6 +379,13 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 	if t.tls13 && t.shSeen {
 		if d == 0 {
 			if t.cliFinTS == 0 && dir.recTyp == recAppData {
+				if dir.recLen == emptyCertSize || dir.recLen == emptyCertSize+16 {
+					// An empty Certificate (16 bytes more from Java):
+					// the server asked for a client certificate and the
+					// client has none. Its Finished follows.
+					t.certReq, t.cliCert = true, 1
+					return
+				}
 				if alertSized(int(dir.recLen)) {
 					// An alert where the client's Finished was due: the
 					// client rejected the server (usually its certificate).

@@ -108,7 +108,8 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 			return
 		}
 	}
-	if t.est || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 {
+	quiet := side == 1 && t.certRefusedQuietly(ts)
+	if (t.est && !quiet) || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 {
 		return
 	}
 	t.reported = true
@@ -147,6 +148,8 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 			b.B = t.appendNameMismatch(b.B)
 		}
 		b.B = t.appendChainHint(b.B)
+	case quiet || (t.certReq && t.cliCert == 1):
+		b.B = append(b.B, "right after the client's Finished: it had asked for a client certificate and the client sent none, an empty Certificate message: the server requires mutual TLS, a client certificate from a CA it trusts; some servers, Java's among them, close like this instead of sending certificate_required"...)
 	default:
 		b.B = append(b.B, "after its hello"...)
 	}
@@ -258,6 +261,8 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often it does not accept the server certificate: unknown CA or self-signed, expired, or not valid for the name it asked for)"...)
 	} else if t.rejEarly {
 		b.B = append(b.B, " rejected the handshake before the client finished it: its flight ended with an encrypted alert and the connection closed (an unexpected or unacceptable client message, or parameters it refused)"...)
+	} else if t.cliCert == 1 {
+		b.B = append(b.B, " rejected the client after its Finished: it had asked for a client certificate, the client sent none (an empty Certificate message), and the server answered with an encrypted alert and closed (certificate_required): the server requires mutual TLS, a client certificate from a CA it trusts"...)
 	} else {
 		b.B = append(b.B, " rejected the client after its Finished: it sent an encrypted alert and closed (most often a required client certificate was missing or not trusted: certificate_required, unknown_ca or bad_certificate)"...)
 	}

@@ -1206,3 +1206,25 @@ func TestJavaPaddedAlert(t *testing.T) {
 		t.Errorf("end_flows: %v", flows)
 	}
 }
+
+// TestMTLSJavaServerNoAlert: a Java server that requires a client
+// certificate closes or resets without an alert when the client has
+// none. Over TLS 1.3 the server's certificate request is encrypted, but
+// the client's answer is not hidden in size: an empty Certificate is 25
+// bytes. Three clients without a certificate are reported, the one with
+// a certificate is not. Real traffic from testdata/lab.
+func TestMTLSJavaServerNoAlert(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/mtls-java-server-no-alert.pcap", 1, nil)
+	versions := map[string]int{}
+	for _, e := range events {
+		tl, _ := e["tls"].(map[string]any)
+		versions[fmt.Sprint(tl["version"])]++
+		if e.str("note") != "TLS_HANDSHAKE_ABORTED" || e.str("side") != "server" ||
+			!strings.Contains(e.str("msg"), "it had asked for a client certificate and the client sent none") {
+			t.Errorf("event: %v", e)
+		}
+	}
+	if len(events) != 3 || versions["TLS 1.3"] != 2 || versions["TLS 1.2"] != 1 {
+		t.Errorf("%d events, versions %v; want 3: two TLS 1.3, one TLS 1.2", len(events), versions)
+	}
+}
