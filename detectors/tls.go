@@ -45,13 +45,18 @@ const javaAlertSize = 35
 // or more, an alert 19.
 const emptyCertSize = 25
 
+// finishedMax is the largest TLS 1.3 client Finished record: 4 + 48
+// (SHA-384) + 1 + 16 tag + 16 of Java's padding. A larger first record
+// from the client holds its Certificate.
+const finishedMax = 85
+
 // certRefusedQuietly reports a TLS 1.3 connection whose client answered
-// the server's certificate request with none, finished its handshake,
-// and has had nothing from the server since: the server is deciding, or
-// closes without an alert (Java's does). Only within 5 s of the
-// client's Finished, as the server's alert is judged.
+// the server's certificate request (with a certificate or with none),
+// finished its handshake, and has had nothing from the server since: the
+// server is deciding, or closes without an alert (Java's does). Only
+// within 5 s of the client's Finished, as the server's alert is judged.
 func (t *tlsState) certRefusedQuietly(ts int64) bool {
-	return t.tls13 && t.est && t.cliCert == 1 && t.srvAfter == 0 && !t.alertSet && ts-t.cliFinTS < 5e9
+	return t.tls13 && t.est && t.certReq && t.cliCert >= 0 && t.srvAfter == 0 && !t.alertSet && ts-t.cliFinTS < 5e9
 }
 
 // alertSized reports whether an encrypted record of n bytes, where a
@@ -385,6 +390,12 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 					// client has none. Its Finished follows.
 					t.certReq, t.cliCert = true, 1
 					return
+				}
+				if dir.recLen > finishedMax {
+					// Too large for a Finished: a client Certificate
+					// (alone, or with the rest of the flight in one
+					// record), sent because the server asked for one.
+					t.certReq, t.cliCert = true, 0
 				}
 				if alertSized(int(dir.recLen)) {
 					// An alert where the client's Finished was due: the

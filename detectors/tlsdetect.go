@@ -148,6 +148,8 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 			b.B = t.appendNameMismatch(b.B)
 		}
 		b.B = t.appendChainHint(b.B)
+	case side == 1 && t.certReq && t.cliCert == 0:
+		b.B = append(b.B, "right after the client's Finished: it had asked for a client certificate and the client sent one, which the server most likely did not accept (not issued by a CA it trusts, expired, or not for client authentication); some servers, Java's among them, close like this instead of sending an alert such as unknown_ca or bad_certificate"...)
 	case quiet || (t.certReq && t.cliCert == 1):
 		b.B = append(b.B, "right after the client's Finished: it had asked for a client certificate and the client sent none, an empty Certificate message: the server requires mutual TLS, a client certificate from a CA it trusts; some servers, Java's among them, close like this instead of sending certificate_required"...)
 	default:

@@ -1208,23 +1208,28 @@ func TestJavaPaddedAlert(t *testing.T) {
 }
 
 // TestMTLSJavaServerNoAlert: a Java server that requires a client
-// certificate closes or resets without an alert when the client has
-// none. Over TLS 1.3 the server's certificate request is encrypted, but
-// the client's answer is not hidden in size: an empty Certificate is 25
-// bytes. Three clients without a certificate are reported, the one with
-// a certificate is not. Real traffic from testdata/lab.
+// certificate closes or resets without an alert when the client has none
+// or one it does not trust. Over TLS 1.3 the server's certificate request
+// is encrypted, but the client's answer is not hidden in size: an empty
+// Certificate is 25 bytes, and a first record too large for a Finished
+// holds a certificate. Three clients of each kind are reported, the one
+// with a trusted certificate is not. Real traffic from testdata/lab.
 func TestMTLSJavaServerNoAlert(t *testing.T) {
-	events, _, _ := analyse(t, "../testdata/lab/mtls-java-server-no-alert.pcap", 1, nil)
-	versions := map[string]int{}
-	for _, e := range events {
-		tl, _ := e["tls"].(map[string]any)
-		versions[fmt.Sprint(tl["version"])]++
-		if e.str("note") != "TLS_HANDSHAKE_ABORTED" || e.str("side") != "server" ||
-			!strings.Contains(e.str("msg"), "it had asked for a client certificate and the client sent none") {
-			t.Errorf("event: %v", e)
+	for file, says := range map[string]string{
+		"mtls-java-server-no-alert.pcap":       "it had asked for a client certificate and the client sent none",
+		"mtls-java-server-untrusted-cert.pcap": "it had asked for a client certificate and the client sent one, which the server most likely did not accept",
+	} {
+		events, _, _ := analyse(t, "../testdata/lab/"+file, 1, nil)
+		versions := map[string]int{}
+		for _, e := range events {
+			tl, _ := e["tls"].(map[string]any)
+			versions[fmt.Sprint(tl["version"])]++
+			if e.str("note") != "TLS_HANDSHAKE_ABORTED" || e.str("side") != "server" || !strings.Contains(e.str("msg"), says) {
+				t.Errorf("%s: event: %v", file, e)
+			}
 		}
-	}
-	if len(events) != 3 || versions["TLS 1.3"] != 2 || versions["TLS 1.2"] != 1 {
-		t.Errorf("%d events, versions %v; want 3: two TLS 1.3, one TLS 1.2", len(events), versions)
+		if len(events) != 3 || versions["TLS 1.3"] != 2 || versions["TLS 1.2"] != 1 {
+			t.Errorf("%s: %d events, versions %v; want 3: two TLS 1.3, one TLS 1.2", file, len(events), versions)
+		}
 	}
 }
