@@ -1,6 +1,9 @@
 package detectors
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 // FuzzTLS feeds arbitrary byte streams to both directions of the TLS
 // parser, split at an arbitrary point.
@@ -102,5 +105,63 @@ func FuzzConversation(f *testing.F) {
 		}
 		port++
 		replayInto(t, e, 1024+port%60000, 443, segs)
+	})
+}
+
+// FuzzHTTPResponse feeds an HTTP/1.x server stream, cut into segments
+// at the given points, after two requests (the first a HEAD), then
+// closes it one way or another: the answer tracker must never panic, and
+// never report more body than the answer declared.
+func FuzzHTTPResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), 7, 33, uint8(0))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length:   99999999999999999\r\n\r\n"), 20, 60, uint8(1))
+	f.Add([]byte("HTTP/1.1 101 Switching\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), 3, 4, uint8(2))
+	f.Fuzz(func(t *testing.T, stream []byte, cut1, cut2 int, end uint8) {
+		if len(stream) > 4096 {
+			return
+		}
+		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6},
+			{true, "A", []byte("HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n"), 1e6}, {true, "A", []byte("GET /g HTTP/1.1\r\nHost: x\r\n\r\n"), 1e6}}
+		cuts := []int{0, min(max(cut1, 0), len(stream)), min(max(cut2, 0), len(stream)), len(stream)}
+		if cuts[2] < cuts[1] {
+			cuts[1], cuts[2] = cuts[2], cuts[1]
+		}
+		for i := 0; i+1 < len(cuts); i++ {
+			if cuts[i+1] > cuts[i] {
+				flags := "A"
+				if i == 1 && end&4 != 0 {
+					flags = "G" // missing from the capture
+				}
+				segs = append(segs, seg{false, flags, stream[cuts[i]:cuts[i+1]], 1e6})
+			}
+		}
+		switch end % 4 {
+		case 0:
+			segs = append(segs, seg{true, "A", nil, 1e6}, seg{false, "FA", nil, 1e6})
+		case 1:
+			segs = append(segs, seg{true, "A", nil, 1e6}, seg{true, "FA", nil, 2e9})
+		case 2:
+			segs = append(segs, seg{false, "RA", nil, 1e6})
+		case 3:
+			segs = append(segs, seg{true, "A", nil, 12e9})
+		}
+		out := replay(t, 8080, segs)
+		for _, l := range out.lines {
+			if len(l) == 0 || l[0] != '{' {
+				continue // a pcap's bytes
+			}
+			var e struct {
+				HTTP *struct {
+					Body   int64  `json:"body_bytes"`
+					Length *int64 `json:"content_length"`
+				} `json:"http"`
+			}
+			if err := json.Unmarshal(l, &e); err != nil {
+				t.Fatalf("not JSON: %v: %s", err, l)
+			}
+			if e.HTTP != nil && e.HTTP.Length != nil && e.HTTP.Body >= *e.HTTP.Length {
+				t.Fatalf("a whole body reported incomplete: %s", l)
+			}
+		}
 	})
 }
