@@ -36,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
 		os.Exit(2)
 	}
 	var err error
@@ -73,6 +73,12 @@ func main() {
 			break
 		}
 		err = partialServer(os.Args[2])
+	case "mtls-quiet-server":
+		if len(os.Args) != 4 {
+			err = fmt.Errorf("usage: dlltlab mtls-quiet-server ADDR CERTDIR")
+			break
+		}
+		err = mtlsQuietServer(os.Args[2], os.Args[3])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
 	case "connect-proxy":
@@ -307,6 +313,39 @@ func partialServer(addr string) error {
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
 	return srv.ListenAndServe()
+}
+
+// mtlsQuietServer is a TLS 1.3 server that requires a client certificate
+// the way Java's servers do when a client has none: it asks for one,
+// and closes the connection without an alert when none came (here in
+// the application, after the handshake: crypto/tls would send
+// certificate_required). No session tickets, which Java's would not have
+// sent either before closing. Clients with a certificate get "ok".
+func mtlsQuietServer(addr, dir string) error {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"))
+	if err != nil {
+		return err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert,
+		MinVersion: tls.VersionTLS13, SessionTicketsDisabled: true}
+	return serve(addr, func(c net.Conn) {
+		defer c.Close()
+		t := tls.Server(c, cfg)
+		t.SetDeadline(time.Now().Add(5 * time.Second))
+		if t.Handshake() != nil || len(t.ConnectionState().PeerCertificates) == 0 {
+			return // closed without an alert
+		}
+		// Read the request before answering: closing with it unread
+		// would reset the connection.
+		r := bufio.NewReader(t)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" || line == "\n" {
+				break
+			}
+		}
+		io.WriteString(t, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+	})
 }
 
 func tlsClient(args []string) error {
