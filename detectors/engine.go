@@ -413,12 +413,11 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	if fs.has(fTracked) {
 		d = min(d, e.q(fs).trackUntil)
 	}
-	if h := e.hangDeadline(c, fs); h != 0 && h > e.now {
-		d = min(d, h)
-	}
-	if fs.service == svcHTTP {
-		if h := e.stallDeadline(c, fs); h != 0 && h > e.now {
-			d = min(d, h)
+	if hang, stall := e.httpDeadlines(c, fs); hang != 0 || stall != 0 {
+		for _, h := range [2]int64{hang, stall} {
+			if h != 0 && h > e.now {
+				d = min(d, h)
+			}
 		}
 	}
 	if h := e.helloDeadline(c, fs); h != 0 && h > e.now {

@@ -377,19 +377,27 @@ const (
 	hangAtEnd = int64(10 * time.Second)
 )
 
-// hangDeadline returns when c's pending HTTP/1.x request will have waited
-// hangSoFar (0: none pending, or already reported).
-func (e *Engine) hangDeadline(c *flowtable.Conn, fs *flowState) int64 {
-	if fs.service != svcHTTP || e.q(fs).events&(1<<NoteHTTPNoResponse) != 0 {
-		return 0
+// httpDeadlines returns when c's pending HTTP/1.x request will have
+// waited hangSoFar for a byte of answer, and when its answer in progress,
+// of known length, will have been silent hangSoFar (0: none, or already
+// reported). One look at c's request-cache slot serves both, on every
+// packet of the connection.
+func (e *Engine) httpDeadlines(c *flowtable.Conn, fs *flowState) (hang, stall int64) {
+	if fs.service != svcHTTP {
+		return 0, 0
 	}
-	if _, _, srv := e.reqs.get(c); srv != c.Size(1) {
-		return 0
+	l := e.reqs.of(c)
+	if l == nil {
+		return 0, 0
 	}
-	if at, sse := e.reqs.sentBy(c); at != 0 && !sse {
-		return at + hangSoFar
+	events, size := e.q(fs).events, c.Size(1)
+	if events&(1<<NoteHTTPNoResponse) == 0 && l.srv == size && l.last != 0 && !l.sse {
+		hang = l.last + hangSoFar
 	}
-	return 0
+	if events&(1<<NoteHTTPResponseStalled) == 0 && l.resp.rs == rsLength && int64(size) < l.resp.next {
+		stall = l.resp.last + hangSoFar
+	}
+	return hang, stall
 }
 
 // clientWaits reports whether c's client is waiting for the server to

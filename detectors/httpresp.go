@@ -301,18 +301,6 @@ func appendBodyHTTP(dst []byte, l *reqLine, size int64) []byte {
 	return dst
 }
 
-// stallDeadline returns when c's answer in progress, of known length,
-// will have been silent hangSoFar (0: none, or reported).
-func (e *Engine) stallDeadline(c *flowtable.Conn, fs *flowState) int64 {
-	if e.q(fs).events&(1<<NoteHTTPResponseStalled) != 0 {
-		return 0
-	}
-	if l := e.reqs.of(c); l != nil && l.resp.rs == rsLength && int64(c.Size(1)) < l.resp.next {
-		return l.resp.last + hangSoFar
-	}
-	return 0
-}
-
 // stalled reports, at ts, an answer of known length whose server stopped
 // sending before its end, everything it sent acknowledged and the
 // client's window open: the client gave up (how waitGaveUp: it closed)
