@@ -45,6 +45,7 @@ type dnsHeader struct {
 	qdcount uint16
 	qtype   uint16
 	n       int
+	qend    int // offset just past the first question (its type and class)
 }
 
 // parseDNS reads the header and first question of msg into h, writing the
@@ -79,6 +80,7 @@ func parseDNS(msg []byte, h *dnsHeader, name *[255]byte) bool {
 				return false
 			}
 			h.qtype = binary.BigEndian.Uint16(msg[end : end+2])
+			h.qend = end + 4
 			return true
 		case l&0xc0 == 0xc0:
 			if off+1 >= len(msg) || jumps > 8 {
@@ -118,7 +120,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		if !fromOrig || h.qdcount == 0 {
 			return
 		}
-		e.searchNext(c.Orig(), c.Resp(), name[:h.n], ts)
+		e.searchNext(c.Orig(), c.Resp(), c.OrigPort(), name[:h.n], h.qtype, ts)
 		d := e.dnsOf(fs)
 		if d == nil {
 			d = e.newDNS(fs)
@@ -170,12 +172,31 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		// often an NXDOMAIN step, and the stall is the user's problem.
 		e.dnsLate(c, fromOrig, name[:h.n], h.qtype, rcode, sent, ts-first, ts)
 	}
-	if rcode != 2 && rcode != 3 && rcode != 5 {
+	server, client, port := c.Resp(), c.Orig(), c.OrigPort()
+	if fromOrig {
+		server, client, port = client, server, c.RespPort()
+	}
+	if sent == 0 {
+		first = ts // the query came before the capture
+	}
+	q := dnsLookup{client: client, port: port, sent: first, ts: ts}
+	if h.qdcount > 0 {
+		e.answered(client, server, name[:h.n], h.qtype, ts)
+	}
+	if rcode == 0 && h.qdcount == 1 && (h.qtype == 1 || h.qtype == 28) && h.flags&0x7a00 == 0 {
+		// A standard query's complete answer (opcode QUERY, not
+		// truncated) for an address.
+		switch n, ok := answerRecords(msg, &h); {
+		case !ok:
+		case n > 0:
+			e.addressAnswered(q, name[:h.n])
+		default:
+			e.noData(c, q, server, name[:h.n], h.qtype)
+		}
 		return
 	}
-	server := c.Resp()
-	if fromOrig {
-		server = c.Orig()
+	if rcode != 2 && rcode != 3 && rcode != 5 {
+		return
 	}
 	var b *Buffer
 	if rcode == 3 {
@@ -202,39 +223,127 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name[:h.n], h.qtype, int(rcode))
 	if rcode == 3 {
-		client := c.Orig()
-		if fromOrig {
-			client = c.Resp()
-		}
-		e.holdNX(c, client, server, name[:h.n], b, ts)
+		e.eventFinish(b)
+		e.holdDNS(c, NoteDNSError, 0, q, server, name[:h.n], b)
 		return
 	}
 	e.eventEnd(b)
 }
 
-// nxHold is an NXDOMAIN event not reported yet. A resolver with a search
-// list (every Kubernetes pod: "<ns>.svc.cluster.local svc.cluster.local
-// cluster.local", ndots:5) tries name.<suffix> for each suffix and the
-// name itself, each on a new socket, and most of those answers are
-// NXDOMAIN on the way to the one that resolves: every external lookup
-// would be several DNS_ERRORs. When the same client asks the same server
-// for a name with the same first label within nxWindow of the answer,
-// the NXDOMAIN was a step of such a walk and is dropped; otherwise it is
-// reported (a lookup that fails for good ends with an NXDOMAIN nothing
-// follows). The walk's steps are sharded to one worker offline (by
+// answerRecords counts the records of the first question's type in the
+// answer section of msg (a CNAME chain's aliases are not counted); ok is
+// false when the message is cut short.
+func answerRecords(msg []byte, h *dnsHeader) (n int, ok bool) {
+	off := h.qend
+	for i := 1; i < int(h.qdcount); i++ {
+		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
+			return 0, false
+		}
+		off += 4
+	}
+	an := int(binary.BigEndian.Uint16(msg[6:8]))
+	for i := 0; i < an; i++ {
+		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+			return n, false
+		}
+		if binary.BigEndian.Uint16(msg[off:off+2]) == h.qtype {
+			n++
+		}
+		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:off+10]))
+		if off > len(msg) {
+			return n, false
+		}
+	}
+	return n, true
+}
+
+// skipName returns the offset past the (possibly compressed) name at off,
+// or -1.
+func skipName(msg []byte, off int) int {
+	for off < len(msg) {
+		switch l := int(msg[off]); {
+		case l == 0:
+			return off + 1
+		case l&0xc0 == 0xc0:
+			return off + 2
+		case l&0xc0 != 0:
+			return -1
+		default:
+			off += 1 + l
+		}
+	}
+	return -1
+}
+
+// nxHold is an NXDOMAIN (or NODATA) event not reported yet.
+//
+// A resolver with a search list (every Kubernetes pod: "<ns>.svc.cluster.local
+// svc.cluster.local cluster.local", ndots:5) tries name.<suffix> for each
+// suffix and the name itself, each on a new socket, and most of those
+// answers are NXDOMAIN on the way to the one that resolves: every external
+// lookup would be several DNS_ERRORs. When the same client asks the same
+// server for a name with the same first label within nxWindow of the
+// answer, the NXDOMAIN was a step of such a walk and is dropped; otherwise
+// it is reported (a lookup that fails for good ends with an NXDOMAIN
+// nothing follows). The walk's steps are sharded to one worker offline (by
 // address pair); live, a step that lands on another worker is reported.
+//
+// Nor is a lookup that got an address a failure: clients ask for A and
+// AAAA together, and some servers (dnsmasq for a name it has only an IPv4
+// address for) answer NXDOMAIN for the other type. A held event is
+// dropped when a query of the same lookup got an address for the name
+// (sameLookup), before it or while it is held; it stays held while such
+// a query is unanswered (a slow upstream), up to the DNS timeout.
 type nxHold struct {
-	client, server netip.Addr
-	label, name    uint64 // hashes of the first label and the name (nameHashes)
-	ts             int64
-	idx            int32 // the connection (slab index and first packet time)
-	first          int64
-	b              *Buffer // the finished event line, not yet rate-limited
+	dnsLookup
+	server      netip.Addr
+	label, name uint64 // hashes of the first label and the name (nameHashes)
+	idx         int32  // the connection (slab index and first packet time)
+	first       int64
+	note        uint8
+	types       uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
+	b           *Buffer // the finished event line, not yet rate-limited
 }
 
 // nxWindow is how soon a search-list walk asks for its next name after an
 // NXDOMAIN (glibc and musl ask at once, well under a millisecond).
 const nxWindow = int64(250e6)
+
+// dnsLookup is one query of a client's and its answer, as far as telling
+// the queries of one lookup from the next lookup's goes.
+type dnsLookup struct {
+	client   netip.Addr
+	port     uint16 // the client's
+	sent, ts int64  // the query first sent, its answer
+}
+
+// sameLookup says whether two answered queries for one name belong to
+// one lookup: they were in flight together or one was asked right after
+// the other's answer (clients ask for A and AAAA at once: glibc, musl
+// and Java on one socket; Go on two, from two goroutines, the second
+// often sent a fraction of a millisecond after the first is answered),
+// or they were asked one after the other on one socket (glibc's
+// single-request option) within resolvedWindow. A lookup that follows a
+// failed one, as another process asks (tens of milliseconds later at
+// the least) or a client retries, is none of these.
+func sameLookup(a, b *dnsLookup) bool {
+	if a.client != b.client {
+		return false
+	}
+	if gap := max(a.sent-b.ts, b.sent-a.ts); gap <= siblingGap {
+		return true // in flight together, or nearly
+	}
+	d := a.ts - b.ts
+	return a.port == b.port && d <= resolvedWindow && -d <= resolvedWindow
+}
+
+// siblingGap is how long after one query of a lookup is answered its
+// sibling may still be sent from another socket.
+const siblingGap = int64(10e6)
+
+// resolvedWindow bounds how far apart one socket's queries of a lookup
+// are answered.
+const resolvedWindow = int64(2e9)
 
 const maxNXHolds = 64
 
@@ -257,17 +366,29 @@ func nameHashes(name []byte) (label, full uint64) {
 
 // recentQuery is a query remembered for a while: live, a walk's next
 // query, forwarded from another worker, may be handled before the
-// NXDOMAIN it follows.
+// NXDOMAIN it follows; and a held failure waits for the client's other
+// queries for the same name.
 type recentQuery struct {
 	client, server netip.Addr
 	label, name    uint64
 	ts             int64
+	port           uint16 // the client's
+	qtype          uint16
+	answered       bool
 }
 
 const recentQueries = 64
 
-func (e *Engine) holdNX(c *flowtable.Conn, client, server netip.Addr, name []byte, b *Buffer, ts int64) {
-	e.eventFinish(b)
+// resolvedName is an address answer remembered for a while.
+type resolvedName struct {
+	dnsLookup
+	name uint64
+}
+
+// holdDNS keeps the finished event b (note NoteDNSError or NoteDNSNoData)
+// until its lookup is known to have failed.
+func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
+	client, ts := q.client, q.ts
 	label, full := nameHashes(name)
 	for i := range e.rq {
 		q := &e.rq[i]
@@ -277,17 +398,119 @@ func (e *Engine) holdNX(c *flowtable.Conn, client, server netip.Addr, name []byt
 			return
 		}
 	}
+	for i := range e.rn {
+		if r := &e.rn[i]; r.name == full && r.ts != 0 && sameLookup(&r.dnsLookup, &q) {
+			PutBuffer(b) // another query of the lookup got an address
+			return
+		}
+	}
 	if len(e.nx) == cap(e.nx) {
 		e.releaseNX(0)
 	}
-	e.nx = append(e.nx, nxHold{client: client, server: server, label: label, name: full, ts: ts, idx: c.Index(), first: c.First, b: b})
+	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, label: label, name: full, idx: c.Index(), first: c.First, note: uint8(note), types: types, b: b})
+}
+
+// addressAnswered notes that q got an address for name: held failures of
+// the same lookup are dropped.
+func (e *Engine) addressAnswered(q dnsLookup, name []byte) {
+	_, full := nameHashes(name)
+	e.rn[e.rnNext] = resolvedName{dnsLookup: q, name: full}
+	e.rnNext = (e.rnNext + 1) % len(e.rn)
+	for i := 0; i < len(e.nx); {
+		if h := &e.nx[i]; h.name == full && sameLookup(&h.dnsLookup, &q) {
+			PutBuffer(h.b)
+			e.nx = append(e.nx[:i], e.nx[i+1:]...)
+			continue
+		}
+		i++
+	}
+}
+
+// answered marks the client's remembered queries for name and qtype to
+// server answered.
+func (e *Engine) answered(client, server netip.Addr, name []byte, qtype uint16, ts int64) {
+	_, full := nameHashes(name)
+	for i := range e.rq {
+		if q := &e.rq[i]; q.name == full && q.qtype == qtype && q.client == client && q.server == server && q.ts <= ts {
+			q.answered = true
+		}
+	}
+}
+
+// waiting says whether held event h should wait for an unanswered query
+// of its lookup: one for the same name sent before h's answer, or on
+// the same socket.
+func (e *Engine) waiting(h *nxHold, now int64) bool {
+	if now-h.ts >= e.dnsTO {
+		return false
+	}
+	for i := range e.rq {
+		if q := &e.rq[i]; q.name == h.name && !q.answered && q.client == h.client && (q.ts <= h.ts+siblingGap || q.port == h.port) && now-q.ts < e.dnsTO {
+			return true
+		}
+	}
+	return false
+}
+
+// noData handles an answer without any record of the address type asked
+// for (NOERROR, NODATA): the name exists but has no such address. Clients
+// ask for A and AAAA together, so the lookup failed only if the other
+// type found nothing either (or was not asked for): the event is held as
+// an NXDOMAIN is, and one event covers both types.
+func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name []byte, qtype uint16) {
+	var bit uint8 = 1
+	if qtype == 28 {
+		bit = 2
+	}
+	_, full := nameHashes(name)
+	types := bit
+	for i := range e.nx {
+		if h := &e.nx[i]; h.note == NoteDNSNoData && h.name == full && sameLookup(&h.dnsLookup, &q) {
+			if h.types&bit != 0 {
+				return // the same answer again
+			}
+			// The other type's answer was empty too: one event for both.
+			types |= h.types
+			q.sent = min(q.sent, h.sent)
+			PutBuffer(h.b)
+			e.nx = append(e.nx[:i], e.nx[i+1:]...)
+			break
+		}
+	}
+	b := e.eventBuild(c, NoteDNSNoData, q.ts)
+	b.B = append(b.B, "DNS server "...)
+	b.B = server.AppendTo(b.B)
+	if types == 3 {
+		b.B = append(b.B, " answered the A and AAAA queries for "...)
+		b.B = appendText(b.B, name)
+		b.B = append(b.B, " with no address (NOERROR, empty answers: NODATA): the name exists but has no address record, so the client's lookup failed"...)
+	} else {
+		b.B = append(b.B, " answered "...)
+		b.B = appendText(b.B, name)
+		b.B = append(b.B, " ("...)
+		b.B = append(b.B, QtypeName(qtype)...)
+		b.B = append(b.B, ") with no address (NOERROR, empty answer: NODATA) and the client got none for it otherwise: the name exists but has no "...)
+		if bit == 1 {
+			b.B = append(b.B, "IPv4"...)
+		} else {
+			b.B = append(b.B, "IPv6"...)
+		}
+		b.B = append(b.B, " address record, and the client asked for no other"...)
+	}
+	b.B = appendSide(b.B, "server")
+	if types == 3 {
+		qtype = 1 // both: named A, whichever came last
+	}
+	b.B = appendDNS(b.B, name, qtype, rcodeNoData)
+	e.eventFinish(b)
+	e.holdDNS(c, NoteDNSNoData, types, q, server, name, b)
 }
 
 // searchNext drops the held NXDOMAINs that the query for name from client
 // to server continues (a search-list walk), and remembers the query.
-func (e *Engine) searchNext(client, server netip.Addr, name []byte, ts int64) {
+func (e *Engine) searchNext(client, server netip.Addr, port uint16, name []byte, qtype uint16, ts int64) {
 	label, full := nameHashes(name)
-	e.rq[e.rqNext] = recentQuery{client: client, server: server, label: label, name: full, ts: ts}
+	e.rq[e.rqNext] = recentQuery{client: client, server: server, label: label, name: full, ts: ts, port: port, qtype: qtype}
 	e.rqNext = (e.rqNext + 1) % recentQueries
 	for i := 0; i < len(e.nx); {
 		h := &e.nx[i]
@@ -301,22 +524,32 @@ func (e *Engine) searchNext(client, server netip.Addr, name []byte, ts int64) {
 	}
 }
 
-// expireNX reports the held NXDOMAINs nothing continued within nxWindow
-// (all of them when final).
+// expireNX reports the held events nothing continued or resolved within
+// nxWindow and that wait for no other query (all of them when final).
 func (e *Engine) expireNX(now int64, final bool) {
-	for len(e.nx) > 0 && (final || now-e.nx[0].ts > nxWindow) {
-		e.releaseNX(0)
+	for i := 0; i < len(e.nx); {
+		h := &e.nx[i]
+		if !final {
+			if now-h.ts <= nxWindow {
+				break // held in time order: the rest are younger
+			}
+			if e.waiting(h, now) {
+				i++
+				continue
+			}
+		}
+		e.releaseNX(i)
 	}
 }
 
-// releaseNX reports held NXDOMAIN i (rate-limited now, as it goes out).
+// releaseNX reports held event i (rate-limited now, as it goes out).
 func (e *Engine) releaseNX(i int) {
 	h := e.nx[i]
 	e.nx = append(e.nx[:i], e.nx[i+1:]...)
 	if c := e.tab.At(h.idx); c.First == h.first {
-		e.p(e.state(c)).events |= 1 << NoteDNSError
+		e.p(e.state(c)).events |= 1 << h.note
 	}
-	if !e.rl.allow(e, NoteDNSError, h.server, h.ts) {
+	if !e.rl.allow(e, int(h.note), h.server, h.ts) {
 		PutBuffer(h.b)
 		return
 	}
@@ -353,6 +586,10 @@ func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype ui
 	e.eventEnd(b)
 }
 
+// rcodeNoData is appendDNS's rcode for a NOERROR answer without the
+// records asked for.
+const rcodeNoData = -2
+
 func appendDNS(dst []byte, name []byte, qtype uint16, rcode int) []byte {
 	dst = append(dst, `,"dns":{"query":`...)
 	dst = jsonw.Bytes(dst, name)
@@ -360,7 +597,9 @@ func appendDNS(dst []byte, name []byte, qtype uint16, rcode int) []byte {
 	dst = jsonw.Uint(dst, uint64(qtype))
 	dst = append(dst, `,"qtype_name":`...)
 	dst = jsonw.String(dst, QtypeName(qtype))
-	if rcode >= 0 {
+	if rcode == rcodeNoData {
+		dst = append(dst, `,"rcode":0,"rcode_name":"NODATA"`...)
+	} else if rcode >= 0 {
 		dst = append(dst, `,"rcode":`...)
 		dst = jsonw.Uint(dst, uint64(rcode))
 		dst = append(dst, `,"rcode_name":`...)

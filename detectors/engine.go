@@ -41,6 +41,7 @@ const (
 	NoteTLSNoAnswer
 	NoteHTTPResponseTruncated
 	NoteHTTPResponseStalled
+	NoteDNSNoData
 	numNotes
 )
 
@@ -50,6 +51,7 @@ var noteNames = [numNotes]string{
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
+	"DNS_NODATA",
 }
 
 // NoteName returns the event code string of note n.
@@ -208,6 +210,8 @@ type Engine struct {
 	nx        []nxHold // NXDOMAIN events held (dns.go), oldest first
 	rq        [recentQueries]recentQuery
 	rqNext    int
+	rn        [recentQueries]resolvedName // address answers (dns.go)
+	rnNext    int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder

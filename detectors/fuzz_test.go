@@ -35,15 +35,27 @@ func FuzzTLS(f *testing.F) {
 	})
 }
 
+// FuzzDNS feeds arbitrary messages to the header, question and answer
+// section walks.
 func FuzzDNS(f *testing.F) {
 	f.Add([]byte{0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'f', 'o', 'o', 0, 0, 1, 0, 1})
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12})     // pointer loop
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a', 'b'}) // label past end
+	f.Add([]byte{0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1,
+		0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 1}) // one A record
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var h dnsHeader
 		var name [255]byte
-		if parseDNS(msg, &h, &name) && h.n > len(name) {
+		if !parseDNS(msg, &h, &name) {
+			return
+		}
+		if h.n > len(name) {
 			t.Fatal("name overflow")
+		}
+		if h.qdcount > 0 {
+			if n, _ := answerRecords(msg, &h); n > int(msg[6])<<8|int(msg[7]) {
+				t.Fatal("more records than the answer count")
+			}
 		}
 	})
 }
