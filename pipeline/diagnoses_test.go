@@ -879,6 +879,38 @@ func TestDNSSearchWalk(t *testing.T) {
 	}
 }
 
+// TestDNSNoAddress: names that exist without the address a client asked
+// for (NOERROR, empty answers: NODATA). Real clients' lookups against the
+// lab's dnsmasq: curl, Python, Node, Java and Go looking up a name with
+// only a TXT record (one DNS_NODATA per lookup, for A and AAAA), curl -4
+// and Go's "ip4" lookup of a name with only an IPv6 address (NODATA for
+// A), and a pod-style search-list walk ending in NODATA. Not failures:
+// the same IPv6-only name looked up for both types (the AAAA answer
+// resolves it), a name whose AAAA dnsmasq answers NXDOMAIN while its A
+// resolves, and a walk that resolves. Real traffic from testdata/lab.
+func TestDNSNoAddress(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/dns-nodata.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			d, _ := e["dns"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v %v %v", e.str("note"), d["query"], d["qtype_name"], d["rcode_name"]))
+		}
+		sort.Strings(got)
+		want := []string{
+			"DNS_LATE_ANSWER noaddr.demo.test A NOERROR", // the lossy server's first query
+		}
+		for i := 0; i < 6; i++ {
+			want = append(want, "DNS_NODATA noaddr.demo.test A NODATA")
+		}
+		want = append(want, "DNS_NODATA v6only.demo.test A NODATA", "DNS_NODATA v6only.demo.test A NODATA",
+			"TCP_LATE_ANSWER <nil> <nil> <nil>") // the lossy server's first SYN
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("workers %d: events\n%s\nwant\n%s", workers, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
 // on its socket, then once from a new one. Each flow's query is one
 // DNS_ERROR that counts the copies, whatever the order of the A query's

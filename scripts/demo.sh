@@ -97,6 +97,8 @@ try "glibc with a pod's search list: nope.demo.test fails for good (its last A a
 try "across the VXLAN overlay (as pods on two nodes: Flannel's UDP 8472), curl TLS 1.2 to the self-signed server" curl -sS --tls-max 1.2 https://198.18.244.1/
 try "across the VXLAN overlay over IPv6 (UDP 4789), curl to a port where nothing listens" curl -sS http://198.18.245.1:80/
 try "dig a name that does not exist" dig +short +tries=1 @198.18.0.1 nope.demo.test
+try "curl a name that exists but has no address (A and AAAA answered empty: NODATA)" curl -sS -o /dev/null http://noaddr.demo.test/
+try "curl -4 a name that has only an IPv6 address" curl -sS -4 -o /dev/null http://v6only.demo.test/
 try "dig a name the server refuses" dig +short +tries=1 @198.18.0.1 example.org
 try "dig a name that exists (healthy)" dig +short +tries=1 @198.18.0.1 www.demo.test
 

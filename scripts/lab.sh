@@ -27,7 +27,10 @@
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
 #   8082  nginx closing idle keep-alive connections after 1 s (keepalive_timeout)
-#   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED
+#   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED;
+#         noaddr.demo.test has only a TXT record (A and AAAA: NODATA),
+#         v6only.demo.test only an IPv6 address (A: NODATA); www.demo.test
+#         only an IPv4 address, and dnsmasq answers NXDOMAIN for its AAAA
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
 #   7001  a server that reads nothing for 2 s after accepting (zero window)
@@ -47,7 +50,8 @@
 # client address (the "recent" match); retransmissions get through. Its
 # dnsmasq also answers NXDOMAIN for *.cluster.local, so a pod-style search
 # list (LOCALDOMAIN="ns1.svc.cluster.local svc.cluster.local cluster.local"
-# RES_OPTIONS=ndots:5) walks through NXDOMAINs as in Kubernetes.
+# RES_OPTIONS=ndots:5) walks through NXDOMAINs as in Kubernetes; it has
+# noaddr.demo.test and v6only.demo.test as on 198.18.0.1.
 # Overlay: two VXLAN tunnels between the pod and the server host over
 # their eth0, as pod traffic crosses nodes in Flannel, Calico VXLAN or
 # Cilium clusters (a capture on eth0 sees it encapsulated): vx0 (VNI 1, UDP
@@ -198,10 +202,12 @@ CONF
   bg_srv dnsmasq dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
     --listen-address=198.18.0.1,198.18.244.1 --bind-interfaces --local=/demo.test/ \
     --address=/www.demo.test/198.18.0.1 --address=/api.demo.test/198.18.0.1 \
+    --txt-record=noaddr.demo.test,"no address" --host-record=v6only.demo.test,fd00:198:18::1 \
     --pid-file="$dir/dnsmasq.pid" --user=root
   bg_srv dnsmasq-lossy dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
     --listen-address=198.18.0.3 --bind-interfaces --local=/demo.test/ \
     --local=/cluster.local/ --address=/www.demo.test/198.18.0.3 --address=/www.demo.test/fd00:198:18::3 \
+    --txt-record=noaddr.demo.test,"no address" --host-record=v6only.demo.test,fd00:198:18::1 \
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
