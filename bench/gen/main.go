@@ -322,7 +322,11 @@ func dnsMsg(id uint16, resp bool, rcode byte, name string) []byte {
 		flags = 0x8180 | uint16(rcode)
 	}
 	b = binary.BigEndian.AppendUint16(b, flags)
-	b = append(b, 0, 1, 0, 0, 0, 0, 0, 0)
+	an := byte(0)
+	if resp && rcode == 0 {
+		an = 1 // the address asked for
+	}
+	b = append(b, 0, 1, 0, an, 0, 0, 0, 0)
 	start := 0
 	for i := 0; i <= len(name); i++ {
 		if i == len(name) || name[i] == '.' {
@@ -331,7 +335,13 @@ func dnsMsg(id uint16, resp bool, rcode byte, name string) []byte {
 			start = i + 1
 		}
 	}
-	return append(b, 0, 0, 1, 0, 1)
+	b = append(b, 0, 0, 1, 0, 1)
+	if an == 1 {
+		// The question's name (a pointer to offset 12), A, IN, TTL 30,
+		// an address in 198.18.0.0/15.
+		b = append(b, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 198, 18, byte(id>>8), byte(id))
+	}
+	return b
 }
 
 func cat(bs ...[]byte) []byte {
