@@ -489,13 +489,13 @@ func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name 
 		b.B = appendText(b.B, name)
 		b.B = append(b.B, " ("...)
 		b.B = append(b.B, QtypeName(qtype)...)
-		b.B = append(b.B, ") with no address (NOERROR, empty answer: NODATA) and the client got none for it otherwise: the name exists but has no "...)
+		b.B = append(b.B, ") with no address (NOERROR, empty answer: NODATA), and no other query of the client's lookup got one: the name exists but has no "...)
 		if bit == 1 {
 			b.B = append(b.B, "IPv4"...)
 		} else {
 			b.B = append(b.B, "IPv6"...)
 		}
-		b.B = append(b.B, " address record, and the client asked for no other"...)
+		b.B = append(b.B, " address record, so the lookup failed"...)
 	}
 	b.B = appendSide(b.B, "server")
 	if types == 3 {
