@@ -911,6 +911,35 @@ func TestDNSNoAddress(t *testing.T) {
 	}
 }
 
+// TestNodePythonServers: Node and Python HTTP and HTTPS servers, healthy
+// and failing, against curl, Python and Node clients. Every failure is
+// reported once, by the side that caused it, and no healthy connection
+// is. Real traffic from testdata/lab.
+func TestNodePythonServers(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/node-python-servers.pcap", 1, nil)
+	var got []string
+	for _, e := range events {
+		got = append(got, fmt.Sprintf("%s %s %v", e.str("note"), e.str("side"), e.num("id.resp_p")))
+	}
+	sort.Strings(got)
+	want := []string{
+		"HTTP_EMPTY_REPLY server 7602",        // /err: the handler threw
+		"HTTP_RESPONSE_TRUNCATED server 7602", // /boom: 1000 of 100000 bytes
+		"TLS_ALERT client 7600",               // curl without the CA
+		"TLS_ALERT client 7604",               // curl without the CA
+		"TLS_ALERT client 7604",               // Python without the CA
+		"TLS_ALERT server 7601",               // TLS 1.2 without a client certificate
+		"TLS_HANDSHAKE_ABORTED client 7600",   // Node without the CA: no alert
+		"TLS_REJECTED_ENCRYPTED server 7601",  // TLS 1.3 without a client certificate
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(flows) != 15 {
+		t.Errorf("%d end_flows records, want 15", len(flows))
+	}
+}
+
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
 // on its socket, then once from a new one. Each flow's query is one
 // DNS_ERROR that counts the copies, whatever the order of the A query's
