@@ -85,6 +85,7 @@ type h2Call struct {
 	sid      uint32
 	grpc     bool
 	answered bool  // response headers came (or the call was reported)
+	gaveUp   bool  // reported as given up on (HTTP_NO_RESPONSE)
 	at       int64 // when the request was sent
 	timeout  int64 // gRPC: the client's deadline, 0 if none
 	envoy    bool  // the deadline is Envoy's route timeout, not grpc-timeout
@@ -311,9 +312,11 @@ func (h *h2Conn) call(sid uint32) *h2Call {
 // h2cResponse reads a server block: a response's headers, or trailers.
 func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h2Decoder, sid uint32, endStream bool, ts int64) {
 	var method, path []byte
+	gaveUp := false
 	if k := h.call(sid); k != nil {
 		method, path, _ = splitRequestLine(k.line[:k.n])
 		k.answered = true
+		gaveUp = k.gaveUp
 	}
 	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 		if code := statusCode(st); code >= 500 && code <= 599 {
@@ -326,6 +329,12 @@ func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h
 	}
 	code := statusCode(gs)
 	if code <= 0 || h.evs >= h2cMaxEvents {
+		return
+	}
+	if gaveUp && (code == 1 || code == 4) {
+		// The server's own copy of the deadline fired as the client's
+		// cancel crossed it on the wire: the HTTP_NO_RESPONSE already
+		// told this call's story.
 		return
 	}
 	h.evs++
@@ -379,7 +388,7 @@ func (e *Engine) h2cGaveUp(c *flowtable.Conn, fs *flowState, h *h2Conn, k *h2Cal
 	} else if _, uri, _ := splitRequestLine(k.line[:k.n]); waited < minNoResponse || isLongPoll(uri) {
 		return
 	}
-	k.answered = true
+	k.answered, k.gaveUp = true, true
 	h.evs++
 	b := e.problemEvent(c, fs, NoteHTTPNoResponse, ts)
 	if b == nil {

@@ -357,3 +357,42 @@ func TestH2CErrorFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestH2CDeadlineCrossing: a grpc-go client cancels its call at the
+// deadline while the server's own copy of it answers DEADLINE_EXCEEDED;
+// the two cross on the wire. One call, one event: the client's
+// HTTP_NO_RESPONSE. Had the server's answer come first, its GRPC_ERROR
+// alone would tell it.
+func TestH2CDeadlineCrossing(t *testing.T) {
+	var cb, sb bytes.Buffer
+	ce, se := hpack.NewEncoder(&cb), hpack.NewEncoder(&sb)
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/pkg.Svc/Slow"}, {":authority", "svc"}, {"content-type", "application/grpc"}, {"grpc-timeout", "2999870u"}} {
+		ce.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	for _, kv := range [][2]string{{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "4"}, {"grpc-message", "context deadline exceeded"}} {
+		se.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	req := append([]byte(h2Preface), h2frame(0x4, 0, 0, nil)...)
+	req = append(req, h2frame(h2Headers, h2EndHeaders, 1, cb.Bytes())...)
+	trailers := h2frame(h2Headers, h2EndHeaders|h2EndStream, 1, sb.Bytes())
+	rst := h2frame(h2RSTStream, 0, 1, []byte{0, 0, 0, h2Cancel})
+	for _, order := range []string{"client first", "server first"} {
+		tail := []seg{{true, "A", rst, 3e9}, {false, "A", trailers, 200e3}}
+		want := "HTTP_NO_RESPONSE"
+		if order == "server first" {
+			tail = []seg{{false, "A", trailers, 3e9}, {true, "A", rst, 200e3}}
+			want = "GRPC_ERROR"
+		}
+		hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", req, 1e3}, {false, "A", h2frame(0x4, 0, 0, nil), 1e6}}
+		out := replay(t, 50051, append(append(hs, tail...), seg{true, "AF", nil, 1e6}))
+		var notes []string
+		for _, l := range out.lines {
+			if i := bytes.Index(l, []byte(`"note":"`)); i >= 0 {
+				notes = append(notes, string(l[i+8:i+8+bytes.IndexByte(l[i+8:], '"')]))
+			}
+		}
+		if strings.Join(notes, ",") != want {
+			t.Errorf("%s: events %v, want one %s", order, notes, want)
+		}
+	}
+}
