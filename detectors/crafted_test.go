@@ -42,6 +42,15 @@ func twoWorkers() ([2]*Engine, [2]*collect) {
 	return e, outs
 }
 
+// noteOf returns the note of record line l, or "" when it has none.
+func noteOf(l []byte) string {
+	i := bytes.Index(l, []byte(`"note":"`))
+	if i < 0 {
+		return ""
+	}
+	return string(l[i+8 : i+8+bytes.IndexByte(l[i+8:], '"')])
+}
+
 func (c *collect) Send(b *Buffer) bool {
 	for _, l := range bytes.Split(b.B, []byte("\n")) {
 		if len(l) > 0 {
@@ -416,8 +425,8 @@ func TestICMPBeforeForwardedDNS(t *testing.T) {
 	var notes []string
 	for _, o := range outs {
 		for _, l := range o.lines {
-			if i := bytes.Index(l, []byte(`"note":"`)); i >= 0 {
-				notes = append(notes, string(l[i+8:i+8+bytes.IndexByte(l[i+8:], '"')]))
+			if n := noteOf(l); n != "" {
+				notes = append(notes, n)
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package detectors
 
 import (
-	"bytes"
 	"net"
 	"strings"
 	"testing"
@@ -54,8 +53,8 @@ func lookup(t *testing.T, msgs []dnsMsg) (notes []string, lines []string) {
 	e.Advance(ts + 10e9)
 	e.Flush()
 	for _, l := range out.lines {
-		if i := bytes.Index(l, []byte(`"note":"`)); i >= 0 {
-			notes = append(notes, string(l[i+8:i+8+bytes.IndexByte(l[i+8:], '"')]))
+		if n := noteOf(l); n != "" {
+			notes = append(notes, n)
 			lines = append(lines, string(l))
 		}
 	}

@@ -387,8 +387,8 @@ func TestH2CDeadlineCrossing(t *testing.T) {
 		out := replay(t, 50051, append(append(hs, tail...), seg{true, "AF", nil, 1e6}))
 		var notes []string
 		for _, l := range out.lines {
-			if i := bytes.Index(l, []byte(`"note":"`)); i >= 0 {
-				notes = append(notes, string(l[i+8:i+8+bytes.IndexByte(l[i+8:], '"')]))
+			if n := noteOf(l); n != "" {
+				notes = append(notes, n)
 			}
 		}
 		if strings.Join(notes, ",") != want {

@@ -60,8 +60,8 @@ func TestTunnelHoldOrder(t *testing.T) {
 	var notes, states []string
 	for _, o := range outs {
 		for _, l := range o.lines {
-			if i := bytes.Index(l, []byte(`"note":"`)); i >= 0 {
-				notes = append(notes, string(l[i+8:i+8+bytes.IndexByte(l[i+8:], '"')]))
+			if n := noteOf(l); n != "" {
+				notes = append(notes, n)
 			}
 			if i := bytes.Index(l, []byte(`"conn_state":"`)); i >= 0 {
 				states = append(states, string(l[i+14:i+14+bytes.IndexByte(l[i+14:], '"')]))
