@@ -180,8 +180,9 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		first = ts // the query came before the capture
 	}
 	q := dnsLookup{client: client, port: port, sent: first, ts: ts}
+	q.label, q.name = nameHashes(name[:h.n])
 	if h.qdcount > 0 {
-		e.answered(client, server, name[:h.n], h.qtype, ts)
+		e.answered(q, server, h.qtype)
 	}
 	if rcode == 0 && h.qdcount == 1 && (h.qtype == 1 || h.qtype == 28) && h.flags&0x7a00 == 0 {
 		// A standard query's complete answer (opcode QUERY, not
@@ -189,7 +190,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		switch n, ok := answerRecords(msg, &h); {
 		case !ok:
 		case n > 0:
-			e.addressAnswered(q, name[:h.n])
+			e.addressAnswered(q)
 		default:
 			e.noData(c, q, server, name[:h.n], h.qtype)
 		}
@@ -224,7 +225,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	b.B = appendDNS(b.B, name[:h.n], h.qtype, int(rcode))
 	if rcode == 3 {
 		e.eventFinish(b)
-		e.holdDNS(c, NoteDNSError, 0, q, server, name[:h.n], b)
+		e.holdDNS(c, NoteDNSError, 0, q, server, b)
 		return
 	}
 	e.eventEnd(b)
@@ -296,13 +297,12 @@ func skipName(msg []byte, off int) int {
 // a query is unanswered (a slow upstream), up to the DNS timeout.
 type nxHold struct {
 	dnsLookup
-	server      netip.Addr
-	label, name uint64 // hashes of the first label and the name (nameHashes)
-	idx         int32  // the connection (slab index and first packet time)
-	first       int64
-	note        uint8
-	types       uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
-	b           *Buffer // the finished event line, not yet rate-limited
+	server netip.Addr
+	idx    int32 // the connection (slab index and first packet time)
+	first  int64
+	note   uint8
+	types  uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
+	b      *Buffer // the finished event line, not yet rate-limited
 }
 
 // nxWindow is how soon a search-list walk asks for its next name after an
@@ -312,9 +312,10 @@ const nxWindow = int64(250e6)
 // dnsLookup is one query of a client's and its answer, as far as telling
 // the queries of one lookup from the next lookup's goes.
 type dnsLookup struct {
-	client   netip.Addr
-	port     uint16 // the client's
-	sent, ts int64  // the query first sent, its answer
+	client      netip.Addr
+	port        uint16 // the client's
+	sent, ts    int64  // the query first sent, its answer
+	label, name uint64 // hashes of the name's first label and of the name (nameHashes)
 }
 
 // sameLookup says whether two answered queries for one name belong to
@@ -379,27 +380,18 @@ type recentQuery struct {
 
 const recentQueries = 64
 
-// resolvedName is an address answer remembered for a while.
-type resolvedName struct {
-	dnsLookup
-	name uint64
-}
-
 // holdDNS keeps the finished event b (note NoteDNSError or NoteDNSNoData)
 // until its lookup is known to have failed.
-func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
-	client, ts := q.client, q.ts
-	label, full := nameHashes(name)
+func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, server netip.Addr, b *Buffer) {
 	for i := range e.rq {
-		q := &e.rq[i]
-		if q.label == label && q.name != full && q.ts >= ts && q.ts-ts <= nxWindow && q.client == client && q.server == server {
+		if r := &e.rq[i]; r.label == q.label && r.name != q.name && r.ts >= q.ts && r.ts-q.ts <= nxWindow && r.client == q.client && r.server == server {
 			PutBuffer(b) // its next step was already seen
 			e.St.SearchNX.Add(1)
 			return
 		}
 	}
 	for i := range e.rn {
-		if r := &e.rn[i]; r.name == full && r.ts != 0 && sameLookup(&r.dnsLookup, &q) {
+		if r := &e.rn[i]; r.name == q.name && r.ts != 0 && sameLookup(r, &q) {
 			PutBuffer(b) // another query of the lookup got an address
 			return
 		}
@@ -407,17 +399,16 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, 
 	if len(e.nx) == cap(e.nx) {
 		e.releaseNX(0)
 	}
-	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, label: label, name: full, idx: c.Index(), first: c.First, note: uint8(note), types: types, b: b})
+	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, note: uint8(note), types: types, b: b})
 }
 
-// addressAnswered notes that q got an address for name: held failures of
-// the same lookup are dropped.
-func (e *Engine) addressAnswered(q dnsLookup, name []byte) {
-	_, full := nameHashes(name)
-	e.rn[e.rnNext] = resolvedName{dnsLookup: q, name: full}
+// addressAnswered notes that q got an address for its name: held
+// failures of the same lookup are dropped.
+func (e *Engine) addressAnswered(q dnsLookup) {
+	e.rn[e.rnNext] = q
 	e.rnNext = (e.rnNext + 1) % len(e.rn)
 	for i := 0; i < len(e.nx); {
-		if h := &e.nx[i]; h.name == full && sameLookup(&h.dnsLookup, &q) {
+		if h := &e.nx[i]; h.name == q.name && sameLookup(&h.dnsLookup, &q) {
 			PutBuffer(h.b)
 			e.nx = append(e.nx[:i], e.nx[i+1:]...)
 			continue
@@ -426,12 +417,11 @@ func (e *Engine) addressAnswered(q dnsLookup, name []byte) {
 	}
 }
 
-// answered marks the client's remembered queries for name and qtype to
-// server answered.
-func (e *Engine) answered(client, server netip.Addr, name []byte, qtype uint16, ts int64) {
-	_, full := nameHashes(name)
+// answered marks the client's remembered queries for a's name and qtype
+// to server answered.
+func (e *Engine) answered(a dnsLookup, server netip.Addr, qtype uint16) {
 	for i := range e.rq {
-		if q := &e.rq[i]; q.name == full && q.qtype == qtype && q.client == client && q.server == server && q.ts <= ts {
+		if q := &e.rq[i]; q.name == a.name && q.qtype == qtype && q.client == a.client && q.server == server && q.ts <= a.ts {
 			q.answered = true
 		}
 	}
@@ -462,10 +452,9 @@ func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name 
 	if qtype == 28 {
 		bit = 2
 	}
-	_, full := nameHashes(name)
 	types := bit
 	for i := range e.nx {
-		if h := &e.nx[i]; h.note == NoteDNSNoData && h.name == full && sameLookup(&h.dnsLookup, &q) {
+		if h := &e.nx[i]; h.note == NoteDNSNoData && h.name == q.name && sameLookup(&h.dnsLookup, &q) {
 			if h.types&bit != 0 {
 				return // the same answer again
 			}
@@ -503,7 +492,7 @@ func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name 
 	}
 	b.B = appendDNS(b.B, name, qtype, rcodeNoData)
 	e.eventFinish(b)
-	e.holdDNS(c, NoteDNSNoData, types, q, server, name, b)
+	e.holdDNS(c, NoteDNSNoData, types, q, server, b)
 }
 
 // searchNext drops the held NXDOMAINs that the query for name from client

@@ -210,7 +210,7 @@ type Engine struct {
 	nx        []nxHold // NXDOMAIN events held (dns.go), oldest first
 	rq        [recentQueries]recentQuery
 	rqNext    int
-	rn        [recentQueries]resolvedName // address answers (dns.go)
+	rn        [recentQueries]dnsLookup // address answers (dns.go)
 	rnNext    int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
