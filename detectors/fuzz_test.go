@@ -128,6 +128,8 @@ func FuzzHTTPResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), 7, 33, uint8(0))
 	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length:   99999999999999999\r\n\r\n"), 20, 60, uint8(1))
 	f.Add([]byte("HTTP/1.1 101 Switching\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), 3, 4, uint8(2))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nX-Pad: 0123456789012345678901234567890123456789012345678901234567890123456789\r\nContent-Length: 20\r\n\r\n0123456789"), 40, 95, uint8(0))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), 30, 46, uint8(3))
 	f.Fuzz(func(t *testing.T, stream []byte, cut1, cut2 int, end uint8) {
 		if len(stream) > 4096 {
 			return

@@ -20,10 +20,12 @@ import (
 // connection in its request-cache slot (no memory per connection): where
 // each answer's header ends (it must be in one segment) and where its
 // body ends, by Content-Length, or for a chunked body by the stream
-// ending in CRLF CRLF (the last chunk, with or without trailers). An
+// ending in CRLF CRLF (the last chunk, with or without trailers). A
+// header split over segments (a server's cookies and security headers
+// easily pass one segment's 1,400 bytes) is read line by line as its
+// segments come, keeping only the start of a line a segment cut. An
 // answer that runs until the connection closes, an upgrade, a CONNECT
-// tunnel, a header split over segments or missing bytes end the
-// following (nothing is reported then).
+// tunnel or missing bytes end the following (nothing is reported then).
 
 // Response states (respTrack.rs).
 const (
@@ -31,8 +33,20 @@ const (
 	rsHead           // the next answer starts at next
 	rsLength         // a body of known length ends at next
 	rsChunked        // a chunked body: complete when the stream's last bytes are CRLF CRLF
+	rsHeader         // in a header that did not end in its first segment
 	rsOff            // not followed any more
 )
+
+// rsHeader's flags (respTrack.hf).
+const (
+	hfStatus  = 1 << iota // the status line has not ended
+	hfLong                // the line in progress is longer than respTrack.line
+	hfChunked             // Transfer-Encoding: chunked
+)
+
+// maxHeader bounds a header followed over segments: past it the stream is
+// taken for something other than HTTP.
+const maxHeader = 256 << 10
 
 type respTrack struct {
 	rs   uint8
@@ -42,6 +56,13 @@ type respTrack struct {
 	body int64 // where the current answer's body starts
 	seen int64 // how far the server's stream was read in order
 	last int64 // when the server last sent new bytes
+
+	// rsHeader: the header read so far.
+	hf    uint8    // flags
+	hl    uint8    // bytes of the line in progress held in line
+	hsize uint32   // header bytes read
+	hcl   int64    // its Content-Length (-1: none yet)
+	line  [48]byte // the start of the line in progress (long enough for the fields that frame a body)
 }
 
 var crlfcrlf = [4]byte{'\r', '\n', '\r', '\n'}
@@ -112,6 +133,19 @@ func (e *Engine) response(c *flowtable.Conn, p *decode.Packet, ts int64) {
 		case rsHead:
 			n := e.responseHead(r, l, b, off)
 			if n == 0 {
+				if r.rs == rsHeader {
+					continue // the header goes on in the next segments
+				}
+				return
+			}
+			b, off = b[n:], off+int64(n)
+		case rsHeader:
+			n, done := r.headerRest(b)
+			if !done {
+				return
+			}
+			r.body = off + int64(n)
+			if !r.framed(l, r.hcl, r.hf&hfChunked != 0) {
 				return
 			}
 			b, off = b[n:], off+int64(n)
@@ -126,36 +160,114 @@ func (e *Engine) response(c *flowtable.Conn, p *decode.Packet, ts int64) {
 // followed.
 func (e *Engine) responseHead(r *respTrack, l *reqLine, b []byte, off int64) int {
 	code := statusLine(b)
-	i := bytes.Index(b, crlfcrlf[:])
-	if off != r.next || code == 0 || i < 0 {
+	if off != r.next || code == 0 {
 		r.rs = rsOff
 		return 0
 	}
-	h := b[:i+2]
+	r.code = uint16(code)
+	i := bytes.Index(b, crlfcrlf[:])
+	if i < 0 {
+		// The header goes on past this segment: read it line by line.
+		r.rs, r.hf, r.hl, r.hsize, r.hcl = rsHeader, hfStatus, 0, 0, -1
+		return 0
+	}
 	n := i + 4
-	r.code, r.body = uint16(code), off+int64(n)
+	r.body = off + int64(n)
+	if cl, chunked := bodyFraming(b[:i+2]); !r.framed(l, cl, chunked) {
+		return 0
+	}
+	return n
+}
+
+// framed sets where the answer whose header ended at r.body ends, from its
+// status, the request's method and the header's Content-Length (cl, -1
+// for none) or chunked coding. It returns false when the answer is not
+// followed.
+func (r *respTrack) framed(l *reqLine, cl int64, chunked bool) bool {
+	code := int(r.code)
 	method, _, _ := splitRequestLine(l.line[:l.n])
 	switch {
 	case code == 101 || (code/100 == 2 && string(method) == "CONNECT"):
 		r.rs = rsOff // the connection speaks something else now
-		return 0
 	case code < 200 || code == 204 || code == 304 || string(method) == "HEAD":
 		r.rs, r.next = rsHead, r.body
+	case chunked:
+		r.rs, r.tail = rsChunked, [4]byte{}
+	case cl < 0:
+		r.rs = rsOff // it ends when the connection does
+	case cl == 0:
+		r.rs, r.next = rsHead, r.body
 	default:
-		cl, chunked := bodyFraming(h)
-		switch {
-		case chunked:
-			r.rs, r.tail = rsChunked, [4]byte{}
-		case cl < 0:
-			r.rs = rsOff // it ends when the connection does
-			return 0
-		case cl == 0:
-			r.rs, r.next = rsHead, r.body
-		default:
-			r.rs, r.next = rsLength, r.body+cl
+		r.rs, r.next = rsLength, r.body+cl
+	}
+	return r.rs != rsOff
+}
+
+// headerRest reads b, more of a header that did not end in its first
+// segment, and returns how many bytes of b it took and whether it ended
+// in them. Whole lines are read where they lie; only a line cut by the
+// segment's end is copied, its start, to be joined with the rest.
+func (r *respTrack) headerRest(b []byte) (int, bool) {
+	n := 0
+	for n < len(b) {
+		i := bytes.IndexByte(b[n:], '\n')
+		if i < 0 {
+			r.hold(b[n:])
+			n = len(b)
+			break
+		}
+		line, long := b[n:n+i], false
+		n += i + 1
+		if r.hl > 0 || r.hf&hfLong != 0 {
+			r.hold(line)
+			line, long = r.line[:r.hl], r.hf&hfLong != 0
+			r.hl, r.hf = 0, r.hf&^hfLong
+		}
+		if r.headerLine(line, long) {
+			return n, true
+		}
+		if r.rs != rsHeader {
+			return n, false
 		}
 	}
-	return n
+	if r.hsize += uint32(n); r.hsize > maxHeader {
+		r.rs = rsOff
+	}
+	return n, false
+}
+
+// hold appends b to the line in progress, as far as it fits.
+func (r *respTrack) hold(b []byte) {
+	k := copy(r.line[r.hl:], b)
+	r.hl += uint8(k)
+	if k < len(b) {
+		r.hf |= hfLong
+	}
+}
+
+// headerLine reads one line of a header (without its LF; long: only its
+// start) and reports whether it was the empty line that ends the header.
+func (r *respTrack) headerLine(line []byte, long bool) bool {
+	if r.hf&hfStatus != 0 {
+		r.hf &^= hfStatus
+		return false
+	}
+	if !long {
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			return true
+		}
+	}
+	cl, chunked := lineFraming(line)
+	switch {
+	case long && (cl != -1 || chunked || hasFieldName(line, "transfer-encoding:")):
+		r.rs = rsOff // a framing field too long to read
+	case cl != -1:
+		r.hcl = cl
+	case chunked:
+		r.hf |= hfChunked
+	}
+	return false
 }
 
 // bodyFraming reads how header block h says its body ends: its
@@ -170,16 +282,35 @@ func bodyFraming(h []byte) (cl int64, chunked bool) {
 		} else {
 			h = nil
 		}
-		if len(line) < 16 || (line[0]|0x20 != 'c' && line[0]|0x20 != 't') {
-			continue
-		}
-		if v, ok := fieldValue(line, "content-length:"); ok {
-			cl = parseLength(v)
-		} else if v, ok := fieldValue(line, "transfer-encoding:"); ok && indexFold(v, []byte("chunked")) >= 0 {
+		if l, c := lineFraming(line); l != -1 {
+			cl = l
+		} else if c {
 			chunked = true
 		}
 	}
 	return cl, chunked
+}
+
+// lineFraming reads one header line: its Content-Length (-1: not one) or
+// whether it is a Transfer-Encoding with chunked.
+func lineFraming(line []byte) (cl int64, chunked bool) {
+	if len(line) < 16 || (line[0]|0x20 != 'c' && line[0]|0x20 != 't') {
+		return -1, false
+	}
+	if v, ok := fieldValue(line, "content-length:"); ok {
+		return parseLength(v), false
+	}
+	if v, ok := fieldValue(line, "transfer-encoding:"); ok && indexFold(v, []byte("chunked")) >= 0 {
+		return -1, true
+	}
+	return -1, false
+}
+
+// hasFieldName reports whether header line's field is name (lower case,
+// with the colon).
+func hasFieldName(line []byte, name string) bool {
+	_, ok := fieldValue(line, name)
+	return ok
 }
 
 // fieldValue returns the value of header line if its field is name

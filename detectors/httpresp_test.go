@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -78,6 +79,28 @@ func TestResponseBodyCases(t *testing.T) {
 		{"the client stopped reading (zero window): not the server's stall", []seg{get("/full"), srv("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"), {true, "A0", nil, 1e6}, {true, "A0", nil, 12e9}}, ""},
 		{"a stalled body at the capture's end", []seg{get("/stuck"), srv("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"), ack, {true, "A", nil, 12e9}},
 			"HTTP_RESPONSE_STALLED /stuck 10 100 false"},
+		{"a header over two segments, the body cut", []seg{get("/big"), srv("HTTP/1.1 200 OK\r\nSet-Cookie: a=" + strings.Repeat("x", 1400) + "\r\n"),
+			srv("Content-Length: 100\r\n\r\n0123456789"), ack, srvFIN},
+			"HTTP_RESPONSE_TRUNCATED /big 10 100 false"},
+		{"a header cut inside its Content-Length line", []seg{get("/cl"), srv("HTTP/1.1 200 OK\r\nServer: x\r\nConte"), srv("nt-Len"), srv("gth: 100\r\n\r\n0123"), ack, srvFIN},
+			"HTTP_RESPONSE_TRUNCATED /cl 4 100 false"},
+		{"a header cut between the CR and LF of its end", []seg{get("/crlf"), srv("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r"), srv("\n0123456789"), ack, srvFIN},
+			"HTTP_RESPONSE_TRUNCATED /crlf 10 50 false"},
+		{"a header cut between its last two line ends", []seg{get("/end"), srv("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n"), srv("\r\n0123456789"), ack, srvFIN},
+			"HTTP_RESPONSE_TRUNCATED /end 10 50 false"},
+		{"the status line alone in the first segment, a chunked body without its last chunk", []seg{get("/st"), srv("HTTP/1.1 200 OK\r\n"),
+			srv("Date: x\r\nX-Long: " + strings.Repeat("y", 3000) + "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), ack, srvFIN},
+			"HTTP_RESPONSE_TRUNCATED /st 10 0 true"},
+		{"keep-alive: a split header, a whole body, then the next answer cut", []seg{get("/one"), srv("HTTP/1.1 200 OK\r\nX-A: " + strings.Repeat("a", 2000)),
+			srv(strings.Repeat("a", 2000) + "\r\nContent-Length: 5\r\n\r\nhel"), srv("lo"), ack,
+			get("/two"), srv("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"), ack, srvFIN},
+			"HTTP_RESPONSE_TRUNCATED /two 10 100 false"},
+		{"a split header, the body whole", []seg{get("/w"), srv("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"), srv("Content-Length: 4\r\n"), srv("\r\nbody"), ack, srvFIN}, ""},
+		{"a split header, the body stalled", []seg{get("/sl"), srv("HTTP/1.1 200 OK\r\nContent-"), srv("Length: 100\r\n\r\n0123456789"), ack, cliFIN(2e9)},
+			"HTTP_RESPONSE_STALLED /sl 10 100 false"},
+		{"a split header's Content-Length line too long to read: not followed", []seg{get("/pad"), srv("HTTP/1.1 200 OK\r\nContent-Length:" + strings.Repeat(" ", 60)),
+			srv("100\r\n\r\n0123"), ack, srvFIN}, ""},
+		{"a split 204 header: no body", []seg{get("/nc"), srv("HTTP/1.1 204 No Content\r\nX-B: b"), srv("\r\nContent-Length: 9\r\n\r\n"), ack, srvFIN}, ""},
 		{"an upgrade: the connection speaks something else", []seg{get("/ws"), srv("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"), ack, srvFIN}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
