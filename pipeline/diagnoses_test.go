@@ -1228,6 +1228,38 @@ func TestHTTPResponseCutStalled(t *testing.T) {
 	}
 }
 
+// TestHTTPBigHeaderCutStalled: the same broken answers with a 5 KB header
+// (a long Content-Security-Policy and three cookies), which Go's net/http
+// server sends in two segments, as any header past a path's MSS arrives.
+// curl, wget, Python, Node, Go and Java clients; the header is read over
+// its segments, so each broken answer is reported with how far its body
+// came, and none of the complete ones (Content-Length, chunked, HEAD,
+// keep-alive) is. Before, a split header ended the following and none
+// was. Real traffic from testdata/lab.
+func TestHTTPBigHeaderCutStalled(t *testing.T) {
+	want := "HTTP_RESPONSE_STALLED /stall/big-curl 32768 131072|HTTP_RESPONSE_STALLED /stall/big-go 32768 131072|" +
+		"HTTP_RESPONSE_STALLED /stall/big-node 32768 131072|HTTP_RESPONSE_STALLED /stall/big-python 32768 131072|" +
+		"HTTP_RESPONSE_TRUNCATED /cut-chunked?big=curl 32784 <nil>|HTTP_RESPONSE_TRUNCATED /cut/big-curl 32768 131072|" +
+		"HTTP_RESPONSE_TRUNCATED /cut/big-go 32768 131072|HTTP_RESPONSE_TRUNCATED /cut/big-java 32768 131072|" +
+		"HTTP_RESPONSE_TRUNCATED /cut/big-ka2 32768 131072|HTTP_RESPONSE_TRUNCATED /cut/big-node 32768 131072|" +
+		"HTTP_RESPONSE_TRUNCATED /cut/big-python 32768 131072|HTTP_RESPONSE_TRUNCATED /cut/big-wget 32768 131072"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-big-header-cut.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v %v %v", e.str("note"), h["uri"], h["body_bytes"], h["content_length"]))
+			if e.str("side") != "server" || h["status_code"] != 200.0 {
+				t.Errorf("workers %d: %v", workers, e)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d:\n got %v\nwant %v", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestHTTPResponseCutStalledRuntimes: the same broken answers to Go's
 // net/http client, Node's http and Java's HttpURLConnection (which
 // returns the truncated body without an error). Real traffic from

@@ -37,7 +37,8 @@
 #   7002  a server that accepts and never reads or answers (a hung application)
 #   7003  a Go net/http server whose answers break off (/cut/, /cut-chunked)
 #         or stall (/stall/) in the middle of their body; /whole and
-#         /chunked are complete (dlltlab partial-server)
+#         /chunked are complete; URLs with "big" in them get ~5 KB of
+#         header, sent in two segments (dlltlab partial-server)
 #   7444  TLS 1.3 asking for a client certificate and closing without an
 #         alert when none comes, as Java servers do (dlltlab mtls-quiet-server)
 #   3128  a forward proxy for CONNECT (HTTPS_PROXY) with an egress allow-list: lab

@@ -268,6 +268,11 @@ func silentServer(addr string) error {
 //	/whole        Content-Length 16 KiB, all of it (Connection: close)
 //	/chunked      chunked, two 16 KiB chunks and the last chunk
 //	anything else a short answer, keep-alive
+//
+// An answer to a URL with "big" in it carries ~5 KB of header (a long
+// Content-Security-Policy and session cookies, as web applications send):
+// more than net/http's 4 KiB write buffer, so the header leaves in two
+// writes, and two segments, as it would past any path's MSS.
 func partialServer(addr string) error {
 	chunk := make([]byte, 16<<10)
 	for i := range chunk {
@@ -310,7 +315,22 @@ func partialServer(addr string) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	csp := "default-src 'self'"
+	for i := 0; len(csp) < 2400; i++ {
+		csp += fmt.Sprintf(" https://static%d.cdn.demo.test", i)
+	}
+	cookie := strings.Repeat("Zm9vYmFy", 100)
+	bigHeader := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.RequestURI(), "big") {
+			h := w.Header()
+			h.Set("Content-Security-Policy", csp)
+			for _, name := range []string{"session", "csrf", "prefs"} {
+				h.Add("Set-Cookie", name+"="+cookie+"; Path=/; HttpOnly")
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Addr: addr, Handler: bigHeader, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
 	return srv.ListenAndServe()
 }
