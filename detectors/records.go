@@ -235,7 +235,7 @@ func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
 }
 
 func (e *Engine) appendTLS(dst []byte, c *flowtable.Conn, t *tlsState, withEst bool) []byte {
-	v := tlsView{version: t.version, offered: t.offered, sni: t.SNI(), est: t.est && !(t.reported && t.pendingRej == 1), hrr: t.hrr, hsNS: -1}
+	v := tlsView{version: t.version, offered: t.offered, sni: t.SNI(), est: t.est && !(t.reported && t.pendingRej == 1), hrr: t.hrr, hsNS: -1, cert: t.clientCert()}
 	if t.est && t.chTS != 0 {
 		v.hsNS = t.estTS - t.chTS
 	}
@@ -253,6 +253,7 @@ type tlsView struct {
 	sni              []byte
 	est, hrr         bool
 	hsNS             int64 // handshake time, -1 unknown
+	cert             int8  // tlsState.clientCert
 }
 
 // appendTLSView opens the "tls" object (the caller closes it).
@@ -270,6 +271,12 @@ func appendTLSView(dst []byte, v *tlsView, withEst bool) []byte {
 	if len(v.sni) > 0 {
 		dst = append(dst, `,"server_name":`...)
 		dst = jsonw.Bytes(dst, v.sni)
+	}
+	switch v.cert {
+	case 0:
+		dst = append(dst, `,"client_certificate":"sent"`...)
+	case 1:
+		dst = append(dst, `,"client_certificate":"none"`...)
 	}
 	if withEst {
 		dst = append(dst, `,"established":`...)
@@ -430,12 +437,9 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 
 // appendTLSSummary encodes a settled handshake as appendTLS would have.
 func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary, withEst bool) []byte {
-	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr(), hsNS: -1}
+	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr(), hsNS: s.hsNS(), cert: s.clientCert()}
 	if s.sni != 0 {
 		v.sni = e.sniNames[s.sni-1]
-	}
-	if s.hsMicros != 0 {
-		v.hsNS = int64(s.hsMicros-1) * 1000
 	}
 	return append(appendTLSView(dst, &v, withEst), '}')
 }

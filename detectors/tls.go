@@ -723,12 +723,25 @@ func (t *tlsState) parseServerHello(m []byte) {
 // SNI returns the server name offered in the ClientHello.
 func (t *tlsState) SNI() []byte { return t.sni[:t.sniLen] }
 
+// clientCert says what the client answered the server's request for a
+// certificate: -1 no request seen (or not known), 0 a certificate, 1
+// none (an empty Certificate message).
+func (t *tlsState) clientCert() int8 {
+	if !t.certReq {
+		return -1
+	}
+	return t.cliCert
+}
+
 // tlsSummary is what an end_flows record needs of a TLS handshake that
 // completed without a problem. Such a connection hands its parser state
 // (968 bytes, mostly reassembly) back to its slab and keeps these 12: a
 // long-lived TLS connection then costs about what a plain TCP one does.
 type tlsSummary struct {
-	hsMicros         uint32 // handshake time in µs + 1 (0: unknown)
+	// bits 0-29: handshake time in µs + 1 (0: unknown; at most 1,073 s);
+	// bits 30-31: the client certificate the server asked for (see
+	// tlsState.clientCert).
+	hs               uint32
 	sni              uint16 // interned server name + 1 (0: none)
 	version, offered uint16
 	// bits 0-13: the client's byte count when the handshake settled if
@@ -745,9 +758,26 @@ const (
 	sumHRR       = 1 << 15
 )
 
+const (
+	sumHSMask    = 1<<30 - 1
+	sumCertShift = 30
+)
+
 func (s *tlsSummary) noReqAt() uint64 { return uint64(s.bits & sumNoReqMask) }
-func (s *tlsSummary) set() bool       { return s.bits&sumSet != 0 }
-func (s *tlsSummary) hrr() bool       { return s.bits&sumHRR != 0 }
+
+// hsNS returns the handshake's time in ns, -1 if unknown.
+func (s *tlsSummary) hsNS() int64 {
+	if s.hs&sumHSMask == 0 {
+		return -1
+	}
+	return int64(s.hs&sumHSMask-1) * 1000
+}
+
+// clientCert is tlsState.clientCert at the handshake's end.
+func (s *tlsSummary) clientCert() int8 { return int8(s.hs>>sumCertShift) - 1 }
+
+func (s *tlsSummary) set() bool { return s.bits&sumSet != 0 }
+func (s *tlsSummary) hrr() bool { return s.bits&sumHRR != 0 }
 
 // maxSNINames bounds a worker's interned server names; past it,
 // handshakes with new names keep their full state (correct, just larger).
@@ -778,8 +808,9 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 		sum.bits |= uint16(n)
 	}
 	if t.chTS != 0 {
-		sum.hsMicros = uint32(min((t.estTS-t.chTS)/1000, 1<<32-2)) + 1
+		sum.hs = uint32(min((t.estTS-t.chTS)/1000, sumHSMask-1)) + 1
 	}
+	sum.hs |= uint32(t.clientCert()+1) << sumCertShift
 	if t.sniLen > 0 {
 		id, ok := e.sniID[string(t.SNI())]
 		if !ok {

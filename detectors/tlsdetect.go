@@ -307,7 +307,7 @@ func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) 
 	// count is what it was then. Its end is about the TCP handshake's
 	// plus the TLS handshake's duration.
 	return s.noReqAt() != 0 && c.Size(0) == s.noReqAt() && c.AckTS() != 0 &&
-		ts-c.AckTS()-int64(s.hsMicros)*1000 < quitWindow
+		ts-c.AckTS()-max(s.hsNS(), 0) < quitWindow
 }
 
 // nameMismatchQuit reports whether the client is closing within
