@@ -1228,6 +1228,34 @@ func TestHTTPResponseCutStalled(t *testing.T) {
 	}
 }
 
+// TestNginxRequiresClientCertificate: nginx with ssl_verify_client on
+// completes the handshake with a client that has no certificate and
+// answers, inside TLS, "400 No required SSL certificate was sent". The
+// wire shows only that the server asked and the client sent none, which
+// each end_flows record says, in TLS 1.3 (read from the encrypted
+// records' sizes) as in 1.2; clients with a certificate (trusted or not:
+// nginx's 400 for an untrusted one is as invisible) say "sent", and a
+// server with ssl_verify_client optional asks too. curl, Python and Node
+// clients. Real traffic from testdata/lab.
+func TestNginxRequiresClientCertificate(t *testing.T) {
+	want := "9543 TLS 1.3 none|9543 TLS 1.2 none|9543 TLS 1.3 sent|9543 TLS 1.3 sent|9544 TLS 1.3 none|9543 TLS 1.3 none|9543 TLS 1.3 none"
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/nginx-mtls-required.pcap", workers, nil)
+		if len(events) != 0 {
+			t.Errorf("workers %d: events %v", workers, events)
+		}
+		sort.Slice(flows, func(i, j int) bool { return flows[i].num("ts") < flows[j].num("ts") })
+		var got []string
+		for _, f := range flows {
+			tl, _ := f["tls"].(map[string]any)
+			got = append(got, fmt.Sprintf("%v %v %v", f["id.resp_p"], tl["version"], tl["client_certificate"]))
+		}
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d:\n got %s\nwant %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestHTTPBigHeaderCutStalled: the same broken answers with a 5 KB header
 // (a long Content-Security-Policy and three cookies), which Go's net/http
 // server sends in two segments, as any header past a path's MSS arrives.

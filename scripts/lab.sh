@@ -27,6 +27,9 @@
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
 #   8082  nginx closing idle keep-alive connections after 1 s (keepalive_timeout)
+#   9543  nginx over TLS requiring a client certificate (ssl_verify_client on):
+#         a client without one completes the handshake and gets "400 No
+#         required SSL certificate was sent"; 9544 asks for one (optional)
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED;
 #         noaddr.demo.test has only a TXT record (A and AAAA: NODATA),
 #         v6only.demo.test only an IPv6 address (A: NODATA); www.demo.test
@@ -183,6 +186,24 @@ http {
   server {
     listen 198.18.0.1:8081;
     root $dir/www;
+  }
+  server {
+    listen 198.18.0.1:9543 ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate $c/server.pem;
+    ssl_certificate_key $c/server-key.pem;
+    ssl_client_certificate $c/ca.pem;
+    ssl_verify_client on;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 198.18.0.1:9544 ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate $c/server.pem;
+    ssl_certificate_key $c/server-key.pem;
+    ssl_client_certificate $c/ca.pem;
+    ssl_verify_client optional;
+    location / { return 200 "ok\n"; }
   }
   server {
     listen 198.18.0.1:8082;
