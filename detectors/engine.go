@@ -42,6 +42,7 @@ const (
 	NoteHTTPResponseTruncated
 	NoteHTTPResponseStalled
 	NoteDNSNoData
+	NoteTLSNoResponse
 	numNotes
 )
 
@@ -51,7 +52,7 @@ var noteNames = [numNotes]string{
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
-	"DNS_NODATA",
+	"DNS_NODATA", "TLS_NO_RESPONSE",
 }
 
 // NoteName returns the event code string of note n.
@@ -550,6 +551,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				e.tlsClose(c, fs, side, ts)
 			case t != nil && t.reported:
 				// The TLS event already explains the close.
+			case orig && fs.has(fFinBefore) && e.tlsGaveUp(c, fs, ts):
+				// The server closed only when the client's close_notify
+				// came: the client gave up on its request.
 			case !fs.has(fFinBefore) && orig && e.nameMismatchQuit(fs, ts):
 				e.nameQuit(c, fs, ts, true)
 			case !orig && e.sentAfterClose(c, fs) > 0:
@@ -572,6 +576,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			e.h2cClosed(c, fs, h.h2c, ts)
 		} else if req, waited, ok := e.unanswered(c, fs, ts); ok && e.q(fs).events&(1<<NoteHTTPNoResponse) == 0 {
 			e.noResponse(c, fs, req, waited, ts, waitGaveUp)
+		} else if e.tlsGaveUp(c, fs, ts) {
+			// reported
 		} else if fs.service == svcHTTP {
 			e.stalled(c, fs, ts, minNoResponse, waitGaveUp)
 		}
@@ -632,8 +638,20 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		fs.service = svcSSL
 		e.newTLS(fs)
 	}
+	if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
+		if e.tlsRequestData(fs, p.Payload) {
+			if !e.tunnelled(c) {
+				e.reqs.tlsData(c, ts)
+			}
+		} else {
+			e.reqs.tlsBye(c, ts)
+		}
+	}
 	if t := e.tlsOf(fs); t != nil {
 		var ev tlsEvents
+		if c.E[0].FINs() > 0 {
+			t.cliClosed = true
+		}
 		t.segment(side, p.Seq, p.Payload, ts, &ev)
 		e.tlsEvents(c, fs, &ev, ts)
 		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
@@ -1014,6 +1032,10 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		b.B = append(b.B, " for an answer to "...)
 		b.B = appendText(b.B, req)
 		b.B = append(b.B, " (the server, or an upstream behind it, hangs; a proxy's request timeout?)"...)
+	} else if waited, _, ok := e.tlsUnanswered(c, fs, ts); ok && side == 0 {
+		b.B = append(b.B, ": it had waited "...)
+		b.B = appendDurationWords(b.B, waited)
+		b.B = append(b.B, " for an answer to its request over TLS, without a byte of it (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
 	}
 	if quit {
 		b.B = append(b.B, "): it may have rejected the server's certificate after the handshake (GnuTLS clients such as wget verify it then, and reset without an alert), or not needed the connection"...)

@@ -289,6 +289,8 @@ type reqLine struct {
 	idx   int32
 	n     uint8
 	sse   bool   // it asked for an event stream (Accept: text/event-stream)
+	tls   bool   // a request inside TLS (see tlsData): n counts them, line is empty
+	bye   int64  // TLS: when the client sent an alert (its close_notify), the request unanswered
 	first int64  // the connection's first packet time
 	at    int64  // when the request was sent
 	last  int64  // when the client last sent bytes of it (its body)
@@ -309,7 +311,7 @@ func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
 		l.resp = respTrack{} // the slot changes hands
 	}
-	l.idx, l.first, l.at, l.last, l.srv = c.Index(), c.First, ts, ts, c.Size(1)
+	l.idx, l.first, l.at, l.last, l.srv, l.tls = c.Index(), c.First, ts, ts, c.Size(1), false
 	l.n = uint8(copy(l.line[:], payload))
 	l.resp.start(c)
 }

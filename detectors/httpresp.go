@@ -76,9 +76,18 @@ func (r *respTrack) start(c *flowtable.Conn) {
 	}
 }
 
-// of returns c's request-cache slot, or nil when another connection
-// holds it.
+// of returns c's request-cache slot holding an HTTP request, or nil
+// when another connection holds it or it follows requests inside TLS.
 func (rc *reqCache) of(c *flowtable.Conn) *reqLine {
+	if l := rc.any(c); l != nil && !l.tls {
+		return l
+	}
+	return nil
+}
+
+// any returns c's request-cache slot, or nil when another connection
+// holds it.
+func (rc *reqCache) any(c *flowtable.Conn) *reqLine {
 	l := &rc.slot[uint32(c.Index())%reqSlots]
 	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
 		return nil

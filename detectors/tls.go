@@ -118,20 +118,22 @@ type tlsState struct {
 	hsBuf  []byte    // the Hello being reassembled
 	oooBuf [2][]byte // held out-of-order segments per direction
 
-	chTS     int64
-	estTS    int64
-	est      bool
-	offered  uint16 // highest version the client offered
-	version  uint16 // negotiated (ServerHello, incl. supported_versions)
-	tls13    bool
-	shSeen   bool
-	hrr      bool
-	certReq  bool
-	cliCert  int8 // -1 unknown, 0 non-empty, 1 empty
-	sni      [255]byte
-	sniLen   uint8
-	cliFinTS int64 // TLS 1.3: client's first (non-alert) encrypted flight
-	srvAfter int   // TLS 1.3: server records after client's Finished flight
+	chTS      int64
+	estTS     int64
+	est       bool
+	offered   uint16 // highest version the client offered
+	version   uint16 // negotiated (ServerHello, incl. supported_versions)
+	tls13     bool
+	shSeen    bool
+	hrr       bool
+	certReq   bool
+	cliCert   int8 // -1 unknown, 0 non-empty, 1 empty
+	alpnHTTP  bool // the client offered HTTP (http/1.1, h2) in ALPN
+	cliClosed bool // the client had closed (FIN, or TLS 1.3 close_notify after data) before the segment being read
+	sni       [255]byte
+	sniLen    uint8
+	cliFinTS  int64 // TLS 1.3: client's first (non-alert) encrypted flight
+	srvAfter  int   // TLS 1.3: server records after client's Finished flight
 
 	alertSet   bool
 	alertCode  uint8
@@ -415,6 +417,9 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 					ev.est = true
 				}
 			} else if t.cliFinTS != 0 && dir.recTyp == recAppData {
+				if alertSized(int(dir.recLen)) && dir.appRecs > 1 {
+					t.cliClosed = true // a close_notify after its requests
+				}
 				switch {
 				case dir.appRecs == 1 && dir.recLen <= alertSizedMax && ts-t.cliFinTS < quitAlertWindow && t.pendingRej < 0 && !t.alertSet:
 					// The client's first record after its Finished is
@@ -433,10 +438,13 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 		}
 		if d == 1 && t.cliFinTS != 0 && dir.recTyp == recAppData {
 			t.srvAfter++
-			if t.srvAfter == 1 && alertSized(int(dir.recLen)) && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 {
+			if t.srvAfter == 1 && alertSized(int(dir.recLen)) && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 && !t.cliClosed {
 				// The server's first record after the client's Finished
 				// is an alert: it rejected the client's flight (most
-				// often its certificate, or the lack of one).
+				// often its certificate, or the lack of one). Not when
+				// the client had closed first: that is the server's
+				// close_notify answering it (a server that sends no
+				// session tickets and did not answer a request).
 				if t.pendingRej < 0 && !t.alertSet {
 					t.pendingRej, t.pendingRejTS = 1, ts
 					ev.tls13Alrt = true
@@ -666,6 +674,14 @@ func (t *tlsState) parseClientHello(m []byte) {
 					t.sniLen = uint8(copy(t.sni[:], name))
 				}
 			}
+		case 16: // application_layer_protocol_negotiation
+			list := reader{b: body.bytes(int(body.u16())), ok: true}
+			for list.ok && len(list.b) >= 1 {
+				switch string(list.bytes(int(list.u8()))) {
+				case "http/1.1", "h2", "http/1.0":
+					t.alpnHTTP = list.ok
+				}
+			}
 		case 43: // supported_versions
 			vs := reader{b: body.bytes(int(body.u8())), ok: true}
 			for vs.ok && len(vs.b) >= 2 {
@@ -738,9 +754,9 @@ func (t *tlsState) clientCert() int8 {
 // (968 bytes, mostly reassembly) back to its slab and keeps these 12: a
 // long-lived TLS connection then costs about what a plain TCP one does.
 type tlsSummary struct {
-	// bits 0-29: handshake time in µs + 1 (0: unknown; at most 1,073 s);
-	// bits 30-31: the client certificate the server asked for (see
-	// tlsState.clientCert).
+	// bits 0-28: handshake time in µs + 1 (0: unknown; at most 536 s);
+	// bit 29: tlsState.alpnHTTP; bits 30-31: the client certificate the
+	// server asked for (see tlsState.clientCert).
 	hs               uint32
 	sni              uint16 // interned server name + 1 (0: none)
 	version, offered uint16
@@ -759,7 +775,8 @@ const (
 )
 
 const (
-	sumHSMask    = 1<<30 - 1
+	sumHSMask    = 1<<29 - 1
+	sumALPNHTTP  = 1 << 29
 	sumCertShift = 30
 )
 
@@ -772,6 +789,9 @@ func (s *tlsSummary) hsNS() int64 {
 	}
 	return int64(s.hs&sumHSMask-1) * 1000
 }
+
+// alpnHTTP is tlsState.alpnHTTP.
+func (s *tlsSummary) alpnHTTP() bool { return s.hs&sumALPNHTTP != 0 }
 
 // clientCert is tlsState.clientCert at the handshake's end.
 func (s *tlsSummary) clientCert() int8 { return int8(s.hs>>sumCertShift) - 1 }
@@ -811,6 +831,9 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 		sum.hs = uint32(min((t.estTS-t.chTS)/1000, sumHSMask-1)) + 1
 	}
 	sum.hs |= uint32(t.clientCert()+1) << sumCertShift
+	if t.alpnHTTP {
+		sum.hs |= sumALPNHTTP
+	}
 	if t.sniLen > 0 {
 		id, ok := e.sniID[string(t.SNI())]
 		if !ok {
