@@ -42,6 +42,8 @@
 #         or stall (/stall/) in the middle of their body; /whole and
 #         /chunked are complete; URLs with "big" in them get ~5 KB of
 #         header, sent in two segments (dlltlab partial-server)
+#   7443  the same Go server over TLS (1.2 and 1.3, HTTP/1.1 and HTTP/2, session
+#         tickets); /hang/... sends nothing for 60 s, /slow answers after 1.5 s
 #   7444  TLS 1.3 asking for a client certificate and closing without an
 #         alert when none comes, as Java servers do (dlltlab mtls-quiet-server)
 #   3128  a forward proxy for CONNECT (HTTPS_PROXY) with an egress allow-list: lab
@@ -236,13 +238,14 @@ CONF
   bg_srv silent-server "$lab" silent-server 198.18.0.1:7002
   bg_srv partial-server "$lab" partial-server :7003
   bg_srv mtls-quiet "$lab" mtls-quiet-server 198.18.0.1:7444 "$c"
+  bg_srv partial-tls "$lab" partial-server 198.18.0.1:7443 "$c"
   bg_srv connect-proxy "$lab" connect-proxy 198.18.0.1:3128
   bg_srv connect-proxy-auth "$lab" connect-proxy 198.18.0.1:3129 lab:secret
   local peer
   peer=$(dirname "$lab")/grpcpeer
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
-  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7444 3128 3129 50051; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051; do wait_port t "$p"; done
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

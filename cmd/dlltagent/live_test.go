@@ -172,6 +172,8 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"nginx's upstream fails half-way through the body: truncated answer", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-cut/x"}, "HTTP_RESPONSE_TRUNCATED", "server", 80},
 		{"a Go server stops sending mid-body; curl -m 2 gives up", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1:7003/stall/x"}, "HTTP_RESPONSE_STALLED", "server", 7003},
+		{"a Go HTTPS server's handler hangs on the second request of a connection; curl -m 2 gives up", []string{"curl", "-sS", "-m", "2", "--http1.1", "-o", "/dev/null", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(7443), "https://api.demo.test:7443/", "https://api.demo.test:7443/hang/x"}, "TLS_NO_RESPONSE", "server", 7443},
+		{"a slow HTTPS answer that comes (1.5 s): not a hang", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(7443), "https://api.demo.test:7443/slow"}, "", "", 7443},
 		{"a complete chunked answer, then the server closes: not truncated", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7003/chunked"}, "", "", 7003},
 		{"large response through a path MTU black hole", []string{"curl", "-sS", "-m", "3", "-o", "/dev/null", "http://198.18.0.1:8081/big.bin"}, "TCP_RETRANSMISSIONS", "server", 8081},
 		{"a long poll (Consul-style blocking query) the client ends itself: not a hang", []string{"curl", "-sS", "-m", "1.5", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/v1/kv/app?index=42&wait=5m"}, "", "", 80},

@@ -36,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
 		os.Exit(2)
 	}
 	var err error
@@ -68,11 +68,11 @@ func main() {
 		}
 		err = silentServer(os.Args[2])
 	case "partial-server":
-		if len(os.Args) != 3 {
-			err = fmt.Errorf("usage: dlltlab partial-server ADDR")
+		if len(os.Args) != 3 && len(os.Args) != 4 {
+			err = fmt.Errorf("usage: dlltlab partial-server ADDR [CERTDIR]")
 			break
 		}
-		err = partialServer(os.Args[2])
+		err = partialServer(os.Args[2], strings.Join(os.Args[3:], ""))
 	case "mtls-quiet-server":
 		if len(os.Args) != 4 {
 			err = fmt.Errorf("usage: dlltlab mtls-quiet-server ADDR CERTDIR")
@@ -267,13 +267,19 @@ func silentServer(addr string) error {
 //	              60 s (the handler waits on something that hangs)
 //	/whole        Content-Length 16 KiB, all of it (Connection: close)
 //	/chunked      chunked, two 16 KiB chunks and the last chunk
+//	/hang/...     nothing at all for 60 s (an application stuck on a
+//	              lock or an upstream), then a short answer
+//	/slow         a short answer after 1.5 s
 //	anything else a short answer, keep-alive
+//
+// With CERTDIR it serves over TLS (1.2 and 1.3, HTTP/1.1 and HTTP/2, with
+// session tickets, as Go's servers do) with CERTDIR's server.pem.
 //
 // An answer to a URL with "big" in it carries ~5 KB of header (a long
 // Content-Security-Policy and session cookies, as web applications send):
 // more than net/http's 4 KiB write buffer, so the header leaves in two
 // writes, and two segments, as it would past any path's MSS.
-func partialServer(addr string) error {
+func partialServer(addr, certDir string) error {
 	chunk := make([]byte, 16<<10)
 	for i := range chunk {
 		chunk[i] = 'a' + byte(i%26)
@@ -312,6 +318,18 @@ func partialServer(addr string) error {
 		w.Header().Set("Connection", "close")
 		write(w, 32<<10)
 	})
+	mux.HandleFunc("/hang/", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(60 * time.Second):
+		}
+		io.WriteString(w, "late\n")
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+		io.WriteString(w, "slow\n")
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
@@ -332,6 +350,9 @@ func partialServer(addr string) error {
 	})
 	srv := &http.Server{Addr: addr, Handler: bigHeader, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
+	if certDir != "" {
+		return srv.ListenAndServeTLS(filepath.Join(certDir, "server.pem"), filepath.Join(certDir, "server-key.pem"))
+	}
 	return srv.ListenAndServe()
 }
 
