@@ -638,7 +638,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		fs.service = svcSSL
 		e.newTLS(fs)
 	}
-	if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
+	if fs.service == svcSSL && side == 1 && e.tlsEstablished(fs) {
+		e.reqs.tlsServer(c, p.Payload, ts, e.tls13(fs))
+	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
 			if !e.tunnelled(c) {
 				e.reqs.tlsData(c, ts)
@@ -1032,7 +1034,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		b.B = append(b.B, " for an answer to "...)
 		b.B = appendText(b.B, req)
 		b.B = append(b.B, " (the server, or an upstream behind it, hangs; a proxy's request timeout?)"...)
-	} else if waited, _, ok := e.tlsUnanswered(c, fs, ts); ok && side == 0 {
+	} else if l, waited := e.tlsUnanswered(c, fs, ts); l != nil && side == 0 {
 		b.B = append(b.B, ": it had waited "...)
 		b.B = appendDurationWords(b.B, waited)
 		b.B = append(b.B, " for an answer to its request over TLS, without a byte of it (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)

@@ -291,6 +291,9 @@ type reqLine struct {
 	sse   bool   // it asked for an event stream (Accept: text/event-stream)
 	tls   bool   // a request inside TLS (see tlsData): n counts them, line is empty
 	bye   int64  // TLS: when the client sent an alert (its close_notify), the request unanswered
+	tk    uint16 // TLS: the length of the records that may be session tickets (see tlsServer)
+	tkn   uint8  // how many came
+	tks   uint8  // tkNone, tkTickets, tkAnswer
 	first int64  // the connection's first packet time
 	at    int64  // when the request was sent
 	last  int64  // when the client last sent bytes of it (its body)

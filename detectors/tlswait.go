@@ -17,11 +17,17 @@ import (
 // request-cache slot, as plaintext requests are (no memory per
 // connection).
 //
-// TLS 1.3 servers send session tickets right after the handshake, while
-// the client's first request is on its way, and a ticket cannot be told
-// from a small answer: such a first request counts as answered, and
-// only later requests on the connection (a pool's) or servers that send
-// no tickets are judged. TLS 1.2 puts its tickets inside the handshake.
+// TLS 1.3 servers may send session tickets after the handshake, while
+// the client's first request is on its way (OpenSSL's, and so nginx's,
+// Envoy's, Node's and Python's, send two; Go's send theirs before the
+// client's Finished, and TLS 1.2 puts them inside the handshake). A
+// ticket is an encrypted record like an answer, but a server's tickets
+// come as a run of records of one size (a ticket, its nonce and its
+// lifetime fields have fixed lengths): a first request followed only by
+// two same-sized records, within a second, and nothing else is taken as
+// unanswered. A third record of that size is an answer (a ticket's size
+// by chance), and a single ticket (Java's servers send one) cannot be
+// told from a small answer: such a request counts as answered.
 //
 // Only HTTP clients are judged: ALPN offering http/1.1 or h2, or, for
 // clients that offer none (Python's urllib, Node's https, Java's
@@ -37,7 +43,7 @@ func (r *reqCache) tlsData(c *flowtable.Conn, ts int64) {
 	switch {
 	case l != nil && !l.tls:
 		return // the slot holds this connection's CONNECT request
-	case l != nil && l.srv == c.Size(1):
+	case l != nil && l.tls && l.silent(c.Size(1)):
 		l.last = ts // more of the request in progress
 		return
 	}
@@ -47,6 +53,66 @@ func (r *reqCache) tlsData(c *flowtable.Conn, ts int64) {
 	}
 	l = &r.slot[uint32(c.Index())%reqSlots]
 	*l = reqLine{idx: c.Index(), first: c.First, at: ts, last: ts, srv: c.Size(1), n: n, tls: true}
+}
+
+// Session tickets after a TLS 1.3 connection's first request (see above):
+// records of tkMin to tkMax bytes, arriving within tkWindow of it.
+const (
+	tkMin    = 64
+	tkMax    = 1024
+	tkWindow = int64(time.Second)
+)
+
+// Ticket states (reqLine.tks).
+const (
+	tkNone    = iota // nothing from the server since the request
+	tkTickets        // only a run of same-sized records, maybe tickets
+	tkAnswer         // something else: an answer
+)
+
+// silent reports whether the server, now at size bytes, has sent nothing
+// but session tickets since l's request inside TLS began.
+func (l *reqLine) silent(size uint64) bool {
+	return size == l.srv || (l.tks == tkTickets && l.tkn == 2 && size-l.srv == 2*(uint64(l.tk)+5))
+}
+
+// tlsServer notes a server segment b of c's established TLS connection at
+// ts, tls13 telling the version: whether it may be a session ticket
+// following the connection's first request.
+func (r *reqCache) tlsServer(c *flowtable.Conn, b []byte, ts int64, tls13 bool) {
+	if l := r.any(c); l != nil && l.tls {
+		l.serverData(b, ts, tls13)
+	}
+}
+
+// serverData is tlsServer for the slot l.
+func (l *reqLine) serverData(b []byte, ts int64, tls13 bool) {
+	if l.tks == tkAnswer {
+		return
+	}
+	size, n := sameRecords(b)
+	if !tls13 || l.n != 1 || n == 0 || int(l.tkn)+n > 2 || size < tkMin || size > tkMax || ts-l.at > tkWindow ||
+		(l.tks == tkTickets && size != l.tk) {
+		l.tks = tkAnswer
+		return
+	}
+	l.tks, l.tk, l.tkn = tkTickets, size, l.tkn+uint8(n)
+}
+
+// sameRecords returns the length of the application-data records b holds
+// whole, and their count, if all have one length (0 records otherwise).
+func sameRecords(b []byte) (size uint16, n int) {
+	for len(b) > 0 {
+		if len(b) < 5 || b[0] != recAppData {
+			return 0, 0
+		}
+		k := uint16(b[3])<<8 | uint16(b[4])
+		if int(k)+5 > len(b) || (n > 0 && k != size) {
+			return 0, 0
+		}
+		size, n, b = k, n+1, b[5+int(k):]
+	}
+	return size, n
 }
 
 // tlsRequestData reports whether b, a client segment of fs's established
@@ -62,19 +128,22 @@ func (e *Engine) tlsRequestData(fs *flowState, b []byte) bool {
 	if len(b) < 6 || b[0] != recAppData {
 		return false
 	}
-	tls13 := false
+	return !e.tls13(fs) || !alertSized(int(b[3])<<8|int(b[4]))
+}
+
+// tls13 reports whether fs's TLS connection is TLS 1.3.
+func (e *Engine) tls13(fs *flowState) bool {
 	if t := e.tlsOf(fs); t != nil {
-		tls13 = t.tls13
-	} else if s := e.sumOf(fs); s != nil {
-		tls13 = s.version == 0x0304 || s.version>>8 == 0x7f
+		return t.tls13
 	}
-	return !tls13 || !alertSized(int(b[3])<<8|int(b[4]))
+	s := e.sumOf(fs)
+	return s != nil && (s.version == 0x0304 || s.version>>8 == 0x7f)
 }
 
 // tlsBye notes a client alert (its close_notify, as it gives up) of c's
 // established TLS connection at ts.
 func (r *reqCache) tlsBye(c *flowtable.Conn, ts int64) {
-	if l := r.any(c); l != nil && l.tls && l.bye == 0 && l.srv == c.Size(1) {
+	if l := r.any(c); l != nil && l.tls && l.bye == 0 && l.silent(c.Size(1)) {
 		l.bye = ts
 	}
 }
@@ -104,43 +173,43 @@ func (e *Engine) tlsHTTP(c *flowtable.Conn, fs *flowState) bool {
 	return p == 443 || p == 8443
 }
 
-// tlsUnanswered returns, for c's client closing at ts, how long its
-// last request inside TLS had waited without a byte of answer, and how
-// many requests the connection had carried.
-func (e *Engine) tlsUnanswered(c *flowtable.Conn, fs *flowState, ts int64) (waited int64, n int, ok bool) {
+// tlsUnanswered returns, for c's client closing at ts, its last request
+// inside TLS if it had waited at least minNoResponse without an answer,
+// and how long.
+func (e *Engine) tlsUnanswered(c *flowtable.Conn, fs *flowState, ts int64) (*reqLine, int64) {
 	if fs.service != svcSSL || !e.tlsEstablished(fs) {
-		return 0, 0, false
+		return nil, 0
 	}
 	l := e.reqs.any(c)
 	if l == nil || !l.tls || !e.tlsHTTP(c, fs) {
-		return 0, 0, false
+		return nil, 0
 	}
 	end := ts
 	if l.bye != 0 && ts-l.bye <= byeGap {
 		end = l.bye // it gave up with its close_notify
-	} else if c.Size(1) != l.srv {
-		return 0, 0, false
+	} else if !l.silent(c.Size(1)) {
+		return nil, 0
 	}
 	if end-l.last < minNoResponse {
-		return 0, 0, false
+		return nil, 0
 	}
-	return end - l.last, int(l.n), true
+	return l, end - l.last
 }
 
 // tlsGaveUp reports, for c's client closing at ts, a request inside TLS
 // left without an answer (TLS_NO_RESPONSE), and whether it was one.
 func (e *Engine) tlsGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
-	waited, n, ok := e.tlsUnanswered(c, fs, ts)
-	if !ok || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
+	l, waited := e.tlsUnanswered(c, fs, ts)
+	if l == nil || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
 		return false
 	}
-	e.tlsNoResponse(c, fs, waited, n, ts)
+	e.tlsNoResponse(c, fs, l, waited, ts)
 	return true
 }
 
 // tlsNoResponse reports a client that closed its TLS connection after
-// waiting, waited, for an answer to its n-th request.
-func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, waited int64, n int, ts int64) {
+// waiting, waited, for an answer to its request l.
+func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, waited, ts int64) {
 	b := e.problemEvent(c, fs, NoteTLSNoResponse, ts)
 	if b == nil {
 		return
@@ -152,8 +221,10 @@ func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, waited int64, n
 	b.B = append(b.B, " over TLS: it closed the connection after waiting "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " without a byte of answer"...)
-	if n > 1 {
+	if l.n > 1 {
 		b.B = append(b.B, ", though the server had answered its earlier requests on this connection"...)
+	} else if l.tks == tkTickets {
+		b.B = append(b.B, ": all the server sent after the request were two records of one size, its session tickets"...)
 	}
 	b.B = append(b.B, hangHint...)
 	b.B = append(b.B, "; the request itself is encrypted"...)

@@ -1,0 +1,75 @@
+package detectors
+
+import "testing"
+
+// TestSameRecords: a run of whole application-data records of one
+// length (session tickets) is told from anything else in a segment.
+func TestSameRecords(t *testing.T) {
+	rec := func(n int) []byte {
+		b := make([]byte, 5+n)
+		b[0], b[1], b[2], b[3], b[4] = recAppData, 3, 3, byte(n>>8), byte(n)
+		return b
+	}
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		size uint16
+		n    int
+	}{
+		{"one record", rec(250), 250, 1},
+		{"two of one size", cat(rec(250), rec(250)), 250, 2},
+		{"two sizes", cat(rec(250), rec(251)), 0, 0},
+		{"a record cut by the segment's end", rec(250)[:100], 0, 0},
+		{"a record and the start of the next", cat(rec(250), rec(250)[:3]), 0, 0},
+		{"an alert record", append([]byte{21, 3, 3, 0, 2}, 1, 0), 0, 0},
+		{"empty", nil, 0, 0},
+	} {
+		if size, n := sameRecords(tc.b); size != tc.size || n != tc.n {
+			t.Errorf("%s: got %d×%d, want %d×%d", tc.name, n, size, tc.n, tc.size)
+		}
+	}
+}
+
+// TestTLSSilence: which server bytes after a request inside TLS leave it
+// unanswered.
+func TestTLSSilence(t *testing.T) {
+	l := &reqLine{tls: true, n: 1, srv: 1000, at: 1e9}
+	for _, tc := range []struct {
+		name   string
+		segs   []int // record lengths, one segment each
+		silent bool
+	}{
+		{"nothing", nil, true},
+		{"two tickets", []int{250, 250}, true},
+		{"two tickets, then an answer", []int{250, 250, 400}, false},
+		{"three records of one size: the third is an answer", []int{250, 250, 250}, false},
+		{"one record: a ticket or a small answer", []int{250}, false},
+		{"two small records: alerts, not tickets", []int{19, 19}, false},
+	} {
+		*l = reqLine{tls: true, n: 1, srv: 1000, at: 1e9}
+		size := l.srv
+		for _, n := range tc.segs {
+			b := make([]byte, 5+n)
+			b[0], b[3], b[4] = recAppData, byte(n>>8), byte(n)
+			size += uint64(len(b))
+			l.serverData(b, 1e9+1e6, true)
+		}
+		if got := l.silent(size); got != tc.silent {
+			t.Errorf("%s: silent %v, want %v", tc.name, got, tc.silent)
+		}
+	}
+	*l = reqLine{tls: true, n: 2, srv: 1000, at: 1e9}
+	b := []byte{recAppData, 3, 3, 0, 250}
+	l.serverData(append(b, make([]byte, 250)...), 1e9+1e6, true)
+	l.serverData(append(b, make([]byte, 250)...), 1e9+1e6, true)
+	if l.silent(1000 + 2*255) {
+		t.Error("a later request's answer taken for tickets")
+	}
+}
