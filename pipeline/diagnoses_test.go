@@ -1269,6 +1269,30 @@ func TestTLSNoResponse(t *testing.T) {
 			t.Errorf("workers %d: %d flows, want 15", workers, len(flows))
 		}
 	}
+	// nginx (OpenSSL: two session tickets after a TLS 1.3 handshake)
+	// proxying to an upstream that hangs: curl over TLS 1.3 (the
+	// tickets follow its request) and 1.2, Go on a new connection and on
+	// a reused one give up after 2 s. Go clients closing their idle
+	// connections 3 s after an answer (a page, a 404, 3 MB, three
+	// answers) are not reported, nor curl fetching a page.
+	want = "56670 tickets|56672 first|56676 first|35160 later"
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-no-response-nginx.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
+		var got []string
+		for _, e := range events {
+			which := "first"
+			if strings.Contains(e.str("msg"), "though the server had answered its earlier requests") {
+				which = "later"
+			} else if strings.Contains(e.str("msg"), "its session tickets") {
+				which = "tickets"
+			}
+			got = append(got, fmt.Sprintf("%v %s", e["id.orig_p"], which))
+		}
+		if strings.Join(got, "|") != want || len(flows) != 9 {
+			t.Errorf("nginx, workers %d: %d flows, events %s, want %s", workers, len(flows), strings.Join(got, "|"), want)
+		}
+	}
 }
 
 // TestNginxRequiresClientCertificate: nginx with ssl_verify_client on

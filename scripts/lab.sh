@@ -30,6 +30,8 @@
 #   9543  nginx over TLS requiring a client certificate (ssl_verify_client on):
 #         a client without one completes the handshake and gets "400 No
 #         required SSL certificate was sent"; 9544 asks for one (optional)
+#   9545  nginx over TLS (OpenSSL: two session tickets after a TLS 1.3 handshake);
+#         /upstream-hang/ hangs as on :80
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED;
 #         noaddr.demo.test has only a TXT record (A and AAAA: NODATA),
 #         v6only.demo.test only an IPv6 address (A: NODATA); www.demo.test
@@ -197,6 +199,14 @@ http {
     ssl_client_certificate $c/ca.pem;
     ssl_verify_client on;
     location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 198.18.0.1:9545 ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate $c/server.pem;
+    ssl_certificate_key $c/server-key.pem;
+    root $dir/www;
+    location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
   }
   server {
     listen 198.18.0.1:9544 ssl;
