@@ -571,6 +571,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.emptyReply(c, fs, ts)
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
 		e.truncated(c, fs, ts)
+	} else if f&decode.FIN != 0 && !orig && fs.service == svcSSL && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
+		e.tlsServerQuit(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
 		if h := e.httpOf(fs); h != nil && h.h2c != nil {
 			e.h2cClosed(c, fs, h.h2c, ts)

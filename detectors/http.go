@@ -294,6 +294,7 @@ type reqLine struct {
 	tk    uint16 // TLS: the length of the records that may be session tickets (see tlsServer)
 	tkn   uint8  // how many came
 	tks   uint8  // tkNone, tkTickets, tkAnswer
+	sal   uint16 // TLS: bytes of the server's alerts (its close_notify) since the request
 	first int64  // the connection's first packet time
 	at    int64  // when the request was sent
 	last  int64  // when the client last sent bytes of it (its body)

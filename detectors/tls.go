@@ -438,13 +438,18 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 		}
 		if d == 1 && t.cliFinTS != 0 && dir.recTyp == recAppData {
 			t.srvAfter++
-			if t.srvAfter == 1 && alertSized(int(dir.recLen)) && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 && !t.cliClosed {
+			if t.srvAfter == 1 && alertSized(int(dir.recLen)) && ts-t.cliFinTS < 5e9 && t.d[1].appRecs <= 1 && !t.cliClosed &&
+				(t.d[0].appRecs == 0 || ts-t.cliFinTS < int64(time.Second)) {
 				// The server's first record after the client's Finished
 				// is an alert: it rejected the client's flight (most
 				// often its certificate, or the lack of one). Not when
 				// the client had closed first: that is the server's
 				// close_notify answering it (a server that sends no
-				// session tickets and did not answer a request).
+				// session tickets and did not answer a request). Nor,
+				// a second after a request from the client: a server
+				// rejecting the client does so on reading its Finished,
+				// and one closing on a request it did not answer is a
+				// TLS_NO_RESPONSE.
 				if t.pendingRej < 0 && !t.alertSet {
 					t.pendingRej, t.pendingRejTS = 1, ts
 					ev.tls13Alrt = true

@@ -73,6 +73,7 @@ const (
 // silent reports whether the server, now at size bytes, has sent nothing
 // but session tickets since l's request inside TLS began.
 func (l *reqLine) silent(size uint64) bool {
+	size -= uint64(l.sal) // a close_notify is no answer
 	return size == l.srv || (l.tks == tkTickets && l.tkn == 2 && size-l.srv == 2*(uint64(l.tk)+5))
 }
 
@@ -90,6 +91,10 @@ func (l *reqLine) serverData(b []byte, ts int64, tls13 bool) {
 	if l.tks == tkAnswer {
 		return
 	}
+	if isAlert(b, tls13) && int(l.sal)+len(b) <= 1<<16-1 {
+		l.sal += uint16(len(b))
+		return
+	}
 	size, n := sameRecords(b)
 	if !tls13 || l.n != 1 || n == 0 || int(l.tkn)+n > 2 || size < tkMin || size > tkMax || ts-l.at > tkWindow ||
 		(l.tks == tkTickets && size != l.tk) {
@@ -97,6 +102,18 @@ func (l *reqLine) serverData(b []byte, ts int64, tls13 bool) {
 		return
 	}
 	l.tks, l.tk, l.tkn = tkTickets, size, l.tkn+uint8(n)
+}
+
+// isAlert reports whether segment b is one TLS alert record (in TLS 1.3
+// an encrypted record of an alert's size).
+func isAlert(b []byte, tls13 bool) bool {
+	if len(b) < 5 || int(b[3])<<8|int(b[4])+5 != len(b) {
+		return false
+	}
+	if tls13 {
+		return b[0] == recAppData && alertSized(len(b)-5)
+	}
+	return b[0] == recAlert
 }
 
 // sameRecords returns the length of the application-data records b holds
@@ -207,6 +224,38 @@ func (e *Engine) tlsGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 	return true
 }
 
+// tlsServerQuit reports, for c's server closing (FIN) at ts, a request
+// inside TLS it left without an answer for at least minNoResponse
+// (TLS_NO_RESPONSE), and whether it was one: the client gets an empty
+// reply or an EOF. (A close sooner after a request is the keep-alive
+// race: the server closed an idle connection as the request came, and
+// its reset of the request is reported.)
+func (e *Engine) tlsServerQuit(c *flowtable.Conn, fs *flowState, ts int64) bool {
+	if fs.service != svcSSL || !e.tlsEstablished(fs) || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
+		return false
+	}
+	l := e.reqs.any(c)
+	if l == nil || !l.tls || l.bye != 0 || !l.silent(c.Size(1)) || ts-l.last < minNoResponse || !e.tlsHTTP(c, fs) {
+		return false
+	}
+	b := e.problemEvent(c, fs, NoteTLSNoResponse, ts)
+	if b == nil {
+		return true
+	}
+	waited := ts - l.last
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " closed the connection "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " after the request of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " over TLS without a byte of answer"...)
+	b.B = e.appendNoAnswerWhy(b.B, l)
+	b.B = append(b.B, " (the client gets an empty reply or an EOF: the server's application failed or gave up on the request, or a proxy's timeout closed it); the request itself is encrypted"...)
+	e.endTLSNoResponse(b, c, fs, waited)
+	return true
+}
+
 // tlsNoResponse reports a client that closed its TLS connection after
 // waiting, waited, for an answer to its request l.
 func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, waited, ts int64) {
@@ -221,13 +270,25 @@ func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, wai
 	b.B = append(b.B, " over TLS: it closed the connection after waiting "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " without a byte of answer"...)
-	if l.n > 1 {
-		b.B = append(b.B, ", though the server had answered its earlier requests on this connection"...)
-	} else if l.tks == tkTickets {
-		b.B = append(b.B, ": all the server sent after the request were two records of one size, its session tickets"...)
-	}
+	b.B = e.appendNoAnswerWhy(b.B, l)
 	b.B = append(b.B, hangHint...)
 	b.B = append(b.B, "; the request itself is encrypted"...)
+	e.endTLSNoResponse(b, c, fs, waited)
+}
+
+// appendNoAnswerWhy adds what came from the server around request l.
+func (e *Engine) appendNoAnswerWhy(dst []byte, l *reqLine) []byte {
+	if l.n > 1 {
+		return append(dst, ", though the server had answered its earlier requests on this connection"...)
+	}
+	if l.tks == tkTickets {
+		return append(dst, ": all the server sent after the request were two records of one size, its session tickets"...)
+	}
+	return dst
+}
+
+// endTLSNoResponse ends a TLS_NO_RESPONSE event.
+func (e *Engine) endTLSNoResponse(b *Buffer, c *flowtable.Conn, fs *flowState, waited int64) {
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"waited_ms":`...)
 	b.B = jsonw.Millis(b.B, waited)

@@ -51,7 +51,9 @@ func TestTLSSilence(t *testing.T) {
 		{"two tickets, then an answer", []int{250, 250, 400}, false},
 		{"three records of one size: the third is an answer", []int{250, 250, 250}, false},
 		{"one record: a ticket or a small answer", []int{250}, false},
-		{"two small records: alerts, not tickets", []int{19, 19}, false},
+		{"a close_notify: no answer", []int{19}, true},
+		{"two tickets and a close_notify", []int{250, 250, 19}, true},
+		{"a small answer", []int{40}, false},
 	} {
 		*l = reqLine{tls: true, n: 1, srv: 1000, at: 1e9}
 		size := l.srv

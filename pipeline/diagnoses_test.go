@@ -1293,6 +1293,35 @@ func TestTLSNoResponse(t *testing.T) {
 			t.Errorf("nginx, workers %d: %d flows, events %s, want %s", workers, len(flows), strings.Join(got, "|"), want)
 		}
 	}
+	// Servers that close with a request unanswered (curl: "Empty reply
+	// from server"): Go's net/http aborting a handler after 1.5 s, on a
+	// connection that had served a request and on curl's retry over a
+	// fresh one; openssl s_server killed (SIGKILL) 1.5 s after curl's
+	// request, its kernel closing the socket. Over HTTP/2 (curl, Go) the
+	// abort is a RST_STREAM, an answer of its own, not reported; nor
+	// taken for a TLS 1.3 rejection, the close_notify coming 1.5 s after
+	// the request.
+	want = "42018 later|42028 first|51474 tickets"
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-server-closes.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
+		var got []string
+		for _, e := range events {
+			which := "first"
+			if strings.Contains(e.str("msg"), "though the server had answered its earlier requests") {
+				which = "later"
+			} else if strings.Contains(e.str("msg"), "its session tickets") {
+				which = "tickets"
+			}
+			got = append(got, fmt.Sprintf("%v %s", e["id.orig_p"], which))
+			if e.str("note") != "TLS_NO_RESPONSE" || !strings.Contains(e.str("msg"), " closed the connection 1.5 s after the request of client 198.18.0.2 over TLS without a byte of answer") {
+				t.Errorf("workers %d: %v", workers, e)
+			}
+		}
+		if strings.Join(got, "|") != want || len(flows) != 6 {
+			t.Errorf("server closes, workers %d: %d flows, events %s, want %s", workers, len(flows), strings.Join(got, "|"), want)
+		}
+	}
 }
 
 // TestNginxRequiresClientCertificate: nginx with ssl_verify_client on

@@ -270,6 +270,8 @@ func silentServer(addr string) error {
 //	/hang/...     nothing at all for 60 s (an application stuck on a
 //	              lock or an upstream), then a short answer
 //	/slow         a short answer after 1.5 s
+//	/abort        nothing for 1.5 s, then the connection is closed without
+//	              an answer (a handler that fails and aborts)
 //	anything else a short answer, keep-alive
 //
 // With CERTDIR it serves over TLS (1.2 and 1.3, HTTP/1.1 and HTTP/2, with
@@ -325,6 +327,10 @@ func partialServer(addr, certDir string) error {
 		case <-time.After(60 * time.Second):
 		}
 		io.WriteString(w, "late\n")
+	})
+	mux.HandleFunc("/abort", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+		panic(http.ErrAbortHandler)
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(1500 * time.Millisecond)
