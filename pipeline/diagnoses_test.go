@@ -1242,84 +1242,56 @@ func TestHTTPResponseCutStalled(t *testing.T) {
 // line one way and closing (no ALPN, port 9601). Real traffic from
 // testdata/lab.
 func TestTLSNoResponse(t *testing.T) {
-	want := "47522 TLS 1.2 first|56280 TLS 1.3 first|44256 TLS 1.3 tickets|35192 TLS 1.3 later|35206 TLS 1.3 later|38072 TLS 1.3 later|" +
-		"54404 TLS 1.2 first|54414 TLS 1.2 first|54416 TLS 1.3 later|41566 TLS 1.3 first|41572 TLS 1.3 later"
-	for _, workers := range []int{1, 2} {
-		events, flows, _ := analyse(t, "../testdata/lab/tls-no-response.pcap", workers, nil)
-		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
-		var got []string
-		for _, e := range events {
-			tl, _ := e["tls"].(map[string]any)
-			which := "first"
-			if strings.Contains(e.str("msg"), "though the server had answered its earlier requests") {
-				which = "later"
-			} else if strings.Contains(e.str("msg"), "all the server sent after the request were two records of one size, its session tickets") {
-				which = "tickets"
+	for _, tc := range []struct {
+		file  string
+		want  string // "client port, version, first/later/tickets" in time order
+		flows int
+		msg   string // in every event's msg
+	}{
+		{"tls-no-response.pcap", "47522 TLS 1.2 first|56280 TLS 1.3 first|44256 TLS 1.3 tickets|35192 TLS 1.3 later|35206 TLS 1.3 later|38072 TLS 1.3 later|" +
+			"54404 TLS 1.2 first|54414 TLS 1.2 first|54416 TLS 1.3 later|41566 TLS 1.3 first|41572 TLS 1.3 later", 15,
+			" over TLS: it closed the connection after waiting "},
+		// nginx (OpenSSL: two session tickets after a TLS 1.3
+		// handshake) proxying to an upstream that hangs: curl over TLS
+		// 1.3 (the tickets follow its request) and 1.2, Go on a new
+		// connection and on a reused one give up after 2 s. Go clients
+		// closing their idle connections 3 s after an answer (a page, a
+		// 404, 3 MB, three answers) are not reported, nor curl fetching
+		// a page.
+		{"tls-no-response-nginx.pcap", "56670 TLS 1.3 tickets|56672 TLS 1.2 first|56676 TLS 1.3 first|35160 TLS 1.3 later", 9,
+			" over TLS: it closed the connection after waiting "},
+		// Servers that close with a request unanswered (curl: "Empty
+		// reply from server"): Go's net/http aborting a handler after
+		// 1.5 s, on a connection that had served a request and on curl's
+		// retry over a fresh one; openssl s_server killed (SIGKILL) 1.5 s
+		// after curl's request, its kernel closing the socket. Over
+		// HTTP/2 (curl, Go) the abort is a RST_STREAM, an answer of its
+		// own, not reported; nor taken for a TLS 1.3 rejection, the
+		// close_notify coming 1.5 s after the request.
+		{"tls-server-closes.pcap", "42018 TLS 1.3 later|42028 TLS 1.3 first|51474 TLS 1.3 tickets", 6,
+			" closed the connection 1.5 s after the request of client 198.18.0.2 over TLS without a byte of answer"},
+	} {
+		for _, workers := range []int{1, 2} {
+			events, flows, _ := analyse(t, "../testdata/lab/"+tc.file, workers, nil)
+			sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
+			var got []string
+			for _, e := range events {
+				tl, _ := e["tls"].(map[string]any)
+				which, msg := "first", e.str("msg")
+				if strings.Contains(msg, "though the server had answered its earlier requests") {
+					which = "later"
+				} else if strings.Contains(msg, "all the server sent after the request were two records of one size, its session tickets") {
+					which = "tickets"
+				}
+				got = append(got, fmt.Sprintf("%v %v %s", e["id.orig_p"], tl["version"], which))
+				if e.str("note") != "TLS_NO_RESPONSE" || e.str("side") != "server" || e.num("waited_ms") < 1400 || e.num("waited_ms") > 3100 ||
+					!strings.Contains(msg, tc.msg) {
+					t.Errorf("%s, workers %d: %v", tc.file, workers, e)
+				}
 			}
-			got = append(got, fmt.Sprintf("%v %v %s", e["id.orig_p"], tl["version"], which))
-			if e.str("note") != "TLS_NO_RESPONSE" || e.str("side") != "server" || e.num("waited_ms") < 1900 || e.num("waited_ms") > 3100 ||
-				!strings.Contains(e.str("msg"), " over TLS: it closed the connection after waiting ") {
-				t.Errorf("workers %d: %v", workers, e)
+			if strings.Join(got, "|") != tc.want || len(flows) != tc.flows {
+				t.Errorf("%s, workers %d: %d flows, want %d; events\n got %s\nwant %s", tc.file, workers, len(flows), tc.flows, strings.Join(got, "|"), tc.want)
 			}
-		}
-		if strings.Join(got, "|") != want {
-			t.Errorf("workers %d:\n got %s\nwant %s", workers, strings.Join(got, "|"), want)
-		}
-		if len(flows) != 15 {
-			t.Errorf("workers %d: %d flows, want 15", workers, len(flows))
-		}
-	}
-	// nginx (OpenSSL: two session tickets after a TLS 1.3 handshake)
-	// proxying to an upstream that hangs: curl over TLS 1.3 (the
-	// tickets follow its request) and 1.2, Go on a new connection and on
-	// a reused one give up after 2 s. Go clients closing their idle
-	// connections 3 s after an answer (a page, a 404, 3 MB, three
-	// answers) are not reported, nor curl fetching a page.
-	want = "56670 tickets|56672 first|56676 first|35160 later"
-	for _, workers := range []int{1, 2} {
-		events, flows, _ := analyse(t, "../testdata/lab/tls-no-response-nginx.pcap", workers, nil)
-		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
-		var got []string
-		for _, e := range events {
-			which := "first"
-			if strings.Contains(e.str("msg"), "though the server had answered its earlier requests") {
-				which = "later"
-			} else if strings.Contains(e.str("msg"), "its session tickets") {
-				which = "tickets"
-			}
-			got = append(got, fmt.Sprintf("%v %s", e["id.orig_p"], which))
-		}
-		if strings.Join(got, "|") != want || len(flows) != 9 {
-			t.Errorf("nginx, workers %d: %d flows, events %s, want %s", workers, len(flows), strings.Join(got, "|"), want)
-		}
-	}
-	// Servers that close with a request unanswered (curl: "Empty reply
-	// from server"): Go's net/http aborting a handler after 1.5 s, on a
-	// connection that had served a request and on curl's retry over a
-	// fresh one; openssl s_server killed (SIGKILL) 1.5 s after curl's
-	// request, its kernel closing the socket. Over HTTP/2 (curl, Go) the
-	// abort is a RST_STREAM, an answer of its own, not reported; nor
-	// taken for a TLS 1.3 rejection, the close_notify coming 1.5 s after
-	// the request.
-	want = "42018 later|42028 first|51474 tickets"
-	for _, workers := range []int{1, 2} {
-		events, flows, _ := analyse(t, "../testdata/lab/tls-server-closes.pcap", workers, nil)
-		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
-		var got []string
-		for _, e := range events {
-			which := "first"
-			if strings.Contains(e.str("msg"), "though the server had answered its earlier requests") {
-				which = "later"
-			} else if strings.Contains(e.str("msg"), "its session tickets") {
-				which = "tickets"
-			}
-			got = append(got, fmt.Sprintf("%v %s", e["id.orig_p"], which))
-			if e.str("note") != "TLS_NO_RESPONSE" || !strings.Contains(e.str("msg"), " closed the connection 1.5 s after the request of client 198.18.0.2 over TLS without a byte of answer") {
-				t.Errorf("workers %d: %v", workers, e)
-			}
-		}
-		if strings.Join(got, "|") != want || len(flows) != 6 {
-			t.Errorf("server closes, workers %d: %d flows, events %s, want %s", workers, len(flows), strings.Join(got, "|"), want)
 		}
 	}
 }

@@ -191,31 +191,25 @@ http {
     listen 198.18.0.1:8081;
     root $dir/www;
   }
+  # The TLS servers (9543-9545) share the lab's server certificate.
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_certificate $c/server.pem;
+  ssl_certificate_key $c/server-key.pem;
+  ssl_client_certificate $c/ca.pem;
   server {
     listen 198.18.0.1:9543 ssl;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate $c/server.pem;
-    ssl_certificate_key $c/server-key.pem;
-    ssl_client_certificate $c/ca.pem;
     ssl_verify_client on;
     location / { return 200 "ok\n"; }
   }
   server {
-    listen 198.18.0.1:9545 ssl;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate $c/server.pem;
-    ssl_certificate_key $c/server-key.pem;
-    root $dir/www;
-    location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
-  }
-  server {
     listen 198.18.0.1:9544 ssl;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate $c/server.pem;
-    ssl_certificate_key $c/server-key.pem;
-    ssl_client_certificate $c/ca.pem;
     ssl_verify_client optional;
     location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 198.18.0.1:9545 ssl;
+    root $dir/www;
+    location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
   }
   server {
     listen 198.18.0.1:8082;
