@@ -640,8 +640,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		fs.service = svcSSL
 		e.newTLS(fs)
 	}
-	if fs.service == svcSSL && side == 1 && e.tlsEstablished(fs) {
-		e.reqs.tlsServer(c, p.Payload, ts, e.tls13(fs))
+	if fs.service == svcSSL && side == 1 {
+		if l := e.reqs.tlsPending(c); l != nil {
+			l.serverData(p.Payload, ts, e.tls13(fs))
+		}
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
 			if !e.tunnelled(c) {

@@ -291,7 +291,7 @@ type reqLine struct {
 	sse   bool   // it asked for an event stream (Accept: text/event-stream)
 	tls   bool   // a request inside TLS (see tlsData): n counts them, line is empty
 	bye   int64  // TLS: when the client sent an alert (its close_notify), the request unanswered
-	tk    uint16 // TLS: the length of the records that may be session tickets (see tlsServer)
+	tk    uint16 // TLS: the length of the records that may be session tickets (see serverData)
 	tkn   uint8  // how many came
 	tks   uint8  // tkNone, tkTickets, tkAnswer
 	sal   uint16 // TLS: bytes of the server's alerts (its close_notify) since the request

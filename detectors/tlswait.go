@@ -77,20 +77,19 @@ func (l *reqLine) silent(size uint64) bool {
 	return size == l.srv || (l.tks == tkTickets && l.tkn == 2 && size-l.srv == 2*(uint64(l.tk)+5))
 }
 
-// tlsServer notes a server segment b of c's established TLS connection at
-// ts, tls13 telling the version: whether it may be a session ticket
-// following the connection's first request.
-func (r *reqCache) tlsServer(c *flowtable.Conn, b []byte, ts int64, tls13 bool) {
-	if l := r.any(c); l != nil && l.tls {
-		l.serverData(b, ts, tls13)
+// tlsPending returns c's slot while a request inside TLS is followed and
+// its server has sent nothing it counts as an answer.
+func (r *reqCache) tlsPending(c *flowtable.Conn) *reqLine {
+	if l := r.any(c); l != nil && l.tls && l.tks != tkAnswer {
+		return l
 	}
+	return nil
 }
 
-// serverData is tlsServer for the slot l.
+// serverData notes a server segment b of l's connection at ts, tls13
+// telling the version: whether it is an alert, may be a session ticket
+// following the connection's first request, or is an answer.
 func (l *reqLine) serverData(b []byte, ts int64, tls13 bool) {
-	if l.tks == tkAnswer {
-		return
-	}
 	if isAlert(b, tls13) && int(l.sal)+len(b) <= 1<<16-1 {
 		l.sal += uint16(len(b))
 		return
