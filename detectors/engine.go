@@ -570,7 +570,11 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
-		e.truncated(c, fs, ts)
+		if req := e.lastUnanswered(c, ts); req != nil {
+			e.keepAliveEmptyReply(c, fs, req, ts)
+		} else {
+			e.truncated(c, fs, ts)
+		}
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcSSL && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
 		e.tlsServerQuit(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {

@@ -271,6 +271,50 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 	e.eventEndPcap(b, fs)
 }
 
+// lastUnanswered returns the request of c's keep-alive connection, whose
+// server is closing it (FIN) at ts, if the server answered earlier
+// requests but not this one, though it had received it: the FIN
+// acknowledges all the client sent. (In the keep-alive race the
+// server's FIN left before the request came, and does not acknowledge
+// it; the server's kernel resets it.) The request must be at least
+// closeAfterReq old: a capture that put a request after its answer
+// (packets reordered across queues) would otherwise show an answer
+// before its request and a close right after it.
+func (e *Engine) lastUnanswered(c *flowtable.Conn, ts int64) []byte {
+	req, at, srv := e.reqs.get(c)
+	if req == nil || c.Size(1) == 0 || srv != c.Size(1) || c.Unacked(0) != 0 || ts-at < closeAfterReq {
+		return nil
+	}
+	return req
+}
+
+// closeAfterReq: see lastUnanswered.
+const closeAfterReq = int64(50 * time.Millisecond)
+
+// keepAliveEmptyReply reports a server that closed its keep-alive
+// connection without answering its last request, req: the client gets
+// an empty reply or an EOF (Go: "EOF", Python: RemoteDisconnected);
+// clients retry it on a new connection only if it is idempotent.
+func (e *Engine) keepAliveEmptyReply(c *flowtable.Conn, fs *flowState, req []byte, ts int64) {
+	b := e.problemEvent(c, fs, NoteHTTPEmptyReply, ts)
+	if b == nil {
+		return
+	}
+	method, uri, _ := splitRequestLine(req)
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " closed the connection without answering "...)
+	b.B = appendRequest(b.B, method, uri)
+	b.B = append(b.B, " from client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, ", after answering its earlier requests on this keep-alive connection (an empty reply: the client gets an EOF, and retries on a new connection only an idempotent request): the server failed or gave up on this request, or a proxy's timeout closed the connection"...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"http":{`...)
+	b.B = appendMethodURI(b.B, method, uri)
+	b.B = append(b.B, '}')
+	e.eventEndPcap(b, fs)
+}
+
 // reqCache remembers the last HTTP/1.x request line of recent
 // connections, so that an error response can name the request it
 // answers, without memory per connection: a slot per slab index (modulo

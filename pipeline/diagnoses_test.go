@@ -1296,6 +1296,37 @@ func TestTLSNoResponse(t *testing.T) {
 	}
 }
 
+// TestKeepAliveEmptyReply: a server that closes a keep-alive connection
+// without answering its last request, 1.5 s after receiving it (Go's
+// net/http aborting a handler): curl ("Empty reply from server"; it
+// retries on a fresh connection, which fails the same way and is the
+// plain empty reply), Python's http.client (a POST: RemoteDisconnected,
+// no retry), Go's client (it retries the GET) and Node's keep-alive
+// agent (a POST: ECONNRESET). Each names the request lost. Not: nginx
+// closing a connection idle since its answer, nor Go's retry, given up
+// by its client after 0.5 s. Real traffic from testdata/lab.
+func TestKeepAliveEmptyReply(t *testing.T) {
+	want := "59090 GET /abort|59106 <nil> <nil>|59108 POST /abort|59110 GET /abort|46144 POST /abort"
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/http-keepalive-empty-reply.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%v %v %v", e["id.orig_p"], h["method"], h["uri"]))
+			if e.str("note") != "HTTP_EMPTY_REPLY" || e.str("side") != "server" {
+				t.Errorf("workers %d: %v", workers, e)
+			}
+			if h != nil && !strings.Contains(e.str("msg"), "after answering its earlier requests on this keep-alive connection") {
+				t.Errorf("msg: %s", e.str("msg"))
+			}
+		}
+		if strings.Join(got, "|") != want || len(flows) != 7 {
+			t.Errorf("workers %d: %d flows; events\n got %s\nwant %s", workers, len(flows), strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestNginxRequiresClientCertificate: nginx with ssl_verify_client on
 // completes the handshake with a client that has no certificate and
 // answers, inside TLS, "400 No required SSL certificate was sent". The
