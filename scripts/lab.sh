@@ -78,12 +78,18 @@ pod=$name-pod; srv=$name-srv
 in_srv() { ip netns exec "$srv" "$@"; }
 
 down() {
+  # Every process still inside the namespaces goes too: servers started
+  # by hand or by a test, and any a pid file missed (a process outlives
+  # a deleted namespace).
+  local p ns_pids
+  ns_pids=$( (ip netns pids "$srv"; ip netns pids "$pod") 2>/dev/null || true)
   if [ -f "$dir/pids" ]; then
-    while read -r p; do kill "$p" 2>/dev/null || true; done < "$dir/pids"
-    sleep 0.2
-    while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$dir/pids"
+    ns_pids="$ns_pids $(cat "$dir/pids")"
     rm -f "$dir/pids"
   fi
+  for p in $ns_pids; do kill "$p" 2>/dev/null || true; done
+  sleep 0.2
+  for p in $ns_pids; do kill -9 "$p" 2>/dev/null || true; done
   ip netns del "$pod" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
   rm -rf "/etc/netns/$pod"
@@ -91,7 +97,9 @@ down() {
 
 bg_srv() { # run a server in the server namespace, remember its pid
   local log=$1; shift
-  in_srv "$@" >"$dir/$log.log" 2>&1 < /dev/null &
+  # exec: the background subshell becomes the server (ip netns exec execs
+  # it too), so $! is the server's own pid, the one down must kill.
+  (exec ip netns exec "$srv" "$@") >"$dir/$log.log" 2>&1 < /dev/null &
   echo $! >> "$dir/pids"
 }
 
