@@ -650,9 +650,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		}
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
-			if !e.tunnelled(c) {
-				e.reqs.tlsData(c, ts)
-			}
+			e.reqs.tlsData(c, ts) // not inside a CONNECT tunnel: its slot holds the CONNECT
 		} else {
 			e.reqs.tlsBye(c, ts)
 		}

@@ -699,6 +699,10 @@ func (t *tlsState) parseClientHello(m []byte) {
 	}
 }
 
+// isTLS13 reports whether negotiated version v is TLS 1.3 (or one of its
+// drafts).
+func isTLS13(v uint16) bool { return v == 0x0304 || v>>8 == 0x7f }
+
 // versionRank orders versions, placing TLS 1.3 drafts just below 1.3.
 func versionRank(v uint16) int {
 	if v>>8 == 0x7f {
@@ -736,7 +740,7 @@ func (t *tlsState) parseServerHello(m []byte) {
 		}
 	}
 	t.shSeen = true
-	if t.version == 0x0304 || t.version>>8 == 0x7f {
+	if isTLS13(t.version) {
 		t.tls13 = true
 	}
 }

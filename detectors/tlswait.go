@@ -153,7 +153,7 @@ func (e *Engine) tls13(fs *flowState) bool {
 		return t.tls13
 	}
 	s := e.sumOf(fs)
-	return s != nil && (s.version == 0x0304 || s.version>>8 == 0x7f)
+	return s != nil && isTLS13(s.version)
 }
 
 // tlsBye notes a client alert (its close_notify, as it gives up) of c's
