@@ -43,6 +43,7 @@ const (
 	NoteHTTPResponseStalled
 	NoteDNSNoData
 	NoteTLSNoResponse
+	NoteDBError
 	numNotes
 )
 
@@ -52,7 +53,7 @@ var noteNames = [numNotes]string{
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
-	"DNS_NODATA", "TLS_NO_RESPONSE",
+	"DNS_NODATA", "TLS_NO_RESPONSE", "DB_ERROR",
 }
 
 // NoteName returns the event code string of note n.
@@ -64,9 +65,11 @@ const (
 	svcSSL
 	svcHTTP
 	svcDNS
+	svcPostgres
+	svcRedis
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns"}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis"}
 
 // End reasons.
 const (
@@ -192,6 +195,7 @@ type Engine struct {
 	sniNames  [][]byte
 	dnss      slab[dnsState]
 	https     slab[httpState]
+	dbs       slab[dbState]
 	arena     arena
 	stash     synStash
 	recent    recentRing
@@ -534,6 +538,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
 		e.payload(c, fs, p, side, ts)
 	}
+	if f&(decode.FIN|decode.RST) != 0 && fs.pk == pkDB {
+		e.dbClosed(c, fs, ts)
+	}
 	t := e.tlsOf(fs)
 	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0 || (!orig && t.certRefusedQuietly(ts)))
 	if f&decode.RST != 0 {
@@ -556,6 +563,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// came: the client gave up on its request.
 			case !fs.has(fFinBefore) && orig && e.nameMismatchQuit(fs, ts):
 				e.nameQuit(c, fs, ts, true)
+			case !orig && e.q(fs).events&(1<<NoteDBError) != 0:
+				// The database's error explains why the server closed:
+				// a client still writing is reset.
 			case !orig && e.sentAfterClose(c, fs) > 0:
 				e.resetAfterClose(c, fs, ts)
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
@@ -577,6 +587,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		}
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcSSL && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
 		e.tlsServerQuit(c, fs, ts)
+	} else if f&decode.FIN != 0 && orig && fs.service == svcPostgres && c.E[0].FINs() == 1 && fs.firstRST == 0 {
+		e.pgSSLRefused(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
 		if h := e.httpOf(fs); h != nil && h.h2c != nil {
 			e.h2cClosed(c, fs, h.h2c, ts)
@@ -635,9 +647,19 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			// reading the client's: those frames hold no header block;
 			// the server's reader starts at its next segment.
 			h.h2c.d[1].got = c.Size(1)
+		case pgClientStart(p.Payload):
+			fs.service = svcPostgres
+			e.newDB(fs, svcPostgres)
+		case respClientStart(p.Payload):
+			fs.service = svcRedis
+			e.newDB(fs, svcRedis)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
+	} else if fs.service == svcPostgres && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {
+		// The server answered the SSLRequest with 'S': TLS follows.
+		fs.service = svcSSL
+		e.newTLS(fs)
 	} else if fs.service == svcHTTP && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) && e.tunnelled(c) {
 		// TLS through a forward proxy's CONNECT tunnel (HTTPS_PROXY):
 		// the handshake that follows is the one to judge.
@@ -690,6 +712,13 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			} else if code := e.proxyRefusal(c, p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
 			}
+		}
+	}
+	if d := e.dbOf(fs); d != nil {
+		if side == 0 {
+			e.dbClient(d, p.Payload)
+		} else {
+			e.dbServer(c, fs, d, p, ts)
 		}
 	}
 	if fs.service == svcDNS && len(p.Payload) > 2 {
@@ -1308,6 +1337,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	if fs.has(fRefused) {
 		e.refused(c, fs, e.q(fs).refusedTS)
 	}
+	if fs.pk == pkDB {
+		e.dbClosed(c, fs, c.Last)
+	}
 	for side := range 2 {
 		if e.q(fs).zeroFrom[side] != 0 {
 			e.zeroWindow(c, fs, side, c.Last, zeroEnded)
@@ -1395,6 +1427,7 @@ const (
 	pkTLSSum       // Engine.sums: a settled TLS handshake
 	pkDNS          // Engine.dnss
 	pkHTTP         // Engine.https
+	pkDB           // Engine.dbs: PostgreSQL, Redis
 )
 
 func (e *Engine) tlsOf(fs *flowState) *tlsState {
@@ -1471,6 +1504,8 @@ func (e *Engine) dropProto(fs *flowState) {
 		e.sums.put(fs.px)
 	case pkDNS:
 		e.dnss.put(fs.px)
+	case pkDB:
+		e.dbs.put(fs.px)
 	case pkHTTP:
 		h := e.https.at(fs.px)
 		e.pools.http.put(h.buf)

@@ -1463,3 +1463,75 @@ func TestMTLSJavaServerNoAlert(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseErrors: PostgreSQL 15 and Redis 7.0 errors that tell why a
+// pod cannot use its database, from real clients (psql/libpq, Node's pg,
+// Go's pgx; redis-cli, go-redis, Node's redis and ioredis). Errors of the
+// application's own queries (a duplicate key, a syntax error, a wrong
+// type, an unknown subcommand a client probes with), the NOAUTH that
+// redis-cli's COMMAND DOCS gets before the AUTH piped into it, and a
+// 66 KB value made of error-looking lines are not reported; TLS-upgraded PostgreSQL
+// connections hide their errors, but their handshakes are judged.
+func TestDatabaseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		want  []string
+		flows int
+	}{
+		{"db-postgres-errors.pcap", []string{
+			"DB_ERROR 25006 5432 server session",           // INSERT with default_transaction_read_only
+			"DB_ERROR 25P03 5432 server session",           // idle in a transaction past its timeout
+			"DB_ERROR 28000 5432 server startup",           // no pg_hba.conf entry (IPv6)
+			"DB_ERROR 28000 5432 server startup",           // a hostssl-only user in plaintext
+			"DB_ERROR 28P01 5432 server startup",           // psql, wrong password
+			"DB_ERROR 28P01 5432 server startup",           // Node pg, wrong password
+			"DB_ERROR 3D000 5432 server startup",           // psql, no such database
+			"DB_ERROR 3D000 5432 server startup",           // pgx, no such database
+			"DB_ERROR 53300 5433 server startup",           // no connection slot left
+			"DB_ERROR 57014 5432 server session",           // statement timeout
+			"DB_ERROR 57P01 5432 server session",           // pg_terminate_backend
+			"DB_ERROR TLS_NOT_OFFERED 5433 client startup", // sslmode=require, the server has no TLS
+			"TLS_ALERT - 5432 client -",                    // sslmode=verify-full, an untrusted certificate
+		}, 24},
+		{"db-redis-errors.pcap", []string{
+			"DB_ERROR ERR 6381 server -",       // max number of clients reached
+			"DB_ERROR NOAUTH 6379 server -",    // redis-cli without a password
+			"DB_ERROR NOAUTH 6379 server -",    // go-redis without a password (HELLO, then the command: one event)
+			"DB_ERROR OOM 6382 server -",       // maxmemory, noeviction: redis-cli x3, ioredis, one more
+			"DB_ERROR OOM 6382 server -",
+			"DB_ERROR OOM 6382 server -",
+			"DB_ERROR OOM 6382 server -",
+			"DB_ERROR OOM 6382 server -",
+			"DB_ERROR READONLY 6380 server -", // redis-cli, then go-redis on four connections (it retries READONLY on new ones)
+			"DB_ERROR READONLY 6380 server -",
+			"DB_ERROR READONLY 6380 server -",
+			"DB_ERROR READONLY 6380 server -",
+			"DB_ERROR READONLY 6380 server -",
+			"DB_ERROR WRONGPASS 6379 server -", // redis-cli -a wrong (its NOAUTH after is not reported)
+			"DB_ERROR WRONGPASS 6379 server -", // go-redis
+			"DB_ERROR WRONGPASS 6379 server -", // Node redis
+		}, 24},
+	} {
+		for _, workers := range []int{1, 2} {
+			events, flows, _ := analyse(t, "../testdata/lab/"+tc.file, workers, nil)
+			var got []string
+			for _, e := range events {
+				code, phase := "-", "-"
+				if db, ok := e["db"].(map[string]any); ok {
+					code = db["code"].(string)
+					if p, ok := db["phase"].(string); ok {
+						phase = p
+					}
+				}
+				got = append(got, fmt.Sprintf("%s %s %v %s %s", e.str("note"), code, e.num("id.resp_p"), e.str("side"), phase))
+			}
+			sort.Strings(got)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("%s, %d workers: events\n%s\nwant\n%s", tc.file, workers, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if len(flows) != tc.flows {
+				t.Errorf("%s, %d workers: %d end_flows records, want %d", tc.file, workers, len(flows), tc.flows)
+			}
+		}
+	}
+}

@@ -1,0 +1,704 @@
+package detectors
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/dlltagent/dlltagent/decode"
+	"github.com/dlltagent/dlltagent/flowtable"
+	"github.com/dlltagent/dlltagent/internal/jsonw"
+)
+
+// Database errors (DB_ERROR): PostgreSQL's ErrorResponse and Redis's
+// error replies travel in the clear unless the connection was upgraded to
+// TLS. They say exactly why a pod "cannot connect" to its database (a
+// wrong password, a pg_hba.conf without a rule for the pod, a database
+// not created yet, no connection slot left) or why its queries fail (a
+// read-only replica after a failover, a statement timeout, maxmemory).
+//
+// The server's messages are framed (PostgreSQL: a type byte and a 32-bit
+// length; Redis: lines and length-prefixed bulk strings), so the server's
+// stream is walked frame by frame across segments, and an error is read
+// only where a frame starts: bytes inside a value are never taken for
+// one. A capture gap stops the walk (the frames cannot be found again).
+
+// dbState is a PostgreSQL or Redis connection's state (Engine.dbs).
+type dbState struct {
+	seen   int64  // server stream offset walked to
+	skip   uint32 // bytes of the current frame still to pass
+	num    uint32 // Redis: a bulk length being read
+	kind   uint8  // svcPostgres, svcRedis
+	st     uint8  // the walk's state (dbFrame...)
+	hdrN   uint8  // PostgreSQL: bytes of a message header held in hdr
+	reqs   uint8  // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
+	errs   uint8  // events written for this connection
+	sent   uint32 // errors reported, a bit per kind (dbKind): each once per connection
+	ready  bool   // PostgreSQL: the server said ReadyForQuery (startup is over)
+	sslNo  bool   // PostgreSQL: the server answered 'N' to the client's SSLRequest
+	userN  uint8
+	dbN    uint8
+	lnN    uint8 // bytes held in ln
+	held   int8  // Redis: the kind of an error held (-1 none), see redisError
+	auth   bool  // Redis: the client sent AUTH or HELLO after the held error
+	heldN  uint8
+	heldTS int64
+	heldLn [64]byte
+	hdr    [5]byte
+	ln     [112]byte // the start of an error cut by a segment's end
+	user   [24]byte // PostgreSQL: the startup message's user and database
+	dbname [24]byte
+}
+
+// Walk states.
+const (
+	dbFrame   uint8 = iota // at a frame's start
+	dbSkip                 // inside a frame: skip bytes
+	dbLine                 // Redis: inside a line, up to its LF
+	dbBulkLen              // Redis: reading a bulk string's length
+	dbOff                  // lost (a capture gap, or not the protocol)
+	dbHold                 // PostgreSQL: inside an ErrorResponse cut by a segment's end: kept in ln
+	dbErrLine              // Redis: inside an error line cut by a segment's end: kept in ln
+)
+
+// bulkNull marks a null bulk string's length ("$-1").
+const bulkNull = 1 << 31
+
+// maxDBEvents is how many DB_ERROR events one connection may write (a
+// pooled connection meets a statement timeout today, a read-only replica
+// tomorrow); the rate limiter folds floods across connections.
+const maxDBEvents = 8
+
+// PostgreSQL startup-phase request codes (protocol 3.0, SSLRequest,
+// GSSENCRequest).
+const (
+	pgProto3   = 196608
+	pgSSLReq   = 80877103
+	pgGSSENC   = 80877104
+	pgMaxStart = 10000
+)
+
+// pgClientStart reports whether b, a client's first segment, is a
+// PostgreSQL startup message, SSLRequest or GSSENCRequest (each sent
+// alone: its length is the segment's).
+func pgClientStart(b []byte) bool {
+	if len(b) < 8 || int(binary.BigEndian.Uint32(b)) != len(b) || len(b) > pgMaxStart {
+		return false
+	}
+	switch binary.BigEndian.Uint32(b[4:]) {
+	case pgSSLReq, pgGSSENC:
+		return len(b) == 8
+	case pgProto3:
+		return len(b) > 8 && b[len(b)-1] == 0
+	}
+	return false
+}
+
+// respClientStart reports whether b starts a Redis command in RESP: an
+// array of bulk strings ("*2\r\n$3\r\nGET\r\n...").
+func respClientStart(b []byte) bool {
+	if len(b) < 8 || b[0] != '*' {
+		return false
+	}
+	i := 1
+	for i < len(b) && i < 8 && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i > 1 && i+3 <= len(b) && b[i] == '\r' && b[i+1] == '\n' && b[i+2] == '$'
+}
+
+func (e *Engine) dbOf(fs *flowState) *dbState {
+	if fs.pk != pkDB {
+		return nil
+	}
+	return e.dbs.at(fs.px)
+}
+
+func (e *Engine) newDB(fs *flowState, kind uint8) *dbState {
+	e.dropProto(fs)
+	h, d := e.dbs.get()
+	*d = dbState{kind: kind, held: -1}
+	fs.pk, fs.px = pkDB, h
+	return d
+}
+
+// The commands that authenticate a Redis connection, as a RESP bulk
+// string (lower case).
+var redisAUTH, redisHELLO = []byte("\r\nauth\r\n"), []byte("\r\nhello\r\n")
+
+// dbClient reads a client segment of a PostgreSQL connection: the
+// startup message's user and database, and the requests the server
+// answers with one byte.
+func (e *Engine) dbClient(d *dbState, b []byte) {
+	if d.kind == svcRedis && d.held >= 0 && (indexFold(b, redisAUTH) >= 0 || indexFold(b, redisHELLO) >= 0) {
+		d.auth = true
+	}
+	if d.kind != svcPostgres || !pgClientStart(b) {
+		return
+	}
+	switch binary.BigEndian.Uint32(b[4:]) {
+	case pgSSLReq, pgGSSENC:
+		d.reqs++
+	case pgProto3:
+		for p := b[8:]; len(p) > 1; {
+			k := bytes.IndexByte(p, 0)
+			if k < 0 {
+				break
+			}
+			key, rest := p[:k], p[k+1:]
+			v := bytes.IndexByte(rest, 0)
+			if v < 0 {
+				break
+			}
+			switch string(key) {
+			case "user":
+				d.userN = uint8(copy(d.user[:], rest[:v]))
+			case "database":
+				d.dbN = uint8(copy(d.dbname[:], rest[:v]))
+			}
+			p = rest[v+1:]
+		}
+	}
+}
+
+// dbServer walks a server segment of a PostgreSQL or Redis connection.
+func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decode.Packet, ts int64) {
+	if d.st == dbOff {
+		return
+	}
+	off := c.StreamOffset(1, p.Seq)
+	b := p.Payload
+	end := off + int64(len(b))
+	switch {
+	case off < 0:
+		d.st = dbOff
+		return
+	case end <= d.seen:
+		return // a retransmission
+	case off < d.seen:
+		b = b[d.seen-off:]
+	case off > d.seen:
+		d.st = dbOff // bytes missing: the frames are lost
+		return
+	}
+	d.seen = end
+	if d.kind == svcPostgres {
+		e.pgWalk(c, fs, d, b, ts)
+	} else {
+		e.redisWalk(c, fs, d, b, ts)
+	}
+}
+
+// pgWalk walks PostgreSQL backend messages: a type byte, a 32-bit length
+// (itself included) and the body; and the single bytes ('S', 'N', 'G')
+// answering SSLRequest and GSSENCRequest.
+func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, ts int64) {
+	for len(b) > 0 {
+		if d.st == dbSkip || d.st == dbHold {
+			n := min(int(d.skip), len(b))
+			if d.st == dbHold {
+				d.lnN += uint8(copy(d.ln[d.lnN:], b[:n]))
+			}
+			b, d.skip = b[n:], d.skip-uint32(n)
+			if d.skip == 0 {
+				if d.st == dbHold {
+					e.pgError(c, fs, d, d.ln[:d.lnN], ts)
+				}
+				d.st = dbFrame
+			}
+			continue
+		}
+		if d.reqs > 0 && d.hdrN == 0 {
+			d.reqs--
+			switch b[0] {
+			case 'N':
+				d.sslNo = true
+			case 'S', 'G':
+				d.st = dbOff // TLS or GSSAPI encryption follows
+				return
+			default:
+				d.st = dbOff // an old server's ErrorResponse: not followed
+				return
+			}
+			b = b[1:]
+			continue
+		}
+		n := copy(d.hdr[d.hdrN:], b)
+		d.hdrN += uint8(n)
+		b = b[n:]
+		if d.hdrN < 5 {
+			return
+		}
+		d.hdrN = 0
+		l := binary.BigEndian.Uint32(d.hdr[1:])
+		if l < 4 || l > 1<<30 {
+			d.st = dbOff
+			return
+		}
+		d.st, d.skip = dbSkip, l-4
+		switch d.hdr[0] {
+		case 'E':
+			if len(b) >= int(l-4) {
+				e.pgError(c, fs, d, b[:l-4], ts)
+			} else {
+				d.st, d.lnN = dbHold, 0 // the rest comes in the next segments
+			}
+		case 'Z':
+			d.ready = true
+		}
+		if d.skip == 0 {
+			d.st = dbFrame
+		}
+	}
+}
+
+// pgError reads an ErrorResponse's fields (a type byte and a
+// NUL-terminated string each) and reports the error when it says the
+// connection or the environment failed, not the query's data.
+func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []byte, ts int64) {
+	var sev, code, msg []byte
+	for len(body) > 1 && body[0] != 0 {
+		f := body[0]
+		k := bytes.IndexByte(body[1:], 0)
+		v := body[1:]
+		if k >= 0 {
+			v = v[:k]
+		}
+		switch f {
+		case 'S':
+			if sev == nil {
+				sev = v
+			}
+		case 'V': // not localised (9.6+)
+			sev = v
+		case 'C':
+			code = v
+		case 'M':
+			msg = v
+		}
+		if k < 0 {
+			break
+		}
+		body = body[k+2:]
+	}
+	if len(code) != 5 || !pgReportable(sev, code) || !d.first(pgKind(code)) {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "PostgreSQL server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	switch {
+	case !d.ready:
+		b.B = append(b.B, " refused client "...)
+	case string(sev) == "FATAL" || string(sev) == "PANIC":
+		b.B = append(b.B, " ended the session of client "...)
+	default:
+		b.B = append(b.B, " failed a query of client "...)
+	}
+	b.B = c.Orig().AppendTo(b.B)
+	if d.userN > 0 || d.dbN > 0 {
+		b.B = append(b.B, " ("...)
+		if d.userN > 0 {
+			b.B = append(b.B, "user "...)
+			b.B = appendText(b.B, d.user[:d.userN])
+		}
+		if d.dbN > 0 {
+			if d.userN > 0 {
+				b.B = append(b.B, ", "...)
+			}
+			b.B = append(b.B, "database "...)
+			b.B = appendText(b.B, d.dbname[:d.dbN])
+		}
+		b.B = append(b.B, ')')
+	}
+	b.B = append(b.B, ": "...)
+	b.B = appendText(b.B, sev)
+	b.B = append(b.B, ' ')
+	b.B = append(b.B, code...)
+	b.B = append(b.B, ' ')
+	b.B = appendText(b.B, msg[:min(len(msg), 200)])
+	if h := pgHint(code, msg); h != "" {
+		b.B = append(b.B, ": "...)
+		b.B = append(b.B, h...)
+	}
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"db":{"system":"postgresql"`...)
+	if d.userN > 0 {
+		b.B = append(b.B, `,"user":`...)
+		b.B = jsonw.Bytes(b.B, d.user[:d.userN])
+	}
+	if d.dbN > 0 {
+		b.B = append(b.B, `,"database":`...)
+		b.B = jsonw.Bytes(b.B, d.dbname[:d.dbN])
+	}
+	b.B = append(b.B, `,"phase":"`...)
+	if d.ready {
+		b.B = append(b.B, `session"`...)
+	} else {
+		b.B = append(b.B, `startup"`...)
+	}
+	b.B = append(b.B, `,"severity":`...)
+	b.B = jsonw.Bytes(b.B, sev)
+	b.B = append(b.B, `,"code":`...)
+	b.B = jsonw.Bytes(b.B, code)
+	b.B = append(b.B, `,"message":`...)
+	b.B = jsonw.Bytes(b.B, msg[:min(len(msg), 200)])
+	b.B = append(b.B, '}')
+	e.eventEndPcap(b, fs)
+}
+
+// pgReportable reports whether an error of severity sev and SQLSTATE
+// code is a problem of the connection or the environment. FATAL and
+// PANIC end the session: always. Among ERRORs, the classes of connection
+// failures (08), authorization (28), a missing database (3D), rollbacks
+// (40: deadlocks, serialization failures), resources (53), operator
+// intervention (57: statement timeouts, shutdowns), system errors (58)
+// and internal errors (XX), plus a write in a read-only transaction (a
+// replica), a missing privilege, and a lock not available. Errors of the
+// query's own data or text (a duplicate key, a syntax error) are the
+// application's answers, not reported.
+func pgReportable(sev, code []byte) bool {
+	switch string(sev) {
+	case "FATAL", "PANIC":
+		return true
+	case "ERROR":
+	default:
+		return false
+	}
+	switch string(code[:2]) {
+	case "08", "28", "3D", "40", "53", "57", "58", "XX":
+		return true
+	}
+	switch string(code) {
+	case "25006", "42501", "55P03", "55006":
+		return true
+	}
+	return false
+}
+
+// pgHint says what an error usually means.
+func pgHint(code, msg []byte) string {
+	switch string(code) {
+	case "28P01":
+		return "wrong password, or the role's password changed"
+	case "28000":
+		if bytes.Contains(msg, []byte("pg_hba.conf")) {
+			return "no pg_hba.conf rule lets this client in (its address, user, database, or TLS or not)"
+		}
+		return "the role does not exist or may not log in"
+	case "3D000":
+		return "the database does not exist (a wrong name, or not created yet)"
+	case "53300":
+		return "the server has no connection slot left (max_connections): too many clients, or pools too large"
+	case "53100", "53200":
+		return "the server ran out of disk or memory"
+	case "57P01":
+		return "an administrator, a restart or a failover terminated the session (pg_terminate_backend, a fast shutdown)"
+	case "57P02", "57P03":
+		return "the server is starting up, shutting down, crashed or in recovery"
+	case "57014":
+		return "the statement ran past statement_timeout, or was cancelled"
+	case "25006":
+		return "a write on a read-only transaction: a hot standby (replica), or default_transaction_read_only"
+	case "25P03":
+		return "the session sat idle inside a transaction past idle_in_transaction_session_timeout"
+	case "40P01":
+		return "a deadlock between transactions"
+	case "40001":
+		return "a serialization failure: the transaction must be retried"
+	case "42501":
+		return "the role lacks a privilege"
+	case "55P03":
+		return "a lock was not available (lock_timeout or NOWAIT)"
+	case "08P01":
+		return "a protocol violation: the client does not speak PostgreSQL's protocol as the server expects"
+	}
+	return ""
+}
+
+// pgSSLRefused reports, at the client's close, a client that asked for
+// TLS (SSLRequest), heard 'N' (the server has no TLS) and closed without
+// going on in plaintext: libpq's "server does not support SSL, but SSL
+// was required" (sslmode=require and above).
+func (e *Engine) pgSSLRefused(c *flowtable.Conn, fs *flowState, ts int64) {
+	d := e.dbOf(fs)
+	if d == nil || d.kind != svcPostgres || !d.sslNo || d.reqs != 0 || d.userN != 0 || d.dbN != 0 || c.Size(1) != 1 || !d.first(31) {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " requires TLS, and PostgreSQL server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " does not offer it (it answered N to the client's SSLRequest): the client gave up (libpq: server does not support SSL, but SSL was required)"...)
+	b.B = appendSide(b.B, "client")
+	b.B = append(b.B, `,"db":{"system":"postgresql","phase":"startup","code":"TLS_NOT_OFFERED"}`...)
+	e.eventEndPcap(b, fs)
+}
+
+// redisWalk walks Redis replies (RESP2 and RESP3): lines typed by their
+// first byte, bulk strings ($, and RESP3's ! and =) whose length line is
+// followed by that many bytes and a CRLF. Aggregates (*, %, ~, >, |) are
+// lines too: their elements follow as frames of their own.
+func (e *Engine) redisWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, ts int64) {
+	for len(b) > 0 {
+		switch d.st {
+		case dbSkip:
+			n := min(int(d.skip), len(b))
+			b, d.skip = b[n:], d.skip-uint32(n)
+			if d.skip == 0 {
+				d.st = dbFrame
+			}
+		case dbLine:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				return
+			}
+			b, d.st = b[i+1:], dbFrame
+		case dbBulkLen:
+			i := 0
+			for ; i < len(b) && b[i] != '\r' && b[i] != '\n'; i++ {
+				switch x := b[i]; {
+				case x == '-':
+					d.num = bulkNull // "$-1": no body
+				case x >= '0' && x <= '9' && d.num == bulkNull:
+				case x >= '0' && x <= '9' && d.num < 1<<29:
+					d.num = d.num*10 + uint32(x-'0')
+				default:
+					d.st = dbOff
+					return
+				}
+			}
+			if i == len(b) {
+				return // the length goes on in the next segment
+			}
+			if d.num == bulkNull {
+				b, d.st = b[i:], dbLine
+				continue
+			}
+			// The line's end, then the body and its CRLF.
+			d.st, d.skip = dbSkip, d.num+2
+			if j := bytes.IndexByte(b[i:], '\n'); j >= 0 {
+				b = b[i+j+1:]
+				continue
+			}
+			d.skip++ // the LF is in the next segment
+			return
+		case dbErrLine:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				d.lnN += uint8(copy(d.ln[d.lnN:], b))
+				return
+			}
+			d.lnN += uint8(copy(d.ln[d.lnN:], b[:i]))
+			e.redisError(c, fs, d, bytes.TrimRight(d.ln[:d.lnN], "\r"), ts)
+			b, d.st = b[i+1:], dbFrame
+		case dbFrame:
+			switch b[0] {
+			case '-':
+				i := bytes.IndexByte(b, '\n')
+				if i < 0 {
+					// The line goes on in the next segment.
+					d.st, d.lnN = dbErrLine, uint8(copy(d.ln[:], b[1:]))
+					return
+				}
+				e.redisError(c, fs, d, bytes.TrimRight(b[1:i], "\r"), ts)
+				d.st = dbLine
+			case '$', '!', '=':
+				d.st, d.num = dbBulkLen, 0
+				b = b[1:]
+				d.answered()
+			case '+', ':', '*', '%', '~', '>', '|', '_', ',', '#', '(':
+				d.st = dbLine
+				d.answered()
+			default:
+				d.st = dbOff
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// redisError reports an error reply that says the connection or the
+// server's state failed, not the command (an unknown command, a wrong
+// type, a script's own error, a cluster redirection are the application's
+// answers: clients probe with HELLO and CLIENT SETINFO, and fall back).
+func (e *Engine) redisError(c *flowtable.Conn, fs *flowState, d *dbState, line []byte, ts int64) {
+	hint, k := redisHint(redisCode(line), line)
+	if hint == "" || (k == rkNoAuth && d.sent&(1<<rkWrongPass) != 0) {
+		// NOAUTH after a failed AUTH is its consequence.
+		return
+	}
+	if k == rkWrongPass {
+		d.held = -1 // a NOAUTH before is its consequence too
+	}
+	if k == rkNoAuth || k == rkNoPassword {
+		// Held: redis-cli asks COMMAND DOCS before the AUTH its user
+		// types, and a client may send a password a server does not
+		// ask for and go on. Reported when the connection closes, or
+		// when the same error comes again a second later, unless the
+		// client authenticated after it and got an answer.
+		switch {
+		case d.held != int8(k):
+			d.held, d.auth, d.heldTS = int8(k), false, ts
+			d.heldN = uint8(copy(d.heldLn[:], line))
+			return
+		case ts-d.heldTS < heldFor:
+			return
+		}
+		d.held = -1
+	}
+	e.redisEvent(c, fs, d, line, ts)
+}
+
+// redisCode returns an error line's first word: its code.
+func redisCode(line []byte) []byte {
+	if i := bytes.IndexByte(line, ' '); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// answered drops a held error when the server answers a command: after
+// the client authenticated (NOAUTH), or at all (a password it did not
+// need).
+func (d *dbState) answered() {
+	if d.held >= 0 && (d.auth || d.held == rkNoPassword) {
+		d.held = -1
+	}
+}
+
+// heldFor is how long a held Redis error waits for its repetition.
+const heldFor = int64(1e9)
+
+// dbClosed reports a held Redis error when its connection closes.
+func (e *Engine) dbClosed(c *flowtable.Conn, fs *flowState, ts int64) {
+	d := e.dbOf(fs)
+	if d == nil || d.held < 0 {
+		return
+	}
+	d.held = -1
+	e.redisEvent(c, fs, d, d.heldLn[:d.heldN], ts)
+}
+
+// redisEvent writes a Redis error's DB_ERROR (once per kind and
+// connection).
+func (e *Engine) redisEvent(c *flowtable.Conn, fs *flowState, d *dbState, line []byte, ts int64) {
+	code := redisCode(line)
+	hint, k := redisHint(code, line)
+	if !d.first(k) {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return
+	}
+	line = line[:min(len(line), 200)]
+	b.B = append(b.B, "Redis server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " answered client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " with the error "...)
+	b.B = appendText(b.B, line)
+	b.B = append(b.B, ": "...)
+	b.B = append(b.B, hint...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"db":{"system":"redis","code":`...)
+	b.B = jsonw.Bytes(b.B, code[:min(len(code), 32)])
+	b.B = append(b.B, `,"message":`...)
+	b.B = jsonw.Bytes(b.B, line)
+	b.B = append(b.B, '}')
+	e.eventEndPcap(b, fs)
+}
+
+// first reports whether an error of kind k is the connection's first of
+// its kind, and counts it; a client retrying on one connection (go-redis
+// retries READONLY) makes one event, and a connection at most
+// maxDBEvents.
+func (d *dbState) first(k int) bool {
+	if d.sent&(1<<k) != 0 || d.errs >= maxDBEvents {
+		return false
+	}
+	d.sent |= 1 << k
+	d.errs++
+	return true
+}
+
+// pgKind numbers a SQLSTATE for dbState.sent.
+func pgKind(code []byte) int {
+	for i, c := range pgCodes {
+		if c == string(code) {
+			return i
+		}
+	}
+	return len(pgCodes)
+}
+
+var pgCodes = [...]string{"28P01", "28000", "3D000", "53300", "53100", "53200", "57P01", "57P02", "57P03",
+	"57014", "25006", "25P03", "40P01", "40001", "42501", "55P03", "08P01"}
+
+// Redis error kinds (dbState.sent).
+const (
+	rkNoAuth = iota
+	rkWrongPass
+	rkNoPerm
+	rkReadOnly
+	rkLoading
+	rkMasterDown
+	rkMisconf
+	rkOOM
+	rkBusy
+	rkClusterDown
+	rkNoReplicas
+	rkMaxClients
+	rkNoPassword
+	rkProtocol
+)
+
+// redisHint says what an error reply usually means, and its kind; ""
+// when it is not reported.
+func redisHint(code, line []byte) (string, int) {
+	switch string(code) {
+	case "NOAUTH":
+		return "the server requires a password (requirepass or ACL) and the client sent none", rkNoAuth
+	case "WRONGPASS":
+		return "wrong password or user name (AUTH)", rkWrongPass
+	case "NOPERM":
+		return "the ACL user may not run this command or touch this key", rkNoPerm
+	case "READONLY":
+		return "a write reached a read-only replica: the client is connected to a replica (a failover, or the wrong endpoint)", rkReadOnly
+	case "LOADING":
+		return "the server is still loading its dataset after a restart", rkLoading
+	case "MASTERDOWN":
+		return "the replica lost its link to the master and serves no stale data", rkMasterDown
+	case "MISCONF":
+		return "the server cannot save its snapshot (RDB) and refuses writes", rkMisconf
+	case "OOM":
+		return "the server reached maxmemory and its policy evicts nothing", rkOOM
+	case "BUSY":
+		return "a script or function has run too long and blocks the server", rkBusy
+	case "CLUSTERDOWN":
+		return "the cluster is down: some hash slots are not served", rkClusterDown
+	case "NOREPLICAS":
+		return "not enough replicas acknowledge writes (min-replicas-to-write)", rkNoReplicas
+	case "ERR":
+		switch {
+		case bytes.Contains(line, []byte("max number of clients")):
+			return "the server has no connection slot left (maxclients)", rkMaxClients
+		case bytes.Contains(line, []byte("invalid password")), bytes.Contains(line, []byte("invalid username-password")):
+			return "wrong password (AUTH)", rkWrongPass
+		case bytes.Contains(line, []byte("without any password configured")):
+			return "the client sends a password the server does not ask for: it is configured for another server", rkNoPassword
+		case bytes.HasPrefix(line, []byte("ERR Protocol error")):
+			return "the client does not speak Redis's protocol (or sent a malformed request)", rkProtocol
+		}
+	}
+	return "", 0
+}

@@ -1,0 +1,283 @@
+package detectors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// dbEvents returns "NOTE code phase" for the events in out.
+func dbEvents(t *testing.T, out *collect) []string {
+	t.Helper()
+	var got []string
+	for _, e := range dbEventsByPort(t, out) {
+		got = append(got, e...)
+	}
+	return got
+}
+
+// dbEventsByPort returns dbEvents by client port.
+func dbEventsByPort(t *testing.T, out *collect) map[int][]string {
+	t.Helper()
+	got := map[int][]string{}
+	for _, l := range out.lines {
+		if noteOf(l) == "" {
+			continue
+		}
+		var e struct {
+			Port int    `json:"id.orig_p"`
+			Note string `json:"note"`
+			DB   struct {
+				Code  string `json:"code"`
+				Phase string `json:"phase"`
+			} `json:"db"`
+		}
+		if err := json.Unmarshal(l, &e); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		got[e.Port] = append(got[e.Port], strings.TrimSpace(fmt.Sprintf("%s %s %s", e.Note, e.DB.Code, e.DB.Phase)))
+	}
+	return got
+}
+
+// splitEvery replays, from client port 20000+i into one engine, the
+// conversation whose server answer (stream) is cut into two segments at
+// i, for every i, and returns the events by i.
+func splitEvery(t *testing.T, port uint16, first, req, stream []byte) (map[int][]string, *collect) {
+	out := &collect{}
+	var st Stats
+	cfg := DefaultConfig()
+	cfg.EventBurst = 1 << 20 // every cut is one event: none is folded
+	e := NewEngine(cfg, 0, out, &st)
+	for i := 0; i <= len(stream); i++ {
+		replayInto(t, e, uint16(20000+i), port, splitSegs(first, req, stream, i))
+	}
+	e.Flush()
+	got := dbEventsByPort(t, out)
+	byCut := map[int][]string{}
+	for i := 0; i <= len(stream); i++ {
+		byCut[i] = got[20000+i]
+	}
+	return byCut, out
+}
+
+// splitReplay replays a conversation whose server answer (stream) is cut
+// into two segments at i, after the client's request req.
+func splitReplay(t *testing.T, port uint16, first, req, stream []byte, i int, tail ...seg) *collect {
+	return replay(t, port, append(splitSegs(first, req, stream, i), tail...))
+}
+
+func splitSegs(first, req, stream []byte, i int) []seg {
+	segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+	if first != nil {
+		segs = append(segs, seg{true, "A", first, 1e6})
+	}
+	segs = append(segs, seg{true, "A", req, 1e6})
+	if i > 0 {
+		segs = append(segs, seg{false, "A", stream[:i], 1e6})
+	}
+	if i < len(stream) {
+		segs = append(segs, seg{false, "A", stream[i:], 1e6})
+	}
+	return segs
+}
+
+// TestRedisRepliesSplitAnywhere: the server's replies are walked frame
+// by frame wherever segments cut them, so error-looking bytes inside a
+// value are never taken for an error, and the error reply that follows
+// is read once.
+func TestRedisRepliesSplitAnywhere(t *testing.T) {
+	value := strings.Repeat("-NOAUTH not an error\r\n", 4)
+	stream := []byte(fmt.Sprintf("+OK\r\n$%d\r\n%s\r\n*3\r\n$-1\r\n:5\r\n%%1\r\n+k\r\n$2\r\nab\r\n-READONLY You can't write against a read only replica.\r\n", len(value), value))
+	req := []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+	byCut, _ := splitEvery(t, 6379, nil, req, stream)
+	for i := 0; i <= len(stream); i++ {
+		if got := byCut[i]; strings.Join(got, "|") != "DB_ERROR READONLY" {
+			t.Fatalf("cut at %d (%q|%q): %v", i, stream[:i], stream[i:], got)
+		}
+	}
+	// An unknown command, a wrong type, a redirection: the application's
+	// answers. A value cut by a capture gap: nothing after it is read.
+	for _, s := range []string{
+		"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-MOVED 3999 198.18.0.9:6381\r\n",
+		"-NOSCRIPT No matching script. Please use EVAL.\r\n+OK\r\n",
+	} {
+		if got := dbEvents(t, splitReplay(t, 6379, nil, req, []byte(s), len(s))); len(got) != 0 {
+			t.Errorf("%q: %v", s, got)
+		}
+	}
+	gap := []seg{{false, "G", []byte("$30\r\n-NOAUTH"), 1e6}, {false, "A", []byte(" 0123456789abcdef\r\n-NOAUTH x\r\n"), 1e6}}
+	if got := dbEvents(t, splitReplay(t, 6379, nil, req, nil, 0, gap...)); len(got) != 0 {
+		t.Errorf("after a gap: %v", got)
+	}
+	// A failed AUTH, then NOAUTH for the next command: one event.
+	auth := "-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n"
+	if got := dbEvents(t, splitReplay(t, 6379, nil, req, []byte(auth), 20)); strings.Join(got, "|") != "DB_ERROR WRONGPASS" {
+		t.Errorf("AUTH then a command: %v", got)
+	}
+}
+
+// pgMsg builds a PostgreSQL message of type typ.
+func pgMsg(typ byte, body ...string) []byte {
+	b := []byte{typ, 0, 0, 0, 0}
+	for _, s := range body {
+		b = append(b, s...)
+	}
+	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
+	return b
+}
+
+func pgStartup(params ...string) []byte {
+	b := []byte{0, 0, 0, 0, 0, 3, 0, 0}
+	for _, p := range params {
+		b = append(append(b, p...), 0)
+	}
+	b = append(b, 0)
+	binary.BigEndian.PutUint32(b, uint32(len(b)))
+	return b
+}
+
+func pgErr(sev, code, msg string) []byte {
+	return pgMsg('E', "S"+sev+"\x00V"+sev+"\x00C"+code+"\x00M"+msg+"\x00\x00")
+}
+
+// TestPostgresMessagesSplitAnywhere: the backend's messages are walked
+// by their lengths wherever segments cut them: an ErrorResponse's bytes
+// inside a row are not an error, the real one is read once, and only
+// errors of the connection or the environment are reported.
+func TestPostgresMessagesSplitAnywhere(t *testing.T) {
+	start := pgStartup("user", "app", "database", "shop", "application_name", "psql")
+	fake := string(pgErr("FATAL", "28P01", "fake"))
+	var stream []byte
+	for _, m := range [][]byte{
+		pgMsg('R', "\x00\x00\x00\x00"), pgMsg('S', "server_version\x0015\x00"), pgMsg('K', "\x00\x00\x00\x01\x00\x00\x00\x02"), pgMsg('Z', "I"),
+		pgMsg('T', "\x00\x01x\x00\x00\x00\x00\x00\x00\x00\x00\x00\x19\xff\xff\xff\xff\xff\xff\x00\x00"),
+		pgMsg('D', "\x00\x01", string(binary.BigEndian.AppendUint32(nil, uint32(len(fake)))), fake),
+		pgMsg('C', "SELECT 1\x00"), pgMsg('Z', "I"),
+		pgErr("ERROR", "23505", `duplicate key value violates unique constraint "items_pkey"`),
+		pgErr("ERROR", "57014", "canceling statement due to statement timeout"), pgMsg('Z', "I"),
+	} {
+		stream = append(stream, m...)
+	}
+	req := pgMsg('Q', "select x\x00")
+	byCut, out := splitEvery(t, 5432, start, req, stream)
+	for i := 0; i <= len(stream); i++ {
+		if got := byCut[i]; strings.Join(got, "|") != "DB_ERROR 57014 session" {
+			t.Fatalf("cut at %d: %v", i, got)
+		}
+	}
+	for _, l := range out.lines {
+		if noteOf(l) != "" && !bytes.Contains(l, []byte(`(user app, database shop): ERROR 57014 canceling statement due to statement timeout: the statement ran past`)) {
+			t.Errorf("msg: %s", l)
+		}
+	}
+	// Refused at startup.
+	refused := pgErr("FATAL", "28P01", `password authentication failed for user "app"`)
+	if got := dbEvents(t, splitReplay(t, 5432, nil, start, refused, 3, seg{false, "FA", nil, 1e6})); strings.Join(got, "|") != "DB_ERROR 28P01 startup" {
+		t.Errorf("refused: %v", got)
+	}
+}
+
+// TestPostgresTLSRequired: a client that asks for TLS, hears 'N' and
+// closes (libpq's sslmode=require) is reported; one that goes on in
+// plaintext (sslmode=prefer) is not.
+func TestPostgresTLSRequired(t *testing.T) {
+	sslReq := []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+	open := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", sslReq, 1e6}, {false, "A", []byte("N"), 1e6}}
+	gaveUp := append(append([]seg{}, open...), seg{true, "FA", nil, 1e6}, seg{false, "FA", nil, 1e6})
+	if got := dbEvents(t, replay(t, 5432, gaveUp)); strings.Join(got, "|") != "DB_ERROR TLS_NOT_OFFERED startup" {
+		t.Errorf("gave up: %v", got)
+	}
+	wentOn := append(append([]seg{}, open...), seg{true, "A", pgStartup("user", "app"), 1e6},
+		seg{false, "A", append(pgMsg('R', "\x00\x00\x00\x00"), pgMsg('Z', "I")...), 1e6}, seg{true, "FA", pgMsg('X'), 1e6}, seg{false, "FA", nil, 1e6})
+	if got := dbEvents(t, replay(t, 5432, wentOn)); len(got) != 0 {
+		t.Errorf("went on in plaintext: %v", got)
+	}
+}
+
+// TestRedisNoAuthHeld: a NOAUTH is reported when the connection closes,
+// or when it comes again a second later; not when the client then
+// authenticates and gets answers (redis-cli's COMMAND DOCS before the
+// AUTH its user types).
+func TestRedisNoAuthHeld(t *testing.T) {
+	cmd := func(s string) seg { return seg{true, "A", []byte(s), 1e6} }
+	srv := func(s string, gap int64) seg { return seg{false, "A", []byte(s), gap} }
+	open := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+	noauth := "-NOAUTH Authentication required.\r\n"
+	docs := cmd("*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n")
+	get := cmd("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+	fin := []seg{{true, "FA", nil, 1e6}, {false, "FA", nil, 1e6}}
+	for _, tc := range []struct {
+		name string
+		segs []seg
+		want string
+	}{
+		{"closed after NOAUTH", []seg{get, srv(noauth, 1e6), fin[0], fin[1]}, "DB_ERROR NOAUTH"},
+		{"authenticated after it", []seg{docs, srv(noauth, 1e6), cmd("*2\r\n$4\r\nauth\r\n$6\r\ns3cret\r\n"), srv("+OK\r\n", 1e6), get, srv("$1\r\nv\r\n", 1e6), fin[0], fin[1]}, ""},
+		{"an answer without AUTH (QUIT's +OK)", []seg{get, srv(noauth, 1e6), cmd("*1\r\n$4\r\nQUIT\r\n"), srv("+OK\r\n", 1e6), fin[1], fin[0]}, "DB_ERROR NOAUTH"},
+		{"again a second later, the connection open", []seg{get, srv(noauth, 1e6), get, srv(noauth, 1.5e9)}, "DB_ERROR NOAUTH"},
+		{"a password the server does not ask for, then answers", []seg{cmd("*2\r\n$4\r\nAUTH\r\n$1\r\nx\r\n"), srv("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n", 1e6),
+			get, srv("$1\r\nv\r\n", 1e6), fin[0], fin[1]}, ""},
+		{"a password the server does not ask for, then closed", []seg{cmd("*2\r\n$4\r\nAUTH\r\n$1\r\nx\r\n"), srv("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n", 1e6),
+			fin[0], fin[1]}, "DB_ERROR ERR"},
+	} {
+		got := dbEvents(t, replay(t, 6379, append(append([]seg{}, open...), tc.segs...)))
+		if strings.Join(got, "|") != tc.want {
+			t.Errorf("%s: %v, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// FuzzDBStream feeds a PostgreSQL or Redis server stream, cut into three
+// segments, after a client's first message, then closes the connection:
+// the walkers must never panic, and a connection never writes more than
+// maxDBEvents events.
+func FuzzDBStream(f *testing.F) {
+	f.Add([]byte("+OK\r\n$5\r\n-NOAU\r\n-READONLY x\r\n-OOM y\r\n"), 3, 12, true)
+	f.Add([]byte("$-1\r\n*2\r\n$3\r\nabc\r\n!5\r\nerror\r\n-NOAUTH z\r\n"), 8, 30, true)
+	var pg []byte
+	for _, m := range [][]byte{pgMsg('R', "\x00\x00\x00\x00"), pgMsg('Z', "I"), pgErr("FATAL", "57P01", "terminating connection due to administrator command")} {
+		pg = append(pg, m...)
+	}
+	f.Add(pg, 4, 20, false)
+	f.Add([]byte("N"+string(pgErr("FATAL", "28P01", "x"))), 1, 9, false)
+	var st Stats
+	out := &collect{}
+	e := NewEngine(DefaultConfig(), 0, out, &st)
+	n := 0
+	f.Fuzz(func(t *testing.T, stream []byte, cut1, cut2 int, redis bool) {
+		if len(stream) > 4096 {
+			return
+		}
+		cut1 = min(max(cut1, 0), len(stream))
+		cut2 = min(max(cut2, cut1), len(stream))
+		port, first := uint16(5432), pgStartup("user", "app", "database", "shop")
+		if redis {
+			port, first = 6379, []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+		}
+		n++
+		cport := uint16(1024 + n%60000)
+		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", first, 1e6}}
+		for _, part := range [][]byte{stream[:cut1], stream[cut1:cut2], stream[cut2:]} {
+			if len(part) > 0 {
+				segs = append(segs, seg{false, "A", part, 2e8})
+			}
+		}
+		segs = append(segs, seg{true, "FA", nil, 1e6}, seg{false, "FA", nil, 1e6})
+		out.lines = out.lines[:0]
+		replayInto(t, e, cport, port, segs)
+		e.Advance(e.now + 1e9)
+		events := 0
+		for _, l := range out.lines {
+			if noteOf(l) == "DB_ERROR" {
+				events++
+			}
+		}
+		if events > maxDBEvents {
+			t.Fatalf("%d events", events)
+		}
+	})
+}
