@@ -45,7 +45,7 @@ type dbState struct {
 	heldLn [64]byte
 	hdr    [5]byte
 	ln     [112]byte // the start of an error cut by a segment's end
-	user   [24]byte // PostgreSQL: the startup message's user and database
+	user   [24]byte  // PostgreSQL: the startup message's user and database
 	dbname [24]byte
 }
 
@@ -606,7 +606,7 @@ func (e *Engine) redisEvent(c *flowtable.Conn, fs *flowState, d *dbState, line [
 	b.B = append(b.B, " answered client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " with the error "...)
-	b.B = appendText(b.B, line)
+	b.B = appendText(b.B, bytes.TrimRight(line, ".")) // "...required.: the server..." reads badly
 	b.B = append(b.B, ": "...)
 	b.B = append(b.B, hint...)
 	b.B = appendSide(b.B, "server")

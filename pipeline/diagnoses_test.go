@@ -1494,10 +1494,10 @@ func TestDatabaseErrors(t *testing.T) {
 			"TLS_ALERT - 5432 client -",                    // sslmode=verify-full, an untrusted certificate
 		}, 24},
 		{"db-redis-errors.pcap", []string{
-			"DB_ERROR ERR 6381 server -",       // max number of clients reached
-			"DB_ERROR NOAUTH 6379 server -",    // redis-cli without a password
-			"DB_ERROR NOAUTH 6379 server -",    // go-redis without a password (HELLO, then the command: one event)
-			"DB_ERROR OOM 6382 server -",       // maxmemory, noeviction: redis-cli x3, ioredis, one more
+			"DB_ERROR ERR 6381 server -",    // max number of clients reached
+			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password
+			"DB_ERROR NOAUTH 6379 server -", // go-redis without a password (HELLO, then the command: one event)
+			"DB_ERROR OOM 6382 server -",    // maxmemory, noeviction: redis-cli x3, ioredis, one more
 			"DB_ERROR OOM 6382 server -",
 			"DB_ERROR OOM 6382 server -",
 			"DB_ERROR OOM 6382 server -",
