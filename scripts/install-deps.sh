@@ -7,11 +7,14 @@ declare -A pkg=(
   [tcpdump]=tcpdump [tshark]=tshark [tcpreplay]=tcpreplay [openssl]=openssl [curl]=curl
   [nginx]=nginx-light [dnsmasq]=dnsmasq-base [dig]=bind9-dnsutils [iptables]=iptables
   [argus]=argus-server [ip]=iproute2 [jq]=jq [bc]=bc [/usr/bin/time]=time [wget]=wget
+  [psql]=postgresql-client [redis-server]=redis-server [redis-cli]=redis-tools
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "$cmd" ] || missing+=("${pkg[$cmd]}")
 done
+# The lab's PostgreSQL servers (DB_ERROR): the server's binaries are not on PATH.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: missing ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
@@ -26,5 +29,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # nginx-light's package starts a system nginx on port 80; the tests start
 # their own inside namespaces, so stop that one if it runs.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
+# The same for the system PostgreSQL and Redis their packages may start.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx postgresql redis-server >/dev/null 2>&1 || true; fi
 go mod download

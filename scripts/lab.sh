@@ -51,6 +51,12 @@
 #   3128  a forward proxy for CONNECT (HTTPS_PROXY) with an egress allow-list: lab
 #         addresses only (others 403, names too); 3129 the same, requiring
 #         Proxy-Authorization lab:secret (407)
+#   5432  PostgreSQL with TLS (ssl = on, the CA-signed certificate); pg_hba.conf
+#         lets user app (password secret) in from anywhere by scram-sha-256,
+#         user tlsonly only over TLS, nobody else; database shop
+#   5433  PostgreSQL without TLS, max_connections 4 (one for superusers)
+#   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
+#         6381 maxclients 1; 6382 maxmemory 100kb, noeviction (every write: OOM)
 #   9999  filtered: iptables DROP
 #   9998  rejected: iptables REJECT with ICMP/ICMPv6 port unreachable
 # Lossy host 198.18.0.3 (same namespace): nginx :80 and dnsmasq :53 behind
@@ -93,6 +99,9 @@ down() {
   ip netns del "$pod" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
   rm -rf "/etc/netns/$pod"
+  if [ -f "$dir/pgdir" ]; then
+    rm -rf "$(cat "$dir/pgdir")" "$dir/pgdir"
+  fi
 }
 
 bg_srv() { # run a server in the server namespace, remember its pid
@@ -112,6 +121,66 @@ wait_port() { # wait up to 5 s for a TCP or UDP listener on the server [on ADDR]
   done
   echo "lab: server on $proto/$port did not start (see $dir/*.log)" >&2
   return 1
+}
+
+databases() { # PostgreSQL and Redis servers (see the top of this file)
+  local bin d port pg
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$bin/postgres" ] || { echo "lab: PostgreSQL's server is missing (scripts/install-deps.sh installs it)" >&2; return 1; }
+  # The data directories are the postgres user's, outside $dir (whose
+  # parents may be closed to it: a test's temporary directory).
+  pg=$(mktemp -d /tmp/dlltagent-pg.XXXXXX)
+  echo "$pg" >"$dir/pgdir"
+  chown postgres "$pg"
+  for port in 5432 5433; do
+    d=$pg/$port
+    runuser -u postgres -- "$bin/initdb" -D "$d" -U postgres --auth=trust >"$dir/initdb-$port.log" 2>&1 ||
+      { echo "lab: initdb failed:" >&2; cat "$dir/initdb-$port.log" >&2; return 1; }
+    install -o postgres -m 600 "$dir/certs/server.pem" "$dir/certs/server-key.pem" "$d/"
+    {
+      echo "listen_addresses = '198.18.0.1,fd00:198:18::1'"
+      echo "port = $port"
+      echo "unix_socket_directories = '$pg'"
+      echo "fsync = off"
+      echo "shared_buffers = 16MB"
+      if [ "$port" = 5432 ]; then
+        echo "ssl = on"; echo "ssl_cert_file = 'server.pem'"; echo "ssl_key_file = 'server-key.pem'"; echo "max_connections = 20"
+      else
+        echo "ssl = off"; echo "max_connections = 4"; echo "superuser_reserved_connections = 1"
+      fi
+    } >>"$d/postgresql.conf"
+    printf '%s\n' "local all all trust" "hostssl all tlsonly 0.0.0.0/0 scram-sha-256" "hostssl all tlsonly ::/0 scram-sha-256" \
+      "host all app 0.0.0.0/0 scram-sha-256" "host all app ::/0 scram-sha-256" >"$d/pg_hba.conf"
+    bg_srv "postgres-$port" runuser -u postgres -- "$bin/postgres" -D "$d"
+  done
+  for port in 6379 6380 6381 6382; do
+    set -- --port "$port" --bind 198.18.0.1 fd00:198:18::1 --protected-mode no --save '' --appendonly no --dir "$dir"
+    case $port in
+      6379) set -- "$@" --requirepass s3cret ;;
+      6380) set -- "$@" --replicaof 198.18.0.1 6379 --masterauth s3cret ;;
+      6381) set -- "$@" --maxclients 1 ;;
+      6382) set -- "$@" --maxmemory 100kb --maxmemory-policy noeviction ;; # below its own use: every write fails
+    esac
+    bg_srv "redis-$port" redis-server "$@"
+  done
+}
+
+database_users() { # PostgreSQL's roles and database, once it listens
+  local port pg
+  pg=$(cat "$dir/pgdir")
+  for port in 5432 5433; do
+    for _ in $(seq 50); do
+      runuser -u postgres -- psql -q -h "$pg" -p "$port" -U postgres -c 'select 1' >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    runuser -u postgres -- psql -q -h "$pg" -p "$port" -U postgres >"$dir/roles-$port.log" 2>&1 <<'SQL'
+CREATE ROLE app LOGIN PASSWORD 'secret';
+CREATE ROLE tlsonly LOGIN PASSWORD 'secret';
+CREATE DATABASE shop OWNER app;
+SQL
+    runuser -u postgres -- psql -q -h "$pg" -p "$port" -U app shop \
+      -c "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one');" >>"$dir/roles-$port.log" 2>&1
+  done
 }
 
 overlay() { # overlay NS SELF PEER: the VXLAN devices of one side
@@ -253,11 +322,14 @@ CONF
   bg_srv partial-tls "$lab" partial-server 198.18.0.1:7443 "$c"
   bg_srv connect-proxy "$lab" connect-proxy 198.18.0.1:3128
   bg_srv connect-proxy-auth "$lab" connect-proxy 198.18.0.1:3129 lab:secret
+  databases
   local peer
   peer=$(dirname "$lab")/grpcpeer
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
-  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
+  for p in 5432 5433; do wait_port t "$p"; done
+  database_users
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,15 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"dns to an address where nothing listens on port 53 (icmpv6): not also a DNS no-answer", []string{"dig", "+tries=1", "+timeout=1", "@fd00:198:18::1", "www.demo.test"}, "ICMP_UNREACHABLE", "server", 53},
 		{"healthy dns", []string{"dig", "+tries=1", "@198.18.0.1", "www.demo.test"}, "", "", 53},
 		{"healthy go tls", []string{l.labBin, "tls-client", "-ca", c + "/ca.pem", "-sni", "api.demo.test", "198.18.0.1:10443"}, "", "", 10443},
+		{"psql with a wrong password", []string{"psql", "-w", "-X", "host=198.18.0.1 user=app password=wrong dbname=shop sslmode=disable", "-c", "select 1"}, "DB_ERROR", "server", 5432},
+		{"psql to a database that does not exist, over IPv6", []string{"psql", "-w", "-X", "host=fd00:198:18::1 user=app password=secret dbname=orders sslmode=disable", "-c", "select 1"}, "DB_ERROR", "server", 5432},
+		{"psql with sslmode=require to a PostgreSQL without TLS", []string{"psql", "-w", "-X", "host=198.18.0.1 port=5433 user=app password=secret dbname=shop sslmode=require", "-c", "select 1"}, "DB_ERROR", "client", 5433},
+		{"psql: a statement runs past statement_timeout; a duplicate key is the application's", []string{"psql", "-w", "-X", "host=198.18.0.1 user=app password=secret dbname=shop sslmode=disable", "-c", "insert into items values (1, 'again')", "-c", "set statement_timeout=300", "-c", "select pg_sleep(1)"}, "DB_ERROR", "server", 5432},
+		{"psql over TLS, a user only TLS may log in as (healthy)", []string{"psql", "-w", "-X", "host=198.18.0.1 user=tlsonly password=secret dbname=shop sslmode=require", "-c", "select name from items"}, "", "", 5432},
+		{"redis-cli without the password Redis requires", []string{"redis-cli", "-h", "198.18.0.1", "get", "session:42"}, "DB_ERROR", "server", 6379},
+		{"redis-cli with it (healthy)", []string{"redis-cli", "-h", "198.18.0.1", "--no-auth-warning", "-a", "s3cret", "set", "session:42", "x"}, "", "", 6379},
+		{"redis-cli writes to a read-only replica", []string{"redis-cli", "-h", "198.18.0.1", "-p", "6380", "set", "session:42", "y"}, "DB_ERROR", "server", 6380},
+		{"redis-cli writes to a Redis over its maxmemory (noeviction)", []string{"redis-cli", "-h", "198.18.0.1", "-p", "6382", "set", "k", "v"}, "DB_ERROR", "server", 6382},
 	}
 	// A client without a timeout, left hanging by a server that never
 	// answers, for as long as the steps run (more than 10 s): reported
@@ -236,6 +246,16 @@ func TestLiveDiagnoses(t *testing.T) {
 		if e["id.resp_p"] == 7002.0 && e["note"] == "HTTP_NO_RESPONSE" && (e["so_far"] != true || !strings.Contains(fmt.Sprint(e["msg"]), "so far for an answer to GET /api/orders")) {
 			t.Errorf("the hanging request: %v", e)
 		}
+	}
+	var codes []string
+	for _, e := range events {
+		if db, ok := e["db"].(map[string]any); ok {
+			codes = append(codes, fmt.Sprint(db["code"]))
+		}
+	}
+	sort.Strings(codes)
+	if got := strings.Join(codes, " "); got != "28P01 3D000 57014 NOAUTH OOM READONLY TLS_NOT_OFFERED" {
+		t.Errorf("database errors: %s", got)
 	}
 	want := map[string]int{"HTTP_NO_RESPONSE/server/7002": 1, "TLS_NO_ANSWER/server/7002": 1}
 	for _, s := range steps {
