@@ -27,13 +27,14 @@ type dbState struct {
 	seen   int64  // server stream offset walked to
 	skip   uint32 // bytes of the current frame still to pass
 	num    uint32 // Redis: a bulk length being read
-	kind   uint8  // svcPostgres, svcRedis
+	kind   uint8  // svcPostgres, svcRedis, svcMySQL
 	st     uint8  // the walk's state (dbFrame...)
 	hdrN   uint8  // PostgreSQL: bytes of a message header held in hdr
 	reqs   uint8  // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
 	errs   uint8  // events written for this connection
 	sent   uint32 // errors reported, a bit per kind (dbKind): each once per connection
-	ready  bool   // PostgreSQL: the server said ReadyForQuery (startup is over)
+	ready  bool   // the startup is over (PostgreSQL: ReadyForQuery; MySQL: the first OK)
+	zip    bool   // MySQL: the client asked for compression (not followed after the startup)
 	sslNo  bool   // PostgreSQL: the server answered 'N' to the client's SSLRequest
 	userN  uint8
 	dbN    uint8
@@ -132,6 +133,10 @@ func (e *Engine) dbClient(d *dbState, b []byte) {
 	if d.kind == svcRedis && d.held >= 0 && (indexFold(b, redisAUTH) >= 0 || indexFold(b, redisHELLO) >= 0) {
 		d.auth = true
 	}
+	if d.kind == svcMySQL {
+		e.myClient(d, b)
+		return
+	}
 	if d.kind != svcPostgres || !pgClientStart(b) {
 		return
 	}
@@ -181,10 +186,13 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 		return
 	}
 	d.seen = end
-	if d.kind == svcPostgres {
+	switch d.kind {
+	case svcPostgres:
 		e.pgWalk(c, fs, d, b, ts)
-	} else {
+	case svcRedis:
 		e.redisWalk(c, fs, d, b, ts)
+	case svcMySQL:
+		e.myWalk(c, fs, d, b, ts)
 	}
 }
 
@@ -298,21 +306,7 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 		b.B = append(b.B, " failed a query of client "...)
 	}
 	b.B = c.Orig().AppendTo(b.B)
-	if d.userN > 0 || d.dbN > 0 {
-		b.B = append(b.B, " ("...)
-		if d.userN > 0 {
-			b.B = append(b.B, "user "...)
-			b.B = appendText(b.B, d.user[:d.userN])
-		}
-		if d.dbN > 0 {
-			if d.userN > 0 {
-				b.B = append(b.B, ", "...)
-			}
-			b.B = append(b.B, "database "...)
-			b.B = appendText(b.B, d.dbname[:d.dbN])
-		}
-		b.B = append(b.B, ')')
-	}
+	b.B = d.appendUserDB(b.B)
 	b.B = append(b.B, ": "...)
 	b.B = appendText(b.B, sev)
 	b.B = append(b.B, ' ')
@@ -325,20 +319,7 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	}
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"postgresql"`...)
-	if d.userN > 0 {
-		b.B = append(b.B, `,"user":`...)
-		b.B = jsonw.Bytes(b.B, d.user[:d.userN])
-	}
-	if d.dbN > 0 {
-		b.B = append(b.B, `,"database":`...)
-		b.B = jsonw.Bytes(b.B, d.dbname[:d.dbN])
-	}
-	b.B = append(b.B, `,"phase":"`...)
-	if d.ready {
-		b.B = append(b.B, `session"`...)
-	} else {
-		b.B = append(b.B, `startup"`...)
-	}
+	b.B = d.appendUserDBJSON(b.B)
 	b.B = append(b.B, `,"severity":`...)
 	b.B = jsonw.Bytes(b.B, sev)
 	b.B = append(b.B, `,"code":`...)
@@ -347,6 +328,42 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	b.B = jsonw.Bytes(b.B, msg[:min(len(msg), 200)])
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
+}
+
+// appendUserDB appends " (user U, database D)" when known.
+func (d *dbState) appendUserDB(dst []byte) []byte {
+	if d.userN == 0 && d.dbN == 0 {
+		return dst
+	}
+	dst = append(dst, " ("...)
+	if d.userN > 0 {
+		dst = append(dst, "user "...)
+		dst = appendText(dst, d.user[:d.userN])
+	}
+	if d.dbN > 0 {
+		if d.userN > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, "database "...)
+		dst = appendText(dst, d.dbname[:d.dbN])
+	}
+	return append(dst, ')')
+}
+
+// appendUserDBJSON appends the db object's user, database and phase.
+func (d *dbState) appendUserDBJSON(dst []byte) []byte {
+	if d.userN > 0 {
+		dst = append(dst, `,"user":`...)
+		dst = jsonw.Bytes(dst, d.user[:d.userN])
+	}
+	if d.dbN > 0 {
+		dst = append(dst, `,"database":`...)
+		dst = jsonw.Bytes(dst, d.dbname[:d.dbN])
+	}
+	if d.ready {
+		return append(dst, `,"phase":"session"`...)
+	}
+	return append(dst, `,"phase":"startup"`...)
 }
 
 // pgReportable reports whether an error of severity sev and SQLSTATE

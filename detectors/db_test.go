@@ -45,15 +45,16 @@ func dbEventsByPort(t *testing.T, out *collect) map[int][]string {
 
 // splitEvery replays, from client port 20000+i into one engine, the
 // conversation whose server answer (stream) is cut into two segments at
-// i, for every i, and returns the events by i.
-func splitEvery(t *testing.T, port uint16, first, req, stream []byte) (map[int][]string, *collect) {
+// i after the client's segments pre, for every i, and returns the
+// events by i.
+func splitEvery(t *testing.T, port uint16, pre []seg, stream []byte) (map[int][]string, *collect) {
 	out := &collect{}
 	var st Stats
 	cfg := DefaultConfig()
 	cfg.EventBurst = 1 << 20 // every cut is one event: none is folded
 	e := NewEngine(cfg, 0, out, &st)
 	for i := 0; i <= len(stream); i++ {
-		replayInto(t, e, uint16(20000+i), port, splitSegs(first, req, stream, i))
+		replayInto(t, e, uint16(20000+i), port, splitSegs(pre, stream, i))
 	}
 	e.Flush()
 	got := dbEventsByPort(t, out)
@@ -64,18 +65,24 @@ func splitEvery(t *testing.T, port uint16, first, req, stream []byte) (map[int][
 	return byCut, out
 }
 
-// splitReplay replays a conversation whose server answer (stream) is cut
-// into two segments at i, after the client's request req.
-func splitReplay(t *testing.T, port uint16, first, req, stream []byte, i int, tail ...seg) *collect {
-	return replay(t, port, append(splitSegs(first, req, stream, i), tail...))
+// client returns the client's segments carrying msgs.
+func client(msgs ...[]byte) []seg {
+	var segs []seg
+	for _, m := range msgs {
+		segs = append(segs, seg{true, "A", m, 1e6})
+	}
+	return segs
 }
 
-func splitSegs(first, req, stream []byte, i int) []seg {
+// splitReplay replays a conversation whose server answer (stream) is cut
+// into two segments at i, after the client's segments pre.
+func splitReplay(t *testing.T, port uint16, pre []seg, stream []byte, i int, tail ...seg) *collect {
+	return replay(t, port, append(splitSegs(pre, stream, i), tail...))
+}
+
+func splitSegs(pre []seg, stream []byte, i int) []seg {
 	segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
-	if first != nil {
-		segs = append(segs, seg{true, "A", first, 1e6})
-	}
-	segs = append(segs, seg{true, "A", req, 1e6})
+	segs = append(segs, pre...)
 	if i > 0 {
 		segs = append(segs, seg{false, "A", stream[:i], 1e6})
 	}
@@ -93,7 +100,7 @@ func TestRedisRepliesSplitAnywhere(t *testing.T) {
 	value := strings.Repeat("-NOAUTH not an error\r\n", 4)
 	stream := []byte(fmt.Sprintf("+OK\r\n$%d\r\n%s\r\n*3\r\n$-1\r\n:5\r\n%%1\r\n+k\r\n$2\r\nab\r\n-READONLY You can't write against a read only replica.\r\n", len(value), value))
 	req := []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
-	byCut, _ := splitEvery(t, 6379, nil, req, stream)
+	byCut, _ := splitEvery(t, 6379, client(req), stream)
 	for i := 0; i <= len(stream); i++ {
 		if got := byCut[i]; strings.Join(got, "|") != "DB_ERROR READONLY" {
 			t.Fatalf("cut at %d (%q|%q): %v", i, stream[:i], stream[i:], got)
@@ -105,17 +112,17 @@ func TestRedisRepliesSplitAnywhere(t *testing.T) {
 		"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-MOVED 3999 198.18.0.9:6381\r\n",
 		"-NOSCRIPT No matching script. Please use EVAL.\r\n+OK\r\n",
 	} {
-		if got := dbEvents(t, splitReplay(t, 6379, nil, req, []byte(s), len(s))); len(got) != 0 {
+		if got := dbEvents(t, splitReplay(t, 6379, client(req), []byte(s), len(s))); len(got) != 0 {
 			t.Errorf("%q: %v", s, got)
 		}
 	}
 	gap := []seg{{false, "G", []byte("$30\r\n-NOAUTH"), 1e6}, {false, "A", []byte(" 0123456789abcdef\r\n-NOAUTH x\r\n"), 1e6}}
-	if got := dbEvents(t, splitReplay(t, 6379, nil, req, nil, 0, gap...)); len(got) != 0 {
+	if got := dbEvents(t, splitReplay(t, 6379, client(req), nil, 0, gap...)); len(got) != 0 {
 		t.Errorf("after a gap: %v", got)
 	}
 	// A failed AUTH, then NOAUTH for the next command: one event.
 	auth := "-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n"
-	if got := dbEvents(t, splitReplay(t, 6379, nil, req, []byte(auth), 20)); strings.Join(got, "|") != "DB_ERROR WRONGPASS" {
+	if got := dbEvents(t, splitReplay(t, 6379, client(req), []byte(auth), 20)); strings.Join(got, "|") != "DB_ERROR WRONGPASS" {
 		t.Errorf("AUTH then a command: %v", got)
 	}
 }
@@ -163,7 +170,7 @@ func TestPostgresMessagesSplitAnywhere(t *testing.T) {
 		stream = append(stream, m...)
 	}
 	req := pgMsg('Q', "select x\x00")
-	byCut, out := splitEvery(t, 5432, start, req, stream)
+	byCut, out := splitEvery(t, 5432, client(start, req), stream)
 	for i := 0; i <= len(stream); i++ {
 		if got := byCut[i]; strings.Join(got, "|") != "DB_ERROR 57014 session" {
 			t.Fatalf("cut at %d: %v", i, got)
@@ -176,7 +183,7 @@ func TestPostgresMessagesSplitAnywhere(t *testing.T) {
 	}
 	// Refused at startup.
 	refused := pgErr("FATAL", "28P01", `password authentication failed for user "app"`)
-	if got := dbEvents(t, splitReplay(t, 5432, nil, start, refused, 3, seg{false, "FA", nil, 1e6})); strings.Join(got, "|") != "DB_ERROR 28P01 startup" {
+	if got := dbEvents(t, splitReplay(t, 5432, client(start), refused, 3, seg{false, "FA", nil, 1e6})); strings.Join(got, "|") != "DB_ERROR 28P01 startup" {
 		t.Errorf("refused: %v", got)
 	}
 }
@@ -231,7 +238,7 @@ func TestRedisNoAuthHeld(t *testing.T) {
 	}
 }
 
-// FuzzDBStream feeds a PostgreSQL or Redis server stream, cut into three
+// FuzzDBStream feeds a PostgreSQL, MySQL or Redis server stream, cut into three
 // segments, after a client's first message, then closes the connection:
 // the walkers must never panic, and a connection never writes more than
 // maxDBEvents events.
@@ -244,6 +251,7 @@ func FuzzDBStream(f *testing.F) {
 	}
 	f.Add(pg, 4, 20, false)
 	f.Add([]byte("N"+string(pgErr("FATAL", "28P01", "x"))), 1, 9, false)
+	f.Add(append(myPkt(0, "\x0a5.7\x00"), myPkt(2, "\xff\x15\x04#28000Access denied")...), 3, 14, false)
 	var st Stats
 	out := &collect{}
 	e := NewEngine(DefaultConfig(), 0, out, &st)
@@ -255,15 +263,26 @@ func FuzzDBStream(f *testing.F) {
 		cut1 = min(max(cut1, 0), len(stream))
 		cut2 = min(max(cut2, cut1), len(stream))
 		port, first := uint16(5432), pgStartup("user", "app", "database", "shop")
-		if redis {
+		switch {
+		case redis:
 			port, first = 6379, []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+		case mysqlGreeting(stream[:min(cut1, len(stream))]):
+			// MySQL: the server speaks first (the first cut is its
+			// greeting); the client's handshake response comes after.
+			port, first = 3306, myPkt(1, "\x08\x82\x00\x00\x00\x00\x00\x01\x21"+strings.Repeat("\x00", 23)+"app\x00\x00shop\x00")
 		}
 		n++
 		cport := uint16(1024 + n%60000)
-		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", first, 1e6}}
-		for _, part := range [][]byte{stream[:cut1], stream[cut1:cut2], stream[cut2:]} {
+		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+		if port != 3306 {
+			segs = append(segs, seg{true, "A", first, 1e6})
+		}
+		for i, part := range [][]byte{stream[:cut1], stream[cut1:cut2], stream[cut2:]} {
 			if len(part) > 0 {
 				segs = append(segs, seg{false, "A", part, 2e8})
+			}
+			if i == 0 && port == 3306 {
+				segs = append(segs, seg{true, "A", first, 1e6})
 			}
 		}
 		segs = append(segs, seg{true, "FA", nil, 1e6}, seg{false, "FA", nil, 1e6})
@@ -280,4 +299,54 @@ func FuzzDBStream(f *testing.F) {
 			t.Fatalf("%d events", events)
 		}
 	})
+}
+
+// myPkt builds a MySQL packet.
+func myPkt(seq byte, body ...string) []byte {
+	b := []byte{0, 0, 0, seq}
+	for _, s := range body {
+		b = append(b, s...)
+	}
+	n := len(b) - 4
+	b[0], b[1], b[2] = byte(n), byte(n>>8), byte(n>>16)
+	return b
+}
+
+// TestMySQLPacketsSplitAnywhere: MySQL's packets are walked by their
+// lengths wherever segments cut them: a row of 0xff bytes (the byte an
+// ERR packet starts with) is not an error, the real one is read once;
+// the handshake response names the user and the database; a
+// connection-time ERR packet in place of the greeting is read too.
+func TestMySQLPacketsSplitAnywhere(t *testing.T) {
+	greeting := myPkt(0, "\x0a10.11.6-MariaDB-0+deb12u1\x00\x01\x00\x00\x0012345678\x00\xfe\xf7\x2d\x02\x00\xff\x81\x15\x00\x00\x00\x00\x00\x00\x0f\x00\x00\x00123456789012\x00mysql_native_password\x00")
+	caps := string(binary.LittleEndian.AppendUint32(nil, myConnectWithDB|mySecureConn|0x200))
+	login := myPkt(1, caps, "\x00\x00\x00\x01\x21", strings.Repeat("\x00", 23), "app\x00\x14", strings.Repeat("p", 20), "shop\x00mysql_native_password\x00")
+	ok := myPkt(2, "\x00\x00\x00\x02\x00\x00\x00")
+	query := myPkt(0, "\x03select x")
+	var stream []byte
+	for _, m := range [][]byte{
+		myPkt(1, "\x01"), myPkt(2, "\x03def\x04shop\x00\x00\x00\x01x\x00\x0c\x21\x00\xff\xff\x00\x00\xfc\x10\x00\x00\x00\x00"),
+		myPkt(3, "\xfe\x00\x00\x22\x00"), myPkt(4, "\xfc\x2c\x01"+strings.Repeat("\xff", 300)), myPkt(5, "\xfe\x00\x00\x22\x00"),
+		myPkt(1, "\xff\x3e\x04#23000Duplicate entry '1' for key 'PRIMARY'"),
+		myPkt(1, "\xff\x0a\x05#HY000The MariaDB server is running with the --read-only option so it cannot execute this statement"),
+	} {
+		stream = append(stream, m...)
+	}
+	pre := []seg{{false, "A", greeting, 1e6}, {true, "A", login, 1e6}, {false, "A", ok, 1e6}, {true, "A", query, 1e6}}
+	byCut, out := splitEvery(t, 3306, pre, stream)
+	for i := 0; i <= len(stream); i++ {
+		if got := byCut[i]; strings.Join(got, "|") != "DB_ERROR 1290 session" {
+			t.Fatalf("cut at %d: %v", i, got)
+		}
+	}
+	for _, l := range out.lines {
+		if noteOf(l) != "" && !bytes.Contains(l, []byte(`(user app, database shop): error 1290 (HY000) The MariaDB server is running`)) {
+			t.Errorf("msg: %s", l)
+		}
+	}
+	refused := myPkt(0, "\xff\x6a\x04Host 'fd00:198:18::2' is not allowed to connect to this MariaDB server")
+	srvFirst := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {false, "A", refused, 1e6}, {false, "FA", nil, 1e6}, {true, "FA", nil, 1e6}}
+	if got := dbEvents(t, replay(t, 3306, srvFirst)); strings.Join(got, "|") != "DB_ERROR 1130 startup" {
+		t.Errorf("refused at connect: %v", got)
+	}
 }

@@ -67,9 +67,10 @@ const (
 	svcDNS
 	svcPostgres
 	svcRedis
+	svcMySQL
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis"}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql"}
 
 // End reasons.
 const (
@@ -656,8 +657,14 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
-	} else if fs.service == svcPostgres && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {
-		// The server answered the SSLRequest with 'S': TLS follows.
+	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && mysqlGreeting(p.Payload) {
+		// MySQL and MariaDB speak first: a greeting, or an error.
+		fs.service = svcMySQL
+		e.newDB(fs, svcMySQL)
+	} else if (fs.service == svcPostgres || fs.service == svcMySQL) && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {
+		// The server answered the SSLRequest with 'S' (PostgreSQL), or
+		// the client's short handshake response asked for TLS (MySQL):
+		// TLS follows.
 		fs.service = svcSSL
 		e.newTLS(fs)
 	} else if fs.service == svcHTTP && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) && e.tunnelled(c) {

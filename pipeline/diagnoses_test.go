@@ -1464,9 +1464,10 @@ func TestMTLSJavaServerNoAlert(t *testing.T) {
 	}
 }
 
-// TestDatabaseErrors: PostgreSQL 15 and Redis 7.0 errors that tell why a
-// pod cannot use its database, from real clients (psql/libpq, Node's pg,
-// Go's pgx; redis-cli, go-redis, Node's redis and ioredis). Errors of the
+// TestDatabaseErrors: PostgreSQL 15, MariaDB 10.11 and Redis 7.0 errors
+// that tell why a pod cannot use its database, from real clients
+// (psql/libpq, Node's pg, Go's pgx; the mariadb client, Node's mysql2,
+// Go's go-sql-driver; redis-cli, go-redis, Node's redis and ioredis). Errors of the
 // application's own queries (a duplicate key, a syntax error, a wrong
 // type, an unknown subcommand a client probes with), the NOAUTH that
 // redis-cli's COMMAND DOCS gets before the AUTH piped into it, and a
@@ -1493,6 +1494,18 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR TLS_NOT_OFFERED 5433 client startup", // sslmode=require, the server has no TLS
 			"TLS_ALERT - 5432 client -",                    // sslmode=verify-full, an untrusted certificate
 		}, 24},
+		{"db-mysql-errors.pcap", []string{
+			"DB_ERROR 1040 3306 server startup", // the eleventh client while ten sleep (max_connections 10)
+			"DB_ERROR 1044 3306 server startup", // mariadb client, a database the user may not use
+			"DB_ERROR 1044 3306 server startup", // Go's go-sql-driver, the same
+			"DB_ERROR 1045 3306 server startup", // mariadb client, wrong password
+			"DB_ERROR 1045 3306 server startup", // mariadb client, a user that does not exist
+			"DB_ERROR 1045 3306 server startup", // Node's mysql2, wrong password
+			"DB_ERROR 1130 3307 server startup", // over IPv6: no account for the client's address (instead of the greeting)
+			"DB_ERROR 1290 3307 server session", // mariadb client, INSERT on a --read-only server
+			"DB_ERROR 1290 3307 server session", // go-sql-driver, the same
+			"DB_ERROR 1969 3306 server session", // max_statement_time
+		}, 28},
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password
