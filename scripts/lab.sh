@@ -55,6 +55,10 @@
 #         lets user app (password secret) in from anywhere by scram-sha-256,
 #         user tlsonly only over TLS, nobody else; database shop
 #   5433  PostgreSQL without TLS, max_connections 4 (one for superusers)
+#   3306  MariaDB: user app (password secret) may connect from anywhere,
+#         database shop; max_connections 10
+#   3307  MariaDB, read-only (--read-only); app may connect only from
+#         198.18.0.0/24 (the pod's IPv6 address gets error 1130)
 #   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
 #         6381 maxclients 1; 6382 maxmemory 100kb, noeviction (every write: OOM)
 #   9999  filtered: iptables DROP
@@ -99,8 +103,8 @@ down() {
   ip netns del "$pod" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
   rm -rf "/etc/netns/$pod"
-  if [ -f "$dir/pgdir" ]; then
-    rm -rf "$(cat "$dir/pgdir")" "$dir/pgdir"
+  if [ -f "$dir/dbdir" ]; then
+    rm -rf "$(cat "$dir/dbdir")" "$dir/dbdir"
   fi
 }
 
@@ -123,15 +127,19 @@ wait_port() { # wait up to 5 s for a TCP or UDP listener on the server [on ADDR]
   return 1
 }
 
-databases() { # PostgreSQL and Redis servers (see the top of this file)
-  local bin d port pg
+databases() { # PostgreSQL, MariaDB and Redis servers (see the top of this file)
+  local bin d port db pg my
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   [ -x "$bin/postgres" ] || { echo "lab: PostgreSQL's server is missing (scripts/install-deps.sh installs it)" >&2; return 1; }
   # The data directories are the postgres user's, outside $dir (whose
   # parents may be closed to it: a test's temporary directory).
-  pg=$(mktemp -d /tmp/dlltagent-pg.XXXXXX)
-  echo "$pg" >"$dir/pgdir"
+  db=$(mktemp -d /tmp/dlltagent-db.XXXXXX)
+  echo "$db" >"$dir/dbdir"
+  chmod 755 "$db"
+  pg=$db/pg my=$db/my
+  mkdir "$pg" "$my"
   chown postgres "$pg"
+  chown mysql "$my"
   for port in 5432 5433; do
     d=$pg/$port
     runuser -u postgres -- "$bin/initdb" -D "$d" -U postgres --auth=trust >"$dir/initdb-$port.log" 2>&1 ||
@@ -153,6 +161,14 @@ databases() { # PostgreSQL and Redis servers (see the top of this file)
       "host all app 0.0.0.0/0 scram-sha-256" "host all app ::/0 scram-sha-256" >"$d/pg_hba.conf"
     bg_srv "postgres-$port" runuser -u postgres -- "$bin/postgres" -D "$d"
   done
+  for port in 3306 3307; do
+    mariadb-install-db --user=mysql --datadir="$my/$port" --auth-root-authentication-method=normal --skip-test-db >"$dir/mariadb-install-$port.log" 2>&1 ||
+      { echo "lab: mariadb-install-db failed:" >&2; cat "$dir/mariadb-install-$port.log" >&2; return 1; }
+    set -- --no-defaults --user=mysql --datadir="$my/$port" --port="$port" --bind-address=198.18.0.1,fd00:198:18::1 \
+      --socket="$my/$port.sock" --pid-file="$my/$port.pid" --skip-name-resolve --max-connections=10
+    [ "$port" = 3307 ] && set -- "$@" --read-only=1
+    bg_srv "mariadb-$port" mariadbd "$@"
+  done
   for port in 6379 6380 6381 6382; do
     set -- --port "$port" --bind 198.18.0.1 fd00:198:18::1 --protected-mode no --save '' --appendonly no --dir "$dir"
     case $port in
@@ -165,9 +181,10 @@ databases() { # PostgreSQL and Redis servers (see the top of this file)
   done
 }
 
-database_users() { # PostgreSQL's roles and database, once it listens
-  local port pg
-  pg=$(cat "$dir/pgdir")
+database_users() { # the databases' users and tables, once they listen
+  local port db pg my
+  db=$(cat "$dir/dbdir")
+  pg=$db/pg my=$db/my
   for port in 5432 5433; do
     for _ in $(seq 50); do
       runuser -u postgres -- psql -q -h "$pg" -p "$port" -U postgres -c 'select 1' >/dev/null 2>&1 && break
@@ -180,6 +197,19 @@ CREATE DATABASE shop OWNER app;
 SQL
     runuser -u postgres -- psql -q -h "$pg" -p "$port" -U app shop \
       -c "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one');" >>"$dir/roles-$port.log" 2>&1
+  done
+  # MariaDB: app may connect from anywhere to :3306, only from
+  # 198.18.0.0/24 to :3307 (so the pod's IPv6 address gets error 1130).
+  for port in 3306 3307; do
+    local host=%
+    [ "$port" = 3307 ] && host=198.18.0.%
+    for _ in $(seq 100); do
+      mariadb --no-defaults -S "$my/$port.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    mariadb --no-defaults -S "$my/$port.sock" -uroot >"$dir/roles-$port.log" 2>&1 -e "CREATE DATABASE shop; \
+      CREATE USER app@'$host' IDENTIFIED BY 'secret'; GRANT ALL ON shop.* TO app@'$host'; \
+      CREATE TABLE shop.items (id int PRIMARY KEY, name text); INSERT INTO shop.items VALUES (1, 'one');"
   done
 }
 
@@ -328,7 +358,7 @@ CONF
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
   for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
-  for p in 5432 5433; do wait_port t "$p"; done
+  for p in 5432 5433 3306 3307; do wait_port t "$p"; done
   database_users
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
