@@ -44,6 +44,7 @@ fuzz:
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzCertDNSNames -fuzztime $(FUZZTIME)
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzH2Request -fuzztime $(FUZZTIME)
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzH2C -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzDBStream -fuzztime $(FUZZTIME)
 
 # The container image as a tarball (docker load / ctr import), built
 # without a Docker daemon.
