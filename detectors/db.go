@@ -719,3 +719,164 @@ func redisHint(code, line []byte) (string, int) {
 	}
 	return "", 0
 }
+
+// connKey names a connection of the worker's table for as long as it
+// lives: its slot and its first packet's time.
+type connKey struct {
+	idx   uint32
+	first int64
+}
+
+func keyOf(c *flowtable.Conn) connKey { return connKey{uint32(c.Index()), c.First} }
+
+// dbTLSConn is a PostgreSQL or MySQL connection upgraded to TLS, during
+// its login (Engine.dbTLS).
+type dbTLSConn struct {
+	cliAt uint64 // the client's byte count when the server last sent data
+	srvAt uint64 // the server's byte count when the client last sent data
+	kind  uint8  // svcPostgres, svcMySQL
+	srv   bool   // the server sent data since the TLS handshake began
+}
+
+// markDBTLS remembers that c, a PostgreSQL or MySQL connection (kind),
+// goes on in TLS: its errors are encrypted, but how its login ends is
+// not. It is remembered for dbLogin.
+func (e *Engine) markDBTLS(c *flowtable.Conn, kind uint8) {
+	if e.dbTLS == nil {
+		e.dbTLS = make(map[connKey]dbTLSConn)
+	}
+	if len(e.dbTLS) < maxDBTLS {
+		e.dbTLS[keyOf(c)] = dbTLSConn{kind: kind}
+	}
+}
+
+// dbTLSData notes a data segment of side side of a connection markDBTLS
+// remembers, and forgets those past their login.
+func (e *Engine) dbTLSData(c *flowtable.Conn, side int, ts int64) {
+	k := keyOf(c)
+	v, ok := e.dbTLS[k]
+	switch {
+	case !ok:
+	case ts-c.First > dbLogin:
+		delete(e.dbTLS, k)
+	case side == 1:
+		v.cliAt, v.srv = c.Size(0), true
+		e.dbTLS[k] = v
+	default:
+		v.srvAt = c.Size(1)
+		e.dbTLS[k] = v
+	}
+}
+
+// maxDBTLS bounds the connections markDBTLS remembers (a worker's
+// TLS-upgraded database connections; more are not judged).
+const maxDBTLS = 1 << 16
+
+// dbLogin is how long after a connection's first packet a TLS-upgraded
+// database login may take: TCP, the SSLRequest or greeting, the TLS
+// handshake and the password exchange are a few round trips.
+const dbLogin = int64(1500e6)
+
+// dbTLSQuit reports a PostgreSQL or MySQL server that closed a
+// TLS-upgraded connection first, within dbLogin of its start: it refused
+// the client at login. A client ends its session itself (PostgreSQL's
+// Terminate, MySQL's COM_QUIT, then its FIN): a server that closes first
+// has ended or refused it.
+func (e *Engine) dbTLSQuit(c *flowtable.Conn, fs *flowState, ts int64) {
+	if len(e.dbTLS) == 0 {
+		return
+	}
+	// It answered the client's last message (an ERR, an ErrorResponse),
+	// not just with a close_notify: the client had not quit (COM_QUIT and
+	// Terminate get no answer).
+	if v, ok := e.dbTLS[keyOf(c)]; ok && c.Size(1)-v.srvAt > maxCloseNotify {
+		e.dbTLSLogin(c, fs, ts, true)
+	}
+}
+
+// dbTLSGaveUp reports a client that closed a TLS-upgraded PostgreSQL or
+// MySQL connection within dbLogin of its start, having sent nothing but
+// a close_notify since the server last spoke: a refused login (libpq and
+// pgx close at once on a FATAL, while the server's own close is still on
+// its way). A client that ends its session sends a last message first
+// (Terminate, COM_QUIT), a record 3 bytes longer than a close_notify.
+func (e *Engine) dbTLSGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
+	if len(e.dbTLS) == 0 || fs.service != svcSSL {
+		return false
+	}
+	v, ok := e.dbTLS[keyOf(c)]
+	if !ok || !v.srv || !closeNotifyOnly(c.Size(0)-v.cliAt) {
+		return false
+	}
+	return e.dbTLSLogin(c, fs, ts, false)
+}
+
+// closeNotifyOnly reports whether n bytes of TLS records are nothing or
+// one close_notify alert: 24 bytes in TLS 1.3 (35 from Java, which pads
+// records), 31 in TLS 1.2 with AES-GCM, 23 with ChaCha20-Poly1305. A
+// 5-byte message (Terminate, COM_QUIT) makes a record 3 bytes longer.
+func closeNotifyOnly(n uint64) bool {
+	switch n {
+	case 0, 23, 24, 31, 35:
+		return true
+	}
+	return false
+}
+
+// maxCloseNotify is more than any close_notify record takes.
+const maxCloseNotify = 40
+
+// dbTLSLogin writes the DB_ERROR of a login refused inside TLS, closed by
+// the server (byServer) or by the client after its answer.
+func (e *Engine) dbTLSLogin(c *flowtable.Conn, fs *flowState, ts int64, byServer bool) bool {
+	if len(e.dbTLS) == 0 || ts-c.First > dbLogin || !e.tlsEstablished(fs) || e.q(fs).events&(1<<NoteDBError) != 0 {
+		return false
+	}
+	v, ok := e.dbTLS[keyOf(c)]
+	if !ok {
+		return false
+	}
+	kind := v.kind
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return true
+	}
+	name, system, why := "PostgreSQL", "postgresql", "a wrong password, no pg_hba.conf entry for it, no such database or role, or no connection slot left"
+	if kind == svcMySQL {
+		name, system, why = "MySQL", "mysql", "a wrong password or user, no access to the database, or no connection slot left"
+	}
+	if byServer {
+		b.B = append(b.B, name...)
+		b.B = append(b.B, " server "...)
+		b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+		b.B = append(b.B, " closed the TLS connection of client "...)
+		b.B = c.Orig().AppendTo(b.B)
+		b.B = append(b.B, " itself, "...)
+		b.B = appendDurationWords(b.B, ts-c.First)
+		b.B = append(b.B, " after it began, before the client ended its session"...)
+	} else {
+		b.B = append(b.B, "client "...)
+		b.B = c.Orig().AppendTo(b.B)
+		b.B = append(b.B, " closed its TLS connection to "...)
+		b.B = append(b.B, name...)
+		b.B = append(b.B, " server "...)
+		b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+		b.B = append(b.B, ' ')
+		b.B = appendDurationWords(b.B, ts-c.First)
+		b.B = append(b.B, " after it began, right after the server's answer and without ending its session"...)
+	}
+	b.B = append(b.B, ": the server most likely refused its login ("...)
+	b.B = append(b.B, why...)
+	b.B = append(b.B, "); the error is encrypted"...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"db":{"system":"`...)
+	b.B = append(b.B, system...)
+	b.B = append(b.B, `","phase":"startup","code":"LOGIN_REFUSED_ENCRYPTED"}`...)
+	if t := e.tlsOf(fs); t != nil {
+		b.B = e.appendTLS(b.B, c, t, false)
+	} else if s := e.sumOf(fs); s != nil {
+		b.B = e.appendTLSSummary(b.B, s, false)
+	}
+	e.eventEndPcap(b, fs)
+	return true
+}

@@ -197,6 +197,7 @@ type Engine struct {
 	dnss      slab[dnsState]
 	https     slab[httpState]
 	dbs       slab[dbState]
+	dbTLS     map[connKey]dbTLSConn // PostgreSQL and MySQL connections upgraded to TLS, during their login
 	arena     arena
 	stash     synStash
 	recent    recentRing
@@ -587,7 +588,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			e.truncated(c, fs, ts)
 		}
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcSSL && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
-		e.tlsServerQuit(c, fs, ts)
+		if !e.tlsServerQuit(c, fs, ts) {
+			e.dbTLSQuit(c, fs, ts)
+		}
 	} else if f&decode.FIN != 0 && orig && fs.service == svcPostgres && c.E[0].FINs() == 1 && fs.firstRST == 0 {
 		e.pgSSLRefused(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
@@ -596,6 +599,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		} else if req, waited, ok := e.unanswered(c, fs, ts); ok && e.q(fs).events&(1<<NoteHTTPNoResponse) == 0 {
 			e.noResponse(c, fs, req, waited, ts, waitGaveUp)
 		} else if e.tlsGaveUp(c, fs, ts) {
+			// reported
+		} else if e.dbTLSGaveUp(c, fs, ts) {
 			// reported
 		} else if fs.service == svcHTTP {
 			e.stalled(c, fs, ts, minNoResponse, waitGaveUp)
@@ -665,6 +670,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// The server answered the SSLRequest with 'S' (PostgreSQL), or
 		// the client's short handshake response asked for TLS (MySQL):
 		// TLS follows.
+		e.markDBTLS(c, fs.service)
 		fs.service = svcSSL
 		e.newTLS(fs)
 	} else if fs.service == svcHTTP && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) && e.tunnelled(c) {
@@ -672,6 +678,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// the handshake that follows is the one to judge.
 		fs.service = svcSSL
 		e.newTLS(fs)
+	}
+	if fs.service == svcSSL && len(e.dbTLS) > 0 {
+		e.dbTLSData(c, side, ts)
 	}
 	if fs.service == svcSSL && side == 1 {
 		if l := e.reqs.tlsPending(c); l != nil {
@@ -1346,6 +1355,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	}
 	if fs.pk == pkDB {
 		e.dbClosed(c, fs, c.Last)
+	}
+	if len(e.dbTLS) > 0 {
+		delete(e.dbTLS, keyOf(c))
 	}
 	for side := range 2 {
 		if e.q(fs).zeroFrom[side] != 0 {

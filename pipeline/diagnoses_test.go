@@ -752,7 +752,8 @@ func TestH2CGoAway(t *testing.T) {
 
 // TestStartTLS: TLS that starts after a protocol's own preamble
 // (PostgreSQL's SSLRequest) is found and its rejections diagnosed like
-// any other. Real traffic from testdata/lab.
+// any other; logins refused inside it are DB_ERRORs without their
+// reason. Real traffic from testdata/lab.
 func TestStartTLS(t *testing.T) {
 	events, flows, _ := analyse(t, "../testdata/lab/postgres-starttls.pcap", 2, nil)
 	var got []string
@@ -761,7 +762,9 @@ func TestStartTLS(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %v", e.str("note"), e.str("side"), tl["version"]))
 	}
 	sort.Strings(got)
-	if want := "TLS_ALERT client TLS 1.2|TLS_ALERT client TLS 1.3"; strings.Join(got, "|") != want {
+	// The two logins refused inside TLS (no pg_hba.conf entry): the
+	// FATAL is encrypted, the refusal is not.
+	if want := "DB_ERROR server TLS 1.3|DB_ERROR server TLS 1.3|TLS_ALERT client TLS 1.2|TLS_ALERT client TLS 1.3"; strings.Join(got, "|") != want {
 		t.Errorf("events %q, want %q", got, want)
 	}
 	established := 0
@@ -1480,19 +1483,21 @@ func TestDatabaseErrors(t *testing.T) {
 		flows int
 	}{
 		{"db-postgres-errors.pcap", []string{
-			"DB_ERROR 25006 5432 server session",           // INSERT with default_transaction_read_only
-			"DB_ERROR 25P03 5432 server session",           // idle in a transaction past its timeout
-			"DB_ERROR 28000 5432 server startup",           // no pg_hba.conf entry (IPv6)
-			"DB_ERROR 28000 5432 server startup",           // a hostssl-only user in plaintext
-			"DB_ERROR 28P01 5432 server startup",           // psql, wrong password
-			"DB_ERROR 28P01 5432 server startup",           // Node pg, wrong password
-			"DB_ERROR 3D000 5432 server startup",           // psql, no such database
-			"DB_ERROR 3D000 5432 server startup",           // pgx, no such database
-			"DB_ERROR 53300 5433 server startup",           // no connection slot left
-			"DB_ERROR 57014 5432 server session",           // statement timeout
-			"DB_ERROR 57P01 5432 server session",           // pg_terminate_backend
-			"DB_ERROR TLS_NOT_OFFERED 5433 client startup", // sslmode=require, the server has no TLS
-			"TLS_ALERT - 5432 client -",                    // sslmode=verify-full, an untrusted certificate
+			"DB_ERROR 25006 5432 server session",                   // INSERT with default_transaction_read_only
+			"DB_ERROR 25P03 5432 server session",                   // idle in a transaction past its timeout
+			"DB_ERROR 28000 5432 server startup",                   // no pg_hba.conf entry (IPv6)
+			"DB_ERROR 28000 5432 server startup",                   // a hostssl-only user in plaintext
+			"DB_ERROR 28P01 5432 server startup",                   // psql, wrong password
+			"DB_ERROR 28P01 5432 server startup",                   // Node pg, wrong password
+			"DB_ERROR 3D000 5432 server startup",                   // psql, no such database
+			"DB_ERROR 3D000 5432 server startup",                   // pgx, no such database
+			"DB_ERROR 53300 5433 server startup",                   // no connection slot left
+			"DB_ERROR 57014 5432 server session",                   // statement timeout
+			"DB_ERROR 57P01 5432 server session",                   // pg_terminate_backend
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 5432 server startup", // psql, sslmode=require, wrong password: the FATAL is encrypted
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 5432 server startup", // pgx, sslmode=prefer, wrong password
+			"DB_ERROR TLS_NOT_OFFERED 5433 client startup",         // sslmode=require, the server has no TLS
+			"TLS_ALERT - 5432 client -",                            // sslmode=verify-full, an untrusted certificate
 		}, 24},
 		{"db-mysql-errors.pcap", []string{
 			"DB_ERROR 1040 3306 server startup", // the eleventh client while ten sleep (max_connections 10)
@@ -1506,6 +1511,12 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR 1290 3307 server session", // go-sql-driver, the same
 			"DB_ERROR 1969 3306 server session", // max_statement_time
 		}, 28},
+		{"db-mysql-tls.pcap", []string{ // MariaDB over TLS: the errors are encrypted
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // mariadb client, wrong password (the server closes after its ERR)
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // mariadb client, a database it may not use
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // go-sql-driver, wrong password
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // Node's mysql2, wrong password
+		}, 8},
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password
