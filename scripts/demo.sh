@@ -108,7 +108,8 @@ try "psql to a database that does not exist" psql -w -X "host=198.18.0.1 user=ap
 try "psql with sslmode=require to a PostgreSQL that has no TLS" psql -w -X "host=198.18.0.1 port=5433 user=app password=secret dbname=shop sslmode=require" -c 'select 1'
 try "psql: a query runs past statement_timeout" psql -w -X -q "$PG password=secret sslmode=disable" -c 'set statement_timeout=300' -c 'select pg_sleep(1)'
 try "psql over TLS (healthy: its errors would be encrypted)" psql -w -X -tA "$PG password=secret sslmode=require" -c 'select name from items'
-try "mariadb client with a wrong password" mariadb --no-defaults -h 198.18.0.1 -uapp -pwrong shop -e 'select 1'
+try "mariadb client with a wrong password" mariadb --no-defaults --skip-ssl -h 198.18.0.1 -uapp -pwrong shop -e 'select 1'
+try "psql over TLS with a wrong password (the error is encrypted, the refusal is not)" psql -w -X "$PG password=wrong sslmode=require" -c 'select 1'
 try "mariadb client over IPv6, an address no MariaDB account may connect from" mariadb --no-defaults -h fd00:198:18::1 -P 3307 -uapp -psecret shop -e 'select 1'
 try "mariadb client writes to a read-only MariaDB (as to a replica)" mariadb --no-defaults -h 198.18.0.1 -P 3307 -uapp -psecret shop -e "insert into items values (2, 'two')"
 try "redis-cli without the password Redis requires" redis-cli -h 198.18.0.1 get session:42

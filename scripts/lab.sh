@@ -55,8 +55,9 @@
 #         lets user app (password secret) in from anywhere by scram-sha-256,
 #         user tlsonly only over TLS, nobody else; database shop
 #   5433  PostgreSQL without TLS, max_connections 4 (one for superusers)
-#   3306  MariaDB: user app (password secret) may connect from anywhere,
-#         database shop; max_connections 10
+#   3306  MariaDB with TLS (the CA-signed certificate; clients choose): user
+#         app (password secret) may connect from anywhere, database shop;
+#         max_connections 10
 #   3307  MariaDB, read-only (--read-only); app may connect only from
 #         198.18.0.0/24 (the pod's IPv6 address gets error 1130)
 #   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
@@ -166,7 +167,12 @@ databases() { # PostgreSQL, MariaDB and Redis servers (see the top of this file)
       { echo "lab: mariadb-install-db failed:" >&2; cat "$dir/mariadb-install-$port.log" >&2; return 1; }
     set -- --no-defaults --user=mysql --datadir="$my/$port" --port="$port" --bind-address=198.18.0.1,fd00:198:18::1 \
       --socket="$my/$port.sock" --pid-file="$my/$port.pid" --skip-name-resolve --max-connections=10
-    [ "$port" = 3307 ] && set -- "$@" --read-only=1
+    if [ "$port" = 3306 ]; then
+      install -o mysql -m 600 "$dir/certs/server.pem" "$dir/certs/server-key.pem" "$my/"
+      set -- "$@" --ssl-cert="$my/server.pem" --ssl-key="$my/server-key.pem"
+    else
+      set -- "$@" --read-only=1
+    fi
     bg_srv "mariadb-$port" mariadbd "$@"
   done
   for port in 6379 6380 6381 6382; do

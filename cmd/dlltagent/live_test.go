@@ -207,9 +207,12 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"psql with sslmode=require to a PostgreSQL without TLS", []string{"psql", "-w", "-X", "host=198.18.0.1 port=5433 user=app password=secret dbname=shop sslmode=require", "-c", "select 1"}, "DB_ERROR", "client", 5433},
 		{"psql: a statement runs past statement_timeout; a duplicate key is the application's", []string{"psql", "-w", "-X", "host=198.18.0.1 user=app password=secret dbname=shop sslmode=disable", "-c", "insert into items values (1, 'again')", "-c", "set statement_timeout=300", "-c", "select pg_sleep(1)"}, "DB_ERROR", "server", 5432},
 		{"psql over TLS, a user only TLS may log in as (healthy)", []string{"psql", "-w", "-X", "host=198.18.0.1 user=tlsonly password=secret dbname=shop sslmode=require", "-c", "select name from items"}, "", "", 5432},
-		{"mariadb client with a wrong password", []string{"mariadb", "--no-defaults", "-h", "198.18.0.1", "-uapp", "-pwrong", "shop", "-e", "select 1"}, "DB_ERROR", "server", 3306},
+		{"mariadb client with a wrong password, without TLS", []string{"mariadb", "--no-defaults", "--skip-ssl", "-h", "198.18.0.1", "-uapp", "-pwrong", "shop", "-e", "select 1"}, "DB_ERROR", "server", 3306},
 		{"mariadb client over IPv6, an address no account may connect from (an error instead of the greeting)", []string{"mariadb", "--no-defaults", "-h", "fd00:198:18::1", "-P", "3307", "-uapp", "-psecret", "shop", "-e", "select 1"}, "DB_ERROR", "server", 3307},
 		{"mariadb client writes to a read-only server", []string{"mariadb", "--no-defaults", "-h", "198.18.0.1", "-P", "3307", "-uapp", "-psecret", "shop", "-e", "insert into items values (2, 'two')"}, "DB_ERROR", "server", 3307},
+		{"psql over TLS with a wrong password: the FATAL is encrypted", []string{"psql", "-w", "-X", "host=198.18.0.1 user=app password=wrong dbname=shop sslmode=require", "-c", "select 1"}, "DB_ERROR", "server", 5432},
+		{"mariadb client over TLS with a wrong password: the error is encrypted", []string{"mariadb", "--no-defaults", "--ssl", "--ssl-ca", c + "/ca.pem", "-h", "198.18.0.1", "-uapp", "-pwrong", "shop", "-e", "select 1"}, "DB_ERROR", "server", 3306},
+		{"mariadb client over TLS, a healthy query", []string{"mariadb", "--no-defaults", "--ssl", "--ssl-ca", c + "/ca.pem", "-h", "198.18.0.1", "-uapp", "-psecret", "shop", "-e", "select name from items"}, "", "", 3306},
 		{"mariadb client, a healthy query", []string{"mariadb", "--no-defaults", "-h", "198.18.0.1", "-uapp", "-psecret", "shop", "-e", "select name from items"}, "", "", 3306},
 		{"redis-cli without the password Redis requires", []string{"redis-cli", "-h", "198.18.0.1", "get", "session:42"}, "DB_ERROR", "server", 6379},
 		{"redis-cli with it (healthy)", []string{"redis-cli", "-h", "198.18.0.1", "--no-auth-warning", "-a", "s3cret", "set", "session:42", "x"}, "", "", 6379},
@@ -258,7 +261,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		}
 	}
 	sort.Strings(codes)
-	if got := strings.Join(codes, " "); got != "1045 1130 1290 28P01 3D000 57014 NOAUTH OOM READONLY TLS_NOT_OFFERED" {
+	if got := strings.Join(codes, " "); got != "1045 1130 1290 28P01 3D000 57014 LOGIN_REFUSED_ENCRYPTED LOGIN_REFUSED_ENCRYPTED NOAUTH OOM READONLY TLS_NOT_OFFERED" {
 		t.Errorf("database errors: %s", got)
 	}
 	want := map[string]int{"HTTP_NO_RESPONSE/server/7002": 1, "TLS_NO_ANSWER/server/7002": 1}
