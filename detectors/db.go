@@ -22,7 +22,8 @@ import (
 // only where a frame starts: bytes inside a value are never taken for
 // one. A capture gap stops the walk (the frames cannot be found again).
 
-// dbState is a PostgreSQL or Redis connection's state (Engine.dbs).
+// dbState is a PostgreSQL, MySQL or Redis connection's state
+// (Engine.dbs): 120 bytes, only for those connections.
 type dbState struct {
 	seen   int64  // server stream offset walked to
 	skip   uint32 // bytes of the current frame still to pass
@@ -32,22 +33,18 @@ type dbState struct {
 	hdrN   uint8  // PostgreSQL: bytes of a message header held in hdr
 	reqs   uint8  // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
 	errs   uint8  // events written for this connection
-	sent   uint32 // errors reported, a bit per kind (dbKind): each once per connection
+	sent   uint32 // errors reported, a bit per kind (pgKind, myKind, the rk constants): each once per connection
 	ready  bool   // the startup is over (PostgreSQL: ReadyForQuery; MySQL: the first OK)
 	zip    bool   // MySQL: the client asked for compression (not followed after the startup)
 	sslNo  bool   // PostgreSQL: the server answered 'N' to the client's SSLRequest
-	userN  uint8
-	dbN    uint8
-	lnN    uint8 // bytes held in ln
-	held   int8  // Redis: the kind of an error held (-1 none), see redisError
-	auth   bool  // Redis: the client sent AUTH or HELLO after the held error
-	heldN  uint8
+	lnN    uint8  // bytes held in ln
+	held   int8   // Redis: the kind of an error held (-1 none), see redisError; its line is in ln
+	auth   bool   // Redis: the client sent AUTH or HELLO after the held error
+	user   uint16 // the client's user and database names (PostgreSQL, MySQL), interned (Engine.dbNames) + 1; 0: unknown
+	dbname uint16
 	heldTS int64
-	heldLn [64]byte
 	hdr    [5]byte
-	ln     [112]byte // the start of an error cut by a segment's end
-	user   [24]byte  // PostgreSQL: the startup message's user and database
-	dbname [24]byte
+	ln     [64]byte // the start of an error cut by a segment's end, or (Redis) of the error held
 }
 
 // Walk states.
@@ -156,9 +153,9 @@ func (e *Engine) dbClient(d *dbState, b []byte) {
 			}
 			switch string(key) {
 			case "user":
-				d.userN = uint8(copy(d.user[:], rest[:v]))
+				d.user = e.dbName(rest[:v])
 			case "database":
-				d.dbN = uint8(copy(d.dbname[:], rest[:v]))
+				d.dbname = e.dbName(rest[:v])
 			}
 			p = rest[v+1:]
 		}
@@ -306,7 +303,7 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 		b.B = append(b.B, " failed a query of client "...)
 	}
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = d.appendUserDB(b.B)
+	b.B = e.appendUserDB(b.B, d)
 	b.B = append(b.B, ": "...)
 	b.B = appendText(b.B, sev)
 	b.B = append(b.B, ' ')
@@ -319,7 +316,7 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	}
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"postgresql"`...)
-	b.B = d.appendUserDBJSON(b.B)
+	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, `,"severity":`...)
 	b.B = jsonw.Bytes(b.B, sev)
 	b.B = append(b.B, `,"code":`...)
@@ -330,35 +327,57 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	e.eventEndPcap(b, fs)
 }
 
+// dbName interns a user or database name (at most 64 bytes kept) and
+// returns its id + 1, or 0 when maxDBNames are taken.
+func (e *Engine) dbName(b []byte) uint16 {
+	b = b[:min(len(b), 64)]
+	if id, ok := e.dbNameID[string(b)]; ok {
+		return id
+	}
+	if len(e.dbNames) >= maxDBNames {
+		return 0
+	}
+	if e.dbNameID == nil {
+		e.dbNameID = make(map[string]uint16)
+	}
+	e.dbNames = append(e.dbNames, append([]byte(nil), b...))
+	id := uint16(len(e.dbNames))
+	e.dbNameID[string(b)] = id
+	return id
+}
+
+// maxDBNames bounds the user and database names a worker keeps.
+const maxDBNames = 4096
+
 // appendUserDB appends " (user U, database D)" when known.
-func (d *dbState) appendUserDB(dst []byte) []byte {
-	if d.userN == 0 && d.dbN == 0 {
+func (e *Engine) appendUserDB(dst []byte, d *dbState) []byte {
+	if d.user == 0 && d.dbname == 0 {
 		return dst
 	}
 	dst = append(dst, " ("...)
-	if d.userN > 0 {
+	if d.user > 0 {
 		dst = append(dst, "user "...)
-		dst = appendText(dst, d.user[:d.userN])
+		dst = appendText(dst, e.dbNames[d.user-1])
 	}
-	if d.dbN > 0 {
-		if d.userN > 0 {
+	if d.dbname > 0 {
+		if d.user > 0 {
 			dst = append(dst, ", "...)
 		}
 		dst = append(dst, "database "...)
-		dst = appendText(dst, d.dbname[:d.dbN])
+		dst = appendText(dst, e.dbNames[d.dbname-1])
 	}
 	return append(dst, ')')
 }
 
 // appendUserDBJSON appends the db object's user, database and phase.
-func (d *dbState) appendUserDBJSON(dst []byte) []byte {
-	if d.userN > 0 {
+func (e *Engine) appendUserDBJSON(dst []byte, d *dbState) []byte {
+	if d.user > 0 {
 		dst = append(dst, `,"user":`...)
-		dst = jsonw.Bytes(dst, d.user[:d.userN])
+		dst = jsonw.Bytes(dst, e.dbNames[d.user-1])
 	}
-	if d.dbN > 0 {
+	if d.dbname > 0 {
 		dst = append(dst, `,"database":`...)
-		dst = jsonw.Bytes(dst, d.dbname[:d.dbN])
+		dst = jsonw.Bytes(dst, e.dbNames[d.dbname-1])
 	}
 	if d.ready {
 		return append(dst, `,"phase":"session"`...)
@@ -441,7 +460,7 @@ func pgHint(code, msg []byte) string {
 // was required" (sslmode=require and above).
 func (e *Engine) pgSSLRefused(c *flowtable.Conn, fs *flowState, ts int64) {
 	d := e.dbOf(fs)
-	if d == nil || d.kind != svcPostgres || !d.sslNo || d.reqs != 0 || d.userN != 0 || d.dbN != 0 || c.Size(1) != 1 || !d.first(31) {
+	if d == nil || d.kind != svcPostgres || !d.sslNo || d.reqs != 0 || d.user != 0 || d.dbname != 0 || c.Size(1) != 1 || !d.first(31) {
 		return
 	}
 	b := e.problemEvent(c, fs, NoteDBError, ts)
@@ -519,6 +538,13 @@ func (e *Engine) redisWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byt
 			switch b[0] {
 			case '-':
 				i := bytes.IndexByte(b, '\n')
+				if i < 0 && d.held >= 0 {
+					// ln holds the held error: this one is judged on
+					// what this segment has of it.
+					e.redisError(c, fs, d, bytes.TrimRight(b[1:], "\r"), ts)
+					d.st = dbLine
+					return
+				}
 				if i < 0 {
 					// The line goes on in the next segment.
 					d.st, d.lnN = dbErrLine, uint8(copy(d.ln[:], b[1:]))
@@ -565,7 +591,7 @@ func (e *Engine) redisError(c *flowtable.Conn, fs *flowState, d *dbState, line [
 		switch {
 		case d.held != int8(k):
 			d.held, d.auth, d.heldTS = int8(k), false, ts
-			d.heldN = uint8(copy(d.heldLn[:], line))
+			d.lnN = uint8(copy(d.ln[:], line))
 			return
 		case ts-d.heldTS < heldFor:
 			return
@@ -602,7 +628,7 @@ func (e *Engine) dbClosed(c *flowtable.Conn, fs *flowState, ts int64) {
 		return
 	}
 	d.held = -1
-	e.redisEvent(c, fs, d, d.heldLn[:d.heldN], ts)
+	e.redisEvent(c, fs, d, d.ln[:d.lnN], ts)
 }
 
 // redisEvent writes a Redis error's DB_ERROR (once per kind and

@@ -197,6 +197,8 @@ type Engine struct {
 	dnss      slab[dnsState]
 	https     slab[httpState]
 	dbs       slab[dbState]
+	dbNameID  map[string]uint16 // interned database user and database names (db.go)
+	dbNames   [][]byte
 	dbTLS     map[connKey]dbTLSConn // PostgreSQL and MySQL connections upgraded to TLS, during their login
 	arena     arena
 	stash     synStash

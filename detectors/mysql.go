@@ -65,7 +65,7 @@ func (e *Engine) myClient(d *dbState, b []byte) {
 	if i < 0 {
 		return // an SSL request: TLS follows
 	}
-	d.userN = uint8(copy(d.user[:], p[:i]))
+	d.user = e.dbName(p[:i])
 	p = p[i+1:]
 	var n int
 	switch {
@@ -81,7 +81,7 @@ func (e *Engine) myClient(d *dbState, b []byte) {
 	}
 	p = p[n:]
 	if i := bytes.IndexByte(p, 0); i > 0 {
-		d.dbN = uint8(copy(d.dbname[:], p[:i]))
+		d.dbname = e.dbName(p[:i])
 	}
 }
 
@@ -172,7 +172,7 @@ func (e *Engine) myError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 		b.B = append(b.B, " failed a query of client "...)
 	}
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = d.appendUserDB(b.B)
+	b.B = e.appendUserDB(b.B, d)
 	b.B = append(b.B, ": error "...)
 	b.B = jsonw.Uint(b.B, uint64(errno))
 	if state != nil {
@@ -186,7 +186,7 @@ func (e *Engine) myError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	b.B = append(b.B, myErrs[k].hint...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"mysql"`...)
-	b.B = d.appendUserDBJSON(b.B)
+	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, `,"code":"`...)
 	b.B = jsonw.Uint(b.B, uint64(errno))
 	b.B = append(b.B, '"')
