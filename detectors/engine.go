@@ -572,6 +572,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// a client still writing is reset.
 			case !orig && e.sentAfterClose(c, fs) > 0:
 				e.resetAfterClose(c, fs, ts)
+			case orig && !fs.has(fFinBefore) && e.dbTLSGaveUp(c, fs, ts):
+				// A refused database login: libpq closing with the
+				// server's close_notify unread resets.
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}

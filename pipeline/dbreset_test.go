@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// TestDBLoginRefusedThenReset: libpq, refused inside TLS, closes at once;
+// when the server's close_notify is already in its socket buffer, its
+// kernel resets instead of sending a FIN. The two TLS logins with a
+// wrong password of the PostgreSQL capture, their client FIN turned into
+// a RST, are still refused logins, not resets.
+func TestDBLoginRefusedThenReset(t *testing.T) {
+	f, err := os.Open("../testdata/lab/db-postgres-errors.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "reset.pcap")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(out)
+	if err := w.WriteFileHeader(65536, r.LinkType()); err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("link type %v", r.LinkType())
+	}
+	turned := 0
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		// IPv4 TCP from the client to 5432: ports 34322 and 34324.
+		if len(data) > 14+20+14 && binary.BigEndian.Uint16(data[12:]) == 0x0800 && data[23] == 6 {
+			tcp := data[14+int(data[14]&15)*4:]
+			src, dst := binary.BigEndian.Uint16(tcp), binary.BigEndian.Uint16(tcp[2:])
+			if (src == 34322 || src == 34324) && dst == 5432 && tcp[13]&1 != 0 {
+				tcp[13] = 0x04 // RST alone
+				turned++
+			} else if (src == 34322 || src == 34324) && dst == 5432 && tcp[13]&4 != 0 {
+				continue // the capture's own reset after the FIN: gone with it
+			}
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Close()
+	if turned != 2 {
+		t.Fatalf("%d FINs turned into resets, want 2", turned)
+	}
+	events, _, _ := analyse(t, path, 1, nil)
+	refused := 0
+	for _, e := range events {
+		if strings.Contains(e.str("msg"), "refused its login") {
+			refused++
+		}
+		if e.str("note") == "TCP_RESET" {
+			t.Errorf("%s", e.str("msg"))
+		}
+	}
+	if refused != 2 {
+		t.Errorf("%d refused logins, want 2", refused)
+	}
+}
