@@ -776,18 +776,22 @@ func (e *Engine) markDBTLS(c *flowtable.Conn, kind uint8) {
 	}
 }
 
-// dbTLSData notes a data segment of side side of a connection markDBTLS
-// remembers, and forgets those past their login.
-func (e *Engine) dbTLSData(c *flowtable.Conn, side int, ts int64) {
+// dbTLSData notes a data segment of n bytes from side side of a
+// connection markDBTLS remembers, and forgets those past their login. A
+// server's segment counts only when it holds more than a close_notify:
+// the server's own close_notify, answering a client's Terminate, may come
+// before the client's reset.
+func (e *Engine) dbTLSData(c *flowtable.Conn, side, n int, ts int64) {
 	k := keyOf(c)
 	v, ok := e.dbTLS[k]
 	switch {
 	case !ok:
 	case ts-c.First > dbLogin:
 		delete(e.dbTLS, k)
-	case side == 1:
+	case side == 1 && n > maxCloseNotify:
 		v.cliAt, v.srv = c.Size(0), true
 		e.dbTLS[k] = v
+	case side == 1:
 	default:
 		v.srvAt = c.Size(1)
 		e.dbTLS[k] = v
@@ -835,6 +839,20 @@ func (e *Engine) dbTLSGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 		return false
 	}
 	return e.dbTLSLogin(c, fs, ts, false)
+}
+
+// dbTLSEnded reports whether a client's reset of a TLS-upgraded
+// PostgreSQL or MySQL connection, within dbLogin of its start, follows
+// the end of its session: it sent more than a close_notify after the
+// server last answered (a Terminate or COM_QUIT, and its close_notify),
+// and the server's own close_notify, unread, made its kernel reset
+// instead of closing (libpq on a fast link).
+func (e *Engine) dbTLSEnded(c *flowtable.Conn, fs *flowState) bool {
+	if len(e.dbTLS) == 0 || fs.service != svcSSL {
+		return false
+	}
+	v, ok := e.dbTLS[keyOf(c)]
+	return ok && v.srv && c.Size(0)-v.cliAt > maxCloseNotify
 }
 
 // closeNotifyOnly reports whether n bytes of TLS records are nothing or

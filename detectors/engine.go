@@ -575,6 +575,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && !fs.has(fFinBefore) && e.dbTLSGaveUp(c, fs, ts):
 				// A refused database login: libpq closing with the
 				// server's close_notify unread resets.
+			case orig && !fs.has(fFinBefore) && e.dbTLSEnded(c, fs):
+				// A database session ended by its client, whose reset
+				// only says the server's close_notify was unread.
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
@@ -685,7 +688,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		e.newTLS(fs)
 	}
 	if fs.service == svcSSL && len(e.dbTLS) > 0 {
-		e.dbTLSData(c, side, ts)
+		e.dbTLSData(c, side, len(p.Payload), ts)
 	}
 	if fs.service == svcSSL && side == 1 {
 		if l := e.reqs.tlsPending(c); l != nil {
