@@ -199,16 +199,9 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, ts int64) {
 	for len(b) > 0 {
 		if d.st == dbSkip || d.st == dbHold {
-			n := min(int(d.skip), len(b))
-			if d.st == dbHold {
-				d.lnN += uint8(copy(d.ln[d.lnN:], b[:n]))
-			}
-			b, d.skip = b[n:], d.skip-uint32(n)
-			if d.skip == 0 {
-				if d.st == dbHold {
-					e.pgError(c, fs, d, d.ln[:d.lnN], ts)
-				}
-				d.st = dbFrame
+			var held []byte
+			if b, held = d.pass(b); held != nil {
+				e.pgError(c, fs, d, held, ts)
 			}
 			continue
 		}
@@ -254,6 +247,25 @@ func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 			d.st = dbFrame
 		}
 	}
+}
+
+// pass passes b's bytes of the current frame (PostgreSQL's and MySQL's
+// messages, Redis's bulk strings): skipped (dbSkip), or kept in ln
+// (dbHold: an error cut by a segment's end). It returns what is left of
+// b and, when a kept error is now whole, the error.
+func (d *dbState) pass(b []byte) (rest, held []byte) {
+	n := min(int(d.skip), len(b))
+	if d.st == dbHold {
+		d.lnN += uint8(copy(d.ln[d.lnN:], b[:n]))
+	}
+	b, d.skip = b[n:], d.skip-uint32(n)
+	if d.skip == 0 {
+		if d.st == dbHold {
+			held = d.ln[:d.lnN]
+		}
+		d.st = dbFrame
+	}
+	return b, held
 }
 
 // pgError reads an ErrorResponse's fields (a type byte and a
@@ -485,11 +497,7 @@ func (e *Engine) redisWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byt
 	for len(b) > 0 {
 		switch d.st {
 		case dbSkip:
-			n := min(int(d.skip), len(b))
-			b, d.skip = b[n:], d.skip-uint32(n)
-			if d.skip == 0 {
-				d.st = dbFrame
-			}
+			b, _ = d.pass(b)
 		case dbLine:
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {

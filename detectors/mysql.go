@@ -89,16 +89,9 @@ func (e *Engine) myClient(d *dbState, b []byte) {
 func (e *Engine) myWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, ts int64) {
 	for len(b) > 0 {
 		if d.st == dbSkip || d.st == dbHold {
-			n := min(int(d.skip), len(b))
-			if d.st == dbHold {
-				d.lnN += uint8(copy(d.ln[d.lnN:], b[:n]))
-			}
-			b, d.skip = b[n:], d.skip-uint32(n)
-			if d.skip == 0 {
-				if d.st == dbHold {
-					e.myError(c, fs, d, d.ln[:d.lnN], ts)
-				}
-				d.st = dbFrame
+			var held []byte
+			if b, held = d.pass(b); held != nil {
+				e.myError(c, fs, d, held, ts)
 			}
 			continue
 		}
