@@ -770,6 +770,7 @@ type dbTLSConn struct {
 	srvAt uint64 // the server's byte count when the client last sent data
 	kind  uint8  // svcPostgres, svcMySQL
 	srv   bool   // the server sent data since the TLS handshake began
+	bye   bool   // the server's close_notify came right after its answer, the client silent since
 }
 
 // markDBTLS remembers that c, a PostgreSQL or MySQL connection (kind),
@@ -798,6 +799,13 @@ func (e *Engine) dbTLSData(c *flowtable.Conn, side, n int, ts int64) {
 		delete(e.dbTLS, k)
 	case side == 1 && n > maxCloseNotify:
 		v.cliAt, v.srv = c.Size(0), true
+		e.dbTLS[k] = v
+	case side == 1 && v.srv && c.Size(0) == v.cliAt && n != 35 && closeNotifyOnly(uint64(n)):
+		// Its close_notify (not a small message: a ReadyForQuery is 28
+		// bytes, an OK packet 33; 35 is a TLS 1.2 ReadyForQuery too): it
+		// ends the session it just answered (Node's pg then sends its
+		// Terminate).
+		v.bye = true
 		e.dbTLS[k] = v
 	case side == 1:
 	default:
@@ -838,15 +846,18 @@ func (e *Engine) dbTLSQuit(c *flowtable.Conn, fs *flowState, ts int64) {
 // pgx close at once on a FATAL, while the server's own close is still on
 // its way). A client that ends its session sends a last message first
 // (Terminate, COM_QUIT), a record 3 bytes longer than a close_notify.
+// Or the server's close_notify came right after its answer, before the
+// client said anything more: the server ended the session it had just
+// answered (Node's pg sends its Terminate only then).
 func (e *Engine) dbTLSGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 	if len(e.dbTLS) == 0 || fs.service != svcSSL {
 		return false
 	}
 	v, ok := e.dbTLS[keyOf(c)]
-	if !ok || !v.srv || !closeNotifyOnly(c.Size(0)-v.cliAt) {
+	if !ok || !v.srv || !(v.bye || closeNotifyOnly(c.Size(0)-v.cliAt)) {
 		return false
 	}
-	return e.dbTLSLogin(c, fs, ts, false)
+	return e.dbTLSLogin(c, fs, ts, v.bye)
 }
 
 // dbTLSEnded reports whether a client's reset of a TLS-upgraded
@@ -901,11 +912,11 @@ func (e *Engine) dbTLSLogin(c *flowtable.Conn, fs *flowState, ts int64, byServer
 		b.B = append(b.B, name...)
 		b.B = append(b.B, " server "...)
 		b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-		b.B = append(b.B, " closed the TLS connection of client "...)
+		b.B = append(b.B, " ended the TLS session of client "...)
 		b.B = c.Orig().AppendTo(b.B)
 		b.B = append(b.B, " itself, "...)
 		b.B = appendDurationWords(b.B, ts-c.First)
-		b.B = append(b.B, " after it began, before the client ended its session"...)
+		b.B = append(b.B, " after it began, right after answering the client's last message"...)
 	} else {
 		b.B = append(b.B, "client "...)
 		b.B = c.Orig().AppendTo(b.B)

@@ -1511,6 +1511,12 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR 1290 3307 server session", // go-sql-driver, the same
 			"DB_ERROR 1969 3306 server session", // max_statement_time
 		}, 28},
+		{"db-postgres-tls-clients.pcap", []string{ // PostgreSQL over TLS, Node's pg and pgx
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 5432 server startup", // Node's pg, wrong password: the server's close_notify came before Node's Terminate
+			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 5432 server startup", // pgx, wrong password
+			// Node's second wrong password is not seen: its Terminate went
+			// out before the server's close_notify, as a healthy end's does.
+		}, 7},
 		{"db-mysql-tls.pcap", []string{ // MariaDB over TLS: the errors are encrypted
 			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // mariadb client, wrong password (the server closes after its ERR)
 			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // mariadb client, a database it may not use
