@@ -466,13 +466,17 @@ func pgHint(code, msg []byte) string {
 	return ""
 }
 
+// kindTLSNotOffered is TLS_NOT_OFFERED's bit in dbState.sent, above every
+// error kind of the three protocols (pgKind, myKind, the rk constants).
+const kindTLSNotOffered = 31
+
 // pgSSLRefused reports, at the client's close, a client that asked for
 // TLS (SSLRequest), heard 'N' (the server has no TLS) and closed without
 // going on in plaintext: libpq's "server does not support SSL, but SSL
 // was required" (sslmode=require and above).
 func (e *Engine) pgSSLRefused(c *flowtable.Conn, fs *flowState, ts int64) {
 	d := e.dbOf(fs)
-	if d == nil || d.kind != svcPostgres || !d.sslNo || d.reqs != 0 || d.user != 0 || d.dbname != 0 || c.Size(1) != 1 || !d.first(31) {
+	if d == nil || d.kind != svcPostgres || !d.sslNo || d.reqs != 0 || d.user != 0 || d.dbname != 0 || c.Size(1) != 1 || !d.first(kindTLSNotOffered) {
 		return
 	}
 	b := e.problemEvent(c, fs, NoteDBError, ts)
@@ -836,7 +840,7 @@ func (e *Engine) dbTLSQuit(c *flowtable.Conn, fs *flowState, ts int64) {
 	// not just with a close_notify: the client had not quit (COM_QUIT and
 	// Terminate get no answer).
 	if v, ok := e.dbTLS[keyOf(c)]; ok && c.Size(1)-v.srvAt > maxCloseNotify {
-		e.dbTLSLogin(c, fs, ts, true)
+		e.dbTLSLogin(c, fs, v.kind, ts, true)
 	}
 }
 
@@ -857,7 +861,7 @@ func (e *Engine) dbTLSGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 	if !ok || !v.srv || !(v.bye || closeNotifyOnly(c.Size(0)-v.cliAt)) {
 		return false
 	}
-	return e.dbTLSLogin(c, fs, ts, v.bye)
+	return e.dbTLSLogin(c, fs, v.kind, ts, v.bye)
 }
 
 // dbTLSEnded reports whether a client's reset of a TLS-upgraded
@@ -889,17 +893,14 @@ func closeNotifyOnly(n uint64) bool {
 // maxCloseNotify is more than any close_notify record takes.
 const maxCloseNotify = 40
 
-// dbTLSLogin writes the DB_ERROR of a login refused inside TLS, closed by
-// the server (byServer) or by the client after its answer.
-func (e *Engine) dbTLSLogin(c *flowtable.Conn, fs *flowState, ts int64, byServer bool) bool {
-	if len(e.dbTLS) == 0 || ts-c.First > dbLogin || !e.tlsEstablished(fs) || e.q(fs).events&(1<<NoteDBError) != 0 {
+// dbTLSLogin writes the DB_ERROR of a login refused inside TLS (kind:
+// svcPostgres, svcMySQL; the callers found the connection in
+// Engine.dbTLS), closed by the server (byServer) or by the client after
+// its answer.
+func (e *Engine) dbTLSLogin(c *flowtable.Conn, fs *flowState, kind uint8, ts int64, byServer bool) bool {
+	if ts-c.First > dbLogin || !e.tlsEstablished(fs) || e.q(fs).events&(1<<NoteDBError) != 0 {
 		return false
 	}
-	v, ok := e.dbTLS[keyOf(c)]
-	if !ok {
-		return false
-	}
-	kind := v.kind
 	b := e.problemEvent(c, fs, NoteDBError, ts)
 	if b == nil {
 		return true
