@@ -297,19 +297,26 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 		}
 		body = body[k+2:]
 	}
-	if len(code) != 5 || !pgReportable(sev, code) || !d.first(pgKind(code)) {
+	if len(code) != 5 || !pgReportable(sev, code, msg) || !d.first(pgKind(code)) {
 		return
 	}
 	b := e.problemEvent(c, fs, NoteDBError, ts)
 	if b == nil {
 		return
 	}
-	b.B = append(b.B, "PostgreSQL server "...)
+	hint, relayed := pgbouncerHint(code, msg)
+	pooler := hint != "" || relayed != ""
+	if pooler {
+		b.B = append(b.B, "PgBouncer "...)
+	} else {
+		b.B = append(b.B, "PostgreSQL server "...)
+		hint = pgHint(code, msg)
+	}
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	switch {
 	case !d.ready:
 		b.B = append(b.B, " refused client "...)
-	case string(sev) == "FATAL" || string(sev) == "PANIC":
+	case pooler || string(sev) == "FATAL" || string(sev) == "PANIC":
 		b.B = append(b.B, " ended the session of client "...)
 	default:
 		b.B = append(b.B, " failed a query of client "...)
@@ -322,12 +329,18 @@ func (e *Engine) pgError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	b.B = append(b.B, code...)
 	b.B = append(b.B, ' ')
 	b.B = appendText(b.B, msg[:min(len(msg), 200)])
-	if h := pgHint(code, msg); h != "" {
+	if relayed != "" {
+		b.B = append(b.B, ": PgBouncer's own login to the PostgreSQL server behind it failed, and it passed the server's error on: "...)
+		hint = pgHint([]byte(relayed), msg)
+	} else if hint != "" {
 		b.B = append(b.B, ": "...)
-		b.B = append(b.B, h...)
 	}
+	b.B = append(b.B, hint...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"postgresql"`...)
+	if pooler {
+		b.B = append(b.B, `,"pooler":"pgbouncer"`...)
+	}
 	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, `,"severity":`...)
 	b.B = jsonw.Bytes(b.B, sev)
@@ -404,10 +417,12 @@ func (e *Engine) appendUserDBJSON(dst []byte, d *dbState) []byte {
 // (40: deadlocks, serialization failures), resources (53), operator
 // intervention (57: statement timeouts, shutdowns), system errors (58)
 // and internal errors (XX), plus a write in a read-only transaction (a
-// replica), a missing privilege, and a lock not available. Errors of the
+// replica), a missing privilege, a lock not available, and a prepared
+// statement missing or already there (a pooler in transaction mode under
+// a driver that prepares statements: pgx, JDBC, asyncpg). Errors of the
 // query's own data or text (a duplicate key, a syntax error) are the
 // application's answers, not reported.
-func pgReportable(sev, code []byte) bool {
+func pgReportable(sev, code, msg []byte) bool {
 	switch string(sev) {
 	case "FATAL", "PANIC":
 		return true
@@ -422,6 +437,8 @@ func pgReportable(sev, code []byte) bool {
 	switch string(code) {
 	case "25006", "42501", "55P03", "55006":
 		return true
+	case "26000", "42P05":
+		return bytes.HasPrefix(msg, []byte("prepared statement"))
 	}
 	return false
 }
@@ -460,6 +477,11 @@ func pgHint(code, msg []byte) string {
 		return "the role lacks a privilege"
 	case "55P03":
 		return "a lock was not available (lock_timeout or NOWAIT)"
+	case "26000", "42P05":
+		if bytes.HasPrefix(msg, []byte("prepared statement")) {
+			return "the driver's prepared statement is missing on this server connection, or one of its name is already there: the classic cause is a pooler in transaction mode (PgBouncer's pool_mode=transaction without max_prepared_statements) giving the client's statements different server connections; use session pooling, or turn the driver's statement cache off (pgx: QueryExecModeExec or simple protocol; JDBC: prepareThreshold=0)"
+		}
+		return ""
 	case "08P01":
 		return "a protocol violation: the client does not speak PostgreSQL's protocol as the server expects"
 	}
@@ -697,7 +719,7 @@ func pgKind(code []byte) int {
 }
 
 var pgCodes = [...]string{"28P01", "28000", "3D000", "53300", "53100", "53200", "57P01", "57P02", "57P03",
-	"57014", "25006", "25P03", "40P01", "40001", "42501", "55P03", "08P01"}
+	"57014", "25006", "25P03", "40P01", "40001", "42501", "55P03", "08P01", "26000", "42P05"}
 
 // Redis error kinds (dbState.sent).
 const (

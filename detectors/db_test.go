@@ -359,3 +359,86 @@ func TestMySQLPacketsSplitAnywhere(t *testing.T) {
 		t.Errorf("refused at connect: %v", got)
 	}
 }
+
+// TestPgBouncerMessages: PgBouncer's errors are named by their message,
+// whatever their code (08P01 for all of them before 1.22) and severity
+// (ERROR before 1.22, FATAL after); the server's login errors it relays
+// get the server's meaning; prepared statements missing on a pooled
+// server connection are reported; a real protocol violation keeps its
+// meaning.
+func TestPgBouncerMessages(t *testing.T) {
+	start := pgStartup("user", "app", "database", "shop")
+	ready := append(append(pgMsg('R', "\x00\x00\x00\x00"), pgMsg('S', "server_version\x0015\x00")...), pgMsg('Z', "I")...)
+	for _, tc := range []struct {
+		sev, code, msg string
+		session        bool   // after ReadyForQuery
+		want           string // in the event's msg; "" for no event
+		pooler         bool
+	}{
+		{"ERROR", "08P01", "no more connections allowed (max_client_conn)", false, "refused client 198.18.0.2 (user app, database shop): ERROR 08P01 no more connections allowed (max_client_conn): PgBouncer has no client slot left", true},
+		{"FATAL", "53300", "no more connections allowed (max_client_conn)", false, "PgBouncer has no client slot left", true},
+		{"ERROR", "08P01", "query_wait_timeout", true, "ended the session of client 198.18.0.2 (user app, database shop): ERROR 08P01 query_wait_timeout: no server connection became free", true},
+		{"ERROR", "08P01", "client_idle_timeout", true, "PgBouncer closed the idle client connection", true},
+		{"ERROR", "08P01", "unsupported startup parameter: search_path", false, "ignore_startup_parameters", true},
+		{"ERROR", "08P01", "no such database: shop", false, "[databases] section", true},
+		{"ERROR", "08P01", "password authentication failed", false, "PgBouncer does not know", true},
+		{"FATAL", "28P01", "password authentication failed", false, "PgBouncer does not know", true},
+		{"ERROR", "08P01", "server login has been failing, try again later (server_login_retry)", false, "keeps failing", true},
+		{"ERROR", "08P01", `password authentication failed for user "app"`, false, "it passed the server's error on: wrong password", true},
+		{"ERROR", "08P01", `no pg_hba.conf entry for host "198.18.0.1", user "app", database "shop", no encryption`, false, "passed the server's error on: no pg_hba.conf rule", true},
+		{"ERROR", "08P01", `database "shop" does not exist`, false, "passed the server's error on: the database does not exist", true},
+		{"FATAL", "28P01", `password authentication failed for user "app"`, false, "PostgreSQL server 198.18.0.1:5432 refused client 198.18.0.2 (user app, database shop): FATAL 28P01 password authentication failed for user \"app\": wrong password", false},
+		{"FATAL", "08P01", "invalid frontend message type 120", true, "a protocol violation", false},
+		{"ERROR", "26000", `prepared statement "stmtcache_1f0c" does not exist`, true, "failed a query of client 198.18.0.2 (user app, database shop): ERROR 26000 prepared statement \"stmtcache_1f0c\" does not exist: the driver's prepared statement is missing on this server connection", false},
+		{"ERROR", "42P05", `prepared statement "S_1" already exists`, true, "pool_mode=transaction", false},
+		{"ERROR", "26000", `invalid statement name`, true, "", false},
+		{"ERROR", "42P01", `relation "items" does not exist`, true, "", false},
+	} {
+		segs := client(start)
+		stream := pgErr(tc.sev, tc.code, tc.msg)
+		if tc.session {
+			segs = append(segs, seg{false, "A", ready, 1e6}, seg{true, "A", pgMsg('Q', "select 1\x00"), 1e6})
+			if tc.code == "26000" || tc.code == "42P05" || tc.code == "42P01" {
+				stream = append(stream, pgMsg('Z', "I")...)
+			}
+		}
+		for _, i := range []int{0, 7, len(stream) / 2} {
+			out := splitReplay(t, 5432, segs, stream, i, seg{false, "FA", nil, 1e6})
+			var got [][]byte
+			for _, l := range out.lines {
+				if noteOf(l) != "" {
+					got = append(got, l)
+				}
+			}
+			if tc.want == "" {
+				if len(got) != 0 {
+					t.Errorf("%s %s cut %d: %s", tc.code, tc.msg, i, got)
+				}
+				continue
+			}
+			// A message cut by a segment's end keeps its first 64 bytes.
+			if len(got) != 1 || i == 0 && !bytes.Contains(got[0], []byte(jsonText(tc.want))) || bytes.Contains(got[0], []byte(`"pooler":"pgbouncer"`)) != tc.pooler {
+				t.Errorf("%s %s cut %d: want %q, pooler %v:\n%s", tc.code, tc.msg, i, tc.want, tc.pooler, got)
+			}
+		}
+	}
+}
+
+// jsonText is s as it reads inside a JSON string.
+func jsonText(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+// TestPgBouncerHintAllocs: naming an error costs no allocation.
+func TestPgBouncerHintAllocs(t *testing.T) {
+	msgs := [][]byte{[]byte("pgbouncer cannot connect to server"), []byte(`password authentication failed for user "app"`), []byte("remaining connection slots are reserved for roles with the SUPERUSER attribute")}
+	code := []byte("08P01")
+	if n := testing.AllocsPerRun(100, func() {
+		for _, m := range msgs {
+			pgbouncerHint(code, m)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
