@@ -1523,6 +1523,23 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // go-sql-driver, wrong password
 			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 3306 server startup", // Node's mysql2, wrong password
 		}, 8},
+		{"db-pgbouncer.pcap", []string{ // PgBouncer 1.18 in transaction mode before PostgreSQL
+			"DB_ERROR 08P01 6432 server session pgbouncer: client_idle_timeout",                           // psql idle for 5 s
+			"DB_ERROR 08P01 6432 server session pgbouncer: query_wait_timeout",                            // both server connections held by transactions
+			"DB_ERROR 08P01 6432 server startup pgbouncer: SASL authentication failed",                    // psql, wrong password
+			"DB_ERROR 08P01 6432 server startup pgbouncer: SASL authentication failed",                    // psql, a user PgBouncer does not know
+			"DB_ERROR 08P01 6432 server startup pgbouncer: SASL authentication failed",                    // psql over IPv6, wrong password
+			"DB_ERROR 08P01 6432 server startup pgbouncer: SASL authentication failed",                    // pgx, wrong password
+			"DB_ERROR 08P01 6432 server startup pgbouncer: database \"nosuch\" does not exist",            // the server's error, relayed
+			"DB_ERROR 08P01 6432 server startup pgbouncer: no more connections allowed (max_client_conn)", // the ninth client
+			"DB_ERROR 08P01 6432 server startup pgbouncer: no such database: other",
+			"DB_ERROR 08P01 6432 server startup pgbouncer: password authentication failed for user \"app\"", // PgBouncer's own login to the server, relayed
+			"DB_ERROR 08P01 6432 server startup pgbouncer: unsupported startup parameter: options",          // PGOPTIONS
+			"DB_ERROR 26000 6432 server session",                                                            // psql's PREPARE, then its server connection was ended
+			"DB_ERROR 42P05 6432 server session",                                                            // pgx's statement cache on three of four connections
+			"DB_ERROR 42P05 6432 server session",
+			"DB_ERROR 42P05 6432 server session",
+		}, 28},
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password
@@ -1546,14 +1563,17 @@ func TestDatabaseErrors(t *testing.T) {
 			events, flows, _ := analyse(t, "../testdata/lab/"+tc.file, workers, nil)
 			var got []string
 			for _, e := range events {
-				code, phase := "-", "-"
+				code, phase, pooler := "-", "-", ""
 				if db, ok := e["db"].(map[string]any); ok {
 					code = db["code"].(string)
 					if p, ok := db["phase"].(string); ok {
 						phase = p
 					}
+					if p, ok := db["pooler"].(string); ok {
+						pooler = " " + p + ": " + db["message"].(string)
+					}
 				}
-				got = append(got, fmt.Sprintf("%s %s %v %s %s", e.str("note"), code, e.num("id.resp_p"), e.str("side"), phase))
+				got = append(got, fmt.Sprintf("%s %s %v %s %s%s", e.str("note"), code, e.num("id.resp_p"), e.str("side"), phase, pooler))
 			}
 			sort.Strings(got)
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {

@@ -34,7 +34,7 @@ trap cleanup EXIT INT TERM
 CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
 step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
 "$here/lab.sh" up "$NAME" "$STATE" "$LAB"
-echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; PostgreSQL :5432 (TLS) and :5433 (no TLS); MariaDB :3306 and :3307 (read-only); Redis :6379 (password), :6380 (replica), :6382 (full); reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; PostgreSQL :5432 (TLS) and :5433 (no TLS), PgBouncer :6432 before it; MariaDB :3306 and :3307 (read-only); Redis :6379 (password), :6380 (replica), :6382 (full); reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
 
 rm -rf "$OUT"
 step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
@@ -108,6 +108,8 @@ try "psql to a database that does not exist" psql -w -X "host=198.18.0.1 user=ap
 try "psql with sslmode=require to a PostgreSQL that has no TLS" psql -w -X "host=198.18.0.1 port=5433 user=app password=secret dbname=shop sslmode=require" -c 'select 1'
 try "psql: a query runs past statement_timeout" psql -w -X -q "$PG password=secret sslmode=disable" -c 'set statement_timeout=300' -c 'select pg_sleep(1)'
 try "psql over TLS (healthy: its errors would be encrypted)" psql -w -X -tA "$PG password=secret sslmode=require" -c 'select name from items'
+try "psql through PgBouncer with a startup parameter it does not pass on" env PGOPTIONS='-c search_path=public' psql -w -X "host=198.18.0.1 port=6432 user=app password=secret dbname=shop" -c 'select 1'
+try "psql through PgBouncer to a database its server does not have" psql -w -X "host=198.18.0.1 port=6432 user=app password=secret dbname=nosuch" -c 'select 1'
 try "mariadb client with a wrong password" mariadb --no-defaults --skip-ssl -h 198.18.0.1 -uapp -pwrong shop -e 'select 1'
 try "psql over TLS with a wrong password (the error is encrypted, the refusal is not)" psql -w -X "$PG password=wrong sslmode=require" -c 'select 1'
 try "mariadb client over IPv6, an address no MariaDB account may connect from" mariadb --no-defaults -h fd00:198:18::1 -P 3307 -uapp -psecret shop -e 'select 1'

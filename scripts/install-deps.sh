@@ -8,7 +8,7 @@ declare -A pkg=(
   [nginx]=nginx-light [dnsmasq]=dnsmasq-base [dig]=bind9-dnsutils [iptables]=iptables
   [argus]=argus-server [ip]=iproute2 [jq]=jq [bc]=bc [/usr/bin/time]=time [wget]=wget
   [psql]=postgresql-client [redis-server]=redis-server [redis-cli]=redis-tools
-  [mariadbd]=mariadb-server [mariadb]=mariadb-client
+  [mariadbd]=mariadb-server [mariadb]=mariadb-client [pgbouncer]=pgbouncer
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
@@ -31,5 +31,5 @@ fi
 # nginx-light's package starts a system nginx on port 80; the tests start
 # their own inside namespaces, so stop that one if it runs.
 # The same for the system PostgreSQL, MariaDB and Redis their packages may start.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx postgresql mariadb redis-server >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx postgresql mariadb redis-server pgbouncer >/dev/null 2>&1 || true; fi
 go mod download

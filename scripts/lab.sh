@@ -60,6 +60,11 @@
 #         max_connections 10
 #   3307  MariaDB, read-only (--read-only); app may connect only from
 #         198.18.0.0/24 (the pod's IPv6 address gets error 1130)
+#   6432  PgBouncer before the :5433 server, pool_mode transaction, 2 server
+#         connections per pool, max_client_conn 8, query_wait_timeout 2 s,
+#         client_idle_timeout 4 s; users app/secret (from its auth_file);
+#         databases shop, nosuch (whose server database does not exist) and
+#         badlogin (for which PgBouncer holds a wrong password)
 #   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
 #         6381 maxclients 1; 6382 maxmemory 100kb, noeviction (every write: OOM)
 #   9999  filtered: iptables DROP
@@ -162,6 +167,36 @@ databases() { # PostgreSQL, MariaDB and Redis servers (see the top of this file)
       "host all app 0.0.0.0/0 scram-sha-256" "host all app ::/0 scram-sha-256" >"$d/pg_hba.conf"
     bg_srv "postgres-$port" runuser -u postgres -- "$bin/postgres" -D "$d"
   done
+  # PgBouncer refuses to run as root: its files are the postgres user's.
+  mkdir "$db/pgb"
+  printf '"app" "secret"\n' >"$db/pgb/users.txt"
+  cat >"$db/pgb/pgbouncer.ini" <<INI
+[databases]
+shop = host=198.18.0.1 port=5433 dbname=shop
+nosuch = host=198.18.0.1 port=5433 dbname=nosuch
+badlogin = host=198.18.0.1 port=5433 dbname=shop user=app password=wrong
+[pgbouncer]
+listen_addr = 198.18.0.1,fd00:198:18::1
+listen_port = 6432
+unix_socket_dir = $db/pgb
+auth_type = scram-sha-256
+auth_file = $db/pgb/users.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 8
+query_wait_timeout = 2
+client_idle_timeout = 4
+server_login_retry = 1
+logfile = $db/pgb/pgbouncer.log
+pidfile = $db/pgb/pgbouncer.pid
+INI
+  chown -R postgres "$db/pgb"
+  if command -v pgbouncer >/dev/null; then
+    bg_srv pgbouncer runuser -u postgres -- pgbouncer "$db/pgb/pgbouncer.ini"
+  else
+    echo "lab: PgBouncer is missing (scripts/install-deps.sh installs it)" >&2
+    return 1
+  fi
   for port in 3306 3307; do
     mariadb-install-db --user=mysql --datadir="$my/$port" --auth-root-authentication-method=normal --skip-test-db >"$dir/mariadb-install-$port.log" 2>&1 ||
       { echo "lab: mariadb-install-db failed:" >&2; cat "$dir/mariadb-install-$port.log" >&2; return 1; }
@@ -364,7 +399,7 @@ CONF
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
   for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
-  for p in 5432 5433 3306 3307; do wait_port t "$p"; done
+  for p in 5432 5433 6432 3306 3307; do wait_port t "$p"; done
   database_users
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
