@@ -25,24 +25,28 @@ import (
 // dbState is a PostgreSQL, MySQL or Redis connection's state
 // (Engine.dbs): 120 bytes, only for those connections.
 type dbState struct {
-	seen   int64  // server stream offset walked to
+	seen   int64 // server stream offset walked to
+	heldTS int64
 	skip   uint32 // bytes of the current frame still to pass
 	num    uint32 // Redis: a bulk length being read
-	kind   uint8  // svcPostgres, svcRedis, svcMySQL
-	st     uint8  // the walk's state (dbFrame...)
-	hdrN   uint8  // PostgreSQL: bytes of a message header held in hdr
-	reqs   uint8  // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
-	errs   uint8  // events written for this connection
 	sent   uint32 // errors reported, a bit per kind (pgKind, myKind, the rk constants): each once per connection
-	ready  bool   // the startup is over (PostgreSQL: ReadyForQuery; MySQL: the first OK)
-	zip    bool   // MySQL: the client asked for compression (not followed after the startup)
-	sslNo  bool   // PostgreSQL: the server answered 'N' to the client's SSLRequest
-	lnN    uint8  // bytes held in ln
-	held   int8   // Redis: the kind of an error held (-1 none), see redisError; its line is in ln
-	auth   bool   // Redis: the client sent AUTH or HELLO after the held error
+	pendAt uint32 // when the pending request was sent: ms from the connection's first packet
 	user   uint16 // the client's user and database names (PostgreSQL, MySQL), interned (Engine.dbNames) + 1; 0: unknown
 	dbname uint16
-	heldTS int64
+	kind   uint8 // svcPostgres, svcRedis, svcMySQL
+	st     uint8 // the walk's state (dbFrame...)
+	hdrN   uint8 // PostgreSQL: bytes of a message header held in hdr
+	reqs   uint8 // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
+	errs   uint8 // events written for this connection
+	ready  bool  // the startup is over (PostgreSQL: ReadyForQuery; MySQL: the first OK)
+	zip    bool  // MySQL: the client asked for compression (not followed after the startup)
+	sslNo  bool  // PostgreSQL: the server answered 'N' to the client's SSLRequest
+	lnN    uint8 // bytes held in ln
+	held   int8  // Redis: the kind of an error held (-1 none), see redisError; its line is in ln
+	auth   bool  // Redis: the client sent AUTH or HELLO after the held error
+	pend   bool  // the client sent a request (not its goodbye) the server has not answered a byte of
+	block  bool  // the pending request may wait by design: a Redis blocking command (BLPOP, XREAD BLOCK, WAIT)
+	repl   bool  // PostgreSQL: a replication session (the client's status updates get no answer)
 	hdr    [5]byte
 	ln     [64]byte // the start of an error cut by a segment's end, or (Redis) of the error held
 }
@@ -126,7 +130,14 @@ var redisAUTH, redisHELLO = []byte("\r\nauth\r\n"), []byte("\r\nhello\r\n")
 // dbClient reads a client segment of a PostgreSQL connection: the
 // startup message's user and database, and the requests the server
 // answers with one byte.
-func (e *Engine) dbClient(d *dbState, b []byte) {
+func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
+	switch {
+	case dbGoodbye(d.kind, b):
+		d.pend = false
+	case len(b) >= 4 && !d.pend: // every request is longer than a keep-alive probe's byte
+		d.pend, d.pendAt = true, uint32(min((ts-c.First)/1e6, 1<<32-1))
+		d.block = d.kind == svcRedis && redisBlocking(b)
+	}
 	if d.kind == svcRedis && d.held >= 0 && (indexFold(b, redisAUTH) >= 0 || indexFold(b, redisHELLO) >= 0) {
 		d.auth = true
 	}
@@ -156,14 +167,188 @@ func (e *Engine) dbClient(d *dbState, b []byte) {
 				d.user = e.dbName(rest[:v])
 			case "database":
 				d.dbname = e.dbName(rest[:v])
+			case "replication":
+				d.repl = true
 			}
 			p = rest[v+1:]
 		}
 	}
 }
 
+// dbGoodbye reports whether b is a client's last message, which the
+// server answers by closing: PostgreSQL's Terminate, MySQL's COM_QUIT,
+// Redis's QUIT (or SHUTDOWN, which stops the server).
+func dbGoodbye(kind uint8, b []byte) bool {
+	switch kind {
+	case svcPostgres:
+		return len(b) == 5 && b[0] == 'X'
+	case svcMySQL:
+		return len(b) == 5 && b[3] == 0 && b[4] == 1
+	case svcRedis:
+		return indexFold(b, redisQUIT) >= 0 || indexFold(b, redisSHUTDOWN) >= 0
+	}
+	return false
+}
+
+var redisQUIT, redisSHUTDOWN = []byte("quit\r\n"), []byte("shutdown")
+
+// kindClosed is CLOSED_DURING_QUERY's and QUERY_ABANDONED's bit in
+// dbState.sent: the session ends with either.
+const kindClosed = 30
+
+// redisBlocking reports whether the command b starts is one that waits
+// by design until there is something to answer: the list and sorted-set
+// blocking pops, XREAD and XREADGROUP with BLOCK, WAIT and WAITAOF.
+func redisBlocking(b []byte) bool {
+	name := b
+	if len(b) > 0 && b[0] == '*' { // *N CRLF $L CRLF NAME CRLF
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || i+1 >= len(b) || b[i+1] != '$' {
+			return false
+		}
+		name = b[i+1:]
+		j := bytes.IndexByte(name, '\n')
+		if j < 0 {
+			return false
+		}
+		name = name[j+1:]
+	}
+	if k := bytes.IndexAny(name, " \r"); k >= 0 {
+		name = name[:k]
+	}
+	if len(name) > 16 {
+		return false
+	}
+	var up [16]byte
+	for i, ch := range name {
+		if 'a' <= ch && ch <= 'z' {
+			ch -= 'a' - 'A'
+		}
+		up[i] = ch
+	}
+	switch string(up[:len(name)]) {
+	case "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF":
+		return true
+	case "XREAD", "XREADGROUP":
+		return indexFold(b, redisBLOCK) >= 0
+	}
+	return false
+}
+
+var redisBLOCK = []byte("block")
+
+// dbGaveUp reports a client that closed (FIN) its session while waiting,
+// at least a second, for the answer to a request: its timeout (a
+// context deadline, a driver's query or read timeout, PGCONNECT_TIMEOUT
+// during the login) fired before the server answered, which may still be
+// working on it. Not for a request that waits by design (a Redis
+// blocking command) nor a replication session.
+func (e *Engine) dbGaveUp(c *flowtable.Conn, fs *flowState, ts int64) {
+	d := e.dbOf(fs)
+	if d == nil || !d.pend || d.block || d.repl || d.st == dbOff || c.E[1].FINs() != 0 {
+		return
+	}
+	waited := ts - (c.First + int64(d.pendAt)*1e6)
+	if waited < minNoResponse || !d.first(kindClosed) {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = e.appendUserDB(b.B, d)
+	if d.kind == svcRedis || d.ready {
+		b.B = append(b.B, " gave up on its request to "...)
+	} else {
+		b.B = append(b.B, " gave up on its login to "...)
+	}
+	system := "postgresql"
+	switch d.kind {
+	case svcPostgres:
+		b.B = append(b.B, "PostgreSQL server "...)
+	case svcMySQL:
+		b.B = append(b.B, "MySQL server "...)
+		system = "mysql"
+	case svcRedis:
+		b.B = append(b.B, "Redis server "...)
+		system = "redis"
+	}
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " and closed the connection after waiting "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " without a byte of answer"...)
+	if d.kind == svcRedis || d.ready {
+		b.B = append(b.B, ": its timeout (a context deadline, the driver's query or read timeout) is shorter than the server took, or it was stopped; the server may still be running the query (a slow query, a lock wait, a server busy or paused)"...)
+	} else {
+		b.B = append(b.B, ": its connect timeout fired during the login (a pooler waiting for a server connection, an overloaded server, an authentication backend that hangs)"...)
+	}
+	b.B = appendSide(b.B, "client")
+	b.B = append(b.B, `,"db":{"system":"`...)
+	b.B = append(b.B, system...)
+	b.B = append(b.B, `","code":"QUERY_ABANDONED"`...)
+	if d.kind != svcRedis { // Redis has no login phase
+		b.B = e.appendUserDBJSON(b.B, d)
+	}
+	b.B = append(b.B, `},"waited_ms":`...)
+	b.B = appendUint(b.B, uint64(waited/1e6))
+	e.eventEndPcap(b, fs)
+}
+
+// dbServerClosed reports a server that closed (FIN) a logged-in session
+// while the client waited for the answer to a request the server had
+// acknowledged, without a byte of answer or an error: what libpq calls
+// "server closed the connection unexpectedly", MySQL's clients "Lost
+// connection to server during query" (2013), Redis's an EOF. A server
+// closing an idle session (its idle timeout) is not this: no request
+// waits then, and a client that reuses the session meets a reset
+// (TCP_RESET, "after it had closed").
+func (e *Engine) dbServerClosed(c *flowtable.Conn, fs *flowState, ts int64) {
+	d := e.dbOf(fs)
+	if d == nil || !d.pend || d.st == dbOff || (d.kind != svcRedis && !d.ready) || c.Unacked(0) != 0 || !d.first(kindClosed) {
+		return
+	}
+	waited := max(ts-(c.First+int64(d.pendAt)*1e6), 0)
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return
+	}
+	// says is written as is: its quotes are escaped for JSON.
+	system, says := "postgresql", `\"server closed the connection unexpectedly\"`
+	switch d.kind {
+	case svcPostgres:
+		b.B = append(b.B, "PostgreSQL server "...)
+	case svcMySQL:
+		b.B = append(b.B, "MySQL server "...)
+		system, says = "mysql", `error 2013 \"Lost connection to server during query\" (MariaDB's KILL of a connection ends it this way too)`
+	case svcRedis:
+		b.B = append(b.B, "Redis server "...)
+		system, says = "redis", `an EOF, \"Connection closed by server\" (Redis itself closes a client past its client-output-buffer-limit, or on CLIENT KILL)`
+	}
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " closed the connection of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = e.appendUserDB(b.B, d)
+	b.B = append(b.B, " "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " after its request, without an answer or an error: the server process died (a crash, or an out-of-memory kill), the server restarted or failed over, or a proxy or pooler in between closed it (its timeout); the client sees "...)
+	b.B = append(b.B, says...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"db":{"system":"`...)
+	b.B = append(b.B, system...)
+	b.B = append(b.B, `","code":"CLOSED_DURING_QUERY"`...)
+	if d.kind != svcRedis { // Redis has no login phase
+		b.B = e.appendUserDBJSON(b.B, d)
+	}
+	b.B = append(b.B, `},"waited_ms":`...)
+	b.B = appendUint(b.B, uint64(waited/1e6))
+	e.eventEndPcap(b, fs)
+}
+
 // dbServer walks a server segment of a PostgreSQL or Redis connection.
 func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decode.Packet, ts int64) {
+	d.pend = false
 	if d.st == dbOff {
 		return
 	}
@@ -241,7 +426,16 @@ func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 				d.st, d.lnN = dbHold, 0 // the rest comes in the next segments
 			}
 		case 'Z':
-			d.ready = true
+			d.ready, d.pend = true, false
+		case 'R':
+			if l >= 8 && len(b) >= 4 && !d.ready {
+				if a := binary.BigEndian.Uint32(b); a == 0 || a == 12 {
+					// AuthenticationOk or SASLFinal: the client now
+					// waits for the server (a pooler for a server
+					// connection) to say it is ready.
+					d.pend, d.pendAt = true, uint32(min((ts-c.First)/1e6, 1<<32-1))
+				}
+			}
 		}
 		if d.skip == 0 {
 			d.st = dbFrame

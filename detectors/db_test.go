@@ -442,3 +442,108 @@ func TestPgBouncerHintAllocs(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// TestDBClosedDuringQuery: a server that closes a session while a
+// request waits for its answer (a crash, an OOM kill, MariaDB's KILL, a
+// proxy's timeout) is reported; one that closes after answering, after
+// the client's goodbye, or during the login, is not.
+func TestDBClosedDuringQuery(t *testing.T) {
+	pgStart := pgStartup("user", "app", "database", "shop")
+	pgReady := append(pgMsg('R', "\x00\x00\x00\x00"), pgMsg('Z', "I")...)
+	pgQuery := pgMsg('Q', "select pg_sleep(60)\x00")
+	myGreeting := myPkt(0, "\x0a5.5.5-10.11.6-MariaDB\x00", "\x01\x00\x00\x00", "abcdefgh\x00", "\xff\xf7", "\x08", "\x02\x00", "\xff\x81", "\x15", strings.Repeat("\x00", 10), "ijklmnopqrst\x00", "mysql_native_password\x00")
+	myLogin := myPkt(1, "\x8d\xa6\x0f\x00", "\x00\x00\x00\x01", "\x21", strings.Repeat("\x00", 23), "app\x00", "\x00", "shop\x00")
+	myOK := myPkt(2, "\x00\x00\x00\x02\x00\x00\x00")
+	myQuery := myPkt(0, "\x03select sleep(60)")
+	open := func(msgs ...seg) []seg {
+		return append([]seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}, msgs...)
+	}
+	cli := func(b []byte, gap int64) seg { return seg{true, "A", b, gap} }
+	srv := func(b []byte) seg { return seg{false, "A", b, 1e6} }
+	for _, tc := range []struct {
+		name string
+		port uint16
+		segs []seg
+		want string // in the event's msg; "" for no event
+	}{
+		{"postgres, a query running", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), seg{false, "FA", nil, 2500e6}),
+			`PostgreSQL server 198.18.0.1:5432 closed the connection of client 198.18.0.2 (user app, database shop) 2.5 s after its request, without an answer or an error`},
+		{"postgres, closed idle", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), srv(append(pgMsg('C', "SELECT 1\x00"), pgMsg('Z', "I")...)), seg{false, "FA", nil, 10e9}), ""},
+		{"postgres, a partial answer", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), srv(pgMsg('T', "\x00\x00")), seg{false, "FA", nil, 1e9}), ""},
+		{"postgres, Terminate", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), srv(pgMsg('Z', "I")), cli(pgMsg('X'), 1e6), seg{false, "FA", nil, 1e6}), ""},
+		{"postgres, during the login", 5432, open(cli(pgStart, 1e6), srv(pgMsg('R', "\x00\x00\x00\x0a")), cli(pgMsg('p', "x\x00"), 1e6), seg{false, "FA", nil, 1e6}), ""},
+		{"mysql, a query running", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myQuery, 1e6), seg{false, "FA", nil, 700e6}),
+			`MySQL server 198.18.0.1:3306 closed the connection of client 198.18.0.2 (user app, database shop) 700 ms after its request`},
+		{"mysql, COM_QUIT", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myPkt(0, "\x01"), 1e6), seg{false, "FA", nil, 1e6}), ""},
+		{"redis, BLPOP", 6379, open(cli([]byte("*3\r\n$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n0\r\n"), 1e6), seg{false, "FA", nil, 3e9}),
+			`Redis server 198.18.0.1:6379 closed the connection of client 198.18.0.2 3.0 s after its request`},
+		{"redis, SHUTDOWN", 6379, open(cli([]byte("*1\r\n$4\r\nPING\r\n"), 1e6), srv([]byte("+PONG\r\n")), cli([]byte("*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n"), 1e6), seg{false, "FA", nil, 1e6}), ""},
+		{"redis, a keep-alive probe's byte", 6379, open(cli([]byte("*1\r\n$4\r\nPING\r\n"), 1e6), srv([]byte("+PONG\r\n")), cli([]byte{0}, 60e9), seg{false, "FA", nil, 1e6}), ""},
+	} {
+		var got [][]byte
+		for _, l := range replay(t, tc.port, tc.segs).lines {
+			if noteOf(l) != "" {
+				got = append(got, l)
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: %s", tc.name, got)
+		case tc.want != "" && (len(got) != 1 || !bytes.Contains(got[0], []byte(jsonText(tc.want))) || !bytes.Contains(got[0], []byte(`"code":"CLOSED_DURING_QUERY"`))):
+			t.Errorf("%s: want %q:\n%s", tc.name, tc.want, got)
+		}
+	}
+}
+
+// TestDBQueryAbandoned: a client that closes its session after waiting
+// at least a second for an answer is reported (its timeout fired); not
+// one that waited less, one in a Redis blocking command, one that said
+// goodbye, nor a replication session; during the login, a client left
+// waiting after its authentication succeeded (a pooler with no server
+// connection) is reported too.
+func TestDBQueryAbandoned(t *testing.T) {
+	pgStart := pgStartup("user", "app", "database", "shop")
+	pgReady := append(pgMsg('R', "\x00\x00\x00\x00"), pgMsg('Z', "I")...)
+	pgQuery := pgMsg('Q', "select pg_sleep(60)\x00")
+	open := func(msgs ...seg) []seg {
+		return append([]seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}, msgs...)
+	}
+	cli := func(b []byte, gap int64) seg { return seg{true, "A", b, gap} }
+	srv := func(b []byte) seg { return seg{false, "A", b, 1e6} }
+	for _, tc := range []struct {
+		name string
+		port uint16
+		segs []seg
+		want string
+	}{
+		{"postgres, a 5 s timeout", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), seg{true, "FA", nil, 5e9}),
+			`client 198.18.0.2 (user app, database shop) gave up on its request to PostgreSQL server 198.18.0.1:5432 and closed the connection after waiting 5.0 s without a byte of answer`},
+		{"postgres, the answer after the close is reset", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), seg{true, "FA", nil, 2e9}, seg{false, "A", nil, 1e6},
+			seg{false, "A", append(pgMsg('C', "SELECT 1\x00"), pgMsg('Z', "I")...), 3e9}, seg{true, "R", nil, 1e6}),
+			`gave up on its request to PostgreSQL server 198.18.0.1:5432 and closed the connection after waiting 2.0 s`},
+		{"postgres, after 300 ms", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), seg{true, "FA", nil, 300e6}), ""},
+		{"postgres, answered", 5432, open(cli(pgStart, 1e6), srv(pgReady), cli(pgQuery, 1e6), srv(pgMsg('Z', "I")), seg{true, "FA", nil, 5e9}), ""},
+		{"postgres, a replication session", 5432, open(cli(pgStartup("user", "rep", "replication", "database"), 1e6), srv(pgReady), cli(pgMsg('d', "r..."), 1e6), seg{true, "FA", nil, 5e9}), ""},
+		{"postgres, waiting after SASLFinal", 6432, open(cli(pgStart, 1e6), srv(pgMsg('R', "\x00\x00\x00\x0cv=abc")), seg{true, "FA", nil, 2e9}),
+			`client 198.18.0.2 (user app, database shop) gave up on its login to PostgreSQL server 198.18.0.1:6432 and closed the connection after waiting 2.0 s`},
+		{"postgres, asked for a password it has not", 5432, open(cli(pgStart, 1e6), srv(pgMsg('R', "\x00\x00\x00\x0aSCRAM-SHA-256\x00\x00")), seg{true, "FA", nil, 2e9}), ""},
+		{"redis, a slow script", 6379, open(cli([]byte("*3\r\n$4\r\nEVAL\r\n$4\r\nx()1\r\n$1\r\n0\r\n"), 1e6), seg{true, "FA", nil, 3e9}),
+			`client 198.18.0.2 gave up on its request to Redis server 198.18.0.1:6379 and closed the connection after waiting 3.0 s`},
+		{"redis, BRPOP", 6379, open(cli([]byte("*3\r\n$5\r\nbrpop\r\n$4\r\njobs\r\n$1\r\n5\r\n"), 1e6), seg{true, "FA", nil, 3e9}), ""},
+		{"redis, XREAD BLOCK", 6379, open(cli([]byte("*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$1\r\n$\r\n"), 1e6), seg{true, "FA", nil, 3e9}), ""},
+		{"redis, inline BLPOP", 6379, open(cli([]byte("BLPOP q 0\r\n"), 1e6), seg{true, "FA", nil, 3e9}), ""},
+	} {
+		var got [][]byte
+		for _, l := range replay(t, tc.port, tc.segs).lines {
+			if noteOf(l) != "" {
+				got = append(got, l)
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: %s", tc.name, got)
+		case tc.want != "" && (len(got) != 1 || !bytes.Contains(got[0], []byte(jsonText(tc.want))) || !bytes.Contains(got[0], []byte(`"code":"QUERY_ABANDONED"`)) || !bytes.Contains(got[0], []byte(`"side":"client"`))):
+			t.Errorf("%s: want %q:\n%s", tc.name, tc.want, got)
+		}
+	}
+}

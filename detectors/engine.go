@@ -599,8 +599,11 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		if !e.tlsServerQuit(c, fs, ts) {
 			e.dbTLSQuit(c, fs, ts)
 		}
+	} else if f&decode.FIN != 0 && !orig && fs.pk == pkDB && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 {
+		e.dbServerClosed(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && fs.service == svcPostgres && c.E[0].FINs() == 1 && fs.firstRST == 0 {
 		e.pgSSLRefused(c, fs, ts)
+		e.dbGaveUp(c, fs, ts)
 	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 {
 		if h := e.httpOf(fs); h != nil && h.h2c != nil {
 			e.h2cClosed(c, fs, h.h2c, ts)
@@ -610,6 +613,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			// reported
 		} else if e.dbTLSGaveUp(c, fs, ts) {
 			// reported
+		} else if fs.pk == pkDB {
+			e.dbGaveUp(c, fs, ts)
 		} else if fs.service == svcHTTP {
 			e.stalled(c, fs, ts, minNoResponse, waitGaveUp)
 		}
@@ -740,7 +745,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	}
 	if d := e.dbOf(fs); d != nil {
 		if side == 0 {
-			e.dbClient(d, p.Payload)
+			e.dbClient(c, d, p.Payload, ts)
 		} else {
 			e.dbServer(c, fs, d, p, ts)
 		}
