@@ -1500,16 +1500,17 @@ func TestDatabaseErrors(t *testing.T) {
 			"TLS_ALERT - 5432 client -",                            // sslmode=verify-full, an untrusted certificate
 		}, 24},
 		{"db-mysql-errors.pcap", []string{
-			"DB_ERROR 1040 3306 server startup", // the eleventh client while ten sleep (max_connections 10)
-			"DB_ERROR 1044 3306 server startup", // mariadb client, a database the user may not use
-			"DB_ERROR 1044 3306 server startup", // Go's go-sql-driver, the same
-			"DB_ERROR 1045 3306 server startup", // mariadb client, wrong password
-			"DB_ERROR 1045 3306 server startup", // mariadb client, a user that does not exist
-			"DB_ERROR 1045 3306 server startup", // Node's mysql2, wrong password
-			"DB_ERROR 1130 3307 server startup", // over IPv6: no account for the client's address (instead of the greeting)
-			"DB_ERROR 1290 3307 server session", // mariadb client, INSERT on a --read-only server
-			"DB_ERROR 1290 3307 server session", // go-sql-driver, the same
-			"DB_ERROR 1969 3306 server session", // max_statement_time
+			"DB_ERROR 1040 3306 server startup",                // the eleventh client while ten sleep (max_connections 10)
+			"DB_ERROR 1044 3306 server startup",                // mariadb client, a database the user may not use
+			"DB_ERROR 1044 3306 server startup",                // Go's go-sql-driver, the same
+			"DB_ERROR 1045 3306 server startup",                // mariadb client, wrong password
+			"DB_ERROR 1045 3306 server startup",                // mariadb client, a user that does not exist
+			"DB_ERROR 1045 3306 server startup",                // Node's mysql2, wrong password
+			"DB_ERROR 1130 3307 server startup",                // over IPv6: no account for the client's address (instead of the greeting)
+			"DB_ERROR 1290 3307 server session",                // mariadb client, INSERT on a --read-only server
+			"DB_ERROR 1290 3307 server session",                // go-sql-driver, the same
+			"DB_ERROR 1969 3306 server session",                // max_statement_time
+			"DB_ERROR CLOSED_DURING_QUERY 3306 server session", // sleep(5) KILLed: MariaDB closes without an error packet
 		}, 28},
 		{"db-postgres-tls-clients.pcap", []string{ // PostgreSQL over TLS, Node's pg and pgx
 			"DB_ERROR LOGIN_REFUSED_ENCRYPTED 5432 server startup", // Node's pg, wrong password: the server's close_notify came before Node's Terminate
@@ -1540,6 +1541,19 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR 42P05 6432 server session",
 			"DB_ERROR 42P05 6432 server session",
 		}, 28},
+		{"db-closed-during-query.pcap", []string{ // sessions closed while a request waits
+			"DB_ERROR 08P01 6432 server startup pgbouncer: query_wait_timeout", // PgBouncer gives up on the unreachable server, just after the client
+			"DB_ERROR CLOSED_DURING_QUERY 3306 server session",                 // mariadb client, its sleep(10) KILLed
+			"DB_ERROR CLOSED_DURING_QUERY 5432 server session",                 // pgx, its backend killed (SIGKILL)
+			"DB_ERROR CLOSED_DURING_QUERY 5433 server session",                 // psql, the same
+			"DB_ERROR CLOSED_DURING_QUERY 6379 server -",                       // redis-cli in BLPOP, CLIENT KILL
+			"DB_ERROR QUERY_ABANDONED 3306 client session",                     // go-sql-driver, a 5 s context on sleep(8)
+			"DB_ERROR QUERY_ABANDONED 5433 client session",                     // pgx, a 5 s context on pg_sleep(8)
+			"DB_ERROR QUERY_ABANDONED 6381 client -",                           // go-redis, a 5 s context on a 6 s script
+			"DB_ERROR QUERY_ABANDONED 6432 client startup",                     // psql, PGCONNECT_TIMEOUT=2 through PgBouncer to a server that does not answer
+			"TCP_RESET - 6380 server -",                                        // Redis closed an idle client (timeout 1); its next command is reset
+			// redis-cli stopped in a BLPOP (a blocking command) is not reported.
+		}, 12},
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password

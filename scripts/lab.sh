@@ -63,8 +63,9 @@
 #   6432  PgBouncer before the :5433 server, pool_mode transaction, 2 server
 #         connections per pool, max_client_conn 8, query_wait_timeout 2 s,
 #         client_idle_timeout 4 s; users app/secret (from its auth_file);
-#         databases shop, nosuch (whose server database does not exist) and
-#         badlogin (for which PgBouncer holds a wrong password)
+#         databases shop, nosuch (whose server database does not exist),
+#         badlogin (for which PgBouncer holds a wrong password) and
+#         unreachable (its server is the filtered :9999)
 #   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
 #         6381 maxclients 1; 6382 maxmemory 100kb, noeviction (every write: OOM)
 #   9999  filtered: iptables DROP
@@ -175,6 +176,7 @@ databases() { # PostgreSQL, MariaDB and Redis servers (see the top of this file)
 shop = host=198.18.0.1 port=5433 dbname=shop
 nosuch = host=198.18.0.1 port=5433 dbname=nosuch
 badlogin = host=198.18.0.1 port=5433 dbname=shop user=app password=wrong
+unreachable = host=198.18.0.1 port=9999 dbname=shop
 [pgbouncer]
 listen_addr = 198.18.0.1,fd00:198:18::1
 listen_port = 6432
