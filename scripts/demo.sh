@@ -110,6 +110,7 @@ try "psql: a query runs past statement_timeout" psql -w -X -q "$PG password=secr
 try "psql over TLS (healthy: its errors would be encrypted)" psql -w -X -tA "$PG password=secret sslmode=require" -c 'select name from items'
 try "psql through PgBouncer with a startup parameter it does not pass on" env PGOPTIONS='-c search_path=public' psql -w -X "host=198.18.0.1 port=6432 user=app password=secret dbname=shop" -c 'select 1'
 try "psql through PgBouncer to a database its server does not have" psql -w -X "host=198.18.0.1 port=6432 user=app password=secret dbname=nosuch" -c 'select 1'
+try "psql stopped 1.5 s into a 4 s query (as by a client's timeout)" timeout -s KILL 1.5 psql -w -X "$PG password=secret sslmode=disable" -c 'select pg_sleep(4)'
 try "mariadb client with a wrong password" mariadb --no-defaults --skip-ssl -h 198.18.0.1 -uapp -pwrong shop -e 'select 1'
 try "psql over TLS with a wrong password (the error is encrypted, the refusal is not)" psql -w -X "$PG password=wrong sslmode=require" -c 'select 1'
 try "mariadb client over IPv6, an address no MariaDB account may connect from" mariadb --no-defaults -h fd00:198:18::1 -P 3307 -uapp -psecret shop -e 'select 1'

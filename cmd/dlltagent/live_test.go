@@ -209,6 +209,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"psql over TLS, a user only TLS may log in as (healthy)", []string{"psql", "-w", "-X", "host=198.18.0.1 user=tlsonly password=secret dbname=shop sslmode=require", "-c", "select name from items"}, "", "", 5432},
 		{"psql through PgBouncer with a startup parameter it does not pass on", []string{"env", "PGOPTIONS=-c search_path=public", "psql", "-w", "-X", "host=198.18.0.1 port=6432 user=app password=secret dbname=shop", "-c", "select 1"}, "DB_ERROR", "server", 6432},
 		{"psql through PgBouncer to a database its server does not have, over IPv6", []string{"psql", "-w", "-X", "host=fd00:198:18::1 port=6432 user=app password=secret dbname=nosuch", "-c", "select 1"}, "DB_ERROR", "server", 6432},
+		{"psql stopped 1.5 s into a 4 s query (as by its timeout)", []string{"timeout", "-s", "KILL", "1.5", "psql", "-w", "-X", "host=198.18.0.1 user=app password=secret dbname=shop sslmode=disable", "-c", "select pg_sleep(4)"}, "DB_ERROR", "client", 5432},
 		{"psql through PgBouncer (healthy)", []string{"psql", "-w", "-X", "host=198.18.0.1 port=6432 user=app password=secret dbname=shop", "-c", "select name from items"}, "", "", 6432},
 		{"mariadb client with a wrong password, without TLS", []string{"mariadb", "--no-defaults", "--skip-ssl", "-h", "198.18.0.1", "-uapp", "-pwrong", "shop", "-e", "select 1"}, "DB_ERROR", "server", 3306},
 		{"mariadb client over IPv6, an address no account may connect from (an error instead of the greeting)", []string{"mariadb", "--no-defaults", "-h", "fd00:198:18::1", "-P", "3307", "-uapp", "-psecret", "shop", "-e", "select 1"}, "DB_ERROR", "server", 3307},
@@ -267,7 +268,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		}
 	}
 	sort.Strings(codes)
-	if got := strings.Join(codes, " "); got != "08P01 08P01 1045 1130 1290 28P01 3D000 57014 LOGIN_REFUSED_ENCRYPTED LOGIN_REFUSED_ENCRYPTED NOAUTH OOM READONLY TLS_NOT_OFFERED" {
+	if got := strings.Join(codes, " "); got != "08P01 08P01 1045 1130 1290 28P01 3D000 57014 LOGIN_REFUSED_ENCRYPTED LOGIN_REFUSED_ENCRYPTED NOAUTH OOM QUERY_ABANDONED READONLY TLS_NOT_OFFERED" {
 		t.Errorf("database errors: %s", got)
 	}
 	want := map[string]int{"HTTP_NO_RESPONSE/server/7002": 1, "TLS_NO_ANSWER/server/7002": 1}
