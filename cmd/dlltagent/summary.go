@@ -143,7 +143,7 @@ func summarize(w io.Writer, dir string) error {
 	}
 	fmt.Fprintf(w, "\nTCP connections (%d)\n", len(tcp))
 	if len(tcp) > 0 {
-		fmt.Fprintf(w, "  %-12s  %-44s %-5s %-6s %10s %-22s %-12s %s\n", "start", "client -> server", "svc", "state", "rtt ms", "tls", "end", "notes")
+		fmt.Fprintf(w, "  %-12s  %-44s %-10s %-6s %10s %-22s %-12s %s\n", "start", "client -> server", "svc", "state", "rtt ms", "tls", "end", "notes")
 	}
 	for _, f := range tcp {
 		ts, _ := f.f("ts")
@@ -169,7 +169,7 @@ func summarize(w io.Writer, dir string) error {
 			}
 			notes = strings.Join(ss, ",")
 		}
-		fmt.Fprintf(w, "  %s  %-44s %-5s %-6s %10s %-22s %-12s %s\n", clock(ts),
+		fmt.Fprintf(w, "  %s  %-44s %-10s %-6s %10s %-22s %-12s %s\n", clock(ts),
 			hostPort(f, "id.orig_h", "id.orig_p")+" -> "+hostPort(f, "id.resp_h", "id.resp_p"),
 			f.s("service"), f.s("conn_state"), rtt, tls, f.s("end_reason"), notes)
 	}
