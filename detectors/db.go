@@ -3,6 +3,7 @@ package detectors
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -28,26 +29,25 @@ type dbState struct {
 	seen   int64 // server stream offset walked to
 	heldTS int64
 	skip   uint32 // bytes of the current frame still to pass
-	num    uint32 // Redis: a bulk length being read
+	num    uint32 // Redis: a bulk length being read; AMQP: frames read
 	sent   uint32 // errors reported, a bit per kind (pgKind, myKind, the rk constants): each once per connection
 	pendAt uint32 // when the pending request was sent: ms from the connection's first packet
 	user   uint16 // the client's user and database names (PostgreSQL, MySQL), interned (Engine.dbNames) + 1; 0: unknown
 	dbname uint16
-	kind   uint8 // svcPostgres, svcRedis, svcMySQL
-	st     uint8 // the walk's state (dbFrame...)
-	hdrN   uint8 // PostgreSQL: bytes of a message header held in hdr
-	reqs   uint8 // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
-	errs   uint8 // events written for this connection
-	ready  bool  // the startup is over (PostgreSQL: ReadyForQuery; MySQL: the first OK)
-	zip    bool  // MySQL: the client asked for compression (not followed after the startup)
-	sslNo  bool  // PostgreSQL: the server answered 'N' to the client's SSLRequest
-	lnN    uint8 // bytes held in ln
-	held   int8  // Redis: the kind of an error held (-1 none), see redisError; its line is in ln
-	auth   bool  // Redis: the client sent AUTH or HELLO after the held error
-	pend   bool  // the client sent a request (not its goodbye) the server has not answered a byte of
-	block  bool  // the pending request may wait by design: a Redis blocking command (BLPOP, XREAD BLOCK, WAIT)
-	repl   bool  // PostgreSQL: a replication session (the client's status updates get no answer)
-	hdr    [5]byte
+	kind   uint8    // svcPostgres, svcRedis, svcMySQL, svcAMQP
+	st     uint8    // the walk's state (dbFrame...)
+	hdrN   uint8    // PostgreSQL: bytes of a message header held in hdr
+	reqs   uint8    // PostgreSQL: SSLRequest/GSSENCRequest answers due (one byte each)
+	ready  bool     // the startup is over (PostgreSQL: ReadyForQuery; MySQL: the first OK)
+	zip    bool     // MySQL: the client asked for compression (not followed after the startup); AMQP: the broker is RabbitMQ
+	sslNo  bool     // PostgreSQL: the server answered 'N' to the client's SSLRequest
+	lnN    uint8    // bytes held in ln
+	held   int8     // Redis: the kind of an error held (-1 none), see redisError; its line is in ln
+	auth   bool     // Redis: the client sent AUTH or HELLO after the held error
+	pend   bool     // the client sent a request (not its goodbye) the server has not answered a byte of
+	block  bool     // the pending request may wait by design: a Redis blocking command (BLPOP, XREAD BLOCK, WAIT)
+	repl   bool     // PostgreSQL: a replication session (the client's status updates get no answer)
+	hdr    [7]byte  // a frame header being read: PostgreSQL's 5 bytes, MySQL's 4, AMQP's 7
 	ln     [64]byte // the start of an error cut by a segment's end, or (Redis) of the error held
 }
 
@@ -131,6 +131,10 @@ var redisAUTH, redisHELLO = []byte("\r\nauth\r\n"), []byte("\r\nhello\r\n")
 // startup message's user and database, and the requests the server
 // answers with one byte.
 func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
+	if d.kind == svcAMQP {
+		e.amqpClient(d, b) // asynchronous: a publish gets no answer, so no request pends
+		return
+	}
 	switch {
 	case dbGoodbye(d.kind, b):
 		d.pend = false
@@ -375,6 +379,8 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 		e.redisWalk(c, fs, d, b, ts)
 	case svcMySQL:
 		e.myWalk(c, fs, d, b, ts)
+	case svcAMQP:
+		e.amqpWalk(c, fs, d, b, ts)
 	}
 }
 
@@ -405,7 +411,7 @@ func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 			b = b[1:]
 			continue
 		}
-		n := copy(d.hdr[d.hdrN:], b)
+		n := copy(d.hdr[d.hdrN:5], b)
 		d.hdrN += uint8(n)
 		b = b[n:]
 		if d.hdrN < 5 {
@@ -894,11 +900,10 @@ func (e *Engine) redisEvent(c *flowtable.Conn, fs *flowState, d *dbState, line [
 // retries READONLY) makes one event, and a connection at most
 // maxDBEvents.
 func (d *dbState) first(k int) bool {
-	if d.sent&(1<<k) != 0 || d.errs >= maxDBEvents {
+	if d.sent&(1<<k) != 0 || bits.OnesCount32(d.sent) >= maxDBEvents { // a bit per event written
 		return false
 	}
 	d.sent |= 1 << k
-	d.errs++
 	return true
 }
 

@@ -261,6 +261,7 @@ func FuzzDBStream(f *testing.F) {
 	f.Add(pg, 4, 20, false)
 	f.Add([]byte("N"+string(pgErr("FATAL", "28P01", "x"))), 1, 9, false)
 	f.Add(append(myPkt(0, "\x0a5.7\x00"), myPkt(2, "\xff\x15\x04#28000Access denied")...), 3, 14, false)
+	f.Add(append(amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")), amqpFrame(1, 3, amqpMethodPayload(20, 40, "\x01\x94\x09NOT_FOUND\x00\x32\x00\x0a"))...), 9, 17, false)
 	var st Stats
 	out := &collect{}
 	e := NewEngine(DefaultConfig(), 0, out, &st)
@@ -275,6 +276,9 @@ func FuzzDBStream(f *testing.F) {
 		switch {
 		case redis:
 			port, first = 6379, []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+		case len(stream) > 0 && stream[0] == 1:
+			// AMQP: a method frame first (Connection.Start).
+			port, first = 5672, []byte("AMQP\x00\x00\x09\x01")
 		case mysqlGreeting(stream[:min(cut1, len(stream))]):
 			// MySQL: the server speaks first (the first cut is its
 			// greeting); the client's handshake response comes after.
@@ -545,5 +549,68 @@ func TestDBQueryAbandoned(t *testing.T) {
 		case tc.want != "" && (len(got) != 1 || !bytes.Contains(got[0], []byte(jsonText(tc.want))) || !bytes.Contains(got[0], []byte(`"code":"QUERY_ABANDONED"`)) || !bytes.Contains(got[0], []byte(`"side":"client"`))):
 			t.Errorf("%s: want %q:\n%s", tc.name, tc.want, got)
 		}
+	}
+}
+
+func amqpFrame(typ byte, ch uint16, payload string) []byte {
+	b := []byte{typ, byte(ch >> 8), byte(ch), 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[3:], uint32(len(payload)))
+	return append(append(b, payload...), 0xce)
+}
+
+func amqpMethodPayload(class, method uint16, args string) string {
+	return string([]byte{byte(class >> 8), byte(class), byte(method >> 8), byte(method)}) + args
+}
+
+// TestAMQPFramesSplitAnywhere: the broker's frames are walked by their
+// sizes wherever segments cut them: a Close method's bytes inside a
+// message body are not a close, the real Channel.Close is read once, a
+// reply-success close is not an error.
+func TestAMQPFramesSplitAnywhere(t *testing.T) {
+	closeArgs := func(code uint16, text string) string {
+		return string([]byte{byte(code >> 8), byte(code), byte(len(text))}) + text + "\x00\x32\x00\x0a"
+	}
+	fake := string(amqpFrame(1, 0, amqpMethodPayload(10, 50, closeArgs(320, "CONNECTION_FORCED - fake"))))
+	var stream []byte
+	for _, f := range [][]byte{
+		amqpFrame(1, 0, amqpMethodPayload(10, 10, "\x00\x09\x00\x00\x00\x14\x07productS\x00\x00\x00\x08RabbitMQ\x00\x00\x00\x05PLAIN\x00\x00\x00\x05en_US")),
+		amqpFrame(1, 0, amqpMethodPayload(10, 30, "\x07\xff\x00\x02\x00\x00\x00\x3c")),
+		amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")),
+		amqpFrame(1, 1, amqpMethodPayload(20, 11, "\x00\x00\x00\x00")),
+		amqpFrame(1, 1, amqpMethodPayload(60, 60, "\x03ctg\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x06orders")),
+		amqpFrame(2, 1, "\x00\x3c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+		amqpFrame(3, 1, fake),
+		amqpFrame(8, 0, ""),
+		amqpFrame(1, 1, amqpMethodPayload(20, 40, closeArgs(200, "OK"))),
+		amqpFrame(1, 2, amqpMethodPayload(20, 40, closeArgs(404, "NOT_FOUND - no queue 'invoices' in vhost 'shop'"))),
+	} {
+		stream = append(stream, f...)
+	}
+	open := amqpFrame(1, 0, amqpMethodPayload(10, 40, "\x04shop\x00\x00"))
+	byCut, out := splitEvery(t, 5672, client([]byte("AMQP\x00\x00\x09\x01"), open), stream)
+	for i := 0; i <= len(stream); i++ {
+		if got := byCut[i]; strings.Join(got, "|") != "DB_ERROR 404 session" {
+			t.Fatalf("cut at %d: %v", i, got)
+		}
+	}
+	whole := 0
+	for _, l := range out.lines {
+		if noteOf(l) == "" {
+			continue
+		}
+		if !bytes.Contains(l, []byte(`RabbitMQ 198.18.0.1:5672 closed channel 2 of client 198.18.0.2 (vhost shop): 404 NOT_FOUND - no queue`)) || !bytes.Contains(l, []byte(`"channel":2`)) {
+			t.Errorf("msg: %s", l)
+		}
+		if bytes.Contains(l, []byte(`in vhost 'shop': the exchange or queue does not exist`)) {
+			whole++
+		}
+	}
+	if whole < len(stream)-80 {
+		t.Errorf("%d whole messages of %d", whole, len(stream)+1)
+	}
+	// A broker that does not speak the client's version answers with its
+	// own protocol header.
+	if got := dbEvents(t, replay(t, 5672, append(client([]byte("AMQP\x00\x01\x00\x00")), seg{false, "A", []byte("AMQP\x00\x00\x09\x01"), 1e6}, seg{false, "FA", nil, 1e6}))); strings.Join(got, "|") != "DB_ERROR VERSION" {
+		t.Errorf("version: %v", got)
 	}
 }

@@ -68,9 +68,10 @@ const (
 	svcPostgres
 	svcRedis
 	svcMySQL
+	svcAMQP
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql"}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp"}
 
 // End reasons.
 const (
@@ -544,6 +545,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	if f&(decode.FIN|decode.RST) != 0 && fs.pk == pkDB {
 		e.dbClosed(c, fs, ts)
+		if !orig {
+			e.amqpLoginRefused(c, fs, ts)
+		}
 	}
 	t := e.tlsOf(fs)
 	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0 || (!orig && t.certRefusedQuietly(ts)))
@@ -672,6 +676,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case respClientStart(p.Payload):
 			fs.service = svcRedis
 			e.newDB(fs, svcRedis)
+		case amqpClientStart(p.Payload):
+			fs.service = svcAMQP
+			e.newDB(fs, svcAMQP)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		}
