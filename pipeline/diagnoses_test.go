@@ -1554,6 +1554,20 @@ func TestDatabaseErrors(t *testing.T) {
 			"TCP_RESET - 6380 server -",                                        // Redis closed an idle client (timeout 1); its next command is reset
 			// redis-cli stopped in a BLPOP (a blocking command) is not reported.
 		}, 12},
+		{"amqp-rabbitmq.pcap", []string{ // RabbitMQ 3.10, Go's amqp091-go and Python's pika
+			"DB_ERROR 320 5672 server session",           // pika consumer, closed by rabbitmqctl close_all_connections
+			"DB_ERROR 403 5672 server session",           // pika, a user without write permission publishes
+			"DB_ERROR 403 5672 server startup",           // pika, wrong password: Connection.Close ACCESS_REFUSED
+			"DB_ERROR 404 5672 server session",           // Go, a passive declare of a queue that does not exist
+			"DB_ERROR 406 5672 server session",           // Go, a redeclare with another durability
+			"DB_ERROR 530 5672 server startup",           // Go, a vhost that does not exist
+			"DB_ERROR 530 5672 server startup",           // Go, the vhost's connection limit reached
+			"DB_ERROR BLOCKED 5672 server session",       // Go, publishing during a disk alarm
+			"DB_ERROR BLOCKED 5672 server session",       // pika, the same
+			"DB_ERROR LOGIN_REFUSED 5672 server startup", // Go, wrong password: the broker closes without a reason
+			"DB_ERROR LOGIN_REFUSED 5672 server startup", // Go over IPv6, the same
+			"DB_ERROR VERSION 5672 server -",             // an AMQP 1.0 protocol header
+		}, 18},
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password

@@ -66,6 +66,8 @@
 #         databases shop, nosuch (whose server database does not exist),
 #         badlogin (for which PgBouncer holds a wrong password) and
 #         unreachable (its server is the filtered :9999)
+#   5672  RabbitMQ, only with LAB_RABBITMQ=1: vhost shop, users app/secret (all
+#         permissions) and limited/secret (read only)
 #   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
 #         6381 maxclients 1; 6382 maxmemory 100kb, noeviction (every write: OOM)
 #   9999  filtered: iptables DROP
@@ -256,6 +258,31 @@ SQL
   done
 }
 
+rabbitmq() { # RabbitMQ on :5672, only with LAB_RABBITMQ=1 (it takes ~8 s to start)
+  local r
+  r=$(cat "$dir/dbdir")/rmq
+  command -v rabbitmq-server >/dev/null ||
+    { echo "lab: LAB_RABBITMQ=1 needs rabbitmq-server (apt-get install rabbitmq-server python3-pika)" >&2; return 1; }
+  mkdir -p "$r/mnesia" "$r/log"
+  printf '%s\n' "listeners.tcp.1 = 198.18.0.1:5672" "listeners.tcp.2 = fd00:198:18::1:5672" >"$r/rabbitmq.conf"
+  chown -R rabbitmq "$r"
+  local env=(runuser -u rabbitmq -- env HOME="$r" RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_MNESIA_BASE="$r/mnesia"
+    RABBITMQ_LOG_BASE="$r/log" RABBITMQ_CONFIG_FILE="$r/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$r/plugins" RABBITMQ_PID_FILE="$r/pid")
+  bg_srv rabbitmq "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
+  for _ in $(seq 300); do
+    in_srv ss -H -lnt "sport = :5672" | grep -q . && break
+    sleep 0.1
+  done
+  # app/secret may do anything in vhost shop; limited/secret may only read.
+  rmqctl add_vhost shop && rmqctl add_user app secret && rmqctl set_permissions -p shop app '.*' '.*' '.*' &&
+    rmqctl add_user limited secret && rmqctl set_permissions -p shop limited '^$' '^$' '.*'
+}
+
+rmqctl() { # rabbitmqctl against the lab's RabbitMQ (uses rabbitmq's env)
+  in_srv "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmqctl -q -n rabbit@localhost "$@" >>"$dir/rabbitmq-ctl.log" 2>&1 ||
+    { echo "lab: rabbitmqctl $* failed (see $dir/rabbitmq-ctl.log)" >&2; return 1; }
+}
+
 overlay() { # overlay NS SELF PEER: the VXLAN devices of one side
   local ns=$1 me=$2 peer=$3
   ip -n "$ns" link add vx0 type vxlan id 1 dstport 8472 local "198.18.0.$me" remote "198.18.0.$peer" dev eth0
@@ -403,6 +430,7 @@ CONF
   for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
   for p in 5432 5433 6432 3306 3307; do wait_port t "$p"; done
   database_users
+  if [ "${LAB_RABBITMQ:-}" = 1 ]; then rabbitmq; fi
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }
