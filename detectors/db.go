@@ -131,8 +131,12 @@ var redisAUTH, redisHELLO = []byte("\r\nauth\r\n"), []byte("\r\nhello\r\n")
 // startup message's user and database, and the requests the server
 // answers with one byte.
 func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
-	if d.kind == svcAMQP {
-		e.amqpClient(d, b) // asynchronous: a publish gets no answer, so no request pends
+	switch d.kind { // asynchronous: a publish gets no answer, so no request pends
+	case svcAMQP:
+		e.amqpClient(d, b)
+		return
+	case svcNATS:
+		e.natsClient(d, b)
 		return
 	}
 	switch {
@@ -381,6 +385,8 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 		e.myWalk(c, fs, d, b, ts)
 	case svcAMQP:
 		e.amqpWalk(c, fs, d, b, ts)
+	case svcNATS:
+		e.natsWalk(c, fs, d, b, ts)
 	}
 }
 

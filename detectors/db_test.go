@@ -262,6 +262,7 @@ func FuzzDBStream(f *testing.F) {
 	f.Add([]byte("N"+string(pgErr("FATAL", "28P01", "x"))), 1, 9, false)
 	f.Add(append(myPkt(0, "\x0a5.7\x00"), myPkt(2, "\xff\x15\x04#28000Access denied")...), 3, 14, false)
 	f.Add(append(amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")), amqpFrame(1, 3, amqpMethodPayload(20, 40, "\x01\x94\x09NOT_FOUND\x00\x32\x00\x0a"))...), 9, 17, false)
+	f.Add([]byte("INFO {}\r\nMSG a 1 7\r\n-ERR x\r\n-ERR 'Stale Connection'\r\n"), 9, 30, false)
 	var st Stats
 	out := &collect{}
 	e := NewEngine(DefaultConfig(), 0, out, &st)
@@ -279,6 +280,9 @@ func FuzzDBStream(f *testing.F) {
 		case len(stream) > 0 && stream[0] == 1:
 			// AMQP: a method frame first (Connection.Start).
 			port, first = 5672, []byte("AMQP\x00\x00\x09\x01")
+		case natsInfo(stream[:min(cut1, len(stream))]):
+			// NATS: the server speaks first too.
+			port, first = 4222, []byte("CONNECT {\"user\":\"app\"}\r\nPUB a 1\r\nx\r\n")
 		case mysqlGreeting(stream[:min(cut1, len(stream))]):
 			// MySQL: the server speaks first (the first cut is its
 			// greeting); the client's handshake response comes after.
@@ -287,14 +291,15 @@ func FuzzDBStream(f *testing.F) {
 		n++
 		cport := uint16(1024 + n%60000)
 		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
-		if port != 3306 {
+		serverFirst := port == 3306 || port == 4222
+		if !serverFirst {
 			segs = append(segs, seg{true, "A", first, 1e6})
 		}
 		for i, part := range [][]byte{stream[:cut1], stream[cut1:cut2], stream[cut2:]} {
 			if len(part) > 0 {
 				segs = append(segs, seg{false, "A", part, 2e8})
 			}
-			if i == 0 && port == 3306 {
+			if i == 0 && serverFirst {
 				segs = append(segs, seg{true, "A", first, 1e6})
 			}
 		}
@@ -612,5 +617,45 @@ func TestAMQPFramesSplitAnywhere(t *testing.T) {
 	// own protocol header.
 	if got := dbEvents(t, replay(t, 5672, append(client([]byte("AMQP\x00\x01\x00\x00")), seg{false, "A", []byte("AMQP\x00\x00\x09\x01"), 1e6}, seg{false, "FA", nil, 1e6}))); strings.Join(got, "|") != "DB_ERROR VERSION" {
 		t.Errorf("version: %v", got)
+	}
+}
+
+// TestNATSLinesSplitAnywhere: the server's lines are walked wherever
+// segments cut them, and a message's payload is skipped by its size, so
+// an -ERR inside a payload is not an error; the real one is read once.
+func TestNATSLinesSplitAnywhere(t *testing.T) {
+	payload := "-ERR 'Authorization Violation'\r\nMSG x 1 5\r\n"
+	stream := []byte("INFO {\"server_id\":\"x\",\"max_payload\":1024}\r\n+OK\r\nPING\r\n" +
+		"MSG public.echo 1 " + fmt.Sprint(len(payload)) + "\r\n" + payload + "\r\n" +
+		"HMSG public.echo 1 _INBOX.42 12 " + fmt.Sprint(12+len(payload)) + "\r\nNATS/1.0\r\n\r\n" + payload + "\r\n" +
+		"PONG\r\n-ERR 'Permissions Violation for Publish to \"orders.new\"'\r\n")
+	out := &collect{}
+	var st Stats
+	cfg := DefaultConfig()
+	cfg.EventBurst = 1 << 20
+	e := NewEngine(cfg, 0, out, &st)
+	connect := []byte("CONNECT {\"user\":\"limited\",\"pass\":\"secret\"}\r\nPUB orders.new 5\r\nhello\r\n")
+	// The server speaks first: its first segment holds at least "INFO {".
+	const first = 6
+	for i := first; i <= len(stream); i++ {
+		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+		segs = append(segs, seg{false, "A", stream[:i], 1e6})
+		segs = append(segs, seg{true, "A", connect, 1e6})
+		if i < len(stream) {
+			segs = append(segs, seg{false, "A", stream[i:], 1e6})
+		}
+		replayInto(t, e, uint16(20000+i), 4222, segs)
+	}
+	e.Flush()
+	got := dbEventsByPort(t, out)
+	for i := first; i <= len(stream); i++ {
+		if strings.Join(got[20000+i], "|") != "DB_ERROR PERMISSIONS_VIOLATION" {
+			t.Fatalf("cut at %d: %v", i, got[20000+i])
+		}
+	}
+	for _, l := range out.lines {
+		if noteOf(l) != "" && !bytes.Contains(l, []byte(`NATS server 198.18.0.1:4222 answered client 198.18.0.2`)) {
+			t.Errorf("msg: %s", l)
+		}
 	}
 }

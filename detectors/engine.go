@@ -69,9 +69,10 @@ const (
 	svcRedis
 	svcMySQL
 	svcAMQP
+	svcNATS
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp"}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats"}
 
 // End reasons.
 const (
@@ -686,6 +687,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// MySQL and MariaDB speak first: a greeting, or an error.
 		fs.service = svcMySQL
 		e.newDB(fs, svcMySQL)
+	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && natsInfo(p.Payload) {
+		// So does NATS: INFO {...}.
+		fs.service = svcNATS
+		e.newDB(fs, svcNATS)
 	} else if (fs.service == svcPostgres || fs.service == svcMySQL) && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {
 		// The server answered the SSLRequest with 'S' (PostgreSQL), or
 		// the client's short handshake response asked for TLS (MySQL):
