@@ -1568,6 +1568,17 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR LOGIN_REFUSED 5672 server startup", // Go over IPv6, the same
 			"DB_ERROR VERSION 5672 server -",             // an AMQP 1.0 protocol header
 		}, 18},
+		{"nats-errors.pcap", []string{ // nats-server 2.15 and Go's nats.go
+			"DB_ERROR AUTHENTICATION_TIMEOUT 4222 server -",       // a client that says nothing for 2 s
+			"DB_ERROR AUTHORIZATION_VIOLATION 4222 server -",      // wrong password
+			"DB_ERROR AUTHORIZATION_VIOLATION 4222 server -",      // no credentials
+			"DB_ERROR AUTHORIZATION_VIOLATION 4222 server -",      // wrong password over IPv6
+			"DB_ERROR MAXIMUM_CONNECTIONS_EXCEEDED 4222 server -", // a fifth connection while four wait
+			"DB_ERROR MAXIMUM_PAYLOAD_VIOLATION 4222 server -",    // 2000 bytes published over max_payload 1024
+			"DB_ERROR PERMISSIONS_VIOLATION 4222 server -",        // a publish the user may not make
+			"DB_ERROR PERMISSIONS_VIOLATION 4222 server -",        // a subscription the user may not make
+			// A delivered payload that holds "-ERR 'Authorization Violation'" is not an error.
+		}, 15},
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password

@@ -68,6 +68,9 @@
 #         unreachable (its server is the filtered :9999)
 #   5672  RabbitMQ, only with LAB_RABBITMQ=1: vhost shop, users app/secret (all
 #         permissions) and limited/secret (read only)
+#   4222  nats-server, only with LAB_NATS=1: max_connections 4, max_payload
+#         1024, authorization timeout 1 s; users app/secret, and limited/secret
+#         who may publish and subscribe only under public.>
 #   6379  Redis with requirepass s3cret; 6380 a read-only replica of it;
 #         6381 maxclients 1; 6382 maxmemory 100kb, noeviction (every write: OOM)
 #   9999  filtered: iptables DROP
@@ -278,6 +281,27 @@ rabbitmq() { # RabbitMQ on :5672, only with LAB_RABBITMQ=1 (it takes ~8 s to sta
     rmqctl add_user limited secret && rmqctl set_permissions -p shop limited '^$' '^$' '.*'
 }
 
+nats() { # nats-server on :4222, only with LAB_NATS=1 (built from the module proxy)
+  local bin
+  bin=$(dirname "$1")/nats-server
+  [ -x "$bin" ] || GOBIN=$(dirname "$bin") go install github.com/nats-io/nats-server/v2@v2.15.2 ||
+    { echo "lab: could not build nats-server" >&2; return 1; }
+  cat >"$dir/nats.conf" <<'CONF'
+listen: "[::]:4222"
+max_connections: 4
+max_payload: 1024
+authorization {
+  timeout: 1
+  users: [
+    {user: app, password: secret}
+    {user: limited, password: secret, permissions: {publish: {allow: ["public.>"]}, subscribe: {allow: ["public.>", "_INBOX.>"]}}}
+  ]
+}
+CONF
+  bg_srv nats-server "$bin" -c "$dir/nats.conf"
+  wait_port t 4222
+}
+
 rmqctl() { # rabbitmqctl against the lab's RabbitMQ (uses rabbitmq's env)
   in_srv "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmqctl -q -n rabbit@localhost "$@" >>"$dir/rabbitmq-ctl.log" 2>&1 ||
     { echo "lab: rabbitmqctl $* failed (see $dir/rabbitmq-ctl.log)" >&2; return 1; }
@@ -431,6 +455,7 @@ CONF
   for p in 5432 5433 6432 3306 3307; do wait_port t "$p"; done
   database_users
   if [ "${LAB_RABBITMQ:-}" = 1 ]; then rabbitmq; fi
+  if [ "${LAB_NATS:-}" = 1 ]; then nats "$lab"; fi
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }
