@@ -628,6 +628,7 @@ func TestNATSLinesSplitAnywhere(t *testing.T) {
 	stream := []byte("INFO {\"server_id\":\"x\",\"max_payload\":1024}\r\n+OK\r\nPING\r\n" +
 		"MSG public.echo 1 " + fmt.Sprint(len(payload)) + "\r\n" + payload + "\r\n" +
 		"HMSG public.echo 1 _INBOX.42 12 " + fmt.Sprint(12+len(payload)) + "\r\nNATS/1.0\r\n\r\n" + payload + "\r\n" +
+		"RMSG $G public.echo " + fmt.Sprint(len(payload)) + "\r\n" + payload + "\r\n" +
 		"PONG\r\n-ERR 'Permissions Violation for Publish to \"orders.new\"'\r\n")
 	out := &collect{}
 	var st Stats

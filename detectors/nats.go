@@ -35,16 +35,17 @@ func (e *Engine) natsClient(d *dbState, b []byte) {
 
 var natsUserKey = []byte(`"user":"`)
 
-// natsWalk walks the server's lines. d.hdr[0] is the current line's
-// first byte, d.num the last number read on it (a message's size ends
-// MSG and HMSG lines), d.hdrN 1 when the next digit starts a number.
+// natsWalk walks the server's lines. d.hdr[1:5] holds the current line's
+// first d.reqs bytes (up to 4: its operation), d.num the last number read
+// on it (a message's size ends MSG, HMSG, RMSG and LMSG lines), d.hdrN is
+// 1 when the next digit starts a number.
 func (e *Engine) natsWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, ts int64) {
 	for len(b) > 0 {
 		switch d.st {
 		case dbSkip:
 			b, _ = d.pass(b)
 		case dbFrame:
-			d.hdr[0], d.num, d.hdrN = b[0], 0, 1
+			d.hdr[0], d.num, d.hdrN, d.reqs = b[0], 0, 1, 0
 			if b[0] == '-' {
 				d.st, d.lnN = dbErrLine, 0
 				b = b[1:]
@@ -66,26 +67,30 @@ func (e *Engine) natsWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte
 			if i >= 0 {
 				line = b[:i]
 			}
-			if d.hdr[0] == 'M' || d.hdr[0] == 'H' { // MSG, HMSG: the size is the line's last number
-				for _, x := range line {
-					switch {
-					case x >= '0' && x <= '9':
-						if d.hdrN == 1 {
-							d.num, d.hdrN = 0, 0
-						}
-						if d.num < 1<<28 {
-							d.num = d.num*10 + uint32(x-'0')
-						}
-					case x == ' ' || x == '\t':
-						d.hdrN = 1
+			// The line's first 4 bytes (its operation) in hdr[1:5], and
+			// its last number: a message's size ends its line.
+			for _, x := range line {
+				if d.reqs < 4 {
+					d.hdr[1+d.reqs] = x
+					d.reqs++
+				}
+				switch {
+				case x >= '0' && x <= '9':
+					if d.hdrN == 1 {
+						d.num, d.hdrN = 0, 0
 					}
+					if d.num < 1<<28 {
+						d.num = d.num*10 + uint32(x-'0')
+					}
+				case x == ' ' || x == '\t':
+					d.hdrN = 1
 				}
 			}
 			if i < 0 {
 				return
 			}
 			b, d.st = b[i+1:], dbFrame
-			if d.hdr[0] == 'M' || d.hdr[0] == 'H' {
+			if op := string(d.hdr[1 : 1+d.reqs]); op == "MSG " || op == "HMSG" || op == "RMSG" || op == "LMSG" {
 				d.st, d.skip = dbSkip, d.num+2 // the payload and its CRLF
 			}
 		default:
