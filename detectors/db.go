@@ -139,6 +139,10 @@ func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
 		e.natsClient(d, b)
 		return
 	}
+	if dbReplication(d.kind, b) {
+		// A replica's stream: its acknowledgements get no answer.
+		d.repl = true
+	}
 	switch {
 	case dbGoodbye(d.kind, b):
 		d.pend = false
@@ -199,6 +203,21 @@ func dbGoodbye(kind uint8, b []byte) bool {
 }
 
 var redisQUIT, redisSHUTDOWN = []byte("quit\r\n"), []byte("shutdown")
+
+// dbReplication reports whether b starts a replica's session: MySQL's
+// COM_BINLOG_DUMP or COM_BINLOG_DUMP_GTID, Redis's PSYNC, SYNC or
+// REPLCONF (PostgreSQL's is named in its startup message).
+func dbReplication(kind uint8, b []byte) bool {
+	switch kind {
+	case svcMySQL:
+		return len(b) > 4 && b[3] == 0 && (b[4] == 0x12 || b[4] == 0x1e)
+	case svcRedis:
+		return indexFold(b, redisPSYNC) >= 0 || indexFold(b, redisREPLCONF) >= 0 || indexFold(b, redisSYNC) >= 0
+	}
+	return false
+}
+
+var redisPSYNC, redisREPLCONF, redisSYNC = []byte("psync"), []byte("replconf"), []byte("\nsync\r")
 
 // kindClosed is CLOSED_DURING_QUERY's and QUERY_ABANDONED's bit in
 // dbState.sent: the session ends with either.
@@ -314,7 +333,7 @@ func (e *Engine) dbGaveUp(c *flowtable.Conn, fs *flowState, ts int64) {
 // (TCP_RESET, "after it had closed").
 func (e *Engine) dbServerClosed(c *flowtable.Conn, fs *flowState, ts int64) {
 	d := e.dbOf(fs)
-	if d == nil || !d.pend || d.st == dbOff || (d.kind != svcRedis && !d.ready) || c.Unacked(0) != 0 || !d.first(kindClosed) {
+	if d == nil || !d.pend || d.repl || d.st == dbOff || (d.kind != svcRedis && !d.ready) || c.Unacked(0) != 0 || !d.first(kindClosed) {
 		return
 	}
 	waited := max(ts-(c.First+int64(d.pendAt)*1e6), 0)

@@ -483,6 +483,7 @@ func TestDBClosedDuringQuery(t *testing.T) {
 		{"postgres, during the login", 5432, open(cli(pgStart, 1e6), srv(pgMsg('R', "\x00\x00\x00\x0a")), cli(pgMsg('p', "x\x00"), 1e6), seg{false, "FA", nil, 1e6}), ""},
 		{"mysql, a query running", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myQuery, 1e6), seg{false, "FA", nil, 700e6}),
 			`MySQL server 198.18.0.1:3306 closed the connection of client 198.18.0.2 (user app, database shop) 700 ms after its request`},
+		{"mysql, a replica's binlog stream ends", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myPkt(0, "\x12\x04\x00\x00\x00\x00\x00\x02\x00\x00\x00"), 1e6), srv(myPkt(1, "\x00event")), cli(myPkt(0, "\xefack"), 1e6), seg{false, "FA", nil, 3e9}), ""},
 		{"mysql, COM_QUIT", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myPkt(0, "\x01"), 1e6), seg{false, "FA", nil, 1e6}), ""},
 		{"redis, BLPOP", 6379, open(cli([]byte("*3\r\n$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n0\r\n"), 1e6), seg{false, "FA", nil, 3e9}),
 			`Redis server 198.18.0.1:6379 closed the connection of client 198.18.0.2 3.0 s after its request`},
@@ -540,6 +541,8 @@ func TestDBQueryAbandoned(t *testing.T) {
 			`client 198.18.0.2 gave up on its request to Redis server 198.18.0.1:6379 and closed the connection after waiting 3.0 s`},
 		{"redis, BRPOP", 6379, open(cli([]byte("*3\r\n$5\r\nbrpop\r\n$4\r\njobs\r\n$1\r\n5\r\n"), 1e6), seg{true, "FA", nil, 3e9}), ""},
 		{"redis, XREAD BLOCK", 6379, open(cli([]byte("*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$1\r\n$\r\n"), 1e6), seg{true, "FA", nil, 3e9}), ""},
+		{"redis, a replica's acknowledgement", 6379, open(cli([]byte("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n"), 1e6), srv([]byte("+FULLRESYNC abc 0\r\n")),
+			cli([]byte("*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$1\r\n0\r\n"), 1e6), seg{true, "FA", nil, 5e9}), ""},
 		{"redis, inline BLPOP", 6379, open(cli([]byte("BLPOP q 0\r\n"), 1e6), seg{true, "FA", nil, 3e9}), ""},
 	} {
 		var got [][]byte
