@@ -146,6 +146,7 @@ func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
 	switch {
 	case dbGoodbye(d.kind, b):
 		d.pend = false
+	case dbNoReply(d.kind, b):
 	case len(b) >= 4 && !d.pend: // every request is longer than a keep-alive probe's byte
 		d.pend, d.pendAt = true, uint32(min((ts-c.First)/1e6, 1<<32-1))
 		d.block = d.kind == svcRedis && redisBlocking(b)
@@ -204,6 +205,16 @@ func dbGoodbye(kind uint8, b []byte) bool {
 
 var redisQUIT, redisSHUTDOWN = []byte("quit\r\n"), []byte("shutdown")
 
+// dbNoReply reports whether b is a request the server does not answer:
+// MySQL's COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA (go-sql-driver
+// closes every statement it prepared).
+func dbNoReply(kind uint8, b []byte) bool {
+	if kind != svcMySQL || len(b) < 5 || b[3] != 0 || int(b[0])|int(b[1])<<8|int(b[2])<<16 != len(b)-4 {
+		return false
+	}
+	return b[4] == 0x19 || b[4] == 0x18
+}
+
 // dbReplication reports whether b starts a replica's session: MySQL's
 // COM_BINLOG_DUMP or COM_BINLOG_DUMP_GTID, Redis's PSYNC, SYNC or
 // REPLCONF (PostgreSQL's is named in its startup message).
@@ -212,12 +223,13 @@ func dbReplication(kind uint8, b []byte) bool {
 	case svcMySQL:
 		return len(b) > 4 && b[3] == 0 && (b[4] == 0x12 || b[4] == 0x1e)
 	case svcRedis:
-		return indexFold(b, redisPSYNC) >= 0 || indexFold(b, redisREPLCONF) >= 0 || indexFold(b, redisSYNC) >= 0
+		return indexFold(b, redisPSYNC) >= 0 || indexFold(b, redisREPLCONF) >= 0 || indexFold(b, redisSYNC) >= 0 ||
+			indexFold(b, redisREPLY) >= 0 // CLIENT REPLY OFF or SKIP: commands without replies
 	}
 	return false
 }
 
-var redisPSYNC, redisREPLCONF, redisSYNC = []byte("psync"), []byte("replconf"), []byte("\nsync\r")
+var redisPSYNC, redisREPLCONF, redisSYNC, redisREPLY = []byte("psync"), []byte("replconf"), []byte("\nsync\r"), []byte("\nreply\r")
 
 // kindClosed is CLOSED_DURING_QUERY's and QUERY_ABANDONED's bit in
 // dbState.sent: the session ends with either.

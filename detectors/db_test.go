@@ -484,6 +484,7 @@ func TestDBClosedDuringQuery(t *testing.T) {
 		{"mysql, a query running", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myQuery, 1e6), seg{false, "FA", nil, 700e6}),
 			`MySQL server 198.18.0.1:3306 closed the connection of client 198.18.0.2 (user app, database shop) 700 ms after its request`},
 		{"mysql, a replica's binlog stream ends", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myPkt(0, "\x12\x04\x00\x00\x00\x00\x00\x02\x00\x00\x00"), 1e6), srv(myPkt(1, "\x00event")), cli(myPkt(0, "\xefack"), 1e6), seg{false, "FA", nil, 3e9}), ""},
+		{"mysql, closed idle after COM_STMT_CLOSE", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myPkt(0, "\x19\x01\x00\x00\x00"), 1e6), seg{false, "FA", nil, 60e9}), ""},
 		{"mysql, COM_QUIT", 3306, open(srv(myGreeting), cli(myLogin, 1e6), srv(myOK), cli(myPkt(0, "\x01"), 1e6), seg{false, "FA", nil, 1e6}), ""},
 		{"redis, BLPOP", 6379, open(cli([]byte("*3\r\n$5\r\nBLPOP\r\n$4\r\njobs\r\n$1\r\n0\r\n"), 1e6), seg{false, "FA", nil, 3e9}),
 			`Redis server 198.18.0.1:6379 closed the connection of client 198.18.0.2 3.0 s after its request`},
