@@ -276,6 +276,23 @@ func redisBlocking(b []byte) bool {
 
 var redisBLOCK = []byte("block")
 
+// dbResetHint appends, to a database server's TCP_RESET of a logged-in
+// session, what the reset most likely means: the session was idle (an
+// idle timeout), or a request waited (the server or a proxy ended it
+// mid-query).
+func (e *Engine) dbResetHint(dst []byte, c *flowtable.Conn, fs *flowState, ts int64) []byte {
+	d := e.dbOf(fs)
+	if d == nil || d.repl || d.st == dbOff || (d.kind != svcRedis && !d.ready) {
+		return dst
+	}
+	if d.pend {
+		dst = append(dst, ": a request had waited "...)
+		dst = appendDurationWords(dst, max(ts-(c.First+int64(d.pendAt)*1e6), 0))
+		return append(dst, " without an answer: the server's process died or was killed (a crash, an out-of-memory kill, an administrator's KILL), or a proxy between timed out"...)
+	}
+	return append(dst, ": the session was idle; most often an idle timeout ended it (MySQL's and MariaDB's wait_timeout, PostgreSQL's idle_session_timeout, Redis's timeout, a proxy's or load balancer's idle timeout), else the server restarted: a client pool must close idle sessions sooner, or check them before use"...)
+}
+
 // dbGaveUp reports a client that closed (FIN) its session while waiting,
 // at least a second, for the answer to a request: its timeout (a
 // context deadline, a driver's query or read timeout, PGCONNECT_TIMEOUT

@@ -664,3 +664,29 @@ func TestNATSLinesSplitAnywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestDBResetHint: a database server's reset of a logged-in session says
+// whether the session was idle (an idle timeout) or a request waited.
+func TestDBResetHint(t *testing.T) {
+	pgStart := pgStartup("user", "app", "database", "shop")
+	pgReady := append(pgMsg('R', "\x00\x00\x00\x00"), pgMsg('Z', "I")...)
+	base := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", pgStart, 1e6}, {false, "A", pgReady, 1e6}}
+	for _, tc := range []struct {
+		name string
+		segs []seg
+		want string
+	}{
+		{"idle", append(append([]seg{}, base...), seg{false, "R", nil, 30e9}), "the session was idle; most often an idle timeout ended it"},
+		{"a query waiting", append(append([]seg{}, base...), seg{true, "A", pgMsg('Q', "select 1\x00"), 1e6}, seg{false, "R", nil, 2e9}), "a request had waited 2.0 s without an answer"},
+	} {
+		var got [][]byte
+		for _, l := range replay(t, 5432, tc.segs).lines {
+			if noteOf(l) != "" {
+				got = append(got, l)
+			}
+		}
+		if len(got) != 1 || noteOf(got[0]) != "TCP_RESET" || !bytes.Contains(got[0], []byte(tc.want)) {
+			t.Errorf("%s: want a TCP_RESET with %q:\n%s", tc.name, tc.want, got)
+		}
+	}
+}

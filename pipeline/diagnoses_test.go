@@ -1579,7 +1579,8 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR PERMISSIONS_VIOLATION 4222 server -",        // a subscription the user may not make
 			// A delivered payload that holds "-ERR 'Authorization Violation'" is not an error.
 		}, 15},
-		{"db-redis-replication.pcap", nil, 4}, // a replica's link, its acknowledgements unanswered by design, ended: nothing to report
+		{"db-mysql-idle-reset.pcap", []string{"TCP_RESET - 3306 server -"}, 1}, // go-sql-driver's session with wait_timeout=2, reset by MariaDB when idle
+		{"db-redis-replication.pcap", nil, 4},                                  // a replica's link, its acknowledgements unanswered by design, ended: nothing to report
 		{"db-redis-errors.pcap", []string{
 			"DB_ERROR ERR 6381 server -",    // max number of clients reached
 			"DB_ERROR NOAUTH 6379 server -", // redis-cli without a password
