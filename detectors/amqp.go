@@ -40,6 +40,9 @@ const (
 // its password) and the vhost (Connection.Open) from client segments that
 // start with those frames.
 func (e *Engine) amqpClient(d *dbState, b []byte) {
+	if len(b) >= 11 && b[0] == 1 && string(b[7:11]) == "\x00\x0a\x00\x32" {
+		d.block = true // the client's Connection.Close: the broker's close follows
+	}
 	if d.ready || len(b) < 12 || b[0] != 1 {
 		return
 	}
@@ -125,7 +128,8 @@ func (e *Engine) amqpMethod(c *flowtable.Conn, fs *flowState, d *dbState, p []by
 	if len(p) < 4 {
 		return
 	}
-	switch id := uint32(binary.BigEndian.Uint16(p))<<16 | uint32(binary.BigEndian.Uint16(p[2:])); id {
+	id := uint32(binary.BigEndian.Uint16(p))<<16 | uint32(binary.BigEndian.Uint16(p[2:]))
+	switch id {
 	case amqpConnStart:
 		d.zip = bytes.Contains(p, []byte("RabbitMQ")) // the broker's product, in its server-properties
 	case amqpConnTune:
@@ -133,6 +137,9 @@ func (e *Engine) amqpMethod(c *flowtable.Conn, fs *flowState, d *dbState, p []by
 	case amqpConnOpenOk:
 		d.ready = true
 	case amqpConnClose, amqpChanClose:
+		if id == amqpConnClose {
+			d.block = true // the broker said why it closes
+		}
 		if len(p) < 7 {
 			return
 		}
@@ -180,6 +187,7 @@ const (
 	amqpKindOther   = len(amqpCodes)
 	amqpKindBlocked = amqpKindOther + 1
 	amqpKindLogin   = amqpKindOther + 2
+	amqpKindDropped = amqpKindOther + 3
 )
 
 // amqpClose reports a broker's Connection.Close or Channel.Close with an
@@ -267,6 +275,32 @@ func (e *Engine) amqpLoginRefused(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, ": it closed the connection right after the client's credentials, without a reason (as RabbitMQ does to clients that do not announce authentication_failure_close): wrong user name or password, or a user that may not log in (RabbitMQ's guest may only log in from localhost)"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"amqp","code":"LOGIN_REFUSED"`...)
+	b.B = e.amqpJSON(b.B, d)
+	b.B = append(b.B, '}')
+	e.eventEndPcap(b, fs)
+}
+
+// amqpDropped reports a broker that closed (FIN or RST) an open
+// connection without a Connection.Close from either side: RabbitMQ does
+// that when the client missed its heartbeats (a blocked event loop, a
+// paused process), and a node going down or a proxy's timeout looks the
+// same.
+func (e *Engine) amqpDropped(c *flowtable.Conn, fs *flowState, ts int64) {
+	d := e.dbOf(fs)
+	if d == nil || d.kind != svcAMQP || !d.ready || d.block || d.st == dbOff || c.E[0].FINs() != 0 || !d.first(amqpKindDropped) {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteDBError, ts)
+	if b == nil {
+		return
+	}
+	b = e.amqpBroker(b, c, d)
+	b.B = append(b.B, " closed the connection of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = e.amqpUserVhost(b.B, d)
+	b.B = append(b.B, " without a reason (no Connection.Close): most often the client missed its heartbeats (RabbitMQ drops a client silent for two heartbeat intervals: a blocked event loop, a long synchronous callback, a paused process), else the broker's node went down or a proxy between timed out"...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"db":{"system":"amqp","code":"CLOSED_WITHOUT_REASON"`...)
 	b.B = e.amqpJSON(b.B, d)
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)

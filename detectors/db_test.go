@@ -690,3 +690,20 @@ func TestDBResetHint(t *testing.T) {
 		}
 	}
 }
+
+// TestAMQPDropped: a broker that ends an open connection without a
+// Connection.Close from either side is reported; one closing after the
+// client's Connection.Close is not.
+func TestAMQPDropped(t *testing.T) {
+	hello := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", []byte("AMQP\x00\x00\x09\x01"), 1e6},
+		{false, "A", amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")), 1e6}}
+	dropped := append(append([]seg{}, hello...), seg{false, "RA", nil, 5e9})
+	if got := dbEvents(t, replay(t, 5672, dropped)); strings.Join(got, "|") != "DB_ERROR CLOSED_WITHOUT_REASON session" {
+		t.Errorf("dropped: %v", got)
+	}
+	bye := append(append([]seg{}, hello...), seg{true, "A", amqpFrame(1, 0, amqpMethodPayload(10, 50, "\x00\xc8\x02OK\x00\x00\x00\x00")), 1e6},
+		seg{false, "A", amqpFrame(1, 0, amqpMethodPayload(10, 51, "")), 1e6}, seg{false, "FA", nil, 1e6}, seg{true, "FA", nil, 1e6})
+	if got := dbEvents(t, replay(t, 5672, bye)); len(got) != 0 {
+		t.Errorf("the client's close: %v", got)
+	}
+}

@@ -548,6 +548,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.dbClosed(c, fs, ts)
 		if !orig {
 			e.amqpLoginRefused(c, fs, ts)
+			e.amqpDropped(c, fs, ts)
 		}
 	}
 	t := e.tlsOf(fs)

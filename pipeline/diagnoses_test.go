@@ -1568,6 +1568,9 @@ func TestDatabaseErrors(t *testing.T) {
 			"DB_ERROR LOGIN_REFUSED 5672 server startup", // Go over IPv6, the same
 			"DB_ERROR VERSION 5672 server -",             // an AMQP 1.0 protocol header
 		}, 18},
+		{"amqp-missed-heartbeats.pcap", []string{ // pika with heartbeat=2 asleep 12 s, then a healthy one
+			"DB_ERROR CLOSED_WITHOUT_REASON 5672 server session", // RabbitMQ's log: "missed heartbeats from client, timeout: 2s"
+		}, 2},
 		{"nats-errors.pcap", []string{ // nats-server 2.15 and Go's nats.go
 			"DB_ERROR AUTHENTICATION_TIMEOUT 4222 server -",       // a client that says nothing for 2 s
 			"DB_ERROR AUTHORIZATION_VIOLATION 4222 server -",      // wrong password
