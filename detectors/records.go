@@ -372,6 +372,9 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	} else if s := e.sumOf(fs); s != nil && s.set() {
 		d = e.appendTLSSummary(d, s, true)
 	}
+	if db := e.dbOf(fs); db != nil && (db.user != 0 || db.dbname != 0) {
+		d = e.appendDBNames(d, db)
+	}
 	if fs.has(fICMPSet) {
 		d = append(d, `,"icmp_unreachable":{"type":`...)
 		d = jsonw.Uint(d, uint64(e.q(fs).icmpType))
@@ -495,4 +498,26 @@ func (e *Engine) flushKind(k int) {
 		e.St.QueueDrops.Add(uint64(n)) // counted in records
 		PutBuffer(p)
 	}
+}
+
+// appendDBNames appends a database or broker connection's user and
+// database (AMQP: vhost), from the client's login, as "db".
+func (e *Engine) appendDBNames(d []byte, db *dbState) []byte {
+	d = append(d, `,"db":{`...)
+	if db.user != 0 {
+		d = append(d, `"user":`...)
+		d = jsonw.Bytes(d, e.dbNames[db.user-1])
+	}
+	if db.dbname != 0 {
+		if db.user != 0 {
+			d = append(d, ',')
+		}
+		if db.kind == svcAMQP {
+			d = append(d, `"vhost":`...)
+		} else {
+			d = append(d, `"database":`...)
+		}
+		d = jsonw.Bytes(d, e.dbNames[db.dbname-1])
+	}
+	return append(d, '}')
 }
