@@ -66,7 +66,9 @@ func parseFlags(args []string) (*options, int) {
 		fmt.Fprintf(fs.Output(), `usage:
   dlltagent -r FILE.pcap[ng] -o DIR [flags]        analyse a capture file ("-" = stdin)
   dlltagent -i IFACE [-netns PATH | -pod NS/NAME] -o DIR [flags]   capture live
-  dlltagent summary DIR                            print a readable summary of an output directory
+  dlltagent summary [-all] DIR                     print a readable summary of an output directory
+                                                   (past 100 diagnoses, grouped by kind; past 100
+                                                   connections, only those with a problem; -all: every one)
   dlltagent manifest POD [NAMESPACE] [IFACE]       write dlltagent_search.yaml for a pod
 
 flags:

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,5 +228,55 @@ func TestSummaryTunnel(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// TestSummaryGroups: past 100 diagnoses the summary groups them by kind,
+// most frequent first, and past 100 connections lists only those with a
+// problem; -all lists every one. On a generated mix of 800 connections.
+func TestSummaryGroups(t *testing.T) {
+	dir := t.TempDir()
+	mix := filepath.Join(dir, "mix.pcap")
+	if out, err := exec.Command("go", "run", "../../bench/gen", "-o", mix, "-conns", "800", "-seed", "3").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	outDir := filepath.Join(dir, "out")
+	if out, err := exec.Command(bin, "-r", mix, "-o", outDir, "-quiet").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	events, err := os.ReadFile(filepath.Join(outDir, "netevents.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(string(events), "\n")
+	if n <= 100 {
+		t.Fatalf("the mix made %d diagnoses: too few to group", n)
+	}
+	out, err := exec.Command(bin, "summary", outDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	s := string(out)
+	if !strings.HasPrefix(s, fmt.Sprintf("Diagnoses (%d, ", n)) || !strings.Contains(s, " healthy not listed; ") || strings.Count(s, "\n") > 250 {
+		t.Errorf("grouped summary (%d diagnoses):\n%s", n, s)
+	}
+	// The counts add up to the diagnoses (or the kinds not listed hold the rest).
+	sum := 0
+	for _, l := range strings.Split(s, "\n")[2:] {
+		var c int
+		if _, err := fmt.Sscanf(l, "%d", &c); err != nil {
+			break
+		}
+		sum += c
+	}
+	if sum > n || (sum < n && !strings.Contains(s, "more kinds")) {
+		t.Errorf("counts add up to %d of %d", sum, n)
+	}
+	out, err = exec.Command(bin, "summary", "-all", outDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if !strings.HasPrefix(string(out), fmt.Sprintf("Diagnoses (%d)\n", n)) || strings.Count(string(out), "\n") < n {
+		t.Errorf("summary -all:\n%.2000s", out)
 	}
 }

@@ -17,15 +17,19 @@ import (
 // per diagnosis, the connections with their handshake times, the capture
 // statistics and where the pcaps are.
 func runSummary(args []string) int {
+	all := len(args) == 2 && args[0] == "-all"
+	if all {
+		args = args[1:]
+	}
 	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: dlltagent summary DIR")
+		fmt.Fprintln(os.Stderr, "usage: dlltagent summary [-all] DIR")
 		return 2
 	}
 	dir := args[0]
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fatalf("summary: %s is not a dlltagent output directory", dir)
 	}
-	if err := summarize(os.Stdout, dir); err != nil {
+	if err := summarize(os.Stdout, dir, all); err != nil {
 		return fatalf("summary: %v", err)
 	}
 	return 0
@@ -103,7 +107,92 @@ func clock(ts float64) string {
 	return time.Unix(0, int64(ts*1e9)).UTC().Format("15:04:05.000")
 }
 
-func summarize(w io.Writer, dir string) error {
+// Past these, the summary groups the diagnoses by kind and lists only
+// the connections with a problem (-all lists everything).
+const (
+	listEvents = 100
+	listConns  = 100
+	listGroups = 60
+)
+
+// groupKey is what makes two diagnoses the same kind: the note, the side
+// that acted, and what it said (an alert, a status, a database error, a
+// DNS answer and name); with byServer, the server too.
+func groupKey(e rec, byServer bool) string {
+	what := ""
+	if db, ok := e["db"].(map[string]any); ok {
+		what = rec(db).s("code")
+	} else if t, ok := e["tls"].(map[string]any); ok {
+		if a, ok := t["alert"].(map[string]any); ok {
+			what = rec(a).s("name")
+		}
+	} else if d, ok := e["dns"].(map[string]any); ok {
+		what = rec(d).s("rcode_name") + " " + rec(d).s("query")
+	} else if h, ok := e["http"].(map[string]any); ok {
+		what = rec(h).s("status")
+	}
+	k := e.s("note") + "\x00" + e.s("side") + "\x00" + what
+	if byServer {
+		k += "\x00" + hostPort(e, "id.resp_h", "id.resp_p")
+	}
+	return k
+}
+
+// printGroups prints one line per kind of diagnosis, the most frequent
+// first, with its count, first and last time, and its first message.
+// Kinds are per server unless that makes more than listGroups of them
+// (many servers): then per kind alone, with how many servers.
+func printGroups(w io.Writer, events []rec) {
+	type group struct {
+		first       rec
+		n           int
+		start, last float64
+		servers     map[string]bool
+	}
+	var groups []*group
+	for _, byServer := range []bool{true, false} {
+		idx := map[string]*group{}
+		groups = groups[:0]
+		for _, e := range events {
+			ts, _ := e.f("ts")
+			k := groupKey(e, byServer)
+			g := idx[k]
+			if g == nil {
+				g = &group{first: e, start: ts, servers: map[string]bool{}}
+				idx[k] = g
+				groups = append(groups, g)
+			}
+			g.n++
+			g.last = ts
+			g.servers[hostPort(e, "id.resp_h", "id.resp_p")] = true
+		}
+		if len(groups) <= listGroups {
+			break
+		}
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return groups[i].n > groups[j].n })
+	fmt.Fprintf(w, "Diagnoses (%d, %d kinds; each kind once, the most frequent first; all in netevents.jsonl, or summary -all)\n", len(events), len(groups))
+	fmt.Fprintf(w, "  %6s  %-12s  %-12s  %-22s %s\n", "count", "first", "last", "note", "first of them")
+	for i, g := range groups {
+		if i == listGroups {
+			fmt.Fprintf(w, "  ... %d more kinds\n", len(groups)-listGroups)
+			break
+		}
+		line := fmt.Sprintf("  %6d  %s  %s  %-22s %s%s", g.n, clock(g.start), clock(g.last), g.first.s("note"), g.first.s("msg"), tunnelWords(g.first))
+		switch n := len(g.servers) - 1; {
+		case n == 1:
+			line += " (the same with 1 other server)"
+		case n > 1:
+			line += fmt.Sprintf(" (the same with %d other servers)", n)
+		}
+		if p := g.first.s("pcap"); p != "" {
+			line += "  [" + p + "]"
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func summarize(w io.Writer, dir string, all bool) error {
 	events, err := readRecords(filepath.Join(dir, "netevents.jsonl"))
 	if err != nil {
 		return err
@@ -120,17 +209,21 @@ func summarize(w io.Writer, dir string) error {
 		return fmt.Errorf("%s has no netevents.jsonl, end_flows.jsonl or stats.jsonl", dir)
 	}
 	sort.SliceStable(events, func(i, j int) bool { a, _ := events[i].f("ts"); b, _ := events[j].f("ts"); return a < b })
-	fmt.Fprintf(w, "Diagnoses (%d)\n", len(events))
-	if len(events) == 0 {
-		fmt.Fprintln(w, "  none: no problem was seen")
-	}
-	for _, e := range events {
-		ts, _ := e.f("ts")
-		line := fmt.Sprintf("  %s  %-22s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e))
-		if p := e.s("pcap"); p != "" {
-			line += "  [" + p + "]"
+	switch {
+	case len(events) == 0:
+		fmt.Fprintln(w, "Diagnoses (0)\n  none: no problem was seen")
+	case !all && len(events) > listEvents:
+		printGroups(w, events)
+	default:
+		fmt.Fprintf(w, "Diagnoses (%d)\n", len(events))
+		for _, e := range events {
+			ts, _ := e.f("ts")
+			line := fmt.Sprintf("  %s  %-22s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e))
+			if p := e.s("pcap"); p != "" {
+				line += "  [" + p + "]"
+			}
+			fmt.Fprintln(w, line)
 		}
-		fmt.Fprintln(w, line)
 	}
 	sort.SliceStable(flows, func(i, j int) bool { a, _ := flows[i].f("ts"); b, _ := flows[j].f("ts"); return a < b })
 	var tcp, other []rec
@@ -142,6 +235,22 @@ func summarize(w io.Writer, dir string) error {
 		}
 	}
 	fmt.Fprintf(w, "\nTCP connections (%d)\n", len(tcp))
+	if !all && len(tcp) > listConns {
+		var bad []rec
+		for _, f := range tcp {
+			if _, ok := f["notes"]; ok {
+				bad = append(bad, f)
+			}
+		}
+		fmt.Fprintf(w, "  %d healthy not listed; ", len(tcp)-len(bad))
+		if len(bad) > listConns {
+			fmt.Fprintf(w, "the first %d of %d with a problem (all in end_flows.jsonl, or summary -all):\n", listConns, len(bad))
+			bad = bad[:listConns]
+		} else {
+			fmt.Fprintf(w, "the %d with a problem (all in end_flows.jsonl, or summary -all):\n", len(bad))
+		}
+		tcp = bad
+	}
 	if len(tcp) > 0 {
 		fmt.Fprintf(w, "  %-12s  %-44s %-10s %-6s %10s %-22s %-12s %s\n", "start", "client -> server", "svc", "state", "rtt ms", "tls", "end", "notes")
 	}
