@@ -725,6 +725,11 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			t.cliClosed = true
 		}
 		t.segment(side, p.Seq, p.Payload, ts, &ev)
+		if p.Flags&decode.Truncated != 0 {
+			// The snaplen cut this segment: the records that follow
+			// cannot be found.
+			t.d[side].broken, t.d[side].gap = true, true
+		}
 		e.tlsEvents(c, fs, &ev, ts)
 		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
 			// The client's close_notify: it is giving up (curl sends one

@@ -75,6 +75,7 @@ type tlsDir struct {
 	nextSeq uint32
 	seqInit bool
 	broken  bool // gap or not TLS: stop parsing this direction
+	gap     bool // broken because bytes are missing (a capture gap, or the snaplen cut a segment): nothing can be judged from what was not seen
 	// plain: this side's first bytes were not TLS but text: 1 "HTTP/"
 	// (a plain HTTP server answering a ClientHello), 2 other text.
 	plain uint8
@@ -214,7 +215,7 @@ func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents)
 		// Ahead of what is expected: reordering or loss. Hold a few
 		// segments; a real gap stops the parse rather than misparse.
 		if !t.hold(d, seq, b) {
-			dir.broken = true
+			dir.broken, dir.gap = true, true
 		}
 		return
 	}

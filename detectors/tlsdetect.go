@@ -109,8 +109,8 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		}
 	}
 	quiet := side == 1 && t.certRefusedQuietly(ts)
-	if (t.est && !quiet) || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 {
-		return
+	if (t.est && !quiet) || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 || t.d[0].gap || t.d[1].gap {
+		return // (with bytes missing, the handshake may well have ended)
 	}
 	t.reported = true
 	b := e.problemEvent(c, fs, NoteTLSHandshakeAborted, ts)

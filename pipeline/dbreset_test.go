@@ -82,3 +82,64 @@ func TestDBLoginRefusedThenReset(t *testing.T) {
 		t.Errorf("%d refused logins, want 2", refused)
 	}
 }
+
+// TestSnaplenCut: a capture taken with a short snaplen (tcpdump -s 200)
+// has every large segment cut. What was not seen must not be judged: the
+// same captures cut at 200 bytes make no TLS_HANDSHAKE_ABORTED that the
+// whole captures do not (the cut ServerHello flight used to read as "the
+// client closed before any ServerHello").
+func TestSnaplenCut(t *testing.T) {
+	for _, name := range []string{"db-postgres-tls-clients.pcap", "db-postgres-errors.pcap", "tls-no-response.pcap", "wget-selfsigned-tls13-tls12.pcap", "nginx-mtls-required.pcap"} {
+		in := "../testdata/lab/" + name
+		f, err := os.Open(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := pcapgo.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "cut.pcap")
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := pcapgo.NewWriter(out)
+		if err := w.WriteFileHeader(200, r.LinkType()); err != nil {
+			t.Fatal(err)
+		}
+		cut := 0
+		for {
+			data, ci, err := r.ReadPacketData()
+			if err != nil {
+				break
+			}
+			if len(data) > 200 {
+				data, ci.CaptureLength = data[:200], 200
+				cut++
+			}
+			if err := w.WritePacket(ci, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Close()
+		out.Close()
+		if cut == 0 {
+			t.Fatalf("%s: nothing to cut", name)
+		}
+		count := func(events []record) int {
+			n := 0
+			for _, e := range events {
+				if e.str("note") == "TLS_HANDSHAKE_ABORTED" {
+					n++
+				}
+			}
+			return n
+		}
+		whole, _, _ := analyse(t, in, 1, nil)
+		cutEvents, _, _ := analyse(t, path, 1, nil)
+		if a, b := count(whole), count(cutEvents); b > a {
+			t.Errorf("%s cut at 200 bytes (%d packets): %d TLS_HANDSHAKE_ABORTED, %d whole", name, cut, b, a)
+		}
+	}
+}
