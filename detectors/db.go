@@ -276,14 +276,22 @@ func redisBlocking(b []byte) bool {
 
 var redisBLOCK = []byte("block")
 
-// dbResetHint appends, to a database server's TCP_RESET of a logged-in
-// session, what the reset most likely means: the session was idle (an
-// idle timeout), or a request waited (the server or a proxy ended it
-// mid-query).
-func (e *Engine) dbResetHint(dst []byte, c *flowtable.Conn, fs *flowState, ts int64) []byte {
+// dbResetHint appends, to a TCP_RESET of a logged-in database session,
+// what the reset most likely means: from the server, the session was
+// idle (an idle timeout), or a request waited (the server or a proxy
+// ended it mid-query); from the client, a request it abandoned.
+func (e *Engine) dbResetHint(dst []byte, c *flowtable.Conn, fs *flowState, side int, ts int64) []byte {
 	d := e.dbOf(fs)
 	if d == nil || d.repl || d.st == dbOff || (d.kind != svcRedis && !d.ready) {
 		return dst
+	}
+	if side == 0 {
+		if !d.pend {
+			return dst
+		}
+		dst = append(dst, ": a request had waited "...)
+		dst = appendDurationWords(dst, max(ts-(c.First+int64(d.pendAt)*1e6), 0))
+		return append(dst, " for its answer: the client abandoned it (its timeout fired, or it was stopped or exited with the answer unread)"...)
 	}
 	if d.pend {
 		dst = append(dst, ": a request had waited "...)

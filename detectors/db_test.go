@@ -678,6 +678,7 @@ func TestDBResetHint(t *testing.T) {
 	}{
 		{"idle", append(append([]seg{}, base...), seg{false, "R", nil, 30e9}), "the session was idle; most often an idle timeout ended it"},
 		{"a query waiting", append(append([]seg{}, base...), seg{true, "A", pgMsg('Q', "select 1\x00"), 1e6}, seg{false, "R", nil, 2e9}), "a request had waited 2.0 s without an answer"},
+		{"the client abandons a query", append(append([]seg{}, base...), seg{true, "A", pgMsg('Q', "select 1\x00"), 1e6}, seg{true, "R", nil, 3e9}), "a request had waited 3.0 s for its answer: the client abandoned it"},
 	} {
 		var got [][]byte
 		for _, l := range replay(t, 5432, tc.segs).lines {

@@ -1121,8 +1121,8 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		b.B = appendDurationWords(b.B, waited)
 		b.B = append(b.B, " for an answer to its request over TLS, without a byte of it (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
 	}
-	if side == 1 && c.Size(1) > 0 {
-		b.B = e.dbResetHint(b.B, c, fs, ts)
+	if c.Size(1) > 0 {
+		b.B = e.dbResetHint(b.B, c, fs, side, ts)
 	}
 	if quit {
 		b.B = append(b.B, "): it may have rejected the server's certificate after the handshake (GnuTLS clients such as wget verify it then, and reset without an alert), or not needed the connection"...)
