@@ -225,7 +225,7 @@ func (e *Engine) amqpClose(c *flowtable.Conn, fs *flowState, d *dbState, conn bo
 		b.B = append(b.B, " of client "...)
 	}
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = e.amqpUserVhost(b.B, d)
+	b.B = e.appendUserDB(b.B, d)
 	b.B = append(b.B, ": "...)
 	b.B = appendUint(b.B, uint64(code))
 	b.B = append(b.B, ' ')
@@ -245,7 +245,7 @@ func (e *Engine) amqpClose(c *flowtable.Conn, fs *flowState, d *dbState, conn bo
 	}
 	b.B = append(b.B, `,"message":`...)
 	b.B = jsonw.Bytes(b.B, text[:min(len(text), 200)])
-	b.B = e.amqpJSON(b.B, d)
+	b.B = e.appendUserDBJSON(b.B, d)
 	if !conn {
 		b.B = append(b.B, `,"channel":`...)
 		b.B = appendUint(b.B, uint64(binary.BigEndian.Uint16(d.hdr[1:])))
@@ -271,11 +271,11 @@ func (e *Engine) amqpLoginRefused(c *flowtable.Conn, fs *flowState, ts int64) {
 	b = e.amqpBroker(b, c, d)
 	b.B = append(b.B, " refused client "...)
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = e.amqpUserVhost(b.B, d)
+	b.B = e.appendUserDB(b.B, d)
 	b.B = append(b.B, ": it closed the connection right after the client's credentials, without a reason (as RabbitMQ does to clients that do not announce authentication_failure_close): wrong user name or password, or a user that may not log in (RabbitMQ's guest may only log in from localhost)"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"amqp","code":"LOGIN_REFUSED"`...)
-	b.B = e.amqpJSON(b.B, d)
+	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }
@@ -297,11 +297,11 @@ func (e *Engine) amqpDropped(c *flowtable.Conn, fs *flowState, ts int64) {
 	b = e.amqpBroker(b, c, d)
 	b.B = append(b.B, " closed the connection of client "...)
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = e.amqpUserVhost(b.B, d)
+	b.B = e.appendUserDB(b.B, d)
 	b.B = append(b.B, " without a reason (no Connection.Close): most often the client missed its heartbeats (RabbitMQ drops a client silent for two heartbeat intervals: a blocked event loop, a long synchronous callback, a paused process), else the broker's node went down or a proxy between timed out"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"amqp","code":"CLOSED_WITHOUT_REASON"`...)
-	b.B = e.amqpJSON(b.B, d)
+	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }
@@ -319,14 +319,14 @@ func (e *Engine) amqpBlocked(c *flowtable.Conn, fs *flowState, d *dbState, reaso
 	b = e.amqpBroker(b, c, d)
 	b.B = append(b.B, " blocked client "...)
 	b.B = c.Orig().AppendTo(b.B)
-	b.B = e.amqpUserVhost(b.B, d)
+	b.B = e.appendUserDB(b.B, d)
 	b.B = append(b.B, " from publishing ("...)
 	b.B = appendText(b.B, reason[:min(len(reason), 200)])
 	b.B = append(b.B, "): the broker raised a resource alarm (its memory over vm_memory_high_watermark, or its free disk under disk_free_limit) and stops reading from every publishing connection until it clears; publishers hang meanwhile"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"amqp","code":"BLOCKED","message":`...)
 	b.B = jsonw.Bytes(b.B, reason[:min(len(reason), 200)])
-	b.B = e.amqpJSON(b.B, d)
+	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }
@@ -384,40 +384,4 @@ func (e *Engine) amqpBroker(b *Buffer, c *flowtable.Conn, d *dbState) *Buffer {
 	}
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	return b
-}
-
-// amqpUserVhost appends " (user U, vhost V)" when known.
-func (e *Engine) amqpUserVhost(dst []byte, d *dbState) []byte {
-	if d.user == 0 && d.dbname == 0 {
-		return dst
-	}
-	dst = append(dst, " ("...)
-	if d.user > 0 {
-		dst = append(dst, "user "...)
-		dst = appendText(dst, e.dbNames[d.user-1])
-	}
-	if d.dbname > 0 {
-		if d.user > 0 {
-			dst = append(dst, ", "...)
-		}
-		dst = append(dst, "vhost "...)
-		dst = appendText(dst, e.dbNames[d.dbname-1])
-	}
-	return append(dst, ')')
-}
-
-// amqpJSON appends the db object's user, vhost and phase.
-func (e *Engine) amqpJSON(dst []byte, d *dbState) []byte {
-	if d.user > 0 {
-		dst = append(dst, `,"user":`...)
-		dst = jsonw.Bytes(dst, e.dbNames[d.user-1])
-	}
-	if d.dbname > 0 {
-		dst = append(dst, `,"vhost":`...)
-		dst = jsonw.Bytes(dst, e.dbNames[d.dbname-1])
-	}
-	if d.ready {
-		return append(dst, `,"phase":"session"`...)
-	}
-	return append(dst, `,"phase":"startup"`...)
 }

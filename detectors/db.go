@@ -328,17 +328,8 @@ func (e *Engine) dbGaveUp(c *flowtable.Conn, fs *flowState, ts int64) {
 	} else {
 		b.B = append(b.B, " gave up on its login to "...)
 	}
-	system := "postgresql"
-	switch d.kind {
-	case svcPostgres:
-		b.B = append(b.B, "PostgreSQL server "...)
-	case svcMySQL:
-		b.B = append(b.B, "MySQL server "...)
-		system = "mysql"
-	case svcRedis:
-		b.B = append(b.B, "Redis server "...)
-		system = "redis"
-	}
+	system, server := dbSystem(d.kind)
+	b.B = append(b.B, server...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " and closed the connection after waiting "...)
 	b.B = appendDurationWords(b.B, waited)
@@ -349,9 +340,29 @@ func (e *Engine) dbGaveUp(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = append(b.B, ": its connect timeout fired during the login (a pooler waiting for a server connection, an overloaded server, an authentication backend that hangs)"...)
 	}
 	b.B = appendSide(b.B, "client")
+	e.dbWaitEnd(b, fs, d, system, "QUERY_ABANDONED", waited)
+}
+
+// dbSystem names a database kind: its db.system and how msg calls its
+// server.
+func dbSystem(kind uint8) (system, server string) {
+	switch kind {
+	case svcMySQL:
+		return "mysql", "MySQL server "
+	case svcRedis:
+		return "redis", "Redis server "
+	}
+	return "postgresql", "PostgreSQL server "
+}
+
+// dbWaitEnd ends a CLOSED_DURING_QUERY or QUERY_ABANDONED event: the db
+// object and how long the request had waited.
+func (e *Engine) dbWaitEnd(b *Buffer, fs *flowState, d *dbState, system, code string, waited int64) {
 	b.B = append(b.B, `,"db":{"system":"`...)
 	b.B = append(b.B, system...)
-	b.B = append(b.B, `","code":"QUERY_ABANDONED"`...)
+	b.B = append(b.B, `","code":"`...)
+	b.B = append(b.B, code...)
+	b.B = append(b.B, '"')
 	if d.kind != svcRedis { // Redis has no login phase
 		b.B = e.appendUserDBJSON(b.B, d)
 	}
@@ -379,17 +390,15 @@ func (e *Engine) dbServerClosed(c *flowtable.Conn, fs *flowState, ts int64) {
 		return
 	}
 	// says is written as is: its quotes are escaped for JSON.
-	system, says := "postgresql", `\"server closed the connection unexpectedly\"`
+	system, server := dbSystem(d.kind)
+	says := `\"server closed the connection unexpectedly\"`
 	switch d.kind {
-	case svcPostgres:
-		b.B = append(b.B, "PostgreSQL server "...)
 	case svcMySQL:
-		b.B = append(b.B, "MySQL server "...)
-		system, says = "mysql", `error 2013 \"Lost connection to server during query\" (MariaDB's KILL of a connection ends it this way too)`
+		says = `error 2013 \"Lost connection to server during query\" (MariaDB's KILL of a connection ends it this way too)`
 	case svcRedis:
-		b.B = append(b.B, "Redis server "...)
-		system, says = "redis", `an EOF, \"Connection closed by server\" (Redis itself closes a client past its client-output-buffer-limit, or on CLIENT KILL)`
+		says = `an EOF, \"Connection closed by server\" (Redis itself closes a client past its client-output-buffer-limit, or on CLIENT KILL)`
 	}
+	b.B = append(b.B, server...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " closed the connection of client "...)
 	b.B = c.Orig().AppendTo(b.B)
@@ -399,15 +408,7 @@ func (e *Engine) dbServerClosed(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, " after its request, without an answer or an error: the server process died (a crash, or an out-of-memory kill), the server restarted or failed over, or a proxy or pooler in between closed it (its timeout); the client sees "...)
 	b.B = append(b.B, says...)
 	b.B = appendSide(b.B, "server")
-	b.B = append(b.B, `,"db":{"system":"`...)
-	b.B = append(b.B, system...)
-	b.B = append(b.B, `","code":"CLOSED_DURING_QUERY"`...)
-	if d.kind != svcRedis { // Redis has no login phase
-		b.B = e.appendUserDBJSON(b.B, d)
-	}
-	b.B = append(b.B, `},"waited_ms":`...)
-	b.B = appendUint(b.B, uint64(waited/1e6))
-	e.eventEndPcap(b, fs)
+	e.dbWaitEnd(b, fs, d, system, "CLOSED_DURING_QUERY", waited)
 }
 
 // dbServer walks a server segment of a PostgreSQL or Redis connection.
@@ -636,7 +637,8 @@ func (e *Engine) dbName(b []byte) uint16 {
 // maxDBNames bounds the user and database names a worker keeps.
 const maxDBNames = 4096
 
-// appendUserDB appends " (user U, database D)" when known.
+// appendUserDB appends " (user U, database D)" (AMQP: "vhost V") when
+// known.
 func (e *Engine) appendUserDB(dst []byte, d *dbState) []byte {
 	if d.user == 0 && d.dbname == 0 {
 		return dst
@@ -650,20 +652,29 @@ func (e *Engine) appendUserDB(dst []byte, d *dbState) []byte {
 		if d.user > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = append(dst, "database "...)
+		if d.kind == svcAMQP {
+			dst = append(dst, "vhost "...)
+		} else {
+			dst = append(dst, "database "...)
+		}
 		dst = appendText(dst, e.dbNames[d.dbname-1])
 	}
 	return append(dst, ')')
 }
 
-// appendUserDBJSON appends the db object's user, database and phase.
+// appendUserDBJSON appends the db object's user, database (AMQP: vhost)
+// and phase.
 func (e *Engine) appendUserDBJSON(dst []byte, d *dbState) []byte {
 	if d.user > 0 {
 		dst = append(dst, `,"user":`...)
 		dst = jsonw.Bytes(dst, e.dbNames[d.user-1])
 	}
 	if d.dbname > 0 {
-		dst = append(dst, `,"database":`...)
+		if d.kind == svcAMQP {
+			dst = append(dst, `,"vhost":`...)
+		} else {
+			dst = append(dst, `,"database":`...)
+		}
 		dst = jsonw.Bytes(dst, e.dbNames[d.dbname-1])
 	}
 	if d.ready {
