@@ -512,6 +512,19 @@ func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 	}
 }
 
+// lineEnd keeps in ln (its first 64 bytes) an error line that goes on
+// in b, and returns it, its CR trimmed, with what follows it; ok is false
+// when the line goes on in the next segment.
+func (d *dbState) lineEnd(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		d.lnN += uint8(copy(d.ln[d.lnN:], b))
+		return nil, nil, false
+	}
+	d.lnN += uint8(copy(d.ln[d.lnN:], b[:i]))
+	return bytes.TrimRight(d.ln[:d.lnN], "\r"), b[i+1:], true
+}
+
 // pass passes b's bytes of the current frame (PostgreSQL's and MySQL's
 // messages, Redis's bulk strings): skipped (dbSkip), or kept in ln
 // (dbHold: an error cut by a segment's end). It returns what is left of
@@ -833,14 +846,12 @@ func (e *Engine) redisWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byt
 			d.skip++ // the LF is in the next segment
 			return
 		case dbErrLine:
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 {
-				d.lnN += uint8(copy(d.ln[d.lnN:], b))
+			line, rest, ok := d.lineEnd(b)
+			if !ok {
 				return
 			}
-			d.lnN += uint8(copy(d.ln[d.lnN:], b[:i]))
-			e.redisError(c, fs, d, bytes.TrimRight(d.ln[:d.lnN], "\r"), ts)
-			b, d.st = b[i+1:], dbFrame
+			e.redisError(c, fs, d, line, ts)
+			b, d.st = rest, dbFrame
 		case dbFrame:
 			switch b[0] {
 			case '-':

@@ -53,14 +53,12 @@ func (e *Engine) natsWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte
 				d.st = dbLine
 			}
 		case dbErrLine:
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 {
-				d.lnN += uint8(copy(d.ln[d.lnN:], b))
+			line, rest, ok := d.lineEnd(b)
+			if !ok {
 				return
 			}
-			d.lnN += uint8(copy(d.ln[d.lnN:], b[:i]))
-			e.natsError(c, fs, d, bytes.TrimRight(d.ln[:d.lnN], "\r"), ts)
-			b, d.st = b[i+1:], dbFrame
+			e.natsError(c, fs, d, line, ts)
+			b, d.st = rest, dbFrame
 		case dbLine:
 			i := bytes.IndexByte(b, '\n')
 			line := b
