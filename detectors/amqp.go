@@ -261,23 +261,12 @@ func (e *Engine) amqpClose(c *flowtable.Conn, fs *flowState, d *dbState, conn bo
 // "Exception (403) username or password not allowed").
 func (e *Engine) amqpLoginRefused(c *flowtable.Conn, fs *flowState, ts int64) {
 	d := e.dbOf(fs)
-	if d == nil || d.kind != svcAMQP || d.reqs != 1 || d.ready || d.sent != 0 || !d.first(amqpKindLogin) {
+	if d == nil || d.kind != svcAMQP || d.reqs != 1 || d.ready || d.sent != 0 {
 		return
 	}
-	b := e.problemEvent(c, fs, NoteDBError, ts)
-	if b == nil {
-		return
-	}
-	b = e.amqpBroker(b, c, d)
-	b.B = append(b.B, " refused client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = e.appendUserDB(b.B, d)
-	b.B = append(b.B, ": it closed the connection right after the client's credentials, without a reason (as RabbitMQ does to clients that do not announce authentication_failure_close): wrong user name or password, or a user that may not log in (RabbitMQ's guest may only log in from localhost)"...)
-	b.B = appendSide(b.B, "server")
-	b.B = append(b.B, `,"db":{"system":"amqp","code":"LOGIN_REFUSED"`...)
-	b.B = e.appendUserDBJSON(b.B, d)
-	b.B = append(b.B, '}')
-	e.eventEndPcap(b, fs)
+	e.amqpNoReason(c, fs, d, ts, amqpKindLogin, " refused client ",
+		": it closed the connection right after the client's credentials, without a reason (as RabbitMQ does to clients that do not announce authentication_failure_close): wrong user name or password, or a user that may not log in (RabbitMQ's guest may only log in from localhost)",
+		"LOGIN_REFUSED")
 }
 
 // amqpDropped reports a broker that closed (FIN or RST) an open
@@ -287,7 +276,19 @@ func (e *Engine) amqpLoginRefused(c *flowtable.Conn, fs *flowState, ts int64) {
 // same.
 func (e *Engine) amqpDropped(c *flowtable.Conn, fs *flowState, ts int64) {
 	d := e.dbOf(fs)
-	if d == nil || d.kind != svcAMQP || !d.ready || d.block || d.st == dbOff || c.E[0].FINs() != 0 || !d.first(amqpKindDropped) {
+	if d == nil || d.kind != svcAMQP || !d.ready || d.block || d.st == dbOff || c.E[0].FINs() != 0 {
+		return
+	}
+	e.amqpNoReason(c, fs, d, ts, amqpKindDropped, " closed the connection of client ",
+		" without a reason (no Connection.Close): most often the client missed its heartbeats (RabbitMQ drops a client silent for two heartbeat intervals: a blocked event loop, a long synchronous callback, a paused process), else the broker's node went down or a proxy between timed out",
+		"CLOSED_WITHOUT_REASON")
+}
+
+// amqpNoReason writes a DB_ERROR for a broker that closed a connection
+// without saying why (kind k, once per connection): msg is the broker,
+// verb, the client, its user and vhost, then why; code goes in db.code.
+func (e *Engine) amqpNoReason(c *flowtable.Conn, fs *flowState, d *dbState, ts int64, k int, verb, why, code string) {
+	if !d.first(k) {
 		return
 	}
 	b := e.problemEvent(c, fs, NoteDBError, ts)
@@ -295,12 +296,14 @@ func (e *Engine) amqpDropped(c *flowtable.Conn, fs *flowState, ts int64) {
 		return
 	}
 	b = e.amqpBroker(b, c, d)
-	b.B = append(b.B, " closed the connection of client "...)
+	b.B = append(b.B, verb...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = e.appendUserDB(b.B, d)
-	b.B = append(b.B, " without a reason (no Connection.Close): most often the client missed its heartbeats (RabbitMQ drops a client silent for two heartbeat intervals: a blocked event loop, a long synchronous callback, a paused process), else the broker's node went down or a proxy between timed out"...)
+	b.B = append(b.B, why...)
 	b.B = appendSide(b.B, "server")
-	b.B = append(b.B, `,"db":{"system":"amqp","code":"CLOSED_WITHOUT_REASON"`...)
+	b.B = append(b.B, `,"db":{"system":"amqp","code":"`...)
+	b.B = append(b.B, code...)
+	b.B = append(b.B, '"')
 	b.B = e.appendUserDBJSON(b.B, d)
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
