@@ -174,7 +174,7 @@ func BenchmarkEngine(b *testing.B) {
 // the deadline it met read the same ("1.5 s" for 1.497 s and 1499873 µs).
 func TestDurationWords(t *testing.T) {
 	for d, want := range map[int64]string{
-		0: "0 ms", 4e5: "0 ms", 6e5: "1 ms", 250e6: "250 ms", 999.4e6: "999 ms", 999.6e6: "1.0 s",
+		0: "0 ms", 4e5: "0.4 ms", 6e5: "0.6 ms", 603e3: "0.6 ms", 4.9e4: "0.05 ms", 5e4: "0.1 ms", 7e3: "0.01 ms", 4e3: "0 ms", 960e3: "1 ms", 1.2e6: "1 ms", 250e6: "250 ms", 999.4e6: "999 ms", 999.6e6: "1.0 s",
 		1.497e9: "1.5 s", 1.499873e9: "1.5 s", 1.44e9: "1.4 s", 2.96e9: "3.0 s", 59.96e9: "60.0 s", -5: "0 ms",
 	} {
 		if got := string(appendDurationWords(nil, d)); got != want {

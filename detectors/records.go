@@ -184,6 +184,13 @@ func appendUint(dst []byte, v uint64) []byte { return jsonw.Uint(dst, v) }
 // appendDurationWords writes d like "3.0 s" or "250 ms".
 func appendDurationWords(dst []byte, d int64) []byte {
 	d = max(d, 0)
+	// Under a millisecond (a server closing as a request comes): "0.6 ms",
+	// "0.05 ms", not "1 ms" or "0 ms".
+	if t := (d + 5e4) / 1e5; t >= 1 && t <= 9 {
+		return append(dst, '0', '.', byte('0'+t), ' ', 'm', 's')
+	} else if h := (d + 5e3) / 1e4; t == 0 && h >= 1 {
+		return append(dst, '0', '.', '0', byte('0'+h), ' ', 'm', 's')
+	}
 	if d < int64(999500*time.Microsecond) {
 		dst = jsonw.Uint(dst, uint64((d+5e5)/1e6))
 		return append(dst, " ms"...)
