@@ -714,7 +714,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		}
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
-			e.reqs.tlsData(c, ts) // not inside a CONNECT tunnel: its slot holds the CONNECT
+			e.reqs.tlsData(c, ts, e.ticketBefore(fs, ts)) // not inside a CONNECT tunnel: its slot holds the CONNECT
 		} else {
 			e.reqs.tlsBye(c, ts)
 		}
@@ -729,6 +729,12 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			// The snaplen cut this segment: the records that follow
 			// cannot be found.
 			t.d[side].broken, t.d[side].gap = true, true
+		}
+		if side == 0 && ev.est && t.d[0].appRecs > 0 && t.pendingRej < 0 {
+			// The client's Finished and its first request in one
+			// segment (Go's and Node's clients): it was not yet
+			// established when the segment came.
+			e.reqs.tlsData(c, ts, 0)
 		}
 		e.tlsEvents(c, fs, &ev, ts)
 		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
@@ -1006,10 +1012,19 @@ func (e *Engine) sentAfterClose(c *flowtable.Conn, fs *flowState) uint32 {
 		return 0
 	}
 	n := c.Unacked(0)
-	if fs.service == svcSSL && n <= closeNotifyMax {
+	if fs.service == svcSSL && n <= closeNotifyMax && !e.tlsRequestLost(c) {
 		return 0
 	}
 	return n
+}
+
+// tlsRequestLost reports whether c's client bytes since the server last
+// sent are a request (application data, told from a close_notify by its
+// record type, or in TLS 1.3 by its size): a request as short as a
+// close_notify.
+func (e *Engine) tlsRequestLost(c *flowtable.Conn) bool {
+	l := e.reqs.any(c)
+	return l != nil && l.tls && l.bye == 0 && l.srv == c.Size(1)
 }
 
 // resetAfterClose reports a server's reset of data the client sent after
@@ -1030,14 +1045,22 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, " bytes from client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " reached it after it had closed the connection (FIN)"...)
+	fresh := false
 	if req, _, srv := e.reqs.get(c); req != nil && srv == c.Size(1) {
 		b.B = append(b.B, ": its request "...)
 		b.B = appendText(b.B, req)
 		b.B = append(b.B, " was lost"...)
+	} else if l := e.tlsSilent(c, fs, true); l != nil && l.fresh() {
+		b.B = append(b.B, ": its first request over TLS was lost"...)
+		fresh = true
 	} else {
 		b.B = append(b.B, ": they were lost"...)
 	}
 	switch {
+	case fresh:
+		// Closed right after the handshake: no idle connection raced.
+		b.B = append(b.B, ". The server closed the connection right after the TLS handshake, before the client's first request: "...)
+		b.B = append(b.B, quickCloseHint...)
 	case c.Size(0) == uint64(n) && c.Size(1) == 0:
 		// Nothing was exchanged before the server's FIN.
 		b.B = append(b.B, ". The server closed the connection right after accepting it, before the client's first bytes: a connection limit, an access rule, or a TCP proxy with no upstream to forward to"...)
@@ -1100,6 +1123,23 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 			b.B = appendText(b.B, req)
 		}
 		b.B = append(b.B, ": the server's application closed or aborted the connection before answering (a crash, a connection limit or an access rule; a kernel resets a socket closed with the request unread)"...)
+	}
+	if side == 1 && c.Size(1) > 0 {
+		if l := e.tlsSilent(c, fs, true); l != nil && l.bye == 0 {
+			waited := ts - l.last
+			b.B = append(b.B, ", "...)
+			b.B = appendDurationWords(b.B, waited)
+			b.B = append(b.B, " after the client's request over TLS, without a byte of answer"...)
+			b.B = e.appendNoAnswerWhy(b.B, l)
+			b.B = append(b.B, " (the client sees 'Connection reset by peer'"...)
+			if l.fresh() && waited < minNoResponse {
+				b.B = append(b.B, "; so soon after the handshake, "...)
+				b.B = append(b.B, quickCloseHint...)
+			} else {
+				b.B = append(b.B, ": the server's application failed or gave up on the request, or a proxy did, its upstream down or too slow"...)
+			}
+			b.B = append(b.B, ')')
+		}
 	}
 	var cut *reqLine // an answer the reset broke off
 	if side == 1 && fs.service == svcHTTP {

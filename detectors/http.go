@@ -337,6 +337,7 @@ type reqLine struct {
 	bye   int64  // TLS: when the client sent an alert (its close_notify), the request unanswered
 	tk    uint16 // TLS: the length of the records that may be session tickets (see serverData)
 	tkn   uint8  // how many came
+	tkpre uint8  // of them, before the request (1: a first request sent between two tickets)
 	tks   uint8  // tkNone, tkTickets, tkAnswer
 	sal   uint16 // TLS: bytes of the server's alerts (its close_notify) since the request
 	first int64  // the connection's first packet time

@@ -37,8 +37,9 @@ import (
 // the server on purpose, cannot be told from a hang.
 
 // tlsData notes client application data of c at ts over its established
-// TLS connection.
-func (r *reqCache) tlsData(c *flowtable.Conn, ts int64) {
+// TLS connection; pre is the length of the one ticket-sized record the
+// server sent after the handshake and before it, if any (ticketBefore).
+func (r *reqCache) tlsData(c *flowtable.Conn, ts int64, pre uint16) {
 	l := r.any(c)
 	switch {
 	case l != nil && !l.tls:
@@ -53,6 +54,25 @@ func (r *reqCache) tlsData(c *flowtable.Conn, ts int64) {
 	}
 	l = &r.slot[uint32(c.Index())%reqSlots]
 	*l = reqLine{idx: c.Index(), first: c.First, at: ts, last: ts, srv: c.Size(1), n: n, tls: true}
+	if n == 1 && pre != 0 {
+		l.tks, l.tk, l.tkn, l.tkpre = tkTickets, pre, 1, 1
+	}
+}
+
+// ticketBefore returns, for the first request inside fs's TLS 1.3
+// connection starting at ts, the length of the server's one record since
+// the handshake if it may be the first of two session tickets (0 if not):
+// a client quick enough sends its request between them (curl after
+// OpenSSL's first ticket), and the second must not count as an answer.
+func (e *Engine) ticketBefore(fs *flowState, ts int64) uint16 {
+	t := e.tlsOf(fs)
+	if t == nil || !t.tls13 || t.d[0].appRecs != 0 || t.d[1].appRecs != 1 || ts-t.d[1].lastEncTS > tkWindow {
+		return 0
+	}
+	if n := t.d[1].lastEncLen; n >= tkMin && n <= tkMax {
+		return uint16(n)
+	}
+	return 0
 }
 
 // Session tickets after a TLS 1.3 connection's first request (see above):
@@ -74,7 +94,32 @@ const (
 // but session tickets since l's request inside TLS began.
 func (l *reqLine) silent(size uint64) bool {
 	size -= uint64(l.sal) // a close_notify is no answer
-	return size == l.srv || (l.tks == tkTickets && l.tkn == 2 && size-l.srv == 2*(uint64(l.tk)+5))
+	return size == l.srv || (l.tks == tkTickets && l.tkn == 2 && size-l.srv == uint64(2-l.tkpre)*(uint64(l.tk)+5))
+}
+
+// freshRequest bounds, from a connection's first packet, when its first
+// request inside TLS is sent for a server closing on it at once not to be
+// the keep-alive race: the connection was never idle.
+const freshRequest = 2 * int64(time.Second)
+
+// fresh reports whether l is its connection's first request, sent as soon
+// as the connection opened.
+func (l *reqLine) fresh() bool { return l.n == 1 && l.at-l.first <= freshRequest }
+
+// quickCloseHint explains a server closing a fresh connection over TLS as
+// its first request comes, or before.
+const quickCloseHint = "most often a TLS terminator or TCP proxy that could not reach its upstream (HAProxy in TCP mode, stunnel), a connection limit or an access rule; or the server's application failed"
+
+// tlsSilent returns fs's request inside TLS if its server has sent
+// nothing that answers it, for an HTTP client (any client: anyClient).
+func (e *Engine) tlsSilent(c *flowtable.Conn, fs *flowState, anyClient bool) *reqLine {
+	if fs.service != svcSSL || !e.tlsEstablished(fs) {
+		return nil
+	}
+	if l := e.reqs.any(c); l != nil && l.tls && l.silent(c.Size(1)) && (anyClient || e.tlsHTTP(c, fs)) {
+		return l
+	}
+	return nil
 }
 
 // tlsPending returns c's slot while a request inside TLS is followed and
@@ -226,15 +271,21 @@ func (e *Engine) tlsGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 // tlsServerQuit reports, for c's server closing (FIN) at ts, a request
 // inside TLS it left without an answer for at least minNoResponse
 // (TLS_NO_RESPONSE), and whether it was one: the client gets an empty
-// reply or an EOF. (A close sooner after a request is the keep-alive
-// race: the server closed an idle connection as the request came, and
-// its reset of the request is reported.)
+// reply or an EOF. A close sooner after a request is the keep-alive race
+// (the server closed an idle connection as the request came, and its
+// reset of the request is reported), except for a fresh connection's
+// first request: that connection was never idle, and the server failed
+// it from the start (HAProxy in TCP mode with its backend down sends a
+// close_notify as the request comes).
 func (e *Engine) tlsServerQuit(c *flowtable.Conn, fs *flowState, ts int64) bool {
-	if fs.service != svcSSL || !e.tlsEstablished(fs) || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
+	if e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
 		return false
 	}
-	l := e.reqs.any(c)
-	if l == nil || !l.tls || l.bye != 0 || !l.silent(c.Size(1)) || ts-l.last < minNoResponse || !e.tlsHTTP(c, fs) {
+	// Any client's fresh request closed on at once is a failure; a slower
+	// close is judged for HTTP clients only (see above).
+	l := e.tlsSilent(c, fs, true)
+	quick := l != nil && ts-l.last < minNoResponse
+	if l == nil || l.bye != 0 || (quick && !l.fresh()) || (!quick && !e.tlsHTTP(c, fs)) {
 		return false
 	}
 	b := e.problemEvent(c, fs, NoteTLSNoResponse, ts)
@@ -250,7 +301,13 @@ func (e *Engine) tlsServerQuit(c *flowtable.Conn, fs *flowState, ts int64) bool 
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " over TLS without a byte of answer"...)
 	b.B = e.appendNoAnswerWhy(b.B, l)
-	b.B = append(b.B, " (the client gets an empty reply or an EOF: the server's application failed or gave up on the request, or a proxy's timeout closed it); the request itself is encrypted"...)
+	if waited < minNoResponse {
+		b.B = append(b.B, " (the client gets an empty reply or an EOF; so soon after the handshake, "...)
+		b.B = append(b.B, quickCloseHint...)
+		b.B = append(b.B, "); the request itself is encrypted"...)
+	} else {
+		b.B = append(b.B, " (the client gets an empty reply or an EOF: the server's application failed or gave up on the request, or a proxy's timeout closed it); the request itself is encrypted"...)
+	}
 	e.endTLSNoResponse(b, c, fs, waited)
 	return true
 }
@@ -280,7 +337,10 @@ func (e *Engine) appendNoAnswerWhy(dst []byte, l *reqLine) []byte {
 	if l.n > 1 {
 		return append(dst, ", though the server had answered its earlier requests on this connection"...)
 	}
-	if l.tks == tkTickets {
+	switch {
+	case l.tks == tkTickets && l.tkpre == 1 && l.tkn == 2:
+		return append(dst, ": all the server sent after the request was its second session ticket, of the first one's size"...)
+	case l.tks == tkTickets && l.tkpre == 0:
 		return append(dst, ": all the server sent after the request were two records of one size, its session tickets"...)
 	}
 	return dst

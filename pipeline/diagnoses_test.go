@@ -1237,8 +1237,10 @@ func TestHTTPResponseCutStalled(t *testing.T) {
 // request, and without tickets, curl -m 2; Go's
 // net/http server with a handler stuck for 60 s: curl (HTTP/1.1 and
 // HTTP/2), Go, Python, Node and Java clients, on a connection whose first
-// request was answered (a pool's) or on a new one over TLS 1.2. Each is
-// one TLS_NO_RESPONSE with how long the client waited. Not reported: a
+// request was answered (a pool's) or on a new one over TLS 1.2 (Node's
+// keep-alive agent sends its first request with its Finished, in one
+// segment: the one that hangs is its second). Each is one
+// TLS_NO_RESPONSE with how long the client waited. Not reported: a
 // slow answer that came, a Go
 // client closing its idle pooled connection, a Go client offering no
 // ALPN to a port other than 443 or 8443, and openssl s_client sending a
@@ -1252,7 +1254,7 @@ func TestTLSNoResponse(t *testing.T) {
 		msg   string // in every event's msg
 	}{
 		{"tls-no-response.pcap", "47522 TLS 1.2 first|56280 TLS 1.3 first|44256 TLS 1.3 tickets|35192 TLS 1.3 later|35206 TLS 1.3 later|38072 TLS 1.3 later|" +
-			"54404 TLS 1.2 first|54414 TLS 1.2 first|54416 TLS 1.3 later|41566 TLS 1.3 first|41572 TLS 1.3 later", 15,
+			"54404 TLS 1.2 first|54414 TLS 1.2 first|54416 TLS 1.3 later|41566 TLS 1.3 later|41572 TLS 1.3 later", 15,
 			" over TLS: it closed the connection after waiting "},
 		// nginx (OpenSSL: two session tickets after a TLS 1.3
 		// handshake) proxying to an upstream that hangs: curl over TLS
@@ -1625,6 +1627,53 @@ func TestDatabaseErrors(t *testing.T) {
 			}
 			if len(flows) != tc.flows {
 				t.Errorf("%s, %d workers: %d end_flows records, want %d", tc.file, workers, len(flows), tc.flows)
+			}
+		}
+	}
+}
+
+// TestTLSTerminatorUpstreamDown: TLS terminators whose upstream is down
+// complete the handshake and then close on the client's first request,
+// which they cannot forward. HAProxy in TCP mode with `ssl` on its bind
+// and a refused backend (retries 0) sends its close_notify and FIN as the
+// request comes (TLS 1.3: curl sends it between OpenSSL's two session
+// tickets, Go and Node with their Finished), or, over TLS 1.2, right
+// after its Finished, before the request, which it then resets; with one
+// retry it closes 1 s later. stunnel resets (within milliseconds: a
+// refused upstream; 2 s: its connect timeout to a filtered one). curl,
+// Python, Node and Go clients, each client's first request; none of them
+// is a keep-alive race. The healthy connections through both (404 from
+// nginx) are not reported. Real traffic from testdata/lab.
+func TestTLSTerminatorUpstreamDown(t *testing.T) {
+	want := map[float64]string{ // client port: note, a part of msg
+		39070: "TLS_NO_RESPONSE so soon after the handshake", // curl, HAProxy, TLS 1.3
+		39072: "TCP_RESET before the client's first request", // curl, TLS 1.2
+		39088: "TLS_NO_RESPONSE so soon after the handshake", // Python
+		39090: "TLS_NO_RESPONSE so soon after the handshake", // Node
+		39106: "TLS_NO_RESPONSE so soon after the handshake", // Go
+		39108: "TCP_RESET before the client's first request", // Go, TLS 1.2: a request as short as a close_notify
+		34310: "TCP_RESET so soon after the handshake",       // curl, stunnel
+		34326: "TCP_RESET so soon after the handshake",
+		34342: "TCP_RESET so soon after the handshake",
+		34354: "TCP_RESET so soon after the handshake",
+		34368: "TCP_RESET so soon after the handshake",
+		34374: "TCP_RESET so soon after the handshake",
+		42478: "TLS_NO_RESPONSE a proxy's timeout closed it", // HAProxy, one retry: 1 s
+		57406: "TCP_RESET its upstream down or too slow",     // stunnel, filtered upstream: 2 s
+	}
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-terminator-upstream-down.pcap", workers, nil)
+		if len(events) != len(want) || len(flows) != 18 {
+			t.Errorf("workers %d: %d events, %d flows; want %d, 18", workers, len(events), len(flows), len(want))
+		}
+		for _, e := range events {
+			w, ok := want[e.num("id.orig_p")]
+			note, part, _ := strings.Cut(w, " ")
+			if !ok || e.str("note") != note || e.str("side") != "server" || !strings.Contains(e.str("msg"), part) {
+				t.Errorf("workers %d: port %v: %s %s: %s; want %s", workers, e["id.orig_p"], e.str("note"), e.str("side"), e.str("msg"), w)
+			}
+			if strings.Contains(e.str("msg"), "keep-alive") {
+				t.Errorf("workers %d: port %v: taken for the keep-alive race: %s", workers, e["id.orig_p"], e.str("msg"))
 			}
 		}
 	}
