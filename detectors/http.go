@@ -265,8 +265,16 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 	if b == nil {
 		return
 	}
-	b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ",
-		" (an empty reply): it may not speak plain HTTP on this port (a TLS port?), or it failed before answering")
+	if _, at, _ := e.reqs.get(c); at != 0 && ts-at >= minNoResponse {
+		// Not at once: it waited, then gave up on the request.
+		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ", " (an empty reply), ")
+		b.B = appendDurationWords(b.B, ts-at)
+		b.B = append(b.B, " after it: "...)
+		b.B = append(b.B, slowCloseHint...)
+	} else {
+		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ",
+			" (an empty reply): it may not speak plain HTTP on this port (a TLS port?), or it failed before answering (a TCP proxy whose upstream refused)")
+	}
 	b.B = appendSide(b.B, "server")
 	e.eventEndPcap(b, fs)
 }
@@ -287,6 +295,10 @@ func (e *Engine) lastUnanswered(c *flowtable.Conn, ts int64) []byte {
 	}
 	return req
 }
+
+// slowCloseHint explains a server closing a connection a while after the
+// client's first bytes, without a byte of answer.
+const slowCloseHint = "the server, or an upstream behind it, failed or did not answer in time: a TCP proxy's or TLS passthrough's connect timeout (its upstream down or filtered), an application's own timeout, or a handler that aborted"
 
 // closeAfterReq: see lastUnanswered.
 const closeAfterReq = int64(50 * time.Millisecond)

@@ -133,6 +133,10 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, "after answering the ClientHello with plain text, not TLS: the server does not speak TLS on this port; it may be a plain HTTP or other cleartext service"...)
 	case !t.shSeen && side == 1 && t.helloAfterFIN:
 		b.B = append(b.B, "right after accepting it, before the ClientHello came: a connection limit, an access rule, or a TCP proxy with no upstream to forward to"...)
+	case !t.shSeen && side == 1 && c.Size(1) == 0 && t.chTS != 0 && ts-t.chTS >= minNoResponse:
+		b.B = appendDurationWords(b.B, ts-t.chTS)
+		b.B = append(b.B, " after the ClientHello, without a byte of answer: "...)
+		b.B = append(b.B, slowCloseHint...)
 	case !t.shSeen && side == 1:
 		b.B = append(b.B, "right after the ClientHello: the server may not speak TLS on this port, or dislikes the offer or the name"...)
 	case !t.shSeen && side == 0 && c.Size(1) == 0 && t.chTS != 0 && ts-t.chTS >= minNoResponse:

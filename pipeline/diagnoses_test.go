@@ -1678,3 +1678,34 @@ func TestTLSTerminatorUpstreamDown(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPProxyUpstreamDown: a TCP proxy (HAProxy in TCP mode, a TLS
+// passthrough) whose backend refuses closes a client's connection at
+// once; one whose backend is filtered closes it when its connect timeout
+// and retry are spent, 2 s after the client's first bytes. Each message
+// says which, over TLS (the ClientHello) and plain HTTP. Real traffic
+// from testdata/lab.
+func TestTCPProxyUpstreamDown(t *testing.T) {
+	want := map[float64]string{ // client port: note, a part of msg
+		35388: "TLS_HANDSHAKE_ABORTED a TCP proxy with no upstream to forward to",
+		35392: "HTTP_EMPTY_REPLY a TCP proxy whose upstream refused",
+		60604: "TLS_HANDSHAKE_ABORTED 2.0 s after the ClientHello, without a byte of answer: ",
+		60618: "HTTP_EMPTY_REPLY 2.0 s after it: ",
+	}
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tcp-proxy-upstream-down.pcap", workers, nil)
+		if len(events) != len(want) {
+			t.Errorf("workers %d: %d events, want %d", workers, len(events), len(want))
+		}
+		for _, e := range events {
+			w, ok := want[e.num("id.orig_p")]
+			note, part, _ := strings.Cut(w, " ")
+			if !ok || e.str("note") != note || e.str("side") != "server" || !strings.Contains(e.str("msg"), part) {
+				t.Errorf("workers %d: port %v: %s %s: %s; want %s", workers, e["id.orig_p"], e.str("note"), e.str("side"), e.str("msg"), w)
+			}
+			if strings.Contains(w, "2.0 s") && !strings.Contains(e.str("msg"), "connect timeout (its upstream down or filtered)") {
+				t.Errorf("workers %d: port %v: %s", workers, e["id.orig_p"], e.str("msg"))
+			}
+		}
+	}
+}
