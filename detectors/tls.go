@@ -204,6 +204,10 @@ type tlsEvents struct {
 // sequence number seq.
 func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents) {
 	dir := &t.d[d]
+	if dir.broken && dir.gap {
+		t.alertAfterGap(d, b, ts, ev)
+		return
+	}
 	if dir.broken || len(b) == 0 {
 		return
 	}
@@ -240,6 +244,21 @@ func (t *tlsState) segment(d int, seq uint32, b []byte, ts int64, ev *tlsEvents)
 		t.pools.ooo.put(t.oooBuf[d])
 		t.oooBuf[d] = nil
 	}
+}
+
+// alertAfterGap reads a fatal alert in the clear at the start of segment
+// b of side d, whose records were lost at a gap or cut by the snaplen
+// (tcpdump -s 200 cuts every ClientHello and server flight): a TLS stack
+// writes an alert on its own, so it starts a segment, and its 7 bytes
+// (type 21, version 3.x, length 2, level, code) are never cut. Nothing
+// else is read past a gap: the records' sizes and counts were not seen.
+func (t *tlsState) alertAfterGap(d int, b []byte, ts int64, ev *tlsEvents) {
+	if len(b) < 7 || b[0] != recAlert || b[1] != 3 || b[2] > 4 || b[3] != 0 || b[4] != 2 || b[5] != 2 || t.alertSet || t.est {
+		return
+	}
+	t.alertSet, t.alertEnc, t.alertSide, t.alertTS = true, false, int8(d), ts
+	t.alertCode, t.alertLevel = b[6], b[5]
+	ev.alert = true
 }
 
 // deliver feeds the part of an in-order (or overlapping) segment that is

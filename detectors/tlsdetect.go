@@ -49,6 +49,9 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		if t.alertSide == 0 && t.alertCode == 45 {
 			b.B = t.appendValidity(b.B, ts)
 		}
+		if t.alertSide == 0 && t.d[1].gap && t.nameOK < 0 && certAlert(t.alertCode) {
+			b.B = append(b.B, "; the server's certificate is not described: the capture missed it (cut by its snaplen, or lost)"...)
+		}
 		b.B = t.appendOldOffer(b.B)
 		b.B = e.appendTunnel(b.B, c, fs)
 		b.B = appendSide(b.B, side)
@@ -109,8 +112,10 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		}
 	}
 	quiet := side == 1 && t.certRefusedQuietly(ts)
-	if (t.est && !quiet) || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 || t.d[0].gap || t.d[1].gap {
-		return // (with bytes missing, the handshake may well have ended)
+	// With bytes missing, the handshake may well have ended; but a server
+	// that sent nothing is judged even if the ClientHello was cut.
+	if (t.est && !quiet) || t.chTS == 0 || c.E[0].Pkts() == 0 || c.E[1].Pkts() == 0 || t.d[1].gap || (t.d[0].gap && c.Size(1) != 0) {
+		return
 	}
 	t.reported = true
 	b := e.problemEvent(c, fs, NoteTLSHandshakeAborted, ts)
@@ -348,4 +353,13 @@ func (e *Engine) nameQuit(c *flowtable.Conn, fs *flowState, ts int64, rst bool) 
 	b.B = appendSide(b.B, "client")
 	b.B = e.appendTLS(b.B, c, t, false)
 	e.eventEndPcap(b, fs)
+}
+
+// certAlert reports whether alert code is about the peer's certificate.
+func certAlert(code uint8) bool {
+	switch code {
+	case 42, 43, 44, 45, 46, 48:
+		return true
+	}
+	return false
 }
