@@ -300,6 +300,7 @@ type nxHold struct {
 	server netip.Addr
 	idx    int32 // the connection (slab index and first packet time)
 	first  int64
+	last   int64 // the lookup's last answer: another type's, answered later (its first copy lost), counts
 	note   uint8
 	types  uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
 	b      *Buffer // the finished event line, not yet rate-limited
@@ -396,10 +397,17 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, 
 			return
 		}
 	}
+	for i := range e.nx {
+		if h := &e.nx[i]; h.name == q.name && h.server == server && sameLookup(&h.dnsLookup, &q) {
+			// The same lookup's other type, answered later (its query
+			// re-sent): the walk goes on from this answer, not the first.
+			h.last = max(h.last, q.ts)
+		}
+	}
 	if len(e.nx) == cap(e.nx) {
 		e.releaseNX(0)
 	}
-	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, note: uint8(note), types: types, b: b})
+	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, last: q.ts, note: uint8(note), types: types, b: b})
 }
 
 // addressAnswered notes that q got an address for its name: held
@@ -503,7 +511,7 @@ func (e *Engine) searchNext(client, server netip.Addr, port uint16, name []byte,
 	e.rqNext = (e.rqNext + 1) % recentQueries
 	for i := 0; i < len(e.nx); {
 		h := &e.nx[i]
-		if h.label == label && h.name != full && h.client == client && h.server == server && ts >= h.ts && ts-h.ts <= nxWindow {
+		if h.label == label && h.name != full && h.client == client && h.server == server && ts >= h.ts && ts-h.last <= nxWindow {
 			PutBuffer(h.b)
 			e.St.SearchNX.Add(1)
 			e.nx = append(e.nx[:i], e.nx[i+1:]...)
@@ -519,8 +527,8 @@ func (e *Engine) expireNX(now int64, final bool) {
 	for i := 0; i < len(e.nx); {
 		h := &e.nx[i]
 		if !final {
-			if now-h.ts <= nxWindow {
-				break // held in time order: the rest are younger
+			if now-h.last <= nxWindow {
+				break // held in time order: the rest are younger (or wait a little longer)
 			}
 			if e.waiting(h, now) {
 				i++

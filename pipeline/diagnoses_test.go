@@ -1709,3 +1709,28 @@ func TestTCPProxyUpstreamDown(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSSearchWalkLostQuery: a search-list walk (a Kubernetes pod's
+// ndots:5 and three suffixes), glibc's and musl's, whose first step's A
+// query was lost and re-sent 2 s later while its AAAA was answered
+// NXDOMAIN at once. The walk goes on 2 s after that AAAA answer, from
+// the A's: the step is still a step, not a failure. Reported: the late
+// answer, and the names that fail for good (warm.demo.test, and
+// nope.demo.test from each library), A and AAAA each; never a
+// .cluster.local step. Real traffic from testdata/lab.
+func TestDNSSearchWalkLostQuery(t *testing.T) {
+	want := "DNS_LATE_ANSWER warm.demo.test.ns1.svc.cluster.local|DNS_ERROR warm.demo.test|DNS_ERROR warm.demo.test|" +
+		"DNS_ERROR nope.demo.test|DNS_ERROR nope.demo.test|DNS_ERROR nope.demo.test|DNS_ERROR nope.demo.test"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/dns-search-walk-lost-query.pcap", workers, nil)
+		sort.SliceStable(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
+		var got []string
+		for _, e := range events {
+			d, _ := e["dns"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v", e.str("note"), d["query"]))
+		}
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d:\n got %s\nwant %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
