@@ -179,6 +179,10 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	if sent == 0 {
 		first = ts // the query came before the capture
 	}
+	if h.flags&0x0200 != 0 {
+		e.tc[e.tcNext] = dnsTC{client: client, port: port, ts: ts}
+		e.tcNext = (e.tcNext + 1) % recentTC
+	}
 	q := dnsLookup{client: client, port: port, sent: first, ts: ts}
 	q.label, q.name = nameHashes(name[:h.n])
 	if h.qdcount > 0 {
@@ -193,6 +197,16 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 			e.addressAnswered(q)
 		default:
 			e.noData(c, q, server, name[:h.n], h.qtype)
+		}
+		return
+	}
+	if rcode == 0 && h.qdcount == 1 && (h.qtype == 1 || h.qtype == 28) && h.flags&0x7a00 == 0x0200 {
+		// Truncated (TC): the client should ask again over TCP, but the
+		// addresses that fit count. musl before 1.2.4 (Alpine) never
+		// asks over TCP and uses them; its other type's NODATA is no
+		// failed lookup.
+		if n, ok := answerRecords(msg, &h); ok && n > 0 {
+			e.addressAnswered(q)
 		}
 		return
 	}
@@ -660,4 +674,41 @@ func (e *Engine) maybeReleaseDNS(fs *flowState) {
 		return
 	}
 	e.dropProto(fs)
+}
+
+// dnsTC is a truncated answer (TC) to a client's socket: the resolver
+// asks again over TCP, and glibc closes the UDP socket at once, so the
+// answer to its other query bounces (ICMP port unreachable).
+type dnsTC struct {
+	client netip.Addr
+	port   uint16
+	ts     int64
+}
+
+const recentTC = 16
+
+// truncatedTo reports whether client's socket port got a truncated
+// answer within the DNS timeout before ts.
+func (e *Engine) truncatedTo(client netip.Addr, port uint16, ts int64) bool {
+	for i := range e.tc {
+		if t := &e.tc[i]; t.port == port && t.client == client && t.ts <= ts && ts-t.ts < e.dnsTO {
+			return true
+		}
+	}
+	return false
+}
+
+// queryAge returns how long before ts client's socket port last sent a
+// query (0: none remembered).
+func (e *Engine) queryAge(client netip.Addr, port uint16, ts int64) int64 {
+	var last int64
+	for i := range e.rq {
+		if q := &e.rq[i]; q.port == port && q.client == client && q.ts <= ts && q.ts > last {
+			last = q.ts
+		}
+	}
+	if last == 0 {
+		return 0
+	}
+	return ts - last
 }

@@ -221,6 +221,8 @@ type Engine struct {
 	nx        []nxHold // NXDOMAIN events held (dns.go), oldest first
 	rq        [recentQueries]recentQuery
 	rqNext    int
+	tc        [recentTC]dnsTC // truncated answers (dns.go)
+	tcNext    int
 	rn        [recentQueries]dnsLookup // address answers (dns.go)
 	rnNext    int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
@@ -1366,15 +1368,37 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 		} else if reporter == qc.Orig() {
 			side = "client"
 		}
+		target, targetPort, other := qc.Resp(), qc.RespPort(), qc.Orig()
+		if side == "client" {
+			target, targetPort, other = qc.Orig(), qc.OrigPort(), qc.Resp()
+		}
+		// A DNS answer bounced by the client's kernel: its resolver had
+		// closed the socket.
+		dnsBounce := in.Proto == decode.ProtoUDP && in.SrcPort == 53 && reporter == target
+		if dnsBounce && e.truncatedTo(target, targetPort, ts) {
+			// After a truncated answer: the resolver asks again over
+			// TCP and closed its UDP socket (glibc), the other type's
+			// answer comes to it. Nothing is wrong.
+			return true
+		}
 		b := e.eventStart(qc, NoteICMPUnreachable, ts)
 		if b == nil {
 			return true
 		}
-		target, targetPort := qc.Resp(), qc.RespPort()
-		if side == "client" {
-			target, targetPort = qc.Orig(), qc.OrigPort()
-		}
-		if reporter == target {
+		if dnsBounce {
+			b.B = append(b.B, "client "...)
+			b.B = appendAddrPort(b.B, target, targetPort)
+			b.B = append(b.B, " refused a DNS answer from "...)
+			b.B = other.AppendTo(b.B)
+			b.B = append(b.B, " with ICMP "...)
+			b.B = append(b.B, name...)
+			if age := e.queryAge(target, targetPort, ts); age > 0 {
+				b.B = append(b.B, ", "...)
+				b.B = appendDurationWords(b.B, age)
+				b.B = append(b.B, " after the query"...)
+			}
+			b.B = append(b.B, ": its resolver had already closed the socket, having given up waiting for it (a slow DNS server) or taken another server's answer"...)
+		} else if reporter == target {
 			// The host itself answered with the error: a firewall
 			// REJECT, or a closed UDP port.
 			b.B = append(b.B, side...)

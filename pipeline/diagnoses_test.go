@@ -1734,3 +1734,32 @@ func TestDNSSearchWalkLostQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSTruncatedAndBounced: a truncated answer (TC) that holds
+// addresses is an address for the lookup (musl takes them and never asks
+// over TCP), so the empty AAAA answer beside it is no failed lookup; and
+// glibc, moving to TCP, closes its UDP socket, whose kernel bounces the
+// AAAA answer (ICMP port unreachable): not reported. A DNS answer bounced
+// after dig gave up on it 1 s into the wait is, as the client refusing a
+// late answer, with how late. Real traffic from testdata/lab.
+func TestDNSTruncatedAndBounced(t *testing.T) {
+	want := "DNS_NODATA server slow.demo.test|ICMP_UNREACHABLE client 2.0 s after the query: its resolver had already closed the socket|TCP_NO_ANSWER server 53"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/dns-truncated-and-bounced.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool { return events[i].str("note") < events[j].str("note") })
+		var got []string
+		for _, e := range events {
+			got = append(got, e.str("note")+" "+e.str("side"))
+		}
+		wants := strings.Split(want, "|")
+		if len(events) != len(wants) {
+			t.Fatalf("workers %d: %d events, want %d: %s", workers, len(events), len(wants), strings.Join(got, "|"))
+		}
+		for i, w := range wants {
+			f := strings.SplitN(w, " ", 3)
+			if e := events[i]; e.str("note") != f[0] || e.str("side") != f[1] || !strings.Contains(e.str("msg")+fmt.Sprint(e["id.resp_p"]), f[2]) {
+				t.Errorf("workers %d: event %d: %s %s %s; want %s", workers, i, e.str("note"), e.str("side"), e.str("msg"), w)
+			}
+		}
+	}
+}
