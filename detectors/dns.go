@@ -712,3 +712,22 @@ func (e *Engine) queryAge(client netip.Addr, port uint16, ts int64) int64 {
 	}
 	return ts - last
 }
+
+// askedOthers reports whether client's socket port sent a query to a
+// server other than server within the DNS timeout before ts: a resolver
+// that asks all its servers at once from one socket (musl) closes it on
+// the first answers, and the slower server's bounce.
+func (e *Engine) askedOthers(client netip.Addr, port uint16, server netip.Addr, ts int64) bool {
+	for i := range e.rq {
+		if q := &e.rq[i]; q.port == port && q.client == client && q.server != server && q.ts <= ts && ts-q.ts < e.dnsTO {
+			return true
+		}
+	}
+	return false
+}
+
+// minResolverTimeout is less than any resolver waits for an answer
+// before it gives up (glibc, musl, Go and dig wait 5 s by default;
+// Kubernetes pods' options timeout:1 at the least): a DNS answer bounced
+// sooner came to a socket closed for another reason.
+const minResolverTimeout = int64(500e6)

@@ -1375,10 +1375,16 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 		// A DNS answer bounced by the client's kernel: its resolver had
 		// closed the socket.
 		dnsBounce := in.Proto == decode.ProtoUDP && in.SrcPort == 53 && reporter == target
-		if dnsBounce && e.truncatedTo(target, targetPort, ts) {
-			// After a truncated answer: the resolver asks again over
-			// TCP and closed its UDP socket (glibc), the other type's
-			// answer comes to it. Nothing is wrong.
+		var age int64
+		if dnsBounce {
+			age = e.queryAge(target, targetPort, ts)
+		}
+		if dnsBounce && ((age > 0 && age < minResolverTimeout) || e.truncatedTo(target, targetPort, ts) || e.askedOthers(target, targetPort, other, ts)) {
+			// Sooner than a resolver gives up, after a truncated answer
+			// (the resolver asks again over TCP and closed its UDP
+			// socket: glibc), or with its other servers asked at once
+			// (musl takes the first answers): the socket was closed for
+			// a reason of the resolver's own. Nothing is wrong.
 			return true
 		}
 		b := e.eventStart(qc, NoteICMPUnreachable, ts)
@@ -1392,7 +1398,7 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 			b.B = other.AppendTo(b.B)
 			b.B = append(b.B, " with ICMP "...)
 			b.B = append(b.B, name...)
-			if age := e.queryAge(target, targetPort, ts); age > 0 {
+			if age > 0 {
 				b.B = append(b.B, ", "...)
 				b.B = appendDurationWords(b.B, age)
 				b.B = append(b.B, " after the query"...)

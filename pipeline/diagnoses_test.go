@@ -1735,6 +1735,28 @@ func TestDNSSearchWalkLostQuery(t *testing.T) {
 	}
 }
 
+// TestDNSTwoServersMusl: musl asks all its nameservers at once from one
+// socket and closes it on the first answers; the slower server's answers
+// bounce off the closed socket (ICMP port unreachable), which is not
+// reported. The failed lookups are, from each server that answered
+// NXDOMAIN. Real traffic from testdata/lab.
+func TestDNSTwoServersMusl(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/dns-two-servers-musl.pcap", workers, nil)
+		n := 0
+		for _, e := range events {
+			d, _ := e["dns"].(map[string]any)
+			if e.str("note") != "DNS_ERROR" || d["query"] != "nope.demo.test" {
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+			n++
+		}
+		if n != 6 {
+			t.Errorf("workers %d: %d events, want 6 (musl's two servers and glibc's one, A and AAAA each)", workers, n)
+		}
+	}
+}
+
 // TestDNSTruncatedAndBounced: a truncated answer (TC) that holds
 // addresses is an address for the lookup (musl takes them and never asks
 // over TCP), so the empty AAAA answer beside it is no failed lookup; and
