@@ -319,7 +319,7 @@ func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h
 		gaveUp = k.gaveUp
 	}
 	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
-		if code := statusCode(st); code >= 500 && code <= 599 {
+		if code := statusCode(st); (code >= 500 && code <= 599) || code == 429 {
 			e.serverErrorEvent(c, fs, method, path, code, nil, "HTTP/2", ts)
 		}
 	}

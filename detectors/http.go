@@ -601,7 +601,7 @@ func appendNoResponseFields(dst, method, uri []byte, version string, waited int6
 // serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
 // at the start of b, or 0.
 func serverErrorStatus(b []byte) int {
-	if code := statusLine(b); code >= 500 {
+	if code := statusLine(b); code >= 500 || code == 429 {
 		return code
 	}
 	return 0
@@ -645,6 +645,8 @@ func serverErrorHint(code int) string {
 		return "the forward proxy refused to open a tunnel to that destination: its access rules (an egress allow-list) do not permit it"
 	case 407:
 		return "the forward proxy requires authentication: the client sent no valid Proxy-Authorization (check the credentials in its proxy settings, e.g. HTTPS_PROXY)"
+	case 429:
+		return "the server, or a proxy or ingress in front of it, rate-limited the client: it sheds load or enforces a quota (ingress-nginx's limit-rps, Envoy's rate limit, kube-apiserver's API Priority and Fairness); the client should back off and retry later"
 	}
 	return "a failure on the server side"
 }
@@ -657,7 +659,29 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	}
 	req, _, _ := e.reqs.get(c)
 	method, uri, _ := splitRequestLine(req)
+	if code == 429 {
+		// Say when the server lets the client back (seconds or a date).
+		if v := headerValue(status, "retry-after"); len(v) > 0 {
+			reason = append(append(append(reason[:len(reason):len(reason)], " (Retry-After: "...), v[:min(len(v), 32)]...), ')')
+		}
+	}
 	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts)
+}
+
+// headerValue returns the value of header name (lower case) in the
+// HTTP/1.x header that starts b, as far as b holds it, or nil.
+func headerValue(b []byte, name string) []byte {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(b)
+	}
+	for line := range bytes.SplitSeq(b[:end], []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(k, []byte(name)) {
+			return bytes.TrimSpace(v)
+		}
+	}
+	return nil
 }
 
 // serverErrorEvent writes HTTP_SERVER_ERROR for a 5xx answer to the

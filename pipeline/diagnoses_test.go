@@ -1785,3 +1785,28 @@ func TestDNSTruncatedAndBounced(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP429: a rate limit's 429 Too Many Requests (nginx's limit_req)
+// is reported as HTTP_SERVER_ERROR, with its Retry-After over HTTP/1.1,
+// for curl, Python and curl over h2c (an HPACK-coded status); the
+// requests that got through are not. Real traffic from testdata/lab.
+func TestHTTP429(t *testing.T) {
+	want := map[float64]string{56910: "GET /limited/b", 33646: "GET /limited/b", 56924: "GET /limited/py2"}
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-429-rate-limited.pcap", workers, nil)
+		if len(events) != len(want) {
+			t.Errorf("workers %d: %d events, want %d", workers, len(events), len(want))
+		}
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			req := fmt.Sprintf("%v %v", h["method"], h["uri"])
+			if e.str("note") != "HTTP_SERVER_ERROR" || e.str("side") != "server" || req != want[e.num("id.orig_p")] ||
+				!strings.Contains(e.str("msg"), "rate-limited the client") || fmt.Sprint(h["status_code"]) != "429" {
+				t.Errorf("workers %d: %v %s %s %s: %v", workers, e["id.orig_p"], e.str("note"), req, e.str("msg"), h)
+			}
+			if e.num("id.resp_p") == 80 && !strings.Contains(e.str("msg"), "(Retry-After: 1)") {
+				t.Errorf("workers %d: no Retry-After: %s", workers, e.str("msg"))
+			}
+		}
+	}
+}

@@ -15,8 +15,11 @@
 #   80    nginx; /unavailable answers 503, /upstream-down/ proxies to a
 #         closed port (502), /upstream-slow/ to the filtered one (504 after 1 s),
 #         /upstream-hang/ to the filtered one with a 30 s timeout (hangs),
-#         /upstream-cut/ and /upstream-stall/ to :7003's /cut/ and /stall/
-#   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge); /unavailable
+#         /upstream-cut/ and /upstream-stall/ to :7003's /cut/ and /stall/;
+#         /limited/ is rate-limited (limit_req, 1 request/s per client:
+#         429 Too Many Requests with Retry-After)
+#   8080  nginx, HTTP/2 without TLS (h2c, prior knowledge); /limited/ as on :80;
+#         /unavailable
 #         answers 503, gRPC health calls are proxied (grpc_pass) to a
 #         closed port (502), /upstream-hang/ hangs as on :80
 #   50051 grpc-go server with the standard health service (grpcpeer, built
@@ -373,6 +376,7 @@ http {
   fastcgi_temp_path $dir/nginx/fastcgi;
   uwsgi_temp_path $dir/nginx/uwsgi;
   scgi_temp_path $dir/nginx/scgi;
+  limit_req_zone \$binary_remote_addr zone=perclient:1m rate=1r/s;
   server {
     listen 198.18.0.1:80;
     listen 198.18.0.3:80;
@@ -387,6 +391,12 @@ http {
     location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
     location /upstream-cut/ { proxy_pass http://198.18.0.1:7003/cut/; }
     location /upstream-stall/ { proxy_pass http://198.18.0.1:7003/stall/; proxy_read_timeout 60s; }
+    location /limited/ {
+      limit_req zone=perclient;
+      limit_req_status 429;
+      add_header Retry-After 1 always;
+      rewrite ^ /index.html break; # a file: a return would answer before the limit
+    }
   }
   server {
     listen 198.18.0.1:8081;
@@ -424,6 +434,12 @@ http {
     location = /unavailable { return 503; }
     location /grpc.health.v1.Health/ { grpc_pass grpc://127.0.0.1:1; }
     location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
+    location /limited/ {
+      limit_req zone=perclient;
+      limit_req_status 429;
+      add_header Retry-After 1 always;
+      rewrite ^ /index.html break; # a file: a return would answer before the limit
+    }
   }
 }
 CONF
