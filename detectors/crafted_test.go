@@ -434,3 +434,38 @@ func TestICMPBeforeForwardedDNS(t *testing.T) {
 		t.Errorf("events %v, want one ICMP_UNREACHABLE", notes)
 	}
 }
+
+// TestClosedAtAccept: a server that accepts a connection and closes it
+// within a few milliseconds without a byte is reported, whether the client
+// sent nothing (it waits for the greeting of a server-first protocol) or a
+// request it got no answer to; not a server closing a connection left
+// unused for 3 s (an idle timeout), nor a client closing first, nor a
+// server that answered.
+func TestClosedAtAccept(t *testing.T) {
+	hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
+	for _, tc := range []struct {
+		name string
+		segs []seg
+		want string // in the msg; "" for no event
+	}{
+		{"server-first, nothing sent", []seg{{false, "FA", nil, 1e6}, {true, "FA", nil, 1e6}, {false, "A", nil, 1e6}}, "the client sent nothing either"},
+		{"a request unanswered", []seg{{true, "PA", []byte("PING\r\n"), 1e6}, {false, "FA", nil, 1e5}, {true, "FA", nil, 1e6}, {false, "A", nil, 1e6}}, "first 6 bytes unanswered"},
+		{"idle 3 s, then closed", []seg{{false, "FA", nil, 3e9}, {true, "FA", nil, 1e6}, {false, "A", nil, 1e6}}, ""},
+		{"client closes first", []seg{{true, "FA", nil, 1e6}, {false, "FA", nil, 1e6}, {true, "A", nil, 1e6}}, ""},
+		{"answered", []seg{{false, "PA", []byte("220 ready\r\n"), 1e6}, {false, "FA", nil, 1e6}, {true, "FA", nil, 1e6}}, ""},
+	} {
+		out := replay(t, 3306, append(append([]seg(nil), hs...), tc.segs...))
+		var got []string
+		for _, l := range out.lines {
+			if n := noteOf(l); n != "" {
+				got = append(got, string(l))
+			}
+		}
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: want no event, got %q", tc.name, got)
+		case tc.want != "" && (len(got) != 1 || noteOf([]byte(got[0])) != "TCP_CLOSED_AT_ACCEPT" || !strings.Contains(got[0], tc.want)):
+			t.Errorf("%s: want one TCP_CLOSED_AT_ACCEPT saying %q, got %q", tc.name, tc.want, got)
+		}
+	}
+}

@@ -44,6 +44,7 @@ const (
 	NoteDNSNoData
 	NoteTLSNoResponse
 	NoteDBError
+	NoteTCPClosedAtAccept
 	numNotes
 )
 
@@ -53,7 +54,7 @@ var noteNames = [numNotes]string{
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
-	"DNS_NODATA", "TLS_NO_RESPONSE", "DB_ERROR",
+	"DNS_NODATA", "TLS_NO_RESPONSE", "DB_ERROR", "TCP_CLOSED_AT_ACCEPT",
 }
 
 // NoteName returns the event code string of note n.
@@ -629,6 +630,64 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	e.maybeReleaseHead(c, fs)
 	e.maybeSettleTLS(c, fs)
+}
+
+// closedAtAccept reports, as c ends, a server that accepted the
+// connection and closed it (FIN) at once, without sending a byte, when
+// nothing else explained it: a TCP proxy with no upstream to forward to
+// (HAProxy in TCP mode before a backend that is down), a connection
+// limit or an access rule. Clients of protocols where the server speaks
+// first (MySQL, SMTP, SSH) wait for its greeting and send nothing; others
+// send their first request, which stays unanswered. (An HTTP request gets
+// HTTP_EMPTY_REPLY, a ClientHello TLS_HANDSHAKE_ABORTED, and data the
+// server resets a TCP_RESET.) Only within closeAtAccept of the SYN: a
+// server's idle timeout closes a connection a client opened and left
+// unused later than that.
+func (e *Engine) closedAtAccept(c *flowtable.Conn, fs *flowState) {
+	if c.Midstream || c.AckTS() == 0 || c.Size(1) != 0 || c.E[1].FINs() == 0 || e.q(fs).events != 0 ||
+		c.Last-c.First > closeAtAccept || !serverClosedFirst(c.History()) {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteTCPClosedAtAccept, c.Last)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " accepted the connection of client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " and closed it within "...)
+	b.B = appendDurationWords(b.B, c.Last-c.AckTS())
+	b.B = append(b.B, " without sending a byte"...)
+	if n := c.Size(0); n > 0 {
+		b.B = append(b.B, ", leaving the client's first "...)
+		b.B = appendUint(b.B, n)
+		b.B = append(b.B, " bytes unanswered"...)
+	} else {
+		b.B = append(b.B, " (the client sent nothing either: where the server speaks first, as MySQL, SMTP and SSH do, the client waited for its greeting)"...)
+	}
+	b.B = append(b.B, ": most often a TCP proxy with no upstream to forward to (HAProxy in TCP mode, an Envoy TCP proxy, before a backend that is down or refusing), a connection limit or an access rule (the client sees 'Lost connection', 'server closed the connection', EOF)"...)
+	b.B = appendSide(b.B, "server")
+	e.eventEndPcap(b, fs)
+}
+
+// closeAtAccept bounds, from the SYN to the connection's last packet,
+// a close reported by closedAtAccept.
+const closeAtAccept = 2 * int64(time.Second)
+
+// serverClosedFirst reports whether Zeek history h has the responder's
+// FIN ('f') before any FIN or reset of the originator's ('F', 'R') and
+// before any reset of its own ('r').
+func serverClosedFirst(h []byte) bool {
+	for i := 0; i < len(h); i++ {
+		switch h[i] {
+		case 'f':
+			return true
+		case 'F', 'R', 'r':
+			return false
+		}
+	}
+	return false
 }
 
 // tunnelled reports whether c's last HTTP request was a CONNECT that the
@@ -1460,6 +1519,7 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	if fs.pk == pkDB {
 		e.dbClosed(c, fs, c.Last)
 	}
+	e.closedAtAccept(c, fs)
 	if len(e.dbTLS) > 0 {
 		delete(e.dbTLS, keyOf(c))
 	}

@@ -1810,3 +1810,33 @@ func TestHTTP429(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPProxyDBBackendsDown: HAProxy in TCP mode before databases whose
+// backends are down accepts each connection and closes it at once. psql
+// sends its first message, which HAProxy resets (TCP_RESET, "right after
+// accepting it"); MariaDB's client waits for the greeting and redis-cli's
+// PING gets no answer: nothing but the close, TCP_CLOSED_AT_ACCEPT. A
+// healthy PostgreSQL session through it, cut by its 3 s timeout in the
+// middle of pg_sleep(4), is a DB_ERROR naming a proxy's timeout among the
+// causes. Real traffic from testdata/lab.
+func TestTCPProxyDBBackendsDown(t *testing.T) {
+	want := "DB_ERROR 5441 a proxy or pooler in between closed it|TCP_CLOSED_AT_ACCEPT 3340 the client sent nothing either|" +
+		"TCP_CLOSED_AT_ACCEPT 6390 leaving the client's first 14 bytes unanswered|" +
+		"TCP_RESET 5440 right after accepting it|TCP_RESET 5440 right after accepting it"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tcp-proxy-db-backends-down.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool {
+			return events[i].str("note")+fmt.Sprint(events[i]["id.resp_p"]) < events[j].str("note")+fmt.Sprint(events[j]["id.resp_p"])
+		})
+		wants := strings.Split(want, "|")
+		if len(events) != len(wants) {
+			t.Fatalf("workers %d: %d events, want %d", workers, len(events), len(wants))
+		}
+		for i, w := range wants {
+			f := strings.SplitN(w, " ", 3)
+			if e := events[i]; e.str("note") != f[0] || fmt.Sprint(e["id.resp_p"]) != f[1] || e.str("side") != "server" || !strings.Contains(e.str("msg"), f[2]) {
+				t.Errorf("workers %d: %s %v %s: %s; want %s", workers, e.str("note"), e["id.resp_p"], e.str("side"), e.str("msg"), w)
+			}
+		}
+	}
+}
