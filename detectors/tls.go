@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -936,6 +937,9 @@ func (t *tlsState) appendChainHint(dst []byte) []byte {
 			dst = appendText(dst, t.issuer[:t.issuerLen])
 			dst = append(dst, ')')
 		}
+		if h := t.defaultCertHint(); h != "" {
+			return append(append(dst, ": "...), h...)
+		}
 		return append(dst, ": give the client that certificate as a trusted CA, or the server a certificate from a CA the client trusts"...)
 	}
 	if !t.leafOnly {
@@ -947,6 +951,20 @@ func (t *tlsState) appendChainHint(dst []byte) []byte {
 		dst = appendText(dst, t.issuer[:t.issuerLen])
 	}
 	return append(dst, ": either that issuer is a root CA the client does not trust (give the client that CA), or an intermediate CA the server must send along (its certificate file, e.g. a Kubernetes TLS secret's tls.crt, should hold the full chain)"...)
+}
+
+// defaultCertHint says what it means when the server's certificate is an
+// ingress controller's default one, which it serves to a name none of
+// its routes has a certificate for ("" otherwise).
+func (t *tlsState) defaultCertHint() string {
+	issuer, name := string(t.issuer[:t.issuerLen]), string(t.certName[:t.certNameLen])
+	switch {
+	case issuer == "Kubernetes Ingress Controller Fake Certificate" || name == "ingress.local":
+		return "it is ingress-nginx's default certificate, served when no Ingress's TLS hosts include the name the client asked for, or when that Ingress's TLS secret is missing or invalid (the controller's log says which): fix the Ingress's spec.tls hosts or its secret"
+	case issuer == "TRAEFIK DEFAULT CERT" || strings.HasSuffix(name, ".traefik.default"):
+		return "it is Traefik's default certificate, served when no router's TLS configuration matches the name the client asked for, or when its certificate's secret is missing: fix the route's tls (its IngressRoute or Ingress) or the TLS store"
+	}
+	return ""
 }
 
 // appendValidity adds, to a client's certificate_expired alert (TLS <=

@@ -1840,3 +1840,31 @@ func TestTCPProxyDBBackendsDown(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSIngressDefaultCertificates: a client rejecting an ingress
+// controller's default certificate (ingress-nginx's "Fake Certificate",
+// Traefik's "TRAEFIK DEFAULT CERT") is told what that certificate means:
+// no route has a certificate for the name asked for, or its secret is
+// missing. Over TLS 1.2, where the certificate is in the clear; over TLS
+// 1.3 only the alert shows. curl -k accepting it is not reported. Real
+// traffic from testdata/lab.
+func TestTLSIngressDefaultCertificates(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tls-ingress-default-certificates.pcap", workers, nil)
+		hinted := map[string]int{}
+		for _, e := range events {
+			if e.str("note") != "TLS_ALERT" || e.str("side") != "client" {
+				t.Errorf("workers %d: %s %s: %s", workers, e.str("note"), e.str("side"), e.str("msg"))
+			}
+			switch msg := e.str("msg"); {
+			case strings.Contains(msg, "it is ingress-nginx's default certificate"):
+				hinted["ingress-nginx"]++
+			case strings.Contains(msg, "it is Traefik's default certificate"):
+				hinted["traefik"]++
+			}
+		}
+		if len(events) != 5 || hinted["ingress-nginx"] != 2 || hinted["traefik"] != 1 {
+			t.Errorf("workers %d: %d events (want 5), hints %v (want 2 ingress-nginx, 1 Traefik)", workers, len(events), hinted)
+		}
+	}
+}
