@@ -659,14 +659,55 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	}
 	req, _, _ := e.reqs.get(c)
 	method, uri, _ := splitRequestLine(req)
-	if code == 429 {
-		// Say when the server lets the client back (seconds or a date).
-		if v := headerValue(status, "retry-after"); len(v) > 0 {
-			reason = append(append(append(reason[:len(reason):len(reason)], " (Retry-After: "...), v[:min(len(v), 32)]...), ')')
+	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, answerDetail(status, code))
+}
+
+// errDetail is what an error answer's header and body say about it.
+type errDetail struct {
+	server     []byte // its Server header: who answered (envoy, a sidecar; nginx, an ingress)
+	retryAfter []byte // a 429's or 503's Retry-After
+	said       []byte // a plain-text body's first line, or a JSON body's "message"
+}
+
+// answerDetail reads, from the first segment of an error answer, its
+// Server and Retry-After headers and, when the body starts there, what it
+// says in plain text (Envoy: "no healthy upstream", "upstream connect
+// error or disconnect/reset before headers. reset reason: connection
+// failure"; Go's http.Error) or as a JSON "message" (the Kubernetes API's
+// Status, most JSON APIs); an HTML page says nothing more than its status.
+func answerDetail(b []byte, code int) errDetail {
+	var d errDetail
+	d.server = cut(headerValue(b, "server"), 40)
+	if code == 429 || code == 503 {
+		d.retryAfter = cut(headerValue(b, "retry-after"), 32)
+	}
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		return d
+	}
+	body := b[i+4:]
+	ct := headerValue(b, "content-type")
+	switch {
+	case len(ct) >= 10 && bytes.EqualFold(ct[:10], []byte("text/plain")):
+		if j := bytes.IndexAny(body, "\r\n"); j >= 0 {
+			body = body[:j]
+		}
+		d.said = cut(bytes.TrimSpace(body), 200)
+	case bytes.Contains(ct, []byte("json")):
+		if j := bytes.Index(body, []byte(`"message":"`)); j >= 0 {
+			m := body[j+11:]
+			if k := bytes.IndexByte(m, '"'); k >= 0 {
+				d.said = cut(m[:k], 200)
+			} else {
+				d.said = cut(m, 200)
+			}
 		}
 	}
-	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts)
+	return d
 }
+
+// cut returns b's first n bytes at most.
+func cut(b []byte, n int) []byte { return b[:min(len(b), n)] }
 
 // headerValue returns the value of header name (lower case) in the
 // HTTP/1.x header that starts b, as far as b holds it, or nil.
@@ -686,7 +727,7 @@ func headerValue(b []byte, name string) []byte {
 
 // serverErrorEvent writes HTTP_SERVER_ERROR for a 5xx answer to the
 // request method uri (empty if not seen); version is set for HTTP/2.
-func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri []byte, code int, reason []byte, version string, ts int64) {
+func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri []byte, code int, reason []byte, version string, ts int64, d errDetail) {
 	reason = reason[:min(len(reason), 64)]
 	b := e.problemEvent(c, fs, NoteHTTPServerError, ts)
 	if b == nil {
@@ -694,6 +735,11 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	}
 	b.B = append(b.B, "server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	if len(d.server) > 0 {
+		b.B = append(b.B, " ("...)
+		b.B = appendText(b.B, d.server)
+		b.B = append(b.B, ')')
+	}
 	b.B = append(b.B, " answered "...)
 	if len(method) > 0 {
 		b.B = appendRequest(b.B, method, uri)
@@ -711,6 +757,16 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	}
 	if version == "HTTP/2" {
 		b.B = append(b.B, " over HTTP/2 (h2c)"...)
+	}
+	if len(d.retryAfter) > 0 {
+		b.B = append(b.B, " (Retry-After: "...)
+		b.B = appendText(b.B, d.retryAfter)
+		b.B = append(b.B, ')')
+	}
+	if len(d.said) > 0 {
+		b.B = append(b.B, `, saying \"`...) // quotes inside msg, a JSON string
+		b.B = appendText(b.B, d.said)
+		b.B = append(b.B, `\"`...)
 	}
 	b.B = append(b.B, ": "...)
 	b.B = append(b.B, serverErrorHint(code)...)

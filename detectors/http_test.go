@@ -40,3 +40,26 @@ func TestIsLongPoll(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerDetail: what an error answer's first segment says about it:
+// who answered (Server), when to come back (Retry-After), and its text,
+// from Envoy's plain-text bodies and the Kubernetes API's JSON Status, not
+// from an HTML page.
+func TestAnswerDetail(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer             string
+		code                     int
+		server, retryAfter, said string
+	}{
+		{"envoy, no healthy upstream", "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 19\r\ncontent-type: text/plain\r\ndate: Fri, 27 Nov 2026 14:00:00 GMT\r\nserver: envoy\r\n\r\nno healthy upstream", 503, "envoy", "", "no healthy upstream"},
+		{"envoy, connect failure", "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nserver: istio-envoy\r\n\r\nupstream connect error or disconnect/reset before headers. reset reason: connection failure\n", 503, "istio-envoy", "", "upstream connect error or disconnect/reset before headers. reset reason: connection failure"},
+		{"kubernetes Status", "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n\r\n{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"Too many requests, please try again later.\",\"reason\":\"TooManyRequests\",\"code\":429}", 429, "", "1", "Too many requests, please try again later."},
+		{"nginx, HTML", "HTTP/1.1 502 Bad Gateway\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n\r\n<html>\r\n<head><title>502 Bad Gateway</title></head>", 502, "nginx/1.22.1", "", ""},
+		{"body in the next segment", "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n", 500, "", "", ""},
+	} {
+		d := answerDetail([]byte(tc.answer), tc.code)
+		if string(d.server) != tc.server || string(d.retryAfter) != tc.retryAfter || string(d.said) != tc.said {
+			t.Errorf("%s: server %q retry-after %q said %q", tc.name, d.server, d.retryAfter, d.said)
+		}
+	}
+}

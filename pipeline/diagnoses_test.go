@@ -1868,3 +1868,29 @@ func TestTLSIngressDefaultCertificates(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP5xxPlainText: an error answer's plain-text body is quoted in
+// msg (Go's http.Error, as Envoy's "no healthy upstream"), and its Server
+// header names who answered (nginx); an HTML page is not quoted. Real
+// traffic from testdata/lab.
+func TestHTTP5xxPlainText(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-5xx-plain-text.pcap", workers, nil)
+		quoted, named := 0, 0
+		for _, e := range events {
+			msg := e.str("msg")
+			if e.str("note") != "HTTP_SERVER_ERROR" {
+				t.Errorf("workers %d: %s: %s", workers, e.str("note"), msg)
+			}
+			if strings.Contains(msg, `saying "orders database unavailable: dial tcp 198.18.0.1:81: connect: connection refused"`) {
+				quoted++
+			}
+			if strings.Contains(msg, "198.18.0.1:80 (nginx/1.22.1) answered") && !strings.Contains(msg, "saying") {
+				named++
+			}
+		}
+		if len(events) != 4 || quoted != 2 || named != 2 {
+			t.Errorf("workers %d: %d events (want 4), %d quoting the Go server's text (want 2), %d naming nginx (want 2)", workers, len(events), quoted, named)
+		}
+	}
+}

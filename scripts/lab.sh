@@ -46,7 +46,8 @@
 #   7003  a Go net/http server whose answers break off (/cut/, /cut-chunked)
 #         or stall (/stall/) in the middle of their body; /whole and
 #         /chunked are complete; URLs with "big" in them get ~5 KB of
-#         header, sent in two segments (dlltlab partial-server)
+#         header, sent in two segments; /dependency-down answers 503 with
+#         Go's http.Error, its own dependency refused (dlltlab partial-server)
 #   7443  the same Go server over TLS (1.2 and 1.3, HTTP/1.1 and HTTP/2, session
 #         tickets); /hang/... sends nothing for 60 s, /slow answers after 1.5 s
 #   7444  TLS 1.3 asking for a client certificate and closing without an

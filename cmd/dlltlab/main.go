@@ -20,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -331,6 +332,15 @@ func partialServer(addr, certDir string) error {
 	mux.HandleFunc("/abort", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(1500 * time.Millisecond)
 		panic(http.ErrAbortHandler)
+	})
+	mux.HandleFunc("/dependency-down", func(w http.ResponseWriter, r *http.Request) {
+		// A service whose own dependency is down, answering as Go
+		// services usually do: http.Error, a text/plain body.
+		_, err := net.DialTimeout("tcp", "198.18.0.1:81", time.Second)
+		if err == nil {
+			err = errors.New("unexpected: the closed port accepted")
+		}
+		http.Error(w, "orders database unavailable: "+err.Error(), http.StatusServiceUnavailable)
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(1500 * time.Millisecond)
