@@ -170,6 +170,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"grpc watch with nothing to send, cancelled by its application after 1.5 s without a deadline: not a hang", []string{peer, "watch", "198.18.0.1:50051", "1.5s"}, "", "", 50051},
 		{"server stops reading: zero window", []string{"curl", "-sS", "-o", "/dev/null", "-H", "Expect:", "--data-binary", "@" + filepath.Join(l.dir, "www", "big.bin"), "http://198.18.0.1:7001/upload"}, "TCP_ZERO_WINDOW", "server", 7001},
 		{"nginx proxying to a closed upstream: 502", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-down/x"}, "HTTP_SERVER_ERROR", "server", 80},
+		{"a Go service whose dependency is down: 503 with http.Error's text", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7003/dependency-down"}, "HTTP_SERVER_ERROR", "server", 7003},
 		{"nginx's rate limit (limit_req, 1 request/s): the second of two requests gets 429", []string{"curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "http://198.18.0.1/limited/a", "http://198.18.0.1/limited/b"}, "HTTP_SERVER_ERROR", "server", 80},
 		{"client gives up on a hanging proxy", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "http://198.18.0.1/upstream-hang/x"}, "HTTP_NO_RESPONSE", "server", 80},
 		{"nginx's upstream fails half-way through the body: truncated answer", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1/upstream-cut/x"}, "HTTP_RESPONSE_TRUNCATED", "server", 80},
