@@ -152,6 +152,9 @@ type problem struct {
 	icmpV6     bool
 	icmpType   uint8
 	icmpCode   uint8
+	// The last data sent after the connection was silent for idleResume
+	// or longer, and how long it had been.
+	resumedAt, silence int64
 }
 
 var noProblem problem
@@ -350,9 +353,17 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	orig := c.FromOrig(srcIsA)
 	fs := e.state(c)
 	prevO, prevR := c.E[0].State, c.E[1].State
+	quiet := ts - c.Last // how long the connection was silent before p
 	rexmit := c.Update(p, orig, ts)
 
 	if p.Proto == decode.ProtoTCP {
+		if quiet >= idleResume && len(p.Payload) > 0 && c.AckTS() != 0 {
+			// Data after a long silence (rare): if it is never
+			// acknowledged, a middlebox likely forgot the connection
+			// (see rexmitStall).
+			pr := e.p(fs)
+			pr.resumedAt, pr.silence = ts, quiet
+		}
 		e.tcp(c, fs, p, orig, ts, prevO, prevR, rexmit)
 		// Recorded after the detectors ran: a packet that starts a
 		// problem goes into the tail they opened.

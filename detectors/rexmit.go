@@ -35,6 +35,12 @@ const (
 	// mtuSized is the payload size from which a segment is "large" for
 	// the path MTU hint (a 1280-byte IPv6 minimum MTU carries 1220).
 	mtuSized = 1200
+	// idleResume is the silence after which data that is never
+	// acknowledged points at a middlebox's idle timeout: NAT gateways,
+	// load balancers and firewalls forget idle connections after 60 s to
+	// 20 min (AWS's NAT gateway and NLB 350 s, Azure's load balancer
+	// 4 min) and drop their packets silently.
+	idleResume = 60 * int64(time.Second)
 )
 
 const (
@@ -116,7 +122,11 @@ func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int6
 		if how == stallEnded {
 			b.B = append(b.B, " before the connection ended"...)
 		}
-		if st.minLen >= mtuSized {
+		if pr.resumedAt != 0 && st.from >= pr.resumedAt && st.from-pr.resumedAt <= 3*int64(time.Second) {
+			b.B = append(b.B, ": the connection had been silent for "...)
+			b.B = appendDurationWords(b.B, pr.silence)
+			b.B = append(b.B, " before this data, and nothing of it came back: a NAT, load balancer or firewall on the way most likely forgot the connection on its idle timeout (a cloud NAT gateway's or load balancer's, 4 to 6 min; conntrack's) and drops its packets silently, so the client hangs until its own timeout (Linux gives up after about 15 min); TCP keepalives more frequent than that timeout, or a pool's idle timeout below it, avoid it"...)
+		} else if st.minLen >= mtuSized {
 			b.B = append(b.B, ": every segment resent was large ("...)
 			b.B = appendUint(b.B, uint64(st.minLen))
 			b.B = append(b.B, " bytes or more), the signature of a path MTU black hole (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered); otherwise packets are being lost on the way"...)

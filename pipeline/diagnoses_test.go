@@ -1894,3 +1894,21 @@ func TestHTTP5xxPlainText(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPIdleStateLost: data sent on a connection silent for a minute,
+// never acknowledged, is a middlebox's idle timeout: TCP_RETRANSMISSIONS
+// says so. The connection idle as long whose data came through is not
+// reported. Real traffic from testdata/lab.
+func TestTCPIdleStateLost(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tcp-idle-state-lost.pcap", workers, nil)
+		if len(events) != 1 {
+			t.Fatalf("workers %d: %d events, want 1", workers, len(events))
+		}
+		e := events[0]
+		if e.str("note") != "TCP_RETRANSMISSIONS" || e.str("side") != "client" || !strings.Contains(e.str("msg"), "the connection had been silent for 62.4 s before this data") ||
+			!strings.Contains(e.str("msg"), "most likely forgot the connection on its idle timeout") {
+			t.Errorf("workers %d: %s %s: %s", workers, e.str("note"), e.str("side"), e.str("msg"))
+		}
+	}
+}
