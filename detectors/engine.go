@@ -1233,7 +1233,12 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		b.B = appendDurationWords(b.B, waited)
 		b.B = append(b.B, " for an answer to its request over TLS, without a byte of it (the server, or an upstream behind it, hangs; the client's timeout is about that long)"...)
 	}
-	if c.Size(1) > 0 {
+	if pr := e.q(fs); side == 1 && pr.resumedAt != 0 && ts >= pr.resumedAt && ts-pr.resumedAt <= 3*int64(time.Second) {
+		// The reset answers data sent after a long silence.
+		b.B = append(b.B, ", answering data sent after the connection had been silent for "...)
+		b.B = appendDurationWords(b.B, pr.silence)
+		b.B = append(b.B, ": a load balancer or NAT on the way that forgot the connection on its idle timeout answers like this (AWS's NLB after 350 s, Azure's load balancer with its reset on idle), as does a server host that no longer knows it; TCP keepalives more frequent than that timeout, or a pool's idle timeout below it, avoid it"...)
+	} else if c.Size(1) > 0 {
 		b.B = e.dbResetHint(b.B, c, fs, side, ts)
 	}
 	if quit {
