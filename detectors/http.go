@@ -693,6 +693,8 @@ func answerDetail(b []byte, code int) errDetail {
 			body = body[:j]
 		}
 		d.said = cut(bytes.TrimSpace(body), 200)
+	case len(ct) >= 9 && bytes.EqualFold(ct[:9], []byte("text/html")):
+		d.said = cut(htmlSays(body, b[9:12]), 200)
 	case bytes.Contains(ct, []byte("json")):
 		if j := bytes.Index(body, []byte(`"message":"`)); j >= 0 {
 			m := body[j+11:]
@@ -704,6 +706,34 @@ func answerDetail(b []byte, code int) errDetail {
 		}
 	}
 	return d
+}
+
+// htmlSays returns the first text of an HTML error page that says more
+// than its status (code, the status line's three digits) or a server's
+// name and version: HAProxy's "No server is available to handle this
+// request.", "The server didn't respond in time."; nothing from nginx's
+// pages, which only repeat their status.
+func htmlSays(body, code []byte) []byte {
+	for len(body) > 0 {
+		if body[0] == '<' {
+			i := bytes.IndexByte(body, '>')
+			if i < 0 {
+				return nil
+			}
+			body = body[i+1:]
+			continue
+		}
+		i := bytes.IndexByte(body, '<')
+		if i < 0 {
+			i = len(body)
+		}
+		text := bytes.TrimSpace(body[:i])
+		body = body[i:]
+		if len(text) >= 10 && bytes.IndexByte(text, ' ') >= 0 && !bytes.Contains(text, code) {
+			return text
+		}
+	}
+	return nil
 }
 
 // cut returns b's first n bytes at most.

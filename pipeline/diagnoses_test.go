@@ -1923,3 +1923,37 @@ func TestTCPIdleStateLost(t *testing.T) {
 		}
 	}
 }
+
+// TestHAProxyErrors: HAProxy in HTTP mode answering for backends that
+// refuse, are filtered, hang, reset or are disabled: each 5xx is reported
+// with the line of HAProxy's HTML page that says more than its status;
+// its 403 (a deny rule) and 408s (a slow or idle client) are not. The
+// same capture has HAProxy's TCP mode (an empty reply) and TLS refusals
+// (no client certificate, TLS 1.2 against ssl-min-ver TLSv1.3). Real
+// traffic from testdata/lab.
+func TestHAProxyErrors(t *testing.T) {
+	says := map[string]string{
+		"/closed/a": "No server is available to handle this request.", "/closed/v6": "No server is available to handle this request.",
+		"/filtered/b": "No server is available to handle this request.", "/none/e": "No server is available to handle this request.",
+		"/hang/c": "The server didn't respond in time.", "/reset/d": "The server returned an invalid or incomplete response.",
+	}
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/haproxy-errors.pcap", workers, nil)
+		count := map[string]int{}
+		for _, e := range events {
+			count[e.str("note")]++
+			if e.str("note") != "HTTP_SERVER_ERROR" {
+				continue
+			}
+			h, _ := e["http"].(map[string]any)
+			uri, _ := h["uri"].(string)
+			if want := says[uri]; want == "" || !strings.Contains(e.str("msg"), `saying "`+want+`"`) {
+				t.Errorf("workers %d: %s: %s", workers, uri, e.str("msg"))
+			}
+		}
+		want := map[string]int{"HTTP_SERVER_ERROR": 6, "HTTP_RESPONSE_TRUNCATED": 1, "HTTP_EMPTY_REPLY": 1, "TLS_REJECTED_ENCRYPTED": 1, "TLS_ALERT": 2}
+		if fmt.Sprint(count) != fmt.Sprint(want) {
+			t.Errorf("workers %d: %v, want %v", workers, count, want)
+		}
+	}
+}
