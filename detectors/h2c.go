@@ -320,7 +320,14 @@ func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h
 	}
 	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 		if code := statusCode(st); (code >= 500 && code <= 599) || code == 429 {
-			e.serverErrorEvent(c, fs, method, path, code, nil, "HTTP/2", ts, errDetail{})
+			var d errDetail
+			if v, ok := dec.field("server"); ok {
+				d.server = cut(v, 40)
+			}
+			if v, ok := dec.field("retry-after"); ok && (code == 429 || code == 503) {
+				d.retryAfter = cut(v, 32)
+			}
+			e.serverErrorEvent(c, fs, method, path, code, nil, "HTTP/2", ts, d)
 		}
 	}
 	gs, ok := dec.field("grpc-status")
