@@ -1194,7 +1194,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 			b.B = append(b.B, " to "...)
 			b.B = appendText(b.B, req)
 		}
-		b.B = append(b.B, ": the server's application closed or aborted the connection before answering (a crash, a connection limit, an access rule, or a TCP proxy whose upstream refused; a kernel resets a socket closed with the request unread)"...)
+		b.B = append(b.B, ": the server's application closed or aborted the connection before answering (a crash, a connection limit, an access rule, a TCP proxy whose upstream refused, or a port that expects TLS: a service mesh sidecar in strict mTLS mode, as Istio's PeerAuthentication STRICT, resets plain-text clients; a kernel resets a socket closed with the request unread)"...)
 	}
 	if side == 1 && c.Size(1) > 0 {
 		if l := e.tlsSilent(c, fs, true); l != nil && l.bye == 0 {
