@@ -194,41 +194,43 @@ type Engine struct {
 
 	flushedAt int64 // when Advance last handed record batches to the sink
 
-	tlss      slab[tlsState]
-	sums      slab[tlsSummary]
-	pend      [KindStats + 1]*Buffer // records waiting to go out, by kind
-	pendN     [KindStats + 1]int
-	sniID     map[string]uint16 // interned server names of settled handshakes
-	sniNames  [][]byte
-	dnss      slab[dnsState]
-	https     slab[httpState]
-	dbs       slab[dbState]
-	dbNameID  map[string]uint16 // interned database user and database names (db.go)
-	dbNames   [][]byte
-	dbTLS     map[connKey]dbTLSConn // PostgreSQL and MySQL connections upgraded to TLS, during their login
-	arena     arena
-	stash     synStash
-	recent    recentRing
-	links     []uint32 // ensureTail's walk of a recent-ring chain
-	ifaces    []iface  // flowState.link: link types and VLAN tags seen
-	ifaceID   map[iface]uint16
-	lastIface uint16
-	tunq      holdQueue         // tunnelled packets waiting for their turn (live, several workers)
-	peers     []chan ICMPNotice // the other workers' inboxes (live)
-	fwdPeers  []chan Forwarded  // every worker's inbox of forwarded packets (DNS, tunnelled), by worker (live, several workers)
-	inbox     chan ICMPNotice
-	held      []ICMPNotice // notices waiting for their flow
-	pools     bufPools
-	rl        rateLimiter
-	search    []byte // lower-cased search text
-	reqs      reqCache
-	nx        []nxHold // NXDOMAIN events held (dns.go), oldest first
-	rq        [recentQueries]recentQuery
-	rqNext    int
-	tc        [recentTC]dnsTC // truncated answers (dns.go)
-	tcNext    int
-	rn        [recentQueries]dnsLookup // address answers (dns.go)
-	rnNext    int
+	tlss         slab[tlsState]
+	sums         slab[tlsSummary]
+	pend         [KindStats + 1]*Buffer // records waiting to go out, by kind
+	pendN        [KindStats + 1]int
+	sniID        map[string]uint16 // interned server names of settled handshakes
+	sniNames     [][]byte
+	dnss         slab[dnsState]
+	https        slab[httpState]
+	dbs          slab[dbState]
+	dbNameID     map[string]uint16 // interned database user and database names (db.go)
+	dbNames      [][]byte
+	dbTLS        map[connKey]dbTLSConn // PostgreSQL and MySQL connections upgraded to TLS, during their login
+	arena        arena
+	stash        synStash
+	recent       recentRing
+	links        []uint32 // ensureTail's walk of a recent-ring chain
+	ifaces       []iface  // flowState.link: link types and VLAN tags seen
+	ifaceID      map[iface]uint16
+	lastIface    uint16
+	tunq         holdQueue         // tunnelled packets waiting for their turn (live, several workers)
+	peers        []chan ICMPNotice // the other workers' inboxes (live)
+	fwdPeers     []chan Forwarded  // every worker's inbox of forwarded packets (DNS, tunnelled), by worker (live, several workers)
+	inbox        chan ICMPNotice
+	held         []ICMPNotice // notices waiting for their flow
+	pools        bufPools
+	rl           rateLimiter
+	search       []byte // lower-cased search text
+	reqs         reqCache
+	nx           []nxHold // NXDOMAIN events held (dns.go), oldest first
+	rq           [recentQueries]recentQuery
+	rqNext       int
+	tc           [recentTC]dnsTC // truncated answers (dns.go)
+	tcNext       int
+	accepted     [64]acceptedConn // the last connections servers accepted (noAnswer)
+	acceptedNext int
+	rn           [recentQueries]dnsLookup // address answers (dns.go)
+	rnNext       int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder
@@ -530,9 +532,12 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	if f&decode.FIN != 0 && fs.firstRST == 0 {
 		fs.set(fFinBefore)
 	}
-	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive &&
-		prevO == flowtable.SynSent && c.FirstSYN() != 0 && c.E[0].Pkts() > 1 && ts-c.FirstSYN() >= lateAnswer {
-		e.lateSYNACK(c, fs, ts)
+	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive {
+		e.accepted[e.acceptedNext] = acceptedConn{client: c.Orig(), server: c.Resp(), port: c.RespPort(), ts: ts, idx: c.Index(), first: c.First}
+		e.acceptedNext = (e.acceptedNext + 1) % len(e.accepted)
+		if prevO == flowtable.SynSent && c.FirstSYN() != 0 && c.E[0].Pkts() > 1 && ts-c.FirstSYN() >= lateAnswer {
+			e.lateSYNACK(c, fs, ts)
+		}
 	}
 	side := 1
 	if orig {
@@ -942,7 +947,18 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	}
 	b.B = append(b.B, " no SYN-ACK or RST in "...)
 	b.B = appendDurationWords(b.B, waited)
-	b.B = append(b.B, " (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
+	if ago, ok := e.acceptedNear(c.Orig(), c.Resp(), c.RespPort(), c.FirstSYN()); ok {
+		// The port is open to this client: not a firewall rule.
+		b.B = append(b.B, ", though the same client's connection to that port was accepted "...)
+		b.B = appendDurationWords(b.B, max(ago, -ago))
+		if ago >= 0 {
+			b.B = append(b.B, " before, so no rule blocks it: most likely the server's listen backlog is full (its application stuck or too slow to accept connections, and the kernel drops the SYNs it has no room for), or a rate limit or a conntrack or SNAT port collision on the way"...)
+		} else {
+			b.B = append(b.B, " later, so no rule blocks it: the server was briefly unreachable (restarting, its node or network down) or overloaded (its listen backlog full: the kernel drops the SYNs it has no room for), or a conntrack or SNAT port collision on the way dropped these"...)
+		}
+	} else {
+		b.B = append(b.B, " (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
+	}
 	if c.RespPort() == 53 {
 		// Resolvers use TCP when a UDP answer came truncated (large
 		// records, DNSSEC, many addresses): rules that open only UDP 53
@@ -956,6 +972,44 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	}
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
+}
+
+// acceptedConn is a connection a server accepted (its SYN-ACK): a SYN of
+// the same client to the same port left unanswered then is no firewall's
+// doing.
+type acceptedConn struct {
+	client, server netip.Addr
+	port           uint16
+	ts             int64
+	idx            int32 // the connection (slab index and first packet time)
+	first          int64
+}
+
+// acceptedWindow bounds how far from an unanswered SYN an accepted
+// connection of the same client and port is looked for.
+const acceptedWindow = 60 * int64(time.Second)
+
+// acceptedNear returns how long before ts (negative: after) client's
+// connection to server:port was accepted, if within acceptedWindow and
+// still open without a byte from the server: the kernel completed its
+// handshake into the accept queue of an application that does not take
+// it (a stuck or overloaded server's symptom; an answered connection
+// says the application works, and a rule may have changed since).
+func (e *Engine) acceptedNear(client, server netip.Addr, port uint16, ts int64) (int64, bool) {
+	best, ok := int64(0), false
+	for i := range e.accepted {
+		a := &e.accepted[i]
+		if a.port != port || a.ts == 0 || a.server != server || a.client != client {
+			continue
+		}
+		if c := e.tab.At(a.idx); c == nil || c.First != a.first || c.Size(1) != 0 {
+			continue
+		}
+		if d := ts - a.ts; max(d, -d) <= acceptedWindow && (!ok || max(d, -d) < max(best, -best)) {
+			best, ok = d, true
+		}
+	}
+	return best, ok
 }
 
 // lateAnswer is the least delay, from the first SYN or query to the

@@ -1957,3 +1957,25 @@ func TestHAProxyErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPListenBacklogFull: a server whose application never accepts:
+// its kernel completes one handshake into the accept queue, then drops
+// the SYNs it has no room for. The unanswered SYNs are not a firewall's
+// doing, since the same client's connection to the port was accepted and
+// got nothing: TCP_NO_ANSWER says the listen backlog is most likely full.
+// Real traffic from testdata/lab.
+func TestTCPListenBacklogFull(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tcp-listen-backlog-full.pcap", workers, nil)
+		count := map[string]int{}
+		for _, e := range events {
+			count[e.str("note")]++
+			if e.str("note") == "TCP_NO_ANSWER" && !strings.Contains(e.str("msg"), "so no rule blocks it: most likely the server's listen backlog is full") {
+				t.Errorf("workers %d: %s", workers, e.str("msg"))
+			}
+		}
+		if count["TCP_NO_ANSWER"] != 3 || count["HTTP_NO_RESPONSE"] != 1 || len(events) != 4 {
+			t.Errorf("workers %d: %v", workers, count)
+		}
+	}
+}
