@@ -668,11 +668,7 @@ func (e *Engine) closedAtAccept(c *flowtable.Conn, fs *flowState) {
 	if b == nil {
 		return
 	}
-	b.B = append(b.B, "server "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, " accepted the connection of client "...)
-	b.B = c.Orig().AppendTo(b.B)
-	b.B = append(b.B, " and closed it within "...)
+	b.B = appendServerDid(b.B, c, " accepted the connection of client ", " and closed it within ")
 	b.B = appendDurationWords(b.B, c.Last-c.AckTS())
 	b.B = append(b.B, " without sending a byte"...)
 	if n := c.Size(0); n > 0 {
