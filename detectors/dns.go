@@ -167,7 +167,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		e.maybeReleaseDNS(fs)
 	}
 	rcode := uint8(h.flags & 0x000f)
-	if sent > 1 && ts-first >= lateAnswer {
+	if (sent > 1 && ts-first >= lateAnswer) || (sent == 1 && ts-first >= slowAnswer) {
 		// Whatever the answer: in a search-list walk the late one is
 		// often an NXDOMAIN step, and the stall is the user's problem.
 		e.dnsLate(c, fromOrig, name[:h.n], h.qtype, rcode, sent, ts-first, ts)
@@ -588,14 +588,23 @@ func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype ui
 	b.B = append(b.B, QtypeName(qtype)...)
 	b.B = append(b.B, ") only "...)
 	b.B = appendDurationWords(b.B, delay)
-	b.B = append(b.B, " after it was first sent, once the client had sent it "...)
-	b.B = appendUint(b.B, uint64(sent))
-	b.B = append(b.B, " times: the earlier copies or their answers were lost (parallel A and AAAA queries racing in conntrack, an overloaded DNS server, or packet loss)"...)
+	if sent == 1 {
+		b.B = append(b.B, " after it was sent, and the client had not re-sent it: the server, or the upstream it forwards to, is slow (CoreDNS forwarding to a slow or distant resolver, an authoritative server timing out on the way), and every lookup of the name waits that long"...)
+	} else {
+		b.B = append(b.B, " after it was first sent, once the client had sent it "...)
+		b.B = appendUint(b.B, uint64(sent))
+		b.B = append(b.B, " times: the earlier copies or their answers were lost (parallel A and AAAA queries racing in conntrack, an overloaded DNS server, or packet loss)"...)
+	}
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name, qtype, int(rcode))
 	b.B = appendLate(b.B, uint64(sent), delay)
 	e.eventEnd(b)
 }
+
+// slowAnswer is the least delay of an answer to a query sent once that
+// is reported as late: DNS answers in milliseconds, a cached name in
+// microseconds; a second is a lookup every user of the name waits on.
+const slowAnswer = int64(1e9)
 
 // rcodeNoData is appendDNS's rcode for a NOERROR answer without the
 // records asked for.

@@ -104,12 +104,12 @@ func TestDNSLookupOutcomes(t *testing.T) {
 			{port: 40000, answer: true, id: 2, name: name, qtype: AAAA, rcode: ok, gap: 300e3},
 			{port: 40000, answer: true, id: 1, name: name, qtype: A, rcode: ok, rrs: []layers.DNSResourceRecord{aRR(name)}, gap: 50e3},
 		}, "", ""},
-		{"AAAA empty first, A resolved 2 s later (slow upstream)", []dnsMsg{
+		{"AAAA empty first, A resolved 2 s later (slow upstream): no NODATA, the slowness is reported", []dnsMsg{
 			{port: 40000, id: 1, name: name, qtype: A},
 			{port: 40001, id: 2, name: name, qtype: AAAA, gap: 50e3},
 			{port: 40001, answer: true, id: 2, name: name, qtype: AAAA, rcode: ok, gap: 300e3},
 			{port: 40000, answer: true, id: 1, name: name, qtype: A, rcode: ok, rrs: []layers.DNSResourceRecord{aRR(name)}, gap: 2e9},
-		}, "", ""},
+		}, "DNS_LATE_ANSWER", "and the client had not re-sent it"},
 		{"AAAA NXDOMAIN from a server that has only an IPv4 address, A resolved", []dnsMsg{
 			{port: 40000, id: 1, name: name, qtype: A},
 			{port: 40000, id: 2, name: name, qtype: AAAA, gap: 50e3},
