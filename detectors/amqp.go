@@ -345,8 +345,7 @@ func (e *Engine) amqpVersion(c *flowtable.Conn, fs *flowState, d *dbState, v []b
 	if b == nil {
 		return
 	}
-	b.B = append(b.B, "AMQP broker "...)
-	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b = e.amqpBroker(b, c, d) // "AMQP broker": no Connection.Start came to name it
 	b.B = append(b.B, " refused client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, ": it does not speak the client's protocol version and answered with its own, AMQP "...)
