@@ -216,7 +216,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	var b *Buffer
 	if rcode == 3 {
 		b = e.eventBuild(c, NoteDNSError, ts) // held: see nxHold
-	} else if b = e.eventStart(c, NoteDNSError, ts); b == nil {
+	} else if b = e.dnsEventStart(c, NoteDNSError, name[:h.n], ts); b == nil {
 		return
 	}
 	b.B = append(b.B, "DNS server "...)
@@ -239,7 +239,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	b.B = appendDNS(b.B, name[:h.n], h.qtype, int(rcode))
 	if rcode == 3 {
 		e.eventFinish(b)
-		e.holdDNS(c, NoteDNSError, 0, q, server, b)
+		e.holdDNS(c, NoteDNSError, 0, q, server, name[:h.n], b)
 		return
 	}
 	e.eventEnd(b)
@@ -318,6 +318,7 @@ type nxHold struct {
 	note   uint8
 	types  uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
 	b      *Buffer // the finished event line, not yet rate-limited
+	text   nameText
 }
 
 // nxWindow is how soon a search-list walk asks for its next name after an
@@ -397,7 +398,7 @@ const recentQueries = 64
 
 // holdDNS keeps the finished event b (note NoteDNSError or NoteDNSNoData)
 // until its lookup is known to have failed.
-func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, server netip.Addr, b *Buffer) {
+func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
 	for i := range e.rq {
 		if r := &e.rq[i]; r.label == q.label && r.name != q.name && r.ts >= q.ts && r.ts-q.ts <= nxWindow && r.client == q.client && r.server == server {
 			PutBuffer(b) // its next step was already seen
@@ -422,6 +423,7 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, 
 		e.releaseNX(0)
 	}
 	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, last: q.ts, note: uint8(note), types: types, b: b})
+	e.nx[len(e.nx)-1].text.set(name)
 }
 
 // addressAnswered notes that q got an address for its name: held
@@ -514,7 +516,7 @@ func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name 
 	}
 	b.B = appendDNS(b.B, name, qtype, rcodeNoData)
 	e.eventFinish(b)
-	e.holdDNS(c, NoteDNSNoData, types, q, server, b)
+	e.holdDNS(c, NoteDNSNoData, types, q, server, name, b)
 }
 
 // searchNext drops the held NXDOMAINs that the query for name from client
@@ -560,7 +562,7 @@ func (e *Engine) releaseNX(i int) {
 	if c := e.tab.At(h.idx); c.First == h.first {
 		e.p(e.state(c)).events |= 1 << h.note
 	}
-	if !e.rl.allow(e, int(h.note), h.server, h.ts) {
+	if !e.rl.allowDNS(e, int(h.note), h.server, h.text.b[:h.text.n], h.ts) {
 		PutBuffer(h.b)
 		return
 	}
@@ -572,7 +574,7 @@ func (e *Engine) releaseNX(i int) {
 // 2.5 s). In Kubernetes this is most often the conntrack race that drops
 // one of the parallel A and AAAA queries sent from one socket.
 func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype uint16, rcode uint8, sent uint8, delay, ts int64) {
-	b := e.eventStart(c, NoteDNSLateAnswer, ts)
+	b := e.dnsEventStart(c, NoteDNSLateAnswer, name, ts)
 	if b == nil {
 		return
 	}
@@ -643,7 +645,7 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 		if fs.has(fICMPSet) {
 			continue // the ICMP_UNREACHABLE event already says why
 		}
-		b := e.eventStart(c, NoteDNSError, now)
+		b := e.dnsEventStart(c, NoteDNSError, q.name[:q.n], now)
 		if b == nil {
 			continue
 		}

@@ -16,10 +16,31 @@ type rlEntry struct {
 	used  bool
 	note  int8
 	dst   netip.Addr
+	name  uint64 // a DNS name's entry: its hash (nameHashes); 0 for the destination's
 	start int64
 	count uint32
 	supp  uint32
+	text  nameText // the name, for the summary
 }
+
+// nameText is a DNS name kept for a summary (cut at 64 bytes).
+type nameText struct {
+	n   uint8
+	cut bool
+	b   [64]byte
+}
+
+func (t *nameText) set(name []byte) { t.n, t.cut = uint8(copy(t.b[:], name)), len(name) > len(t.b) }
+
+// dnsNameShare divides the burst for each DNS name's own budget, and
+// dnsServerShare multiplies it for all names of one server: one server
+// (the cluster's DNS) answers every name of a pod, and one noisy name
+// (a sidecar asking for a name that does not exist, a browser's
+// background lookups) must not hide the others' failures.
+const (
+	dnsNameShare   = 4
+	dnsServerShare = 5
+)
 
 // rateLimiter lets through EventBurst events per (note, destination) per
 // window and folds the rest into one summary event per window, so a scan
@@ -50,21 +71,49 @@ func rlHash(note int, dst netip.Addr) uint64 {
 }
 
 func (r *rateLimiter) allow(e *Engine, note int, dst netip.Addr, ts int64) bool {
-	en := &r.e[rlHash(note, dst)%rlSlots]
+	return r.take(e, r.entry(e, rlHash(note, dst), note, dst, 0, ts), r.burst)
+}
+
+// allowDNS rate-limits a DNS event about name: each name has its own
+// budget (a quarter of the burst), and all names of one server share a
+// larger one, so a flood of random names is still folded.
+func (r *rateLimiter) allowDNS(e *Engine, note int, server netip.Addr, name []byte, ts int64) bool {
+	_, h := nameHashes(name)
+	h |= 1 // never 0: 0 marks a destination's entry
+	en := r.entry(e, rlHash(note, server)^h, note, server, h, ts)
+	if en.text.n == 0 {
+		en.text.set(name)
+	}
+	if !r.take(e, en, max(1, r.burst/dnsNameShare)) {
+		return false
+	}
+	return r.take(e, r.entry(e, rlHash(note, server), note, server, 0, ts), r.burst*dnsServerShare)
+}
+
+// entry returns the limiter's entry for (note, dst, name), opening a new
+// window when the last one is over; an entry of another key in its slot
+// is evicted after its summary.
+func (r *rateLimiter) entry(e *Engine, h uint64, note int, dst netip.Addr, name uint64, ts int64) *rlEntry {
+	en := &r.e[h%rlSlots]
 	switch {
-	case !en.used || int(en.note) != note || en.dst != dst:
+	case !en.used || int(en.note) != note || en.dst != dst || en.name != name:
 		if en.used && en.supp > 0 {
 			e.summary(en, ts)
 		}
-		*en = rlEntry{used: true, note: int8(note), dst: dst, start: ts}
+		*en = rlEntry{used: true, note: int8(note), dst: dst, name: name, start: ts}
 	case ts-en.start >= r.window:
 		if en.supp > 0 {
 			e.summary(en, ts)
 		}
 		en.start, en.count, en.supp = ts, 0, 0
 	}
+	return en
+}
+
+// take counts one event against en: false once burst are spent.
+func (r *rateLimiter) take(e *Engine, en *rlEntry, burst uint32) bool {
 	en.count++
-	if en.count > r.burst {
+	if en.count > burst {
 		en.supp++
 		e.St.Suppressed.Add(1)
 		return false
@@ -108,6 +157,13 @@ func (e *Engine) summary(en *rlEntry, ts int64) {
 	b.B = append(b.B, " more "...)
 	b.B = append(b.B, noteNames[en.note]...)
 	b.B = append(b.B, " events for "...)
+	if en.name != 0 {
+		b.B = appendText(b.B, en.text.b[:en.text.n])
+		if en.text.cut {
+			b.B = append(b.B, "..."...)
+		}
+		b.B = append(b.B, " from DNS server "...)
+	}
 	b.B = en.dst.Unmap().AppendTo(b.B)
 	b.B = append(b.B, " since "...)
 	b.B = jsonw.Seconds(b.B, en.start)
@@ -115,5 +171,10 @@ func (e *Engine) summary(en *rlEntry, ts int64) {
 	b.B = jsonw.Uint(b.B, uint64(en.supp))
 	b.B = append(b.B, `,"id.resp_h":`...)
 	b.B = jsonw.Addr(b.B, en.dst.Unmap())
+	if en.name != 0 && !en.text.cut {
+		b.B = append(b.B, `,"dns":{"query":"`...)
+		b.B = appendText(b.B, en.text.b[:en.text.n])
+		b.B = append(b.B, `"}`...)
+	}
 	e.eventEnd(b)
 }

@@ -64,6 +64,17 @@ func (e *Engine) eventStart(c *flowtable.Conn, note int, ts int64) *Buffer {
 	return e.eventBuild(c, note, ts)
 }
 
+// dnsEventStart is eventStart for a DNS event about name: each name has
+// its own share of the rate limit (allowDNS).
+func (e *Engine) dnsEventStart(c *flowtable.Conn, note int, name []byte, ts int64) *Buffer {
+	fs := e.state(c)
+	e.p(fs).events |= 1 << note
+	if !e.rl.allowDNS(e, note, c.Resp(), name, ts) {
+		return nil
+	}
+	return e.eventBuild(c, note, ts)
+}
+
 // eventBuild opens a netevent line for c without rate-limiting it or
 // marking the connection (for an event that may be dropped).
 func (e *Engine) eventBuild(c *flowtable.Conn, note int, ts int64) *Buffer {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -145,5 +146,70 @@ func TestFloodBounded(t *testing.T) {
 	}
 	if sum == 0 {
 		t.Error("no summary event counts the suppressed events")
+	}
+}
+
+// TestDNSFloodBounded: a flood of lookups of distinct names, each
+// answered NXDOMAIN (a random-subdomain attack, or a client walking
+// generated names). Each name has its own share of the rate limit, but
+// all names of one server share a ceiling: the lines stay bounded and
+// every failure is either written or counted in a summary.
+func TestDNSFloodBounded(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := pcapio.NewWriter(&buf, pcapio.LinkEthernet)
+	const n = 5000
+	frame := func(query bool, port uint16, id uint16, name string) []byte {
+		dns := []byte{byte(id >> 8), byte(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+		if !query {
+			dns[2], dns[3] = 0x81, 0x83 // a response, RD RA, NXDOMAIN
+		}
+		for _, l := range bytes.Split([]byte(name), []byte(".")) {
+			dns = append(dns, byte(len(l)))
+			dns = append(dns, l...)
+		}
+		dns = append(dns, 0, 0, 1, 0, 1) // A IN
+		f := make([]byte, 42, 42+len(dns))
+		copy(f[12:], []byte{0x08, 0x00, 0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0})
+		binary.BigEndian.PutUint16(f[16:], uint16(28+len(dns)))
+		cli, srv := []byte{198, 18, 0, 2}, []byte{198, 18, 0, 53}
+		sp, dp := port, uint16(53)
+		if !query {
+			cli, srv, sp, dp = srv, cli, dp, sp
+		}
+		copy(f[26:], cli)
+		copy(f[30:], srv)
+		binary.BigEndian.PutUint16(f[34:], sp)
+		binary.BigEndian.PutUint16(f[36:], dp)
+		binary.BigEndian.PutUint16(f[38:], uint16(8+len(dns)))
+		return append(f, dns...)
+	}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("x%d.flood.test", i)
+		ts := int64(1_780_000_000e9) + int64(i)*1e6
+		q, a := frame(true, uint16(1024+i), uint16(i), name), frame(false, uint16(1024+i), uint16(i), name)
+		w.Write(ts, q, len(q))
+		w.Write(ts+200e3, a, len(a))
+	}
+	dir := t.TempDir()
+	s, _ := sink.Open(sink.Options{Dir: dir})
+	_, err := RunOffline(&buf, OfflineOptions{Workers: 2, Config: detectors.DefaultConfig()}, s)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, folded := 0, 0
+	for _, e := range readJSONL(t, filepath.Join(dir, "netevents.jsonl")) {
+		switch {
+		case e.str("note") != "DNS_ERROR":
+			t.Errorf("%s: %s", e.str("note"), e.str("msg"))
+		case e["summary"] == true:
+			folded += int(e.num("suppressed"))
+		default:
+			lines++
+		}
+	}
+	t.Logf("%d lines, %d folded", lines, folded)
+	if lines > 100 || lines+folded != n {
+		t.Errorf("%d lines and %d folded for %d failed lookups", lines, folded, n)
 	}
 }
