@@ -167,7 +167,7 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 		e.maybeReleaseDNS(fs)
 	}
 	rcode := uint8(h.flags & 0x000f)
-	if (sent > 1 && ts-first >= lateAnswer) || (sent == 1 && ts-first >= slowAnswer) {
+	if ((sent > 1 && ts-first >= lateAnswer) || (sent == 1 && ts-first >= slowAnswer)) && !optionalQuery(h.qtype, name[:h.n], -1) {
 		// Whatever the answer: in a search-list walk the late one is
 		// often an NXDOMAIN step, and the stall is the user's problem.
 		e.dnsLate(c, fromOrig, name[:h.n], h.qtype, rcode, sent, ts-first, ts)
@@ -213,12 +213,11 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	if rcode != 2 && rcode != 3 && rcode != 5 {
 		return
 	}
-	var b *Buffer
-	if rcode == 3 {
-		b = e.eventBuild(c, NoteDNSError, ts) // held: see nxHold
-	} else if b = e.dnsEventStart(c, NoteDNSError, name[:h.n], ts); b == nil {
+	if optionalQuery(h.qtype, name[:h.n], int(rcode)) {
+		e.St.OptionalDNS.Add(1)
 		return
 	}
+	b := e.eventBuild(c, NoteDNSError, ts) // held: see nxHold
 	b.B = append(b.B, "DNS server "...)
 	b.B = server.AppendTo(b.B)
 	b.B = append(b.B, " answered "...)
@@ -237,12 +236,35 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	}
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name[:h.n], h.qtype, int(rcode))
-	if rcode == 3 {
-		e.eventFinish(b)
-		e.holdDNS(c, NoteDNSError, 0, q, server, name[:h.n], b)
-		return
+	e.eventFinish(b)
+	e.holdDNS(c, NoteDNSError, 0, rcode, q, server, name[:h.n], b)
+}
+
+// optionalQuery says whether a failed query (rcode, -1 for no answer) is
+// one whose failure clients expect and get over, so that reporting it
+// would cry wolf:
+//   - SVCB and HTTPS records (RFC 9460) are hints: browsers ask for them
+//     beside every address lookup, for "_PORT._https.NAME" when the port
+//     is not 443, which nearly never exists (NXDOMAIN), and go on with
+//     the addresses, which are judged on their own;
+//   - most addresses have no reverse name: a PTR's NXDOMAIN (its
+//     SERVFAIL or silence, which stalls the servers that look up their
+//     clients' names, is still reported);
+//   - gRPC's resolvers look up "_grpc_config.NAME" (TXT, the service
+//     config) and "_grpclb._tcp.NAME" (SRV, a balancer) for every target,
+//     and use the addresses when they do not exist.
+func optionalQuery(qtype uint16, name []byte, rcode int) bool {
+	switch qtype {
+	case 64, 65:
+		return true
+	case 12:
+		return rcode == 3
+	case 16:
+		return rcode == 3 && hasPrefixFold(name, "_grpc_config.")
+	case 33:
+		return rcode == 3 && hasPrefixFold(name, "_grpclb._tcp.")
 	}
-	e.eventEnd(b)
+	return false
 }
 
 // answerRecords counts the records of the first question's type in the
@@ -290,7 +312,8 @@ func skipName(msg []byte, off int) int {
 	return -1
 }
 
-// nxHold is an NXDOMAIN (or NODATA) event not reported yet.
+// nxHold is an NXDOMAIN (or NODATA, SERVFAIL, REFUSED) event not reported
+// yet.
 //
 // A resolver with a search list (every Kubernetes pod: "<ns>.svc.cluster.local
 // svc.cluster.local cluster.local", ndots:5) tries name.<suffix> for each
@@ -309,6 +332,10 @@ func skipName(msg []byte, off int) int {
 // dropped when a query of the same lookup got an address for the name
 // (sameLookup), before it or while it is held; it stays held while such
 // a query is unanswered (a slow upstream), up to the DNS timeout.
+//
+// A SERVFAIL or REFUSED is held for the walk too (Go's and Chromium's
+// resolvers walk on past them, glibc's past a SERVFAIL), but an address
+// for the other type does not excuse it (lookupFails).
 type nxHold struct {
 	dnsLookup
 	server netip.Addr
@@ -316,10 +343,18 @@ type nxHold struct {
 	first  int64
 	last   int64 // the lookup's last answer: another type's, answered later (its first copy lost), counts
 	note   uint8
+	rcode  uint8   // DNS_ERROR: NXDOMAIN, SERVFAIL or REFUSED (0 for NODATA)
 	types  uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
 	b      *Buffer // the finished event line, not yet rate-limited
 	text   nameText
 }
+
+// lookupFails says whether a query's rcode fails the client's lookup
+// even when another query of it got an address: musl's getaddrinfo
+// fails on a SERVFAIL (EAI_AGAIN) or a REFUSED (EAI_FAIL) of either A or
+// AAAA. Only a search-list walk going on past them (Go's resolver,
+// Chromium's, glibc's after a SERVFAIL) says they were no failure.
+func lookupFails(rcode uint8) bool { return rcode == 2 || rcode == 5 }
 
 // nxWindow is how soon a search-list walk asks for its next name after an
 // NXDOMAIN (glibc and musl ask at once, well under a millisecond).
@@ -398,7 +433,7 @@ const recentQueries = 64
 
 // holdDNS keeps the finished event b (note NoteDNSError or NoteDNSNoData)
 // until its lookup is known to have failed.
-func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
+func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, rcode uint8, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
 	for i := range e.rq {
 		if r := &e.rq[i]; r.label == q.label && r.name != q.name && r.ts >= q.ts && r.ts-q.ts <= nxWindow && r.client == q.client && r.server == server {
 			PutBuffer(b) // its next step was already seen
@@ -407,7 +442,7 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, 
 		}
 	}
 	for i := range e.rn {
-		if r := &e.rn[i]; r.name == q.name && r.ts != 0 && sameLookup(r, &q) {
+		if r := &e.rn[i]; r.name == q.name && r.ts != 0 && sameLookup(r, &q) && !lookupFails(rcode) {
 			PutBuffer(b) // another query of the lookup got an address
 			return
 		}
@@ -422,7 +457,7 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, q dnsLookup, 
 	if len(e.nx) == cap(e.nx) {
 		e.releaseNX(0)
 	}
-	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, last: q.ts, note: uint8(note), types: types, b: b})
+	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, last: q.ts, note: uint8(note), types: types, rcode: rcode, b: b})
 	e.nx[len(e.nx)-1].text.set(name)
 }
 
@@ -432,7 +467,7 @@ func (e *Engine) addressAnswered(q dnsLookup) {
 	e.rn[e.rnNext] = q
 	e.rnNext = (e.rnNext + 1) % len(e.rn)
 	for i := 0; i < len(e.nx); {
-		if h := &e.nx[i]; h.name == q.name && sameLookup(&h.dnsLookup, &q) {
+		if h := &e.nx[i]; h.name == q.name && sameLookup(&h.dnsLookup, &q) && !lookupFails(h.rcode) {
 			PutBuffer(h.b)
 			e.nx = append(e.nx[:i], e.nx[i+1:]...)
 			continue
@@ -516,10 +551,10 @@ func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name 
 	}
 	b.B = appendDNS(b.B, name, qtype, rcodeNoData)
 	e.eventFinish(b)
-	e.holdDNS(c, NoteDNSNoData, types, q, server, name, b)
+	e.holdDNS(c, NoteDNSNoData, types, 0, q, server, name, b)
 }
 
-// searchNext drops the held NXDOMAINs that the query for name from client
+// searchNext drops the held failures that the query for name from client
 // to server continues (a search-list walk), and remembers the query.
 func (e *Engine) searchNext(client, server netip.Addr, port uint16, name []byte, qtype uint16, ts int64) {
 	label, full := nameHashes(name)
@@ -644,6 +679,10 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 		q.used = false
 		if fs.has(fICMPSet) {
 			continue // the ICMP_UNREACHABLE event already says why
+		}
+		if optionalQuery(q.qtype, q.name[:q.n], -1) {
+			e.St.OptionalDNS.Add(1)
+			continue
 		}
 		b := e.dnsEventStart(c, NoteDNSError, q.name[:q.n], now)
 		if b == nil {

@@ -97,6 +97,7 @@ type Stats struct {
 	Events       atomic.Uint64
 	Suppressed   atomic.Uint64 // events folded into summaries
 	SearchNX     atomic.Uint64 // NXDOMAIN answers of resolvers walking their search list, not reported
+	OptionalDNS  atomic.Uint64 // failed lookups clients expect and get over (optionalQuery), not reported
 	QueueDrops   atomic.Uint64 // records the sink queue could not take
 	PcapsWritten atomic.Uint64
 	PcapDropped  atomic.Uint64 // packet bytes not buffered: pcap arena exhausted
@@ -407,10 +408,12 @@ const outputEvery = int64(50 * time.Millisecond)
 func (e *Engine) advance(now int64) {
 	if now > e.now {
 		e.now = now
-		e.tab.Expire(now, e.onTimer)
 		if len(e.nx) > 0 {
+			// Before the timers: a held event's flow may end in them,
+			// and its record would miss the note.
 			e.expireNX(now, false)
 		}
+		e.tab.Expire(now, e.onTimer)
 		e.rl.maybeFlush(e, now)
 	}
 }

@@ -2028,3 +2028,38 @@ func TestDNSNoisyNameHidesNone(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSOptionalAndRefusedWalk: a pod whose resolv.conf searches
+// Kubernetes' suffixes and a node's domain its DNS server refuses
+// (corp.example), ndots:5. Chromium asks for HTTPS records
+// (_10443._https.api.demo.test: NXDOMAIN, as nearly always), Go's gRPC
+// resolver for _grpc_config.api.demo.test (TXT), getent and dig for a
+// PTR; Go's, Chromium's and glibc's resolvers walk on past the refused
+// step and resolve. None of that is a failed lookup. nope.demo.test
+// fails (Chromium and curl), and so do Chromium's own google names, at
+// their last step. Real traffic from testdata/lab.
+func TestDNSOptionalAndRefusedWalk(t *testing.T) {
+	want := map[string]bool{"nope.demo.test": true, "accounts.google.com": true, "clients2.google.com": true, "google.com": true, "update.googleapis.com": true}
+	for _, workers := range []int{1, 2} {
+		events, _, dir := analyse(t, "../testdata/lab/dns-optional-and-refused-walk.pcap", workers, nil)
+		nope := 0
+		for _, e := range events {
+			d, _ := e["dns"].(map[string]any)
+			q, _ := d["query"].(string)
+			qt, _ := d["qtype_name"].(string)
+			if e.str("note") != "DNS_ERROR" || !want[q] || (qt != "A" && qt != "AAAA") {
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+			if q == "nope.demo.test" {
+				nope++
+			}
+		}
+		if nope < 2 {
+			t.Errorf("workers %d: %d events for nope.demo.test, want Chromium's and curl's", workers, nope)
+		}
+		stats := readJSONL(t, filepath.Join(dir, "stats.jsonl"))
+		if n := stats[len(stats)-1].num("dns_optional_failed"); n < 10 {
+			t.Errorf("workers %d: dns_optional_failed %v", workers, n)
+		}
+	}
+}

@@ -46,6 +46,7 @@ var metrics = []metric{
 	{"events_total", "Netevents written.", func(s *detectors.Stats) uint64 { return s.Events.Load() }, false},
 	{"events_suppressed_total", "Netevents folded into rate-limit summaries.", func(s *detectors.Stats) uint64 { return s.Suppressed.Load() }, false},
 	{"dns_search_nxdomain_total", "NXDOMAIN answers of resolvers walking their search list (not reported).", func(s *detectors.Stats) uint64 { return s.SearchNX.Load() }, false},
+	{"dns_optional_failed_total", "Failed DNS queries clients expect and get over (HTTPS/SVCB records, PTR NXDOMAIN, gRPC's service-config and balancer names; not reported).", func(s *detectors.Stats) uint64 { return s.OptionalDNS.Load() }, false},
 	{"pcap_bytes_dropped_total", "Packet bytes not buffered for focused pcaps (arena exhausted).", func(s *detectors.Stats) uint64 { return s.PcapDropped.Load() }, false},
 }
 

@@ -44,6 +44,7 @@ func StatsLine(dst []byte, ts int64, ws []*detectors.Stats, s *sink.Sink) []byte
 		tot.Malformed.Add(st.Malformed.Load())
 		tot.Suppressed.Add(st.Suppressed.Load())
 		tot.SearchNX.Add(st.SearchNX.Load())
+		tot.OptionalDNS.Add(st.OptionalDNS.Load())
 		tot.Tunnelled.Add(st.Tunnelled.Load())
 	}
 	for _, w := range ws {
@@ -89,6 +90,7 @@ func appendCounters(dst []byte, st *detectors.Stats) []byte {
 		{"events", st.Events.Load()},
 		{"events_suppressed", st.Suppressed.Load()},
 		{"dns_search_nxdomain", st.SearchNX.Load()},
+		{"dns_optional_failed", st.OptionalDNS.Load()},
 		{"malformed", st.Malformed.Load()},
 		{"tunnelled_packets", st.Tunnelled.Load()},
 		{"pcap_bytes_dropped", st.PcapDropped.Load()},
