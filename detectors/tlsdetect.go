@@ -130,7 +130,11 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	b.B = append(b.B, sn...)
 	b.B = append(b.B, ' ')
 	b.B = addr.AppendTo(b.B)
-	b.B = append(b.B, " closed the connection during the TLS handshake without an alert ("...)
+	if fs.firstRST == int8(side+1) && c.E[side].FINs() == 0 {
+		b.B = append(b.B, " reset the connection (RST) during the TLS handshake without an alert ("...)
+	} else {
+		b.B = append(b.B, " closed the connection during the TLS handshake without an alert ("...)
+	}
 	switch {
 	case !t.shSeen && side == 1 && t.d[1].plain == 1:
 		b.B = append(b.B, "after answering the ClientHello in plain HTTP: the server does not speak TLS on this port; use http:// or the server's TLS port"...)
