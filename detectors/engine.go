@@ -958,6 +958,16 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	} else {
 		b.B = append(b.B, " (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
 	}
+	if c.E[0].Pkts() == 1 && waited >= synAbandoned {
+		// Linux re-sends an unanswered SYN after 1 s: one SYN in this
+		// long means the client closed the attempt.
+		b.B = append(b.B, "; the client gave up after that one SYN, before TCP would have re-sent it at 1 s: "...)
+		if c.Resp().Unmap().Is6() {
+			b.B = append(b.B, "most likely it went on over IPv4 (dual-stack clients, curl, Node, Chromium, Go, fall back to the other address family 200 to 300 ms into a connect: Happy Eyeballs), so the IPv6 path to this server is broken: every connection waits for the fallback, and clients that try one address at a time (Python, Java) wait for their whole connect timeout"...)
+		} else {
+			b.B = append(b.B, "a connect timeout under a second (a health check's), another address of the name tried in parallel (Happy Eyeballs) that answered first, or a port scanner's probe"...)
+		}
+	}
 	if c.RespPort() == 53 {
 		// Resolvers use TCP when a UDP answer came truncated (large
 		// records, DNSSEC, many addresses): rules that open only UDP 53
@@ -972,6 +982,11 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
 }
+
+// synAbandoned is how long a lone SYN must have gone unanswered, with no
+// retransmission, to say its client abandoned it (Linux re-sends after
+// 1 s).
+const synAbandoned = int64(1500 * time.Millisecond)
 
 // acceptedConn is a connection a server accepted (its SYN-ACK): a SYN of
 // the same client to the same port left unanswered then is no firewall's

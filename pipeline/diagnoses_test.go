@@ -2070,3 +2070,38 @@ func TestDNSOptionalAndRefusedWalk(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6BlackholeDualStack: dual.demo.test has an IPv4 and an IPv6
+// address, and the server drops IPv6 connections to port 80 (ip6tables).
+// curl and Node try IPv6 first, give up on it 200 to 300 ms later after
+// one SYN and connect over IPv4 (Happy Eyeballs): their unanswered SYN
+// says the IPv6 path is broken while the client went on. Python tries
+// one address at a time and waits for its 4 s timeout: its SYNs, re-sent,
+// are a plain unanswered connection. Go and Chromium sort IPv4 first
+// (RFC 6724 ranks unique local IPv6 addresses below IPv4): healthy.
+// Real traffic from testdata/lab.
+func TestIPv6BlackholeDualStack(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tcp-ipv6-blackhole-dual-stack.pcap", workers, nil)
+		fallback, plain := 0, 0
+		for _, e := range events {
+			if e.str("note") == "DNS_ERROR" || e["summary"] == true {
+				continue // Chromium's own names, refused by the lab's server
+			}
+			msg := e.str("msg")
+			switch {
+			case e.str("note") != "TCP_NO_ANSWER" || e.str("id.resp_h") != "fd00:198:18::1":
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), msg)
+			case strings.Contains(msg, "the client gave up after that one SYN") && strings.Contains(msg, "went on over IPv4"):
+				fallback++
+			case strings.Contains(msg, "3 SYNs") && !strings.Contains(msg, "gave up"):
+				plain++
+			default:
+				t.Errorf("workers %d: %s", workers, msg)
+			}
+		}
+		if fallback != 2 || plain != 1 {
+			t.Errorf("workers %d: %d fallbacks, %d plain, want 2 and 1", workers, fallback, plain)
+		}
+	}
+}
