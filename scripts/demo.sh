@@ -102,6 +102,7 @@ try "across the VXLAN overlay over IPv6 (UDP 4789), curl to a port where nothing
 try "dig a name that does not exist" dig +short +tries=1 @198.18.0.1 nope.demo.test
 try "curl a name that exists but has no address (A and AAAA answered empty: NODATA)" curl -sS -o /dev/null http://noaddr.demo.test/
 try "curl -4 a name that has only an IPv6 address" curl -sS -4 -o /dev/null http://v6only.demo.test/
+try "curl a dual-stack name whose IPv6 path is dropped (curl falls back to IPv4 after 200 ms)" curl -sS -o /dev/null -w 'HTTP %{http_code} from %{remote_ip} after %{time_connect} s' http://dual.demo.test:8082/
 try "dig a name the server refuses" dig +short +tries=1 @198.18.0.1 example.org
 try "dig a name that exists (healthy)" dig +short +tries=1 @198.18.0.1 www.demo.test
 PG="host=198.18.0.1 user=app dbname=shop"

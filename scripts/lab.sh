@@ -29,7 +29,8 @@
 #   8081  nginx behind a path MTU black hole: the pod drops packets over
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
-#   8082  nginx closing idle keep-alive connections after 1 s (keepalive_timeout)
+#   8082  nginx closing idle keep-alive connections after 1 s (keepalive_timeout); IPv6 to
+#         this port is dropped (ip6tables), nginx listens on IPv4 only
 #   9543  nginx over TLS requiring a client certificate (ssl_verify_client on):
 #         a client without one completes the handshake and gets "400 No
 #         required SSL certificate was sent"; 9544 asks for one (optional)
@@ -38,7 +39,9 @@
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED;
 #         noaddr.demo.test has only a TXT record (A and AAAA: NODATA),
 #         v6only.demo.test only an IPv6 address (A: NODATA); www.demo.test
-#         only an IPv4 address, and dnsmasq answers NXDOMAIN for its AAAA
+#         only an IPv4 address, and dnsmasq answers NXDOMAIN for its AAAA; dual.demo.test
+#         has both, and IPv6 to its :8082 is dropped (a broken IPv6 path:
+#         dual-stack clients fall back to IPv4)
 #   7000  a server that resets every connection (SO_LINGER 0); /partial
 #         first sends headers and 64 KiB of body
 #   7001  a server that reads nothing for 2 s after accepting (zero window)
@@ -85,7 +88,7 @@
 # dnsmasq also answers NXDOMAIN for *.cluster.local, so a pod-style search
 # list (LOCALDOMAIN="ns1.svc.cluster.local svc.cluster.local cluster.local"
 # RES_OPTIONS=ndots:5) walks through NXDOMAINs as in Kubernetes; it has
-# noaddr.demo.test and v6only.demo.test as on 198.18.0.1.
+# noaddr.demo.test, v6only.demo.test and dual.demo.test as on 198.18.0.1.
 # Overlay: two VXLAN tunnels between the pod and the server host over
 # their eth0, as pod traffic crosses nodes in Flannel, Calico VXLAN or
 # Cilium clusters (a capture on eth0 sees it encapsulated): vx0 (VNI 1, UDP
@@ -352,6 +355,7 @@ up() {
   in_srv iptables -A INPUT -d 198.18.0.3 -p udp --dport 53 -m recent --name firstquery --rcheck -j ACCEPT
   in_srv iptables -A INPUT -d 198.18.0.3 -p udp --dport 53 -m recent --name firstquery --set -j DROP
   in_srv ip6tables -A INPUT -p tcp --dport 9998 -j REJECT --reject-with icmp6-port-unreachable 2>/dev/null || true
+  in_srv ip6tables -A INPUT -p tcp --dport 8082 -j DROP 2>/dev/null || true
   ip netns exec "$pod" iptables -A INPUT -p tcp -s 198.18.0.1 --sport 8081 -m length --length 1201:65535 -j DROP
 
   "$lab" certs "$dir/certs"
@@ -449,11 +453,13 @@ CONF
     --listen-address=198.18.0.1,198.18.244.1 --bind-interfaces --local=/demo.test/ \
     --address=/www.demo.test/198.18.0.1 --address=/api.demo.test/198.18.0.1 \
     --txt-record=noaddr.demo.test,"no address" --host-record=v6only.demo.test,fd00:198:18::1 \
+    --host-record=dual.demo.test,198.18.0.1,fd00:198:18::1 \
     --pid-file="$dir/dnsmasq.pid" --user=root
   bg_srv dnsmasq-lossy dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
     --listen-address=198.18.0.3 --bind-interfaces --local=/demo.test/ \
     --local=/cluster.local/ --address=/www.demo.test/198.18.0.3 --address=/www.demo.test/fd00:198:18::3 \
     --txt-record=noaddr.demo.test,"no address" --host-record=v6only.demo.test,fd00:198:18::1 \
+    --host-record=dual.demo.test,198.18.0.1,fd00:198:18::1 \
     --pid-file="$dir/dnsmasq-lossy.pid" --user=root
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001

@@ -194,6 +194,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"a name without any address: A and AAAA answered empty (NODATA)", []string{"curl", "-sS", "-o", "/dev/null", "http://noaddr.demo.test/"}, "DNS_NODATA", "server", 53},
 		{"an IPv6-only name looked up for IPv4 only", []string{"curl", "-sS", "-4", "-o", "/dev/null", "http://v6only.demo.test/"}, "DNS_NODATA", "server", 53},
 		{"an IPv6-only name looked up for both: resolves over AAAA", []string{"curl", "-sS", "-o", "/dev/null", "http://v6only.demo.test/"}, "", "", 80},
+		{"a dual-stack name whose IPv6 path is dropped: curl gives up on IPv6 after one SYN and connects over IPv4", []string{"curl", "-sS", "-o", "/dev/null", "http://dual.demo.test:8082/"}, "TCP_NO_ANSWER", "server", 8082},
 		{"healthy tls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(10443), "https://api.demo.test:10443/"}, "", "", 10443},
 		{"healthy mtls", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--cert", c + "/client.pem", "--key", c + "/client-key.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "", "", 8443},
 		{"mtls server closing without an alert when the client has no certificate (as Java's do)", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(7444), "https://api.demo.test:7444/"}, "TLS_HANDSHAKE_ABORTED", "server", 7444},
@@ -312,6 +313,11 @@ func TestLiveDiagnoses(t *testing.T) {
 			t.Errorf("the quiet mTLS server: %v", msg)
 		case e["id.resp_p"] != 7444.0 && !strings.Contains(msg, "in plain HTTP"):
 			t.Errorf("https to the http port: %v", msg)
+		}
+	}
+	for _, e := range events {
+		if e["note"] == "TCP_NO_ANSWER" && e["id.resp_p"] == 8082.0 && !strings.Contains(fmt.Sprint(e["msg"]), "most likely it went on over IPv4") {
+			t.Errorf("the dual-stack fallback: %v", e["msg"])
 		}
 	}
 	// wget's reset names the TLS handshake it follows.
