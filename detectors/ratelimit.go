@@ -20,7 +20,6 @@ type rlEntry struct {
 	start int64
 	count uint32
 	supp  uint32
-	text  nameText // the name, for the summary
 }
 
 // nameText is a DNS name kept for a summary (cut at 64 bytes).
@@ -49,6 +48,7 @@ type rateLimiter struct {
 	burst     uint32
 	window    int64
 	e         [rlSlots]rlEntry
+	texts     []nameText // each slot's DNS name, for its summary (apart: read only then)
 	lastFlush int64
 }
 
@@ -60,6 +60,7 @@ func (r *rateLimiter) init(burst int, window int64) {
 		window = 10e9
 	}
 	r.burst, r.window = uint32(burst), window
+	r.texts = make([]nameText, rlSlots)
 }
 
 func rlHash(note int, dst netip.Addr) uint64 {
@@ -71,7 +72,8 @@ func rlHash(note int, dst netip.Addr) uint64 {
 }
 
 func (r *rateLimiter) allow(e *Engine, note int, dst netip.Addr, ts int64) bool {
-	return r.take(e, r.entry(e, rlHash(note, dst), note, dst, 0, ts), r.burst)
+	en, _ := r.entry(e, rlHash(note, dst), note, dst, 0, ts)
+	return r.take(e, en, r.burst)
 }
 
 // allowDNS rate-limits a DNS event about name: each name has its own
@@ -80,34 +82,36 @@ func (r *rateLimiter) allow(e *Engine, note int, dst netip.Addr, ts int64) bool 
 func (r *rateLimiter) allowDNS(e *Engine, note int, server netip.Addr, name []byte, ts int64) bool {
 	_, h := nameHashes(name)
 	h |= 1 // never 0: 0 marks a destination's entry
-	en := r.entry(e, rlHash(note, server)^h, note, server, h, ts)
-	if en.text.n == 0 {
-		en.text.set(name)
+	en, i := r.entry(e, rlHash(note, server)^h, note, server, h, ts)
+	if en.count == 0 {
+		r.texts[i].set(name)
 	}
 	if !r.take(e, en, max(1, r.burst/dnsNameShare)) {
 		return false
 	}
-	return r.take(e, r.entry(e, rlHash(note, server), note, server, 0, ts), r.burst*dnsServerShare)
+	all, _ := r.entry(e, rlHash(note, server), note, server, 0, ts)
+	return r.take(e, all, r.burst*dnsServerShare)
 }
 
 // entry returns the limiter's entry for (note, dst, name), opening a new
 // window when the last one is over; an entry of another key in its slot
 // is evicted after its summary.
-func (r *rateLimiter) entry(e *Engine, h uint64, note int, dst netip.Addr, name uint64, ts int64) *rlEntry {
-	en := &r.e[h%rlSlots]
+func (r *rateLimiter) entry(e *Engine, h uint64, note int, dst netip.Addr, name uint64, ts int64) (*rlEntry, int) {
+	i := int(h % rlSlots)
+	en := &r.e[i]
 	switch {
 	case !en.used || int(en.note) != note || en.dst != dst || en.name != name:
 		if en.used && en.supp > 0 {
-			e.summary(en, ts)
+			e.summary(en, &r.texts[i], ts)
 		}
 		*en = rlEntry{used: true, note: int8(note), dst: dst, name: name, start: ts}
 	case ts-en.start >= r.window:
 		if en.supp > 0 {
-			e.summary(en, ts)
+			e.summary(en, &r.texts[i], ts)
 		}
 		en.start, en.count, en.supp = ts, 0, 0
 	}
-	return en
+	return en, i
 }
 
 // take counts one event against en: false once burst are spent.
@@ -129,7 +133,7 @@ func (r *rateLimiter) maybeFlush(e *Engine, now int64) {
 	for i := range r.e {
 		en := &r.e[i]
 		if en.used && en.supp > 0 && now-en.start >= r.window {
-			e.summary(en, now)
+			e.summary(en, &r.texts[i], now)
 			en.start, en.count, en.supp = now, 0, 0
 		}
 	}
@@ -139,14 +143,14 @@ func (r *rateLimiter) flushAll(e *Engine) {
 	for i := range r.e {
 		en := &r.e[i]
 		if en.used && en.supp > 0 {
-			e.summary(en, e.now)
+			e.summary(en, &r.texts[i], e.now)
 			en.supp = 0
 		}
 	}
 }
 
 // summary writes one netevent counting the events folded for en.
-func (e *Engine) summary(en *rlEntry, ts int64) {
+func (e *Engine) summary(en *rlEntry, text *nameText, ts int64) {
 	b := GetBuffer(KindEvent)
 	b.B = append(b.B, `{"ts":`...)
 	b.B = jsonw.Seconds(b.B, ts)
@@ -158,8 +162,8 @@ func (e *Engine) summary(en *rlEntry, ts int64) {
 	b.B = append(b.B, noteNames[en.note]...)
 	b.B = append(b.B, " events for "...)
 	if en.name != 0 {
-		b.B = appendText(b.B, en.text.b[:en.text.n])
-		if en.text.cut {
+		b.B = appendText(b.B, text.b[:text.n])
+		if text.cut {
 			b.B = append(b.B, "..."...)
 		}
 		b.B = append(b.B, " from DNS server "...)
@@ -171,9 +175,9 @@ func (e *Engine) summary(en *rlEntry, ts int64) {
 	b.B = jsonw.Uint(b.B, uint64(en.supp))
 	b.B = append(b.B, `,"id.resp_h":`...)
 	b.B = jsonw.Addr(b.B, en.dst.Unmap())
-	if en.name != 0 && !en.text.cut {
+	if en.name != 0 && !text.cut {
 		b.B = append(b.B, `,"dns":{"query":"`...)
-		b.B = appendText(b.B, en.text.b[:en.text.n])
+		b.B = appendText(b.B, text.b[:text.n])
 		b.B = append(b.B, `"}`...)
 	}
 	e.eventEnd(b)
