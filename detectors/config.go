@@ -11,7 +11,7 @@ import (
 
 // Config holds the detector settings shared by all workers.
 type Config struct {
-	SearchHeader string        // text searched in the first HTTP request's headers ("" = off)
+	SearchHeader string        // text searched in a connection's HTTP request headers, first request and later ones ("" = off)
 	Track        time.Duration // how long a header-matched connection is tracked
 	SynTimeout   time.Duration // unanswered SYN deadline
 	DNSTimeout   time.Duration // unanswered DNS query deadline

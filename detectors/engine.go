@@ -819,7 +819,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			e.nameQuit(c, fs, ts, false)
 		}
 	}
+	later := false // a request after the first one was searched
 	if h := e.httpOf(fs); h != nil {
+		later = side == 0 && h.done && !h.h2 && e.search != nil
 		if side == 0 && !h.done {
 			e.httpSegment(c, fs, p, ts)
 		}
@@ -830,6 +832,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	if fs.service == svcHTTP {
 		if side == 0 && isHTTPRequest(p.Payload) {
 			e.reqs.put(c, p.Payload, ts)
+			if later && e.q(fs).events&(1<<NoteHTTPHeaderMatch) == 0 {
+				e.searchLater(c, fs, p.Payload, ts)
+			}
 		} else if side == 0 {
 			e.reqs.more(c, ts)
 		} else {

@@ -263,6 +263,15 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 	}
 	if side == 0 {
 		h.request(dec, d.blkSid, ts)
+		if e.search != nil && e.q(fs).events&(1<<NoteHTTPHeaderMatch) == 0 && e.h2req != nil {
+			// Every stream: clients multiplex calls on one connection
+			// (the first block, searched by h2Segment too, matches
+			// there first).
+			req := dec.request(e.h2req[:0])
+			if i := indexFold(req, e.search); i >= 0 {
+				e.headerMatch(c, fs, req, i, ts)
+			}
+		}
 		return
 	}
 	e.h2cResponse(c, fs, h, dec, d.blkSid, d.endStr, ts)

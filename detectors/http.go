@@ -76,6 +76,21 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 	h.buf = nil
 }
 
+// searchLater searches a later request on a keep-alive connection, in
+// the segment that starts it (its header block, as far as that segment
+// holds it): clients that pool connections (Node's fetch, Go, Java,
+// browsers) send the searched header on a connection an earlier request
+// opened.
+func (e *Engine) searchLater(c *flowtable.Conn, fs *flowState, seg []byte, ts int64) {
+	block := seg
+	if end := bytes.Index(seg, []byte("\r\n\r\n")); end >= 0 {
+		block = seg[:end+2]
+	}
+	if i := indexFold(block, e.search); i >= 0 {
+		e.headerMatch(c, fs, block, i, ts)
+	}
+}
+
 // seqCursor follows one direction's byte stream in sequence order.
 type seqCursor struct {
 	next uint32

@@ -2105,3 +2105,29 @@ func TestIPv6BlackholeDualStack(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderOnReusedConnection: clients that pool connections send the
+// searched header on a connection an earlier request opened. curl with
+// --next, Go's HTTP/1.1 and h2c clients (over IPv4 and IPv6) and Node's
+// fetch each make a request without it, then one with it; a last curl
+// sends X-Other instead. Each connection carrying X-Pepe is reported
+// once, at the request that carries it. Real traffic from testdata/lab.
+func TestHeaderOnReusedConnection(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "X-Pepe"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-header-on-reused-connection.pcap", workers, &cfg)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			if e.str("note") != "HTTP_HEADER_MATCH" || h["uri"] != "/index.html" && h["header"] != "X-Pepe: second-node" {
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+			got = append(got, fmt.Sprint(h["header"]))
+		}
+		sort.Strings(got)
+		if want := "X-Pepe: second-curl|X-Pepe: second-h1|X-Pepe: second-node|x-pepe: second-h2c|x-pepe: second-h2c"; strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
