@@ -941,6 +941,11 @@ func TestNodePythonServers(t *testing.T) {
 	if len(flows) != 15 {
 		t.Errorf("%d end_flows records, want 15", len(flows))
 	}
+	for _, e := range events {
+		if e.str("note") == "TLS_HANDSHAKE_ABORTED" && !strings.Contains(e.str("msg"), "without sending its Finished") || !strings.Contains(e.str("msg"), "Node.js") && e.str("note") == "TLS_HANDSHAKE_ABORTED" {
+			t.Errorf("Node's rejection: %s", e.str("msg"))
+		}
+	}
 }
 
 // TestDNSRetransmissionsOneEvent: glibc re-sends an unanswered AAAA query
