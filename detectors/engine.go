@@ -970,7 +970,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 		if c.Resp().Unmap().Is6() {
 			b.B = append(b.B, "most likely it went on over IPv4 (dual-stack clients, curl, Node, Chromium, Go, fall back to the other address family 200 to 300 ms into a connect: Happy Eyeballs), so the IPv6 path to this server is broken: every connection waits for the fallback, and clients that try one address at a time (Python, Java) wait for their whole connect timeout"...)
 		} else {
-			b.B = append(b.B, "a connect timeout under a second (a health check's), another address of the name tried in parallel (Happy Eyeballs) that answered first, or a port scanner's probe"...)
+			b.B = append(b.B, "it closed the attempt within a second, as a connect timeout (a health check's) or a request deadline running out does, or as a client trying another address of the name in parallel (Happy Eyeballs) that answered first; or a port scanner's probe"...)
 		}
 	}
 	if c.RespPort() == 53 {
