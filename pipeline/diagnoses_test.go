@@ -2136,3 +2136,38 @@ func TestHeaderOnReusedConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
+// choices) against the lab's grpc-go server and nginx's grpc_pass. Its
+// statuses are read as grpc-go's are; its deadline is its grpc-timeout;
+// the connection attempts it leaves behind a closed or filtered port are
+// the TCP events (to the filtered port: one re-sent for 2 s, one closed
+// after its first SYN when the channel closed, one the capture's end
+// cut). Real traffic from testdata/lab.
+func TestGRPCJS(t *testing.T) {
+	want := "GRPC_ERROR server 50051 NOT_FOUND|GRPC_ERROR server 50051 UNIMPLEMENTED|HTTP_NO_RESPONSE server 50051 grpc-timeout|HTTP_SERVER_ERROR server 8080 502|TCP_NO_ANSWER server 9999 3 SYNs, sent over 2.0 s|TCP_NO_ANSWER server 9999 the capture ended then|TCP_NO_ANSWER server 9999 closed the attempt|TCP_REFUSED server 50052 port closed|TCP_REFUSED server 50052 port closed"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/h2c-grpc-js.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool {
+			a, b := events[i], events[j]
+			if a.str("note") != b.str("note") {
+				return a.str("note") < b.str("note")
+			}
+			if a.num("id.resp_p") != b.num("id.resp_p") {
+				return a.num("id.resp_p") < b.num("id.resp_p")
+			}
+			return a.str("msg") < b.str("msg")
+		})
+		wants := strings.Split(want, "|")
+		if len(events) != len(wants) {
+			t.Fatalf("workers %d: %d events, want %d", workers, len(events), len(wants))
+		}
+		for i, w := range wants {
+			f := strings.SplitN(w, " ", 4)
+			e := events[i]
+			if e.str("note") != f[0] || e.str("side") != f[1] || fmt.Sprint(e.num("id.resp_p")) != f[2] || !strings.Contains(e.str("msg"), f[3]) {
+				t.Errorf("workers %d: %s %s %v %s, want %s", workers, e.str("note"), e.str("side"), e.num("id.resp_p"), e.str("msg"), w)
+			}
+		}
+	}
+}
