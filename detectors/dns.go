@@ -3,6 +3,7 @@ package detectors
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 
 	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/jsonw"
@@ -562,7 +563,8 @@ func (e *Engine) searchNext(client, server netip.Addr, port uint16, name []byte,
 	e.rqNext = (e.rqNext + 1) % recentQueries
 	for i := 0; i < len(e.nx); {
 		h := &e.nx[i]
-		if h.label == label && h.name != full && h.client == client && h.server == server && ts >= h.ts && ts-h.last <= nxWindow {
+		if h.label == label && h.name != full && h.client == client && h.server == server && ts >= h.ts && ts-h.last <= nxWindow &&
+			!e.walksAgain(h, name, full) {
 			PutBuffer(h.b)
 			e.St.SearchNX.Add(1)
 			e.nx = append(e.nx[:i], e.nx[i+1:]...)
@@ -570,6 +572,29 @@ func (e *Engine) searchNext(client, server netip.Addr, port uint16, name []byte,
 		}
 		i++
 	}
+}
+
+// walksAgain says whether the query for name (hash full) starts another
+// walk rather than going on with held event h's: name is h's name with
+// a suffix, and the client asked for it within a second before h's
+// answer. A walk that ends with the bare name (fewer dots than ndots)
+// never asks a name twice, and the next lookup of the same name starts
+// over with its first suffix: nslookup and host walk once for A, then
+// again for AAAA; two processes look up the same name one after the
+// other. (A walk that starts with the bare name, ndots or more dots, goes
+// on with the first suffix too: it is told apart by that name not having
+// been asked just before.)
+func (e *Engine) walksAgain(h *nxHold, name []byte, full uint64) bool {
+	held := h.text.b[:h.text.n]
+	if h.text.cut || len(name) <= len(held) || name[len(held)] != '.' || !equalFold(name[:len(held)], held) {
+		return false
+	}
+	for i := range e.rq {
+		if r := &e.rq[i]; r.name == full && r.client == h.client && r.server == h.server && r.ts < h.ts && h.ts-r.ts <= int64(time.Second) {
+			return true
+		}
+	}
+	return false
 }
 
 // expireNX reports the held events nothing continued or resolved within
