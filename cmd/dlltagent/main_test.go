@@ -221,7 +221,7 @@ func TestSummaryTunnel(t *testing.T) {
 	}
 	s := string(out)
 	for _, want := range []string{
-		"TCP_REFUSED            server 198.18.244.1:9 refused",
+		"TCP_REFUSED             server 198.18.244.1:9 refused",
 		"(inside VXLAN vni 1, 198.18.0.2 -> 198.18.0.1)",
 		"(inside VXLAN vni 42, fd00:198:18::2 -> fd00:198:18::1)",
 	} {

@@ -172,13 +172,13 @@ func printGroups(w io.Writer, events []rec) {
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return groups[i].n > groups[j].n })
 	fmt.Fprintf(w, "Diagnoses (%d, %d kinds; each kind once, the most frequent first; all in netevents.jsonl, or summary -all)\n", len(events), len(groups))
-	fmt.Fprintf(w, "  %6s  %-12s  %-12s  %-22s %s\n", "count", "first", "last", "note", "first of them")
+	fmt.Fprintf(w, "  %6s  %-12s  %-12s  %-23s %s\n", "count", "first", "last", "note", "first of them")
 	for i, g := range groups {
 		if i == listGroups {
 			fmt.Fprintf(w, "  ... %d more kinds\n", len(groups)-listGroups)
 			break
 		}
-		line := fmt.Sprintf("  %6d  %s  %s  %-22s %s%s", g.n, clock(g.start), clock(g.last), g.first.s("note"), g.first.s("msg"), tunnelWords(g.first))
+		line := fmt.Sprintf("  %6d  %s  %s  %-23s %s%s", g.n, clock(g.start), clock(g.last), g.first.s("note"), g.first.s("msg"), tunnelWords(g.first))
 		switch n := len(g.servers) - 1; {
 		case n == 1:
 			line += " (the same with 1 other server)"
@@ -218,7 +218,7 @@ func summarize(w io.Writer, dir string, all bool) error {
 		fmt.Fprintf(w, "Diagnoses (%d)\n", len(events))
 		for _, e := range events {
 			ts, _ := e.f("ts")
-			line := fmt.Sprintf("  %s  %-22s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e))
+			line := fmt.Sprintf("  %s  %-23s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e))
 			if p := e.s("pcap"); p != "" {
 				line += "  [" + p + "]"
 			}
