@@ -1096,6 +1096,12 @@ func (e *Engine) zeroWindow(c *flowtable.Conn, fs *flowState, side int, ts int64
 	if ts-from < minZeroWindow || e.q(fs).events&(1<<NoteTCPZeroWindow) != 0 {
 		return
 	}
+	if side == 1 && e.answeredUpload(c, fs, 0) != nil {
+		// The server answered the request before reading its whole
+		// body (a refused upload: 413, 401, 503), and does not read the
+		// rest: its answer, not a stall, is what the client gets.
+		return
+	}
 	b := e.problemEvent(c, fs, NoteTCPZeroWindow, ts)
 	if b == nil {
 		return
@@ -1294,6 +1300,13 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 		b.B = append(b.B, ", in the middle of its "...)
 		b.B = appendAnswer(b.B, c, cut)
 		b.B = append(b.B, ": the client got a truncated answer (the server's application crashed or aborted the connection half-way, or a proxy's upstream did)"...)
+	} else if l := e.answeredUpload(c, fs, ts); l != nil && side == 1 {
+		method, uri, _ := splitRequestLine(l.line[:l.n])
+		b.B = append(b.B, ", right after its complete "...)
+		b.B = appendUint(b.B, uint64(l.resp.code))
+		b.B = append(b.B, " answer to "...)
+		b.B = appendRequest(b.B, method, uri)
+		b.B = append(b.B, ", which carried a body: a server that closes a connection with bytes of the request unread (an upload it refused or did not need) is reset by its kernel; the client has the answer, unless it was still sending the body, which then fails with 'connection reset by peer' (curl: 'Send failure'), the server's status lost"...)
 	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && side == 0 {
 		b.B = append(b.B, ": it had waited "...)

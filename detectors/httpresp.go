@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -365,6 +366,26 @@ func (e *Engine) bodyShort(c *flowtable.Conn, size int64) *reqLine {
 		return l
 	}
 	return nil
+}
+
+// answeredUpload returns c's last request when the server answered it
+// in full (within the second before ts, unless ts is 0), and the client
+// had sent a body after the request's first segment: a reset then is
+// most likely the kernel's, for a socket closed with the body unread,
+// and a zero window the server's not reading a body it no longer needs.
+func (e *Engine) answeredUpload(c *flowtable.Conn, fs *flowState, ts int64) *reqLine {
+	if fs.service != svcHTTP {
+		return nil
+	}
+	l := e.reqs.of(c)
+	if l == nil || l.tls || l.last <= l.at {
+		return nil
+	}
+	size := int64(c.Size(1))
+	if r := &l.resp; r.rs != rsHead || r.next != size || size <= int64(l.srv) || r.code == 0 || (ts != 0 && ts-r.last > int64(time.Second)) {
+		return nil
+	}
+	return l
 }
 
 // truncated reports a server that closed (FIN) its side of an HTTP/1.x

@@ -2199,3 +2199,50 @@ func TestDNSLookupsOneAfterAnother(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadAnsweredEarly: curl uploads 700 KB (no Expect: 100-continue)
+// to servers that answer before reading the body: Go's net/http (503
+// from the lab's /dependency-down, 200 from /whole), Python's
+// http.server (501), nginx (413 for a 5 MB body, its limit 1 MB). The
+// Go server stops reading the rest and its window closes until it
+// closes the connection: not a TCP_ZERO_WINDOW (it had answered: its
+// answer is what the client gets). The 5xx are reported. Real traffic
+// from testdata/lab.
+func TestUploadAnsweredEarly(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-upload-answered-early.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s %v %v", e.str("note"), e.num("id.resp_p"), h["status_code"]))
+		}
+		sort.Strings(got)
+		if want := "HTTP_SERVER_ERROR 7003 503|HTTP_SERVER_ERROR 7800 501"; strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
+// TestConnectProxyChromium: headless Chromium through the lab's forward
+// proxy (--proxy-server): its CONNECTs refused by the egress allow-list
+// (403, Chromium's own names too), a tunnel to a closed port (502), the
+// proxy requiring credentials (407), the self-signed server rejected
+// inside the tunnel; and a plain-HTTP POST (Chromium's updater) the
+// proxy answers 405 and resets, its body unread: the reset says it came
+// right after that complete answer. Real traffic from testdata/lab.
+func TestConnectProxyChromium(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/connect-proxy-chromium.pcap", 1, nil)
+	count := map[string]int{}
+	for _, e := range events {
+		h, _ := e["http"].(map[string]any)
+		count[fmt.Sprintf("%s %v", e.str("note"), h["status_code"])]++
+		if e.str("note") == "TCP_RESET" && !strings.Contains(e.str("msg"), "right after its complete 405 answer to POST http://update.googleapis.com/") {
+			t.Errorf("the reset: %s", e.str("msg"))
+		}
+	}
+	for k, n := range map[string]int{"HTTP_SERVER_ERROR 403": 11, "HTTP_SERVER_ERROR 407": 5, "HTTP_SERVER_ERROR 502": 2, "TLS_REJECTED_ENCRYPTED <nil>": 2, "TCP_RESET <nil>": 1} {
+		if count[k] != n {
+			t.Errorf("%s: %d, want %d (%v)", k, count[k], n, count)
+		}
+	}
+}
