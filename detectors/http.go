@@ -711,16 +711,70 @@ func answerDetail(b []byte, code int) errDetail {
 	case len(ct) >= 9 && bytes.EqualFold(ct[:9], []byte("text/html")):
 		d.said = cut(htmlSays(body, b[9:12]), 200)
 	case bytes.Contains(ct, []byte("json")):
-		if j := bytes.Index(body, []byte(`"message":"`)); j >= 0 {
-			m := body[j+11:]
-			if k := bytes.IndexByte(m, '"'); k >= 0 {
-				d.said = cut(m[:k], 200)
-			} else {
-				d.said = cut(m, 200)
+		d.said = cut(jsonSays(body, statusReason(b)), 200)
+	}
+	return d
+}
+
+// jsonKeys are the fields a JSON error answer puts its explanation in,
+// most telling first: "message" (the Kubernetes API's Status, gRPC
+// gateways, Fastify, NestJS, Spring Boot when it includes it), "detail"
+// (RFC 9457 problem details: ASP.NET, FastAPI, Django REST), "reason"
+// (Elasticsearch and OpenSearch: error.reason), "error_description"
+// (OAuth), "error" (a string: Spring Boot's, when it is more than the
+// status's reason phrase), "title" (problem details).
+var jsonKeys = [...]string{`"message"`, `"detail"`, `"reason"`, `"error_description"`, `"error"`, `"title"`}
+
+// jsonSays returns the string value of the first of jsonKeys that body
+// (a JSON error answer, or its start) holds, skipping one that only
+// repeats reason (the status line's phrase); nil if none.
+func jsonSays(body, reason []byte) []byte {
+	for _, k := range jsonKeys {
+		for rest := body; ; {
+			i := bytes.Index(rest, []byte(k))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(k):]
+			v := bytes.TrimLeft(rest, " \t\r\n")
+			if len(v) == 0 || v[0] != ':' {
+				continue // the word as a value, not a key
+			}
+			v = bytes.TrimLeft(v[1:], " \t\r\n")
+			if len(v) == 0 || v[0] != '"' {
+				continue // not a string: an object (Elasticsearch's "error") or a number
+			}
+			v = v[1:]
+			end := len(v)
+			for j := 0; j < len(v); j++ {
+				if v[j] == '\\' {
+					j++
+					continue
+				}
+				if v[j] == '"' {
+					end = j
+					break
+				}
+			}
+			if v = bytes.TrimSpace(v[:end]); len(v) > 0 && !bytes.EqualFold(v, reason) {
+				return v
 			}
 		}
 	}
-	return d
+	return nil
+}
+
+// statusReason returns the reason phrase of the HTTP/1.x status line that
+// starts b.
+func statusReason(b []byte) []byte {
+	line := b
+	if i := bytes.IndexByte(b, '\r'); i >= 0 {
+		line = b[:i]
+	}
+	if len(line) > 13 {
+		return line[13:]
+	}
+	return nil
 }
 
 // htmlSays returns the first text of an HTML error page that says more
