@@ -682,6 +682,7 @@ type errDetail struct {
 	server     []byte // its Server header: who answered (envoy, a sidecar; nginx, an ingress)
 	retryAfter []byte // a 429's or 503's Retry-After
 	said       []byte // a plain-text body's first line, or a JSON body's "message"
+	saidJSON   bool   // said is a JSON string's inside: its escapes are decoded when written
 }
 
 // answerDetail reads, from the first segment of an error answer, its
@@ -711,7 +712,7 @@ func answerDetail(b []byte, code int) errDetail {
 	case len(ct) >= 9 && bytes.EqualFold(ct[:9], []byte("text/html")):
 		d.said = cut(htmlSays(body, b[9:12]), 200)
 	case bytes.Contains(ct, []byte("json")):
-		d.said = cut(jsonSays(body, statusReason(b)), 200)
+		d.said, d.saidJSON = cut(jsonSays(body, statusReason(b)), 200), true
 	}
 	return d
 }
@@ -762,6 +763,43 @@ func jsonSays(body, reason []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// jsonUnescape appends to dst the text of s, the inside of a JSON
+// string, with its escapes decoded (\" \\ \/ \n \t, \uXXXX of ASCII; other
+// \u escapes and control characters become '?'): the Kubernetes API's
+// messages quote names ("failed calling webhook \"validate.example\"").
+func jsonUnescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n', 'r', 't':
+			dst = append(dst, ' ')
+		case 'u':
+			r := rune(0)
+			if i+4 < len(s) {
+				for _, h := range s[i+1 : i+5] {
+					r = r<<4 | rune(unhex(h))
+				}
+				i += 4
+			} else {
+				i = len(s) // cut inside the escape
+			}
+			if r >= 0x20 && r < 0x7f {
+				dst = append(dst, byte(r))
+			} else {
+				dst = append(dst, '?')
+			}
+		default: // " \ / and anything else: the character itself
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
 }
 
 // statusReason returns the reason phrase of the HTTP/1.x status line that
@@ -864,7 +902,12 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	}
 	if len(d.said) > 0 {
 		b.B = append(b.B, `, saying \"`...) // quotes inside msg, a JSON string
-		b.B = appendText(b.B, d.said)
+		if d.saidJSON {
+			var tmp [200]byte
+			b.B = appendText(b.B, jsonUnescape(tmp[:0], d.said))
+		} else {
+			b.B = appendText(b.B, d.said)
+		}
 		b.B = append(b.B, `\"`...)
 	}
 	b.B = append(b.B, ": "...)

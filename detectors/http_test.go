@@ -70,3 +70,18 @@ func TestAnswerDetail(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONUnescape: a JSON error message is quoted with its escapes
+// decoded, as the Kubernetes API's messages quote names.
+func TestJSONUnescape(t *testing.T) {
+	for in, want := range map[string]string{
+		`Internal error occurred: failed calling webhook \"validate.nginx.ingress.kubernetes.io\": failed to call webhook: Post \"https://ingress-nginx-controller-admission.ingress-nginx.svc:443/networking/v1/ingresses?timeout=10s\": dial tcp 10.96.12.7:443: connect: connection refused`: `Internal error occurred: failed calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: Post "https://ingress-nginx-controller-admission.ingress-nginx.svc:443/networking/v1/ingresses?timeout=10s": dial tcp 10.96.12.7:443: connect: connection refused`,
+		`a\\b\/c\nd\u0041\u00e9`: `a\b/c dA?`,
+		`cut at the end \`:       `cut at the end \`,
+		`short \u12`:             `short ?`,
+	} {
+		if got := string(jsonUnescape(nil, []byte(in))); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
