@@ -268,9 +268,7 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 			// (the first block, searched by h2Segment too, matches
 			// there first).
 			req := dec.request(e.h2req[:0])
-			if i := indexFold(req, e.search); i >= 0 {
-				e.headerMatch(c, fs, req, i, ts)
-			}
+			e.searchHeaders(c, fs, req, ts)
 		}
 		return
 	}

@@ -69,9 +69,7 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 		block = h.buf[:start+end+2]
 	}
 	h.done = true
-	if i := indexFold(block, e.search); i >= 0 {
-		e.headerMatch(c, fs, block, i, ts)
-	}
+	e.searchHeaders(c, fs, block, ts)
 	e.pools.http.put(h.buf) // the request was searched: the buffer goes back
 	h.buf = nil
 }
@@ -86,9 +84,7 @@ func (e *Engine) searchLater(c *flowtable.Conn, fs *flowState, seg []byte, ts in
 	if end := bytes.Index(seg, []byte("\r\n\r\n")); end >= 0 {
 		block = seg[:end+2]
 	}
-	if i := indexFold(block, e.search); i >= 0 {
-		e.headerMatch(c, fs, block, i, ts)
-	}
+	e.searchHeaders(c, fs, block, ts)
 }
 
 // seqCursor follows one direction's byte stream in sequence order.
@@ -139,9 +135,7 @@ func (e *Engine) h2Segment(c *flowtable.Conn, fs *flowState, ts int64) {
 		e.h2tab.reset(hpackDefaultMax)
 		_ = e.h2.decode(frag, &e.h2tab)
 		req := e.h2.request(e.h2req[:0])
-		if i := indexFold(req, e.search); i >= 0 {
-			e.headerMatch(c, fs, req, i, ts)
-		}
+		e.searchHeaders(c, fs, req, ts)
 	}
 	e.pools.http.put(h.buf)
 	h.buf = nil
@@ -194,6 +188,15 @@ func lowerByte(b byte) byte {
 
 // sensitive headers whose values are never written out.
 var sensitive = [...][]byte{[]byte("authorization"), []byte("proxy-authorization"), []byte("cookie"), []byte("set-cookie")}
+
+// searchHeaders looks for the searched text in a request's header block
+// (HTTP/2: its decoded fields written out as HTTP/1.x) and reports a
+// match.
+func (e *Engine) searchHeaders(c *flowtable.Conn, fs *flowState, block []byte, ts int64) {
+	if i := indexFold(block, e.search); i >= 0 {
+		e.headerMatch(c, fs, block, i, ts)
+	}
+}
 
 func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at int, ts int64) {
 	fs.set(fTracked)
