@@ -833,7 +833,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		if side == 0 && isHTTPRequest(p.Payload) {
 			e.reqs.put(c, p.Payload, ts)
 			if later && e.q(fs).events&(1<<NoteHTTPHeaderMatch) == 0 {
-				e.searchLater(c, fs, p.Payload, ts)
+				e.searchLater(c, fs, e.httpOf(fs), p, ts)
 			}
 		} else if side == 0 {
 			e.reqs.more(c, ts)

@@ -74,17 +74,29 @@ func (e *Engine) httpSegment(c *flowtable.Conn, fs *flowState, p *decode.Packet,
 	h.buf = nil
 }
 
-// searchLater searches a later request on a keep-alive connection, in
-// the segment that starts it (its header block, as far as that segment
-// holds it): clients that pool connections (Node's fetch, Go, Java,
+// searchLater searches a later request on a keep-alive connection, from
+// the segment that starts it: clients that pool connections (Node's fetch, Go, Java,
 // browsers) send the searched header on a connection an earlier request
 // opened.
-func (e *Engine) searchLater(c *flowtable.Conn, fs *flowState, seg []byte, ts int64) {
-	block := seg
+//
+// A header block the segment does not end (large cookies or tokens before
+// the searched header, a reverse proxy's pooled connection to the pod,
+// segments a NIC without TSO cut at the MTU) is gathered like the first
+// request's: httpSegment takes the segments that follow, in sequence
+// order, until the block ends, then searches it whole.
+func (e *Engine) searchLater(c *flowtable.Conn, fs *flowState, h *httpState, p *decode.Packet, ts int64) {
+	seg := p.Payload
 	if end := bytes.Index(seg, []byte("\r\n\r\n")); end >= 0 {
-		block = seg[:end+2]
+		e.searchHeaders(c, fs, seg[:end+2], ts)
+		return
 	}
-	e.searchHeaders(c, fs, block, ts)
+	if i := indexFold(seg, e.search); len(seg) >= maxHeaderBlock || i >= 0 && bytes.IndexByte(seg[i:], '\n') >= 0 {
+		e.searchHeaders(c, fs, seg, ts) // the matching line is whole
+		return
+	}
+	h.done = false
+	h.buf = append(e.pools.http.get()[:0], seg...)
+	h.cur = seqCursor{next: p.Seq + uint32(len(seg)), init: true}
 }
 
 // seqCursor follows one direction's byte stream in sequence order.

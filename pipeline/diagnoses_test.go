@@ -2140,6 +2140,32 @@ func TestHeaderOnReusedConnection(t *testing.T) {
 	}
 }
 
+// TestHeaderAfterBigHeaders: the searched header of a later request on
+// a keep-alive connection, behind 4-6 KB of cookies or tokens that push
+// it into the header block's second or third segment (offloads off, so
+// the segments are MTU-sized), or cut between two writes. Every one is
+// found, with the whole header line; X-Other is not. Real traffic from
+// testdata/lab.
+func TestHeaderAfterBigHeaders(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "X-Pepe"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-header-after-big-headers.pcap", workers, &cfg)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			if e.str("note") != "HTTP_HEADER_MATCH" {
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+			got = append(got, fmt.Sprint(h["uri"], " ", h["header"]))
+		}
+		sort.Strings(got)
+		if want := "/second X-Pepe: big-cookie-curl|/second-node X-Pepe: big-cookie-node|/second-python X-Pepe: big-token-python|/second6 X-Pepe: big-token-curl6|/split X-Pepe: split-write"; strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
