@@ -71,9 +71,19 @@ const (
 	svcMySQL
 	svcAMQP
 	svcNATS
+	// The server spoke first, to a client that has sent nothing yet, in
+	// no protocol recognised above: an HTTP/2 SETTINGS frame (grpc-go
+	// sends its preface before reading), other text, other bytes. What
+	// the client then sends decides; a ClientHello is told what came.
+	svcSrvH2
+	svcSrvText
+	svcSrvOther
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats"}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "", "", ""}
+
+// unclassified reports whether a flow's service is not known yet.
+func unclassified(svc uint8) bool { return svc == svcNone || svc >= svcSrvH2 }
 
 // End reasons.
 const (
@@ -598,6 +608,12 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case !orig && e.q(fs).events&(1<<NoteDBError) != 0:
 				// The database's error explains why the server closed:
 				// a client still writing is reset.
+			case !orig && e.h2Refused(fs):
+				// The server answered the HTTP/2 preface in HTTP/1.x
+				// (reported) and reset what the client sent after it.
+			case !orig && e.q(fs).events&(1<<NoteHTTPEmptyReply) != 0 && c.Size(1) == 0:
+				// The server closed at the client's first bytes without
+				// a byte of answer (reported): the rest it resets.
 			case !orig && e.sentAfterClose(c, fs) > 0:
 				e.resetAfterClose(c, fs, ts)
 			case orig && !fs.has(fFinBefore) && e.dbTLSGaveUp(c, fs, ts):
@@ -729,11 +745,17 @@ func (e *Engine) appendTunnel(dst []byte, c *flowtable.Conn, fs *flowState) []by
 }
 
 func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
-	if fs.service == svcNone && side == 0 && c.E[0].Pkts() <= 8 {
+	if unclassified(fs.service) && side == 0 && c.E[0].Pkts() <= 8 {
+		spoke := fs.service
 		switch {
 		case looksLikeTLS(p.Payload):
 			fs.service = svcSSL
-			e.newTLS(fs).helloAfterFIN = c.E[1].FINs() > 0
+			t := e.newTLS(fs)
+			t.helloAfterFIN = c.E[1].FINs() > 0
+			if spoke != svcNone {
+				// No TLS server speaks first.
+				t.d[1].broken, t.d[1].plain = true, [...]uint8{3, 2, 4}[spoke-svcSrvH2]
+			}
 		case isHTTPRequest(p.Payload):
 			fs.service = svcHTTP
 			if e.search != nil {
@@ -759,6 +781,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			e.newDB(fs, svcAMQP)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
+		default:
+			fs.service = svcNone
 		}
 	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && mysqlGreeting(p.Payload) {
 		// MySQL and MariaDB speak first: a greeting, or an error.
@@ -768,6 +792,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// So does NATS: INFO {...}.
 		fs.service = svcNATS
 		e.newDB(fs, svcNATS)
+	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && len(p.Payload) >= 5 && !tlsRecordHeader(p.Payload) {
+		fs.service = [...]uint8{svcSrvOther, svcSrvOther, svcSrvText, svcSrvH2, svcSrvOther}[plainKind(p.Payload[:5])]
 	} else if (fs.service == svcPostgres || fs.service == svcMySQL) && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {
 		// The server answered the SSLRequest with 'S' (PostgreSQL), or
 		// the client's short handshake response asked for TLS (MySQL):
@@ -841,9 +867,15 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			e.response(c, p, ts)
 		}
 		if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
-			if code := serverErrorStatus(p.Payload); code != 0 {
+			if h := e.httpOf(fs); h != nil && h.h2c != nil && h.h2c.d[1].got == uint64(len(p.Payload)) && statusLine(p.Payload) != 0 {
+				// The server's first bytes: an HTTP/1.x answer to the
+				// HTTP/2 connection preface.
+				e.h2PrefaceRefused(c, fs, p.Payload, statusLine(p.Payload), ts)
+			} else if code := serverErrorStatus(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
 			} else if code := e.proxyRefusal(c, p.Payload); code != 0 {
+				e.serverError(c, fs, p.Payload, code, ts)
+			} else if code := plainToTLS(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
 			}
 		}
@@ -1734,6 +1766,13 @@ func (e *Engine) dnsOf(fs *flowState) *dnsState {
 		return nil
 	}
 	return e.dnss.at(fs.px)
+}
+
+// h2Refused reports whether fs's server answered its client's HTTP/2
+// connection preface in HTTP/1.x.
+func (e *Engine) h2Refused(fs *flowState) bool {
+	h := e.httpOf(fs)
+	return h != nil && h.h2c != nil && h.h2c.h1Answer
 }
 
 func (e *Engine) httpOf(fs *flowState) *httpState {

@@ -99,6 +99,10 @@ type h2Conn struct {
 	calls [h2cCalls]h2Call
 	next  int
 	evs   int
+	// h1Answer: the server answered the connection preface in HTTP/1.x
+	// (reported as HTTP_SERVER_ERROR); what the client then sends (its
+	// GOAWAY) and the server's reset of it follow from that.
+	h1Answer bool
 }
 
 // newH2Conn returns a state whose buffers grow with what the connection
@@ -113,7 +117,7 @@ func (h *h2Conn) reset() {
 		d.tab.reset(hpackDefaultMax)
 	}
 	h.d[0].preface = len(h2Preface)
-	h.calls, h.next, h.evs = [h2cCalls]h2Call{}, 0, 0
+	h.calls, h.next, h.evs, h.h1Answer = [h2cCalls]h2Call{}, 0, 0, false
 }
 
 // h2cSegment feeds a segment of an h2c connection to its reader.
@@ -489,7 +493,7 @@ var h2ErrorCodes = [...]struct{ name, hint string }{
 // h2Error reports an HTTP/2 error frame from side: RST_STREAM on stream
 // id, or GOAWAY (id is the last stream it processed) with its debug data.
 func (e *Engine) h2Error(c *flowtable.Conn, fs *flowState, h *h2Conn, side int, frame string, code, id uint32, debug []byte, ts int64) {
-	if h.evs >= h2cMaxEvents {
+	if h.evs >= h2cMaxEvents || h.h1Answer {
 		return
 	}
 	h.evs++

@@ -301,6 +301,9 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = appendDurationWords(b.B, ts-at)
 		b.B = append(b.B, " after it: "...)
 		b.B = append(b.B, slowCloseHint...)
+	} else if h := e.httpOf(fs); h != nil && h.h2c != nil {
+		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP/2 connection preface (PRI *) of client ",
+			" (h2c, or gRPC without TLS; an empty reply): it does not speak cleartext HTTP/2 on this port (a TLS port, an HTTP/1.1-only server, or a service mesh sidecar requiring mTLS?), or it failed before answering (a TCP proxy whose upstream refused)")
 	} else {
 		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ",
 			" (an empty reply): it may not speak plain HTTP on this port (a TLS port, or a service mesh sidecar requiring mTLS?), or it failed before answering (a TCP proxy whose upstream refused)")
@@ -660,6 +663,30 @@ func (e *Engine) proxyRefusal(c *flowtable.Conn, b []byte) int {
 	return code
 }
 
+// plainToTLSSays are what servers answer, with a 400, to plain HTTP on
+// a port that speaks TLS: Go's net/http (and so Traefik, Caddy, most Go
+// services), nginx, Apache httpd, Tomcat.
+var plainToTLSSays = [...]string{
+	"HTTP request to an HTTPS server",
+	"plain HTTP request was sent to HTTPS port",
+	"plain HTTP to an SSL-enabled server port",
+	"combination of host and port requires TLS",
+}
+
+// plainToTLS returns 400 when b is a 400 answer saying the request was
+// plain HTTP sent to a TLS port.
+func plainToTLS(b []byte) int {
+	if statusLine(b) != 400 {
+		return 0
+	}
+	for _, s := range plainToTLSSays {
+		if bytes.Contains(b, []byte(s)) {
+			return 400
+		}
+	}
+	return 0
+}
+
 // serverErrorHint says what a 5xx status usually means.
 func serverErrorHint(code int) string {
 	switch code {
@@ -689,7 +716,54 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	}
 	req, _, _ := e.reqs.get(c)
 	method, uri, _ := splitRequestLine(req)
-	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, answerDetail(status, code))
+	d := answerDetail(status, code)
+	if line := plainToTLSLine(status); line != nil {
+		d.hint = plainToTLSHint
+		if len(d.said) == 0 {
+			d.said = line // Go's answer has no Content-Type
+		}
+	}
+	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, d)
+}
+
+// h2PrefaceRefused reports the HTTP/1.x answer of a server to an HTTP/2
+// client's connection preface: grpc-go's "frame too large, note that the
+// frame header looked like an HTTP/1.1 header", grpc-js's "Protocol
+// error", curl's "Weird server reply".
+func (e *Engine) h2PrefaceRefused(c *flowtable.Conn, fs *flowState, status []byte, code int, ts int64) {
+	reason := status[13:]
+	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
+		reason = reason[:i]
+	}
+	if h := e.httpOf(fs); h != nil && h.h2c != nil {
+		h.h2c.h1Answer = true
+	}
+	d := answerDetail(status, code)
+	d.hint = h2PrefaceHint
+	if line := plainToTLSLine(status); line != nil {
+		d.hint = plainToTLSHint
+		if len(d.said) == 0 {
+			d.said = line
+		}
+	}
+	e.serverErrorEvent(c, fs, []byte("PRI"), []byte("*"), code, reason, "", ts, d)
+}
+
+// plainToTLSLine returns the line of a plainToTLS answer that says so.
+func plainToTLSLine(b []byte) []byte {
+	for _, s := range plainToTLSSays {
+		if i := bytes.Index(b, []byte(s)); i >= 0 {
+			start := bytes.LastIndexByte(b[:i], '\n') + 1
+			end := i + len(s)
+			if j := bytes.IndexAny(b[end:], "\r\n<"); j >= 0 {
+				end += j
+			} else {
+				end = len(b)
+			}
+			return cut(bytes.TrimSpace(b[start:end]), 200)
+		}
+	}
+	return nil
 }
 
 // errDetail is what an error answer's header and body say about it.
@@ -698,7 +772,15 @@ type errDetail struct {
 	retryAfter []byte // a 429's or 503's Retry-After
 	said       []byte // a plain-text body's first line, or a JSON body's "message"
 	saidJSON   bool   // said is a JSON string's inside: its escapes are decoded when written
+	// hint replaces serverErrorHint's when the answer says the client
+	// spoke the wrong protocol; the event's side is then the client.
+	hint string
 }
+
+const (
+	plainToTLSHint = "the client sent plain HTTP to a port that speaks TLS: use https:// (the client's URL or its service's port name), or the port that serves plain HTTP"
+	h2PrefaceHint  = "the client spoke HTTP/2 with prior knowledge (h2c, or gRPC without TLS: its connection preface, PRI *) and the server answered in HTTP/1.x: it does not speak cleartext HTTP/2 on this port (an HTTP/1.1-only server or ingress, or a port that expects TLS); use TLS to the server's HTTP/2 port, or enable h2c on it (an ingress's gRPC backend protocol)"
+)
 
 // answerDetail reads, from the first segment of an error answer, its
 // Server and Retry-After headers and, when the body starts there, what it
@@ -926,8 +1008,13 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 		b.B = append(b.B, `\"`...)
 	}
 	b.B = append(b.B, ": "...)
-	b.B = append(b.B, serverErrorHint(code)...)
-	b.B = appendSide(b.B, "server")
+	if d.hint != "" {
+		b.B = append(b.B, d.hint...)
+		b.B = appendSide(b.B, "client") // the server says the client is wrong
+	} else {
+		b.B = append(b.B, serverErrorHint(code)...)
+		b.B = appendSide(b.B, "server")
+	}
 	b.B = append(b.B, `,"http":{`...)
 	b.B = appendMethodURI(b.B, method, uri)
 	if version != "" {

@@ -348,7 +348,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	d = append(d, `{"ts":`...)
 	d = jsonw.Seconds(d, c.First)
 	d = appendConnID(d, c)
-	if fs.service != svcNone {
+	if svcNames[fs.service] != "" {
 		d = append(d, `,"service":"`...)
 		d = append(d, svcNames[fs.service]...)
 		d = append(d, '"')

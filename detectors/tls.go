@@ -77,8 +77,9 @@ type tlsDir struct {
 	seqInit bool
 	broken  bool // gap or not TLS: stop parsing this direction
 	gap     bool // broken because bytes are missing (a capture gap, or the snaplen cut a segment): nothing can be judged from what was not seen
-	// plain: this side's first bytes were not TLS but text: 1 "HTTP/"
-	// (a plain HTTP server answering a ClientHello), 2 other text.
+	// plain: this side's first bytes were not TLS: 1 "HTTP/" (a plain
+	// HTTP server answering a ClientHello), 2 other text, 3 an HTTP/2
+	// SETTINGS frame (a cleartext h2c or gRPC server), 4 other bytes.
 	plain uint8
 	held  [maxHeld]heldSeg
 	nheld uint8
@@ -190,6 +191,12 @@ func looksLikeTLS(b []byte) bool {
 		return true
 	}
 	return false
+}
+
+// tlsRecordHeader reports whether b starts like any TLS record (a capture
+// that began inside a TLS connection shows the server's records first).
+func tlsRecordHeader(b []byte) bool {
+	return len(b) >= 2 && b[0] >= recCCS && b[0] <= recHeartbeat && b[1] == 3
 }
 
 // tlsEvents is what one segment revealed, for the engine to act upon.
@@ -350,9 +357,14 @@ func plainKind(h []byte) uint8 {
 	if string(h) == "HTTP/" {
 		return 1
 	}
+	if h[0] == 0 && h[3] == 4 && h[4] == 0 && int(h[1])<<8|int(h[2])%6 == 0 {
+		// A SETTINGS frame's header (RFC 9113 §6.5: a payload of 6-byte
+		// settings, no ACK flag): an HTTP/2 server's preface.
+		return 3
+	}
 	for _, c := range h {
 		if (c < 0x20 || c > 0x7e) && c != '\r' && c != '\n' && c != '\t' {
-			return 0
+			return 4
 		}
 	}
 	return 2

@@ -136,10 +136,12 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, " closed the connection during the TLS handshake without an alert ("...)
 	}
 	switch {
-	case !t.shSeen && side == 1 && t.d[1].plain == 1:
-		b.B = append(b.B, "after answering the ClientHello in plain HTTP: the server does not speak TLS on this port; use http:// or the server's TLS port"...)
-	case !t.shSeen && side == 1 && t.d[1].plain == 2:
-		b.B = append(b.B, "after answering the ClientHello with plain text, not TLS: the server does not speak TLS on this port; it may be a plain HTTP or other cleartext service"...)
+	case !t.shSeen && side == 1 && t.d[1].plain != 0:
+		b.B = append(b.B, "after answering the ClientHello "...)
+		b.B = appendNotTLS(b.B, t.d[1].plain)
+	case !t.shSeen && side == 0 && t.d[1].plain != 0:
+		b.B = append(b.B, "after the server replied "...)
+		b.B = appendNotTLS(b.B, t.d[1].plain)
 	case !t.shSeen && side == 1 && t.helloAfterFIN:
 		b.B = append(b.B, "right after accepting it, before the ClientHello came: a connection limit, an access rule, or a TCP proxy with no upstream to forward to"...)
 	case !t.shSeen && side == 1 && c.Size(1) == 0 && t.chTS != 0 && ts-t.chTS >= minNoResponse:
@@ -173,6 +175,20 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	b.B = appendSide(b.B, sn)
 	b.B = e.appendTLS(b.B, c, t, false)
 	e.eventEndPcap(b, fs)
+}
+
+// appendNotTLS says what a server's first bytes, not TLS (tlsDir.plain),
+// were, and what that means.
+func appendNotTLS(dst []byte, plain uint8) []byte {
+	switch plain {
+	case 1:
+		return append(dst, "in plain HTTP: the server does not speak TLS on this port; use http:// or the server's TLS port"...)
+	case 2:
+		return append(dst, "with plain text, not TLS: the server does not speak TLS on this port; it may be a plain HTTP or other cleartext service"...)
+	case 3:
+		return append(dst, "with HTTP/2 frames, not TLS: the server speaks cleartext HTTP/2 on this port (h2c, or gRPC without TLS); connect without TLS (gRPC's insecure credentials, HTTP/2 with prior knowledge) or use the server's TLS port"...)
+	}
+	return append(dst, "with bytes that are not TLS: the server speaks another protocol on this port (a database, a message broker, a cleartext service); check the port, or use the server's TLS port"...)
 }
 
 // helloDeadline returns when c's ClientHello, unanswered so far, will

@@ -2166,6 +2166,54 @@ func TestHeaderAfterBigHeaders(t *testing.T) {
 	}
 }
 
+// TestProtocolMismatch: clients speaking the wrong protocol to a port.
+// TLS clients (curl, openssl s_client, Python, Node, grpc-js) to
+// cleartext HTTP, h2c and gRPC ports: the server's first bytes say what
+// it speaks (plain HTTP, HTTP/2 frames: grpc-go sends its SETTINGS before
+// the ClientHello comes). Plain HTTP clients (curl, wget, Python, Node) to
+// TLS ports: Go's and nginx's 400s say so (side client). HTTP/2 with prior
+// knowledge (grpc-go, grpc-js, curl) to HTTP/1.1-only and TLS ports: an
+// HTTP/1.x answer or an empty reply, with no GOAWAY or reset event
+// besides. Real traffic from testdata/lab.
+func TestProtocolMismatch(t *testing.T) {
+	want := map[string]int{
+		"HTTP_EMPTY_REPLY server 443 the HTTP request":                                  1,
+		"HTTP_EMPTY_REPLY server 7443 HTTP/2 connection preface":                        2,
+		"HTTP_SERVER_ERROR client 7003 HTTP/2 with prior knowledge":                     1,
+		"HTTP_SERVER_ERROR client 80 HTTP/2 with prior knowledge":                       2,
+		"HTTP_SERVER_ERROR client 9545 HTTP/2 with prior knowledge":                     1,
+		"HTTP_SERVER_ERROR client 7443 Client sent an HTTP request to an HTTPS server.": 2,
+		"HTTP_SERVER_ERROR client 9545 The plain HTTP request was sent to HTTPS port":   3,
+		"TCP_REFUSED server 9545 port closed":                                           1,
+		"TLS_HANDSHAKE_ABORTED client 50051 replied with HTTP/2 frames":                 2,
+		"TLS_HANDSHAKE_ABORTED server 50051 with HTTP/2 frames":                         1,
+		"TLS_HANDSHAKE_ABORTED server 80 in plain HTTP":                                 4,
+		"TLS_HANDSHAKE_ABORTED server 8080 with HTTP/2 frames":                          2,
+	}
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/protocol-mismatch.pcap", workers, nil)
+		got := map[string]int{}
+		for _, e := range events {
+			key := ""
+			for k := range want {
+				f := strings.SplitN(k, " ", 4)
+				if e.str("note") == f[0] && e.str("side") == f[1] && fmt.Sprint(e.num("id.resp_p")) == f[2] && strings.Contains(e.str("msg"), f[3]) {
+					key = k
+				}
+			}
+			if key == "" {
+				t.Errorf("workers %d: unexpected %s %s", workers, e.str("note"), e.str("msg"))
+			}
+			got[key]++
+		}
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("workers %d: %d of %q, want %d", workers, got[k], k, n)
+			}
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
