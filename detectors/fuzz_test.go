@@ -98,6 +98,15 @@ func FuzzConversation(f *testing.F) {
 	f.Add(append(append(append([]byte{0x00, byte(len(connect))}, connect...), append([]byte{0x01, byte(len(ok))}, ok...)...), append([]byte{0x00, byte(len(hello))}, hello...)...))
 	get := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	f.Add(append(append([]byte{0x00, byte(len(get))}, get...), 0x03, 0, 0x00, byte(len(get)), 'G', 'E', 'T', ' ', 0x05, 0))
+	// A server speaking first (HTTP/2 SETTINGS), then a ClientHello; an
+	// HTTP/2 preface answered in HTTP/1.x; plain HTTP answered by a
+	// TLS port's 400.
+	settings := []byte{0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100}
+	f.Add(append(append([]byte{0x01, byte(len(settings))}, settings...), append([]byte{0x00, byte(len(hello))}, hello...)...))
+	preface := []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	bad := []byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nThe plain HTTP request was sent to HTTPS port")
+	f.Add(append(append([]byte{0x00, byte(len(preface))}, preface...), append([]byte{0x01, byte(len(bad))}, bad...)...))
+	f.Add(append(append([]byte{0x00, byte(len(get))}, get...), append([]byte{0x05, byte(len(bad))}, bad...)...))
 	flags := [...]string{"A", "A", "FA", "RA", "R", "A0", "PA", "F"}
 	var st Stats
 	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)

@@ -330,7 +330,7 @@ func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h
 		gaveUp = k.gaveUp
 	}
 	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
-		if code := statusCode(st); (code >= 500 && code <= 599) || code == 429 {
+		if code := statusCode(st); (code >= 500 && code <= 599) || code == 429 || code == 413 || code == 414 || code == 431 {
 			var d errDetail
 			if v, ok := dec.field("server"); ok {
 				d.server = cut(v, 40)

@@ -634,7 +634,11 @@ func appendNoResponseFields(dst, method, uri []byte, version string, waited int6
 // serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
 // at the start of b, or 0.
 func serverErrorStatus(b []byte) int {
-	if code := statusLine(b); code >= 500 || code == 429 {
+	switch code := statusLine(b); {
+	case code >= 500 || code == 429 || code == 413 || code == 414 || code == 431:
+		return code
+	case code == 400 && (bytes.Contains(b, []byte("Header Or Cookie Too Large")) || bytes.Contains(b, []byte("Header Fields Too Large"))):
+		// nginx answers 400, not 431, to a header over its buffers.
 		return code
 	}
 	return 0
@@ -702,6 +706,16 @@ func serverErrorHint(code int) string {
 		return "the forward proxy refused to open a tunnel to that destination: its access rules (an egress allow-list) do not permit it"
 	case 407:
 		return "the forward proxy requires authentication: the client sent no valid Proxy-Authorization (check the credentials in its proxy settings, e.g. HTTPS_PROXY)"
+	case 501:
+		return "the server does not implement the request's method (or a feature it asked for, such as a Transfer-Encoding)"
+	case 505:
+		return "the server does not support the request's HTTP version"
+	case 413:
+		return "the request's body was larger than the server, or a proxy or ingress before it, accepts: ingress-nginx's proxy-body-size (nginx's client_max_body_size, 1 MB by default), an Envoy or gateway body limit, the application's own; raise that limit, or send less"
+	case 414:
+		return "the request's URI was longer than the server, or a proxy or ingress before it, accepts (nginx's large_client_header_buffers, 8 KB a line by default); send long parameters in a body instead"
+	case 400, 431:
+		return "the request's headers, most often its cookies or a large token, were larger than the server, or a proxy or ingress before it, accepts: ingress-nginx's large-client-header-buffers (nginx: 8 KB a line by default), Node's max-http-header-size (16 KB), Go's MaxHeaderBytes (1 MB); raise that limit, or send fewer or smaller cookies"
 	case 429:
 		return "the server, or a proxy or ingress in front of it, rate-limited the client: it sheds load or enforces a quota (ingress-nginx's limit-rps, Envoy's rate limit, kube-apiserver's API Priority and Fairness); the client should back off and retry later"
 	}
@@ -806,6 +820,9 @@ func answerDetail(b []byte, code int) errDetail {
 			body = body[:j]
 		}
 		d.said = cut(bytes.TrimSpace(body), 200)
+		if st := bytes.TrimSpace(statusRest(b)); bytes.EqualFold(d.said, st) || bytes.EqualFold(d.said, statusReason(b)) {
+			d.said = nil // Go's http.Error(w, http.StatusText(code)): only the status again
+		}
 	case len(ct) >= 9 && bytes.EqualFold(ct[:9], []byte("text/html")):
 		d.said = cut(htmlSays(body, b[9:12]), 200)
 	case bytes.Contains(ct, []byte("json")):
@@ -897,6 +914,19 @@ func jsonUnescape(dst, s []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// statusRest returns the status line of b after its version: "431
+// Request Header Fields Too Large".
+func statusRest(b []byte) []byte {
+	if len(b) < 9 {
+		return nil
+	}
+	b = b[9:]
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		b = b[:i]
+	}
+	return b
 }
 
 // statusReason returns the reason phrase of the HTTP/1.x status line that

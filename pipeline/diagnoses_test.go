@@ -2214,6 +2214,38 @@ func TestProtocolMismatch(t *testing.T) {
 	}
 }
 
+// TestRequestLimits: requests over a server's limits, answered with the
+// status that says which: nginx's 413 (a 2 MB body with and without
+// Expect: 100-continue, and over h2c), its 414 (a 10 KB URI) and its 400
+// "Request Header Or Cookie Too Large" (a 10 KB cookie); 431 from Node
+// (20 KB of header, from curl and from Node's fetch), from Go (1.1 MB)
+// and from Python's http.server (120 headers). Go's 431 body only
+// repeats its status: not quoted. A 4 KB cookie, a 500 KB upload and a
+// 404 are not reported. Real traffic from testdata/lab.
+func TestRequestLimits(t *testing.T) {
+	want := "400 80 Request Header Or Cookie Too Large|413 80 |413 80 |413 8080 |414 80 |431 7003 |431 7800 |431 7810 |431 7810 "
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/http-request-limits.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			said := ""
+			if i := strings.Index(e.str("msg"), `saying "`); i >= 0 {
+				said = e.str("msg")[i+8:]
+				said = said[:strings.IndexByte(said, '"')]
+			}
+			if e.str("note") != "HTTP_SERVER_ERROR" || e.str("side") != "server" || !strings.Contains(e.str("msg"), "larger than") && !strings.Contains(e.str("msg"), "longer than") {
+				t.Errorf("workers %d: %s %s %s", workers, e.str("note"), e.str("side"), e.str("msg"))
+			}
+			got = append(got, fmt.Sprintf("%v %v %s", h["status_code"], e.num("id.resp_p"), said))
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
@@ -2280,8 +2312,8 @@ func TestDNSLookupsOneAfterAnother(t *testing.T) {
 // http.server (501), nginx (413 for a 5 MB body, its limit 1 MB). The
 // Go server stops reading the rest and its window closes until it
 // closes the connection: not a TCP_ZERO_WINDOW (it had answered: its
-// answer is what the client gets). The 5xx are reported. Real traffic
-// from testdata/lab.
+// answer is what the client gets). The 5xx and nginx's 413 (its body
+// limit) are reported. Real traffic from testdata/lab.
 func TestUploadAnsweredEarly(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		events, _, _ := analyse(t, "../testdata/lab/http-upload-answered-early.pcap", workers, nil)
@@ -2291,7 +2323,7 @@ func TestUploadAnsweredEarly(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s %v %v", e.str("note"), e.num("id.resp_p"), h["status_code"]))
 		}
 		sort.Strings(got)
-		if want := "HTTP_SERVER_ERROR 7003 503|HTTP_SERVER_ERROR 7800 501"; strings.Join(got, "|") != want {
+		if want := "HTTP_SERVER_ERROR 7003 503|HTTP_SERVER_ERROR 7800 501|HTTP_SERVER_ERROR 80 413"; strings.Join(got, "|") != want {
 			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
 		}
 	}
