@@ -877,6 +877,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 				e.serverError(c, fs, p.Payload, code, ts)
 			} else if code := plainToTLS(p.Payload); code != 0 {
 				e.serverError(c, fs, p.Payload, code, ts)
+			} else if code := e.wsRefused(c, p.Payload); code != 0 {
+				e.wsRefusal(c, fs, p.Payload, code, ts)
 			}
 		}
 	}

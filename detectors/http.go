@@ -378,6 +378,7 @@ type reqLine struct {
 	idx   int32
 	n     uint8
 	sse   bool   // it asked for an event stream (Accept: text/event-stream)
+	ws    bool   // it asked to upgrade to WebSocket (Sec-WebSocket-Key)
 	tls   bool   // a request inside TLS (see tlsData): n counts them, line is empty
 	bye   int64  // TLS: when the client sent an alert (its close_notify), the request unanswered
 	tk    uint16 // TLS: the length of the records that may be session tickets (see serverData)
@@ -399,6 +400,9 @@ func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	// headers, until the first event. (Only the request's first segment
 	// is looked at.)
 	l.sse = indexFold(payload, []byte("text/event-stream")) >= 0
+	// Sec-WebSocket-Key, as browsers and most libraries write it, Go's
+	// canonical Sec-Websocket-Key, or in lower case.
+	l.ws = bytes.Contains(payload, []byte("ocket-Key")) || bytes.Contains(payload, []byte("ocket-key"))
 	if i := bytes.IndexAny(payload, "\r\n"); i >= 0 {
 		payload = payload[:i]
 	}
@@ -691,6 +695,52 @@ func plainToTLS(b []byte) int {
 	return 0
 }
 
+// wsRefused returns the status of b, the start of an answer to c's last
+// request, when that request asked to upgrade to WebSocket and the
+// answer is not 101 Switching Protocols (nor a 5xx or a limit, which
+// serverErrorStatus reports); 0 otherwise.
+func (e *Engine) wsRefused(c *flowtable.Conn, b []byte) int {
+	code := statusLine(b)
+	if code < 200 || code >= 500 {
+		return 0
+	}
+	if l := e.reqs.of(c); l == nil || !l.ws {
+		return 0
+	}
+	return code
+}
+
+// wsRefusedHint says why a server answers a WebSocket upgrade with code.
+func wsRefusedHint(code int) string {
+	const strip = "a proxy or ingress before the server that does not forward the Upgrade and Connection headers (nginx: proxy_http_version 1.1, proxy_set_header Upgrade $http_upgrade and Connection \\\"upgrade\\\"; ingress-nginx forwards them)"
+	switch {
+	case code == 426:
+		return "the server behind got the request without its Upgrade header, and requires one: " + strip
+	case code < 400:
+		return "the server answered it as an ordinary request: the upgrade did not reach a WebSocket server: " + strip + ", or a path that something else serves"
+	case code == 401 || code == 403:
+		return "the server refused the handshake: its authentication, or its Origin check (the page's origin is not one it allows)"
+	case code == 404:
+		return "nothing serves WebSockets at that path: a wrong path, or a route or ingress rule that does not lead to the WebSocket server"
+	case code == 400:
+		return "the server refused the handshake: a path it does not serve WebSockets on, or a WebSocket header missing or wrong (Sec-WebSocket-Key, Sec-WebSocket-Version; " + strip + ")"
+	}
+	return "the server refused the handshake"
+}
+
+// wsRefusal reports a WebSocket upgrade answered with code.
+func (e *Engine) wsRefusal(c *flowtable.Conn, fs *flowState, status []byte, code int, ts int64) {
+	reason := status[13:]
+	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
+		reason = reason[:i]
+	}
+	req, _, _ := e.reqs.get(c)
+	method, uri, _ := splitRequestLine(req)
+	d := answerDetail(status, code)
+	d.hint, d.ws = wsRefusedHint(code), true
+	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, d)
+}
+
 // serverErrorHint says what a 5xx status usually means.
 func serverErrorHint(code int) string {
 	switch code {
@@ -789,6 +839,7 @@ type errDetail struct {
 	// hint replaces serverErrorHint's when the answer says the client
 	// spoke the wrong protocol; the event's side is then the client.
 	hint string
+	ws   bool // the answer refused a WebSocket upgrade (hint says why; side server)
 }
 
 const (
@@ -820,13 +871,13 @@ func answerDetail(b []byte, code int) errDetail {
 			body = body[:j]
 		}
 		d.said = cut(bytes.TrimSpace(body), 200)
-		if st := bytes.TrimSpace(statusRest(b)); bytes.EqualFold(d.said, st) || bytes.EqualFold(d.said, statusReason(b)) {
-			d.said = nil // Go's http.Error(w, http.StatusText(code)): only the status again
-		}
 	case len(ct) >= 9 && bytes.EqualFold(ct[:9], []byte("text/html")):
 		d.said = cut(htmlSays(body, b[9:12]), 200)
 	case bytes.Contains(ct, []byte("json")):
 		d.said, d.saidJSON = cut(jsonSays(body, statusReason(b)), 200), true
+	}
+	if st := bytes.TrimSpace(statusRest(b)); bytes.EqualFold(d.said, st) || bytes.EqualFold(d.said, statusReason(b)) {
+		d.said = nil // Go's http.Error(w, http.StatusText(code)): only the status again
 	}
 	return d
 }
@@ -1005,6 +1056,9 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 		b.B = append(b.B, ')')
 	}
 	b.B = append(b.B, " answered "...)
+	if d.ws {
+		b.B = append(b.B, "the WebSocket upgrade "...)
+	}
 	if len(method) > 0 {
 		b.B = appendRequest(b.B, method, uri)
 		b.B = append(b.B, " from "...)
@@ -1022,6 +1076,9 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	if version == "HTTP/2" {
 		b.B = append(b.B, " over HTTP/2 (h2c)"...)
 	}
+	if d.ws {
+		b.B = append(b.B, " instead of 101 Switching Protocols"...)
+	}
 	if len(d.retryAfter) > 0 {
 		b.B = append(b.B, " (Retry-After: "...)
 		b.B = appendText(b.B, d.retryAfter)
@@ -1038,7 +1095,10 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 		b.B = append(b.B, `\"`...)
 	}
 	b.B = append(b.B, ": "...)
-	if d.hint != "" {
+	if d.ws {
+		b.B = append(b.B, d.hint...)
+		b.B = appendSide(b.B, "server")
+	} else if d.hint != "" {
 		b.B = append(b.B, d.hint...)
 		b.B = appendSide(b.B, "client") // the server says the client is wrong
 	} else {
@@ -1056,6 +1116,9 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	b.B = appendUint(b.B, uint64(code))
 	b.B = append(b.B, `,"status_msg":`...)
 	b.B = jsonw.Bytes(b.B, reason)
+	if d.ws {
+		b.B = append(b.B, `,"upgrade":"websocket"`...)
+	}
 	b.B = append(b.B, '}')
 	e.eventEndPcap(b, fs)
 }

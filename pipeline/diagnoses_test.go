@@ -2246,6 +2246,43 @@ func TestRequestLimits(t *testing.T) {
 	}
 }
 
+// TestWebSocketRefused: WebSocket upgrades answered with something else
+// than 101 Switching Protocols. Node's ws client and a hand-written
+// Python handshake through nginx: a location that does not forward the
+// Upgrade header (the ws server behind answers 426), a static page (200),
+// a missing path (404, also from the lab's nginx :80); to a ws server
+// directly: a wrong path (400), a refused Origin (401). Successful
+// upgrades, direct and through nginx, are not reported. Real traffic
+// from testdata/lab.
+func TestWebSocketRefused(t *testing.T) {
+	want := "200 7910 ordinary request|400 7901 refused the handshake|401 7901 Origin check|404 7910 nothing serves|404 80 nothing serves|426 7910 without its Upgrade header|426 7910 without its Upgrade header"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/websocket-upgrade-refused.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			msg := e.str("msg")
+			if e.str("note") != "HTTP_SERVER_ERROR" || e.str("side") != "server" || h["upgrade"] != "websocket" || !strings.Contains(msg, "answered the WebSocket upgrade GET") || !strings.Contains(msg, "instead of 101 Switching Protocols") {
+				t.Errorf("workers %d: %s %s %s", workers, e.str("note"), e.str("side"), msg)
+			}
+			why := ""
+			for _, w := range []string{"ordinary request", "refused the handshake", "Origin check", "nothing serves", "without its Upgrade header"} {
+				if strings.Contains(msg, w) && why == "" {
+					why = w
+				}
+			}
+			if strings.Contains(msg, "Origin check") {
+				why = "Origin check"
+			}
+			got = append(got, fmt.Sprintf("%v %v %s", h["status_code"], e.num("id.resp_p"), why))
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
