@@ -603,8 +603,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && fs.has(fFinBefore) && e.tlsGaveUp(c, fs, ts):
 				// The server closed only when the client's close_notify
 				// came: the client gave up on its request.
-			case !fs.has(fFinBefore) && orig && e.nameMismatchQuit(fs, ts):
-				e.nameQuit(c, fs, ts, true)
+			case !fs.has(fFinBefore) && orig && e.quitExplained(fs, ts):
+				e.quitEvent(c, fs, ts, true)
 			case !orig && e.q(fs).events&(1<<NoteDBError) != 0:
 				// The database's error explains why the server closed:
 				// a client still writing is reset.
@@ -628,8 +628,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		}
 	} else if f&decode.FIN != 0 && tlsOpen {
 		e.tlsClose(c, fs, side, ts)
-	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 && e.nameMismatchQuit(fs, ts) {
-		e.nameQuit(c, fs, ts, false)
+	} else if f&decode.FIN != 0 && orig && c.E[0].FINs() == 1 && c.E[1].FINs() == 0 && fs.firstRST == 0 && e.quitExplained(fs, ts) {
+		e.quitEvent(c, fs, ts, false)
 	} else if f&decode.FIN != 0 && !orig && fs.service == svcHTTP && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && fs.firstRST == 0 &&
 		c.Size(1) == 0 && c.Size(0) > 0 {
 		e.emptyReply(c, fs, ts)
@@ -839,10 +839,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			e.reqs.tlsData(c, ts, 0)
 		}
 		e.tlsEvents(c, fs, &ev, ts)
-		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.nameMismatchQuit(fs, ts) {
+		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.quitExplained(fs, ts) {
 			// The client's close_notify: it is giving up (curl sends one
 			// before its FIN, and the server may close first).
-			e.nameQuit(c, fs, ts, false)
+			e.quitEvent(c, fs, ts, false)
 		}
 	}
 	later := false // a request after the first one was searched

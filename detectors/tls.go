@@ -132,6 +132,8 @@ type tlsState struct {
 	certReq   bool
 	cliCert   int8 // -1 unknown, 0 non-empty, 1 empty
 	alpnHTTP  bool // the client offered HTTP (http/1.1, h2) in ALPN
+	alpnH2    bool // the client offered h2 and nothing else in ALPN (gRPC clients)
+	alpnSel   bool // TLS <= 1.2: the ServerHello selected an application protocol
 	cliClosed bool // the client had closed (FIN, or TLS 1.3 close_notify after data) before the segment being read
 	sni       [255]byte
 	sniLen    uint8
@@ -714,12 +716,16 @@ func (t *tlsState) parseClientHello(m []byte) {
 			}
 		case 16: // application_layer_protocol_negotiation
 			list := reader{b: body.bytes(int(body.u16())), ok: true}
+			n, h2 := 0, false
 			for list.ok && len(list.b) >= 1 {
-				switch string(list.bytes(int(list.u8()))) {
+				p := string(list.bytes(int(list.u8())))
+				switch p {
 				case "http/1.1", "h2", "http/1.0":
 					t.alpnHTTP = list.ok
 				}
+				n, h2 = n+1, p == "h2"
 			}
+			t.alpnH2 = list.ok && n == 1 && h2
 		case 43: // supported_versions
 			vs := reader{b: body.bytes(int(body.u8())), ok: true}
 			for vs.ok && len(vs.b) >= 2 {
@@ -770,12 +776,21 @@ func (t *tlsState) parseServerHello(m []byte) {
 			if typ == 43 && len(body.b) >= 2 {
 				t.version = body.u16()
 			}
+			if typ == 16 {
+				t.alpnSel = true
+			}
 		}
 	}
 	t.shSeen = true
 	if isTLS13(t.version) {
 		t.tls13 = true
 	}
+}
+
+// noALPN reports a TLS <= 1.2 handshake whose client offered only h2 (a
+// gRPC client) and whose server selected no application protocol.
+func (t *tlsState) noALPN() bool {
+	return t.alpnH2 && t.shSeen && !t.alpnSel && !t.tls13
 }
 
 // SNI returns the server name offered in the ClientHello.
@@ -856,7 +871,7 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 		// TLS 1.3: kept until the client's first record after its
 		// Finished, to tell a request from an alert (see rejQuit).
 		(t.tls13 && t.d[0].appRecs == 0 && e.now-t.cliFinTS < quitAlertWindow) ||
-		t.nameOK == 0 { // kept to explain a quit (see nameMismatchQuit)
+		t.nameOK == 0 || t.noALPN() { // kept to explain a quit (see quitExplained)
 		return
 	}
 	sum := tlsSummary{version: t.version, offered: t.offered}

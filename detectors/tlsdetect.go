@@ -49,6 +49,9 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		if t.alertSide == 0 && t.alertCode == 45 {
 			b.B = t.appendValidity(b.B, ts)
 		}
+		if t.alertSide == 1 && t.alertCode == 120 && t.alpnH2 {
+			b.B = append(b.B, "; the client offered only h2, as gRPC clients do: the server's TLS port does not speak HTTP/2 (nginx: http2 on its listen), or it is not the port that serves gRPC"...)
+		}
 		if t.alertSide == 0 && t.d[1].gap && t.nameOK < 0 && certAlert(t.alertCode) {
 			b.B = append(b.B, "; the server's certificate is not described: the capture missed it (cut by its snaplen, or lost)"...)
 		}
@@ -280,7 +283,13 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 		} else {
 			b.B = appendDurationWords(b.B, gap)
 		}
-		b.B = append(b.B, " later. It most likely rejected the server's certificate after the handshake: curl checks the certificate's names only then, so this is how it fails when the certificate is not valid for "...)
+		b.B = append(b.B, " later. "...)
+		if t.alpnH2 {
+			b.B = append(b.B, "It offered only h2 in ALPN, as gRPC clients do, and grpc-go (1.67 and later) closes like this when the server selects no application protocol (\\\"missing selected ALPN property\\\"): the server's TLS port most likely does not negotiate HTTP/2; enable it there (nginx: http2 on its listen), or connect to the port that serves gRPC. Otherwise it"...)
+		} else {
+			b.B = append(b.B, "It"...)
+		}
+		b.B = append(b.B, " most likely rejected the server's certificate after the handshake: curl checks the certificate's names only then, so this is how it fails when the certificate is not valid for "...)
 		if t.sniLen > 0 {
 			b.B = append(b.B, "the name it asked for, "...)
 			b.B = appendText(b.B, t.SNI())
@@ -323,7 +332,7 @@ const quitAlertWindow = int64(250 * time.Millisecond)
 // within quitWindow of completing a TLS handshake, having sent no record
 // since: no request and no close_notify. (A FIN there is not reported
 // on its own: clients also close connections they did not need that way;
-// with a certificate for other names it is, see nameMismatchQuit.)
+// with a certificate for other names it is, see quitExplained.)
 func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) bool {
 	if t := e.tlsOf(fs); t != nil {
 		return t.est && !t.reported && t.d[0].appRecs == 0 && t.d[0].alertRecs == 0 && ts-t.estTS < quitWindow
@@ -339,23 +348,28 @@ func (e *Engine) clientQuitAfterTLS(c *flowtable.Conn, fs *flowState, ts int64) 
 		ts-c.AckTS()-max(s.hsNS(), 0) < quitWindow
 }
 
-// nameMismatchQuit reports whether the client is closing within
-// quitWindow of completing a TLS <= 1.2 handshake without having sent a
-// request (a close_notify is allowed: curl sends one) when the server's
-// certificate does not cover the name the client asked for.
-func (e *Engine) nameMismatchQuit(fs *flowState, ts int64) bool {
+// quitExplained reports whether the client is closing within quitWindow
+// of completing a TLS <= 1.2 handshake without having sent a request (a
+// close_notify is allowed: curl sends one) when the handshake explains
+// why: the server's certificate does not cover the name the client asked
+// for, or a gRPC client got no application protocol (see noALPN).
+func (e *Engine) quitExplained(fs *flowState, ts int64) bool {
 	t := e.tlsOf(fs)
-	return t != nil && t.est && !t.reported && t.nameOK == 0 && t.d[0].appRecs == 0 && ts-t.estTS < quitWindow
+	return t != nil && t.est && !t.reported && (t.nameOK == 0 || t.noALPN()) && t.d[0].appRecs == 0 && ts-t.estTS < quitWindow
 }
 
-// nameQuit reports a client that completed a TLS handshake with a server
-// whose certificate is for other names, then closed or reset the
-// connection without a request: it checked the name after the handshake
-// (curl does) and gave up.
-func (e *Engine) nameQuit(c *flowtable.Conn, fs *flowState, ts int64, rst bool) {
+// quitEvent reports a client that completed a TLS handshake, then closed
+// or reset the connection without a request, for the reason
+// quitExplained found: it checked the server's certificate name after
+// the handshake (curl does), or the ALPN selection (grpc-go), and gave up.
+func (e *Engine) quitEvent(c *flowtable.Conn, fs *flowState, ts int64, rst bool) {
 	t := e.tlsOf(fs)
 	t.reported = true
-	b := e.problemEvent(c, fs, NoteTLSNameMismatch, ts)
+	note := NoteTLSNameMismatch
+	if t.nameOK != 0 {
+		note = NoteTLSRejectedEncrypted
+	}
+	b := e.problemEvent(c, fs, note, ts)
 	if b == nil {
 		return
 	}
@@ -369,8 +383,15 @@ func (e *Engine) nameQuit(c *flowtable.Conn, fs *flowState, ts int64, rst bool) 
 	b.B = append(b.B, " the connection to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " right after the TLS handshake, without a request: "...)
-	b.B = t.appendNameMismatch(b.B)
+	if note == NoteTLSNameMismatch {
+		b.B = t.appendNameMismatch(b.B)
+	} else {
+		b.B = append(b.B, "it offered only h2 in ALPN, as gRPC clients do, and the server's hello selected no application protocol; grpc-go (1.67 and later) gives up then (\\\"missing selected ALPN property\\\"): the server's TLS port does not negotiate HTTP/2; enable it there (nginx: http2 on its listen), or connect to the port that serves gRPC"...)
+	}
 	b.B = appendSide(b.B, "client")
+	if note == NoteTLSRejectedEncrypted {
+		b.B = append(b.B, `,"after_tls_handshake":true`...)
+	}
 	b.B = e.appendTLS(b.B, c, t, false)
 	e.eventEndPcap(b, fs)
 }

@@ -2283,6 +2283,40 @@ func TestWebSocketRefused(t *testing.T) {
 	}
 }
 
+// TestGRPCWithoutALPN: gRPC clients offer only h2 in ALPN. grpc-go over
+// TLS to nginx without http2 on its TLS port (no_application_protocol,
+// TLS 1.3 and 1.2), and to openssl s_server, which negotiates no ALPN:
+// grpc-go 1.67+ closes right after the handshake ("missing selected ALPN
+// property"); over TLS 1.2 the ServerHello shows no ALPN was selected,
+// over TLS 1.3 that is hidden and the msg says it most likely. grpc-js,
+// which does not insist, waits for an answer s_server never gives. gRPC
+// over TLS 1.2 and 1.3 to the lab's Go server (h2 selected) is healthy.
+// Real traffic from testdata/lab.
+func TestGRPCWithoutALPN(t *testing.T) {
+	want := "TLS_ALERT 9545 the client offered only h2|TLS_ALERT 9545 the client offered only h2|" +
+		"TLS_NO_RESPONSE 10443 session tickets|" +
+		"TLS_REJECTED_ENCRYPTED 10443 most likely does not negotiate HTTP/2|TLS_REJECTED_ENCRYPTED 10443 most likely does not negotiate HTTP/2|" +
+		"TLS_REJECTED_ENCRYPTED 10443 selected no application protocol"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/grpc-tls-no-alpn.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			msg, why := e.str("msg"), ""
+			for _, w := range []string{"the client offered only h2", "session tickets", "most likely does not negotiate HTTP/2", "selected no application protocol"} {
+				if strings.Contains(msg, w) {
+					why = w
+					break
+				}
+			}
+			got = append(got, fmt.Sprintf("%s %v %s", e.str("note"), e.num("id.resp_p"), why))
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
