@@ -45,6 +45,7 @@ const (
 	NoteTLSNoResponse
 	NoteDBError
 	NoteTCPClosedAtAccept
+	NoteProtocolMismatch
 	numNotes
 )
 
@@ -54,7 +55,7 @@ var noteNames = [numNotes]string{
 	"HTTP_EMPTY_REPLY", "TLS_NAME_MISMATCH", "TCP_LATE_ANSWER", "DNS_LATE_ANSWER",
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
-	"DNS_NODATA", "TLS_NO_RESPONSE", "DB_ERROR", "TCP_CLOSED_AT_ACCEPT",
+	"DNS_NODATA", "TLS_NO_RESPONSE", "DB_ERROR", "TCP_CLOSED_AT_ACCEPT", "PROTOCOL_MISMATCH",
 }
 
 // NoteName returns the event code string of note n.
@@ -608,6 +609,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case !orig && e.q(fs).events&(1<<NoteDBError) != 0:
 				// The database's error explains why the server closed:
 				// a client still writing is reset.
+			case e.q(fs).events&(1<<NoteProtocolMismatch) != 0:
+				// The mismatch explains the reset.
 			case !orig && e.h2Refused(fs):
 				// The server answered the HTTP/2 preface in HTTP/1.x
 				// (reported) and reset what the client sent after it.
@@ -761,6 +764,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			if e.search != nil {
 				e.newHTTP(fs)
 			}
+			if spoke != svcNone {
+				// The server spoke first: no HTTP server does.
+				e.protocolMismatch(c, fs, "http", [...]string{"h2", "text", "binary"}[spoke-svcSrvH2], p.Payload, nil, ts)
+			}
 		case isH2Preface(p.Payload):
 			fs.service = svcHTTP
 			h := e.newHTTP(fs)
@@ -806,6 +813,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// the handshake that follows is the one to judge.
 		fs.service = svcSSL
 		e.newTLS(fs)
+	}
+	if e.q(fs).events&(1<<NoteProtocolMismatch) == 0 && c.E[side].Pkts() <= 8 {
+		e.checkMismatch(c, fs, p, side, ts)
 	}
 	if fs.service == svcSSL && len(e.dbTLS) > 0 {
 		e.dbTLSData(c, side, len(p.Payload), ts)

@@ -304,6 +304,12 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 	} else if h := e.httpOf(fs); h != nil && h.h2c != nil {
 		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP/2 connection preface (PRI *) of client ",
 			" (h2c, or gRPC without TLS; an empty reply): it does not speak cleartext HTTP/2 on this port (a TLS port, an HTTP/1.1-only server, or a service mesh sidecar requiring mTLS?), or it failed before answering (a TCP proxy whose upstream refused)")
+	} else if name := wellKnownPort(c.RespPort()); name != "" {
+		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ", " (an empty reply): port ")
+		b.B = appendUint(b.B, uint64(c.RespPort()))
+		b.B = append(b.B, " is "...)
+		b.B = append(b.B, name...)
+		b.B = append(b.B, "'s usual port, and such a server drops a request it cannot parse: an HTTP client pointed at the wrong port? (check the Service's port and targetPort)"...)
 	} else {
 		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ",
 			" (an empty reply): it may not speak plain HTTP on this port (a TLS port, or a service mesh sidecar requiring mTLS?), or it failed before answering (a TCP proxy whose upstream refused)")

@@ -2317,6 +2317,39 @@ func TestGRPCWithoutALPN(t *testing.T) {
 	}
 }
 
+// TestProtocolMismatchPorts: HTTP/1.1 clients (curl, Python, Node's
+// fetch) to ports that speak something else: grpc-go's and nginx's
+// HTTP/2-only ports (HTTP/2 frames), MariaDB (its greeting came first);
+// to Redis and PostgreSQL, which close without a byte (an empty reply
+// naming the port's usual server). psql and redis-cli to nginx :80,
+// answered in HTTP. mysql to PostgreSQL's port, where each waits for the
+// other (nothing to tell). Real traffic from testdata/lab.
+func TestProtocolMismatchPorts(t *testing.T) {
+	want := "HTTP_EMPTY_REPLY 5432 PostgreSQL's usual port|HTTP_EMPTY_REPLY 6379 Redis's usual port|" +
+		"PROTOCOL_MISMATCH 3306 http>mysql|PROTOCOL_MISMATCH 50051 http>h2|PROTOCOL_MISMATCH 50051 http>h2|PROTOCOL_MISMATCH 80 postgresql>http|PROTOCOL_MISMATCH 80 redis>http|" +
+		"PROTOCOL_MISMATCH 8080 http>h2|PROTOCOL_MISMATCH 8080 http>h2"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/protocol-mismatch-ports.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			what := ""
+			if m, ok := e["mismatch"].(map[string]any); ok {
+				what = fmt.Sprint(m["client"], ">", m["server"])
+				if e.str("side") != "client" || !strings.Contains(e.str("msg"), "check the port") {
+					t.Errorf("workers %d: %s %s", workers, e.str("side"), e.str("msg"))
+				}
+			} else if i := strings.Index(e.str("msg"), "port "+fmt.Sprint(e.num("id.resp_p"))+" is "); i >= 0 {
+				what = strings.Fields(e.str("msg")[i:])[3] + " usual port"
+			}
+			got = append(got, fmt.Sprintf("%s %v %s", e.str("note"), e.num("id.resp_p"), what))
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;

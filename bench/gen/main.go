@@ -273,7 +273,14 @@ func (g *gen) script(c *conn) []step {
 	case r < 66: // a download in 64 KiB GSO frames
 		c.sport = 80
 		s := append(hs, step{rtt, true, psh | ack, []byte("GET /big HTTP/1.1\r\nHost: files.bench.test\r\n\r\n"), 0})
+		head := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")
 		for i := 0; i < 8; i++ {
+			if i == 0 {
+				// The answer starts with its status line (the rest of the
+				// frames are its body, until the server's FIN).
+				s = append(s, step{200e3, false, ack, head, 63000 - len(head)})
+				continue
+			}
 			s = append(s, step{200e3, false, ack, nil, 63000})
 			if i%2 == 1 {
 				s = append(s, step{50e3, true, ack, nil, 0})
