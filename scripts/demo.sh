@@ -68,6 +68,8 @@ try "curl through an egress proxy (HTTPS_PROXY, CONNECT) to the self-signed serv
 try "curl through an egress proxy that requires credentials, without them (407)" curl -sS -x http://198.18.0.1:3129 --cacert "$C/ca.pem" https://198.18.0.1:10443/
 try "curl https:// to the plain HTTP port" curl -sS https://198.18.0.1:80/
 try "curl http:// to the TLS port" curl -sS http://198.18.0.1:443/
+try "curl http:// to the gRPC port (the server speaks only HTTP/2)" curl -sS http://198.18.0.1:50051/
+try "psql pointed at the HTTP port" psql -w -X "host=198.18.0.1 port=80 user=app password=x dbname=shop sslmode=disable connect_timeout=3" -c 'select 1'
 try "curl to a closed port" curl -sS http://198.18.0.1:81/
 try "curl to a filtered port (iptables DROP)" curl -sS --connect-timeout 4 http://198.18.0.1:9999/
 try "curl to a port rejected with ICMP (iptables REJECT)" curl -sS --connect-timeout 3 http://198.18.0.1:9998/
