@@ -49,6 +49,15 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		if t.alertSide == 0 && t.alertCode == 45 {
 			b.B = t.appendValidity(b.B, ts)
 		}
+		if t.alertSide == 1 && t.alertCode == 112 {
+			if t.sniLen == 0 {
+				b.B = append(b.B, "; the client sent no server name (it connected by address), and the server answers only names it is set up for (nginx's ssl_reject_handshake, an ingress or gateway listener): connect by one of those names"...)
+			} else {
+				b.B = append(b.B, "; the client asked for "...)
+				b.B = appendText(b.B, t.SNI())
+				b.B = append(b.B, ", a name the server is not set up for (nginx's server_name with ssl_reject_handshake, an ingress or gateway listener's hostnames): check the name, or add it to the server"...)
+			}
+		}
 		if t.alertSide == 1 && t.alertCode == 120 && t.alpnH2 {
 			b.B = append(b.B, "; the client offered only h2, as gRPC clients do: the server's TLS port does not speak HTTP/2 (nginx: http2 on its listen), or it is not the port that serves gRPC"...)
 		}

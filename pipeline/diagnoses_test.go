@@ -2350,6 +2350,34 @@ func TestProtocolMismatchPorts(t *testing.T) {
 	}
 }
 
+// TestSNIRejected: nginx with ssl_reject_handshake on its default TLS
+// server answers only api.demo.test: curl (TLS 1.3 and 1.2), Python and
+// Go by address, without SNI, and curl asking for other.demo.test get
+// unrecognized_name; the msg says which case. curl asking for
+// api.demo.test is healthy. Real traffic from testdata/lab.
+func TestSNIRejected(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tls-sni-rejected.pcap", workers, nil)
+		byAddr, byName := 0, 0
+		for _, e := range events {
+			msg := e.str("msg")
+			switch {
+			case e.str("note") != "TLS_ALERT" || e.str("side") != "server" || !strings.Contains(msg, "unrecognized_name (112)"):
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), msg)
+			case strings.Contains(msg, "sent no server name (it connected by address)"):
+				byAddr++
+			case strings.Contains(msg, "asked for other.demo.test, a name the server is not set up for"):
+				byName++
+			default:
+				t.Errorf("workers %d: %s", workers, msg)
+			}
+		}
+		if byAddr != 4 || byName != 1 {
+			t.Errorf("workers %d: %d by address, %d by name, want 4 and 1", workers, byAddr, byName)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
