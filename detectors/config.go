@@ -18,6 +18,7 @@ type Config struct {
 	TCPIdle      time.Duration
 	UDPIdle      time.Duration
 	CloseLinger  time.Duration // quiet time after a close before the record is written
+	SlowResponse time.Duration // an HTTP/1.x answer's first byte this long after its request is reported (0: off)
 
 	MaxFlows    int // per worker
 	PcapMemMB   int // per worker arena for focused pcap buffers
@@ -33,16 +34,17 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Track:       30 * time.Second,
-		SynTimeout:  3 * time.Second,
-		DNSTimeout:  5 * time.Second,
-		TCPIdle:     5 * time.Minute,
-		UDPIdle:     time.Minute,
-		CloseLinger: 5 * time.Second,
-		MaxFlows:    1 << 19,
-		PcapMemMB:   64,
-		PcapMaxKB:   2048,
-		EventBurst:  20,
-		EventWindow: 10 * time.Second,
+		Track:        30 * time.Second,
+		SynTimeout:   3 * time.Second,
+		DNSTimeout:   5 * time.Second,
+		TCPIdle:      5 * time.Minute,
+		UDPIdle:      time.Minute,
+		CloseLinger:  5 * time.Second,
+		SlowResponse: 3 * time.Second,
+		MaxFlows:     1 << 19,
+		PcapMemMB:    64,
+		PcapMaxKB:    2048,
+		EventBurst:   20,
+		EventWindow:  10 * time.Second,
 	}
 }

@@ -46,6 +46,7 @@ const (
 	NoteDBError
 	NoteTCPClosedAtAccept
 	NoteProtocolMismatch
+	NoteHTTPSlowResponse
 	numNotes
 )
 
@@ -56,6 +57,7 @@ var noteNames = [numNotes]string{
 	"TCP_ZERO_WINDOW", "HTTP_SERVER_ERROR", "HTTP_NO_RESPONSE", "TCP_RETRANSMISSIONS",
 	"GRPC_ERROR", "HTTP2_ERROR", "TLS_NO_ANSWER", "HTTP_RESPONSE_TRUNCATED", "HTTP_RESPONSE_STALLED",
 	"DNS_NODATA", "TLS_NO_RESPONSE", "DB_ERROR", "TCP_CLOSED_AT_ACCEPT", "PROTOCOL_MISMATCH",
+	"HTTP_SLOW_RESPONSE",
 }
 
 // NoteName returns the event code string of note n.
@@ -253,7 +255,7 @@ type Engine struct {
 	h2c     *h2Decoder
 	h2cFree []*h2Conn
 
-	idleTCP, idleUDP, linger, synTO, dnsTO, track int64
+	idleTCP, idleUDP, linger, synTO, dnsTO, track, slow int64
 }
 
 // NewEngine returns an engine for worker number worker.
@@ -263,6 +265,7 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 		tab:     flowtable.New(cfg.MaxFlows),
 		idleTCP: int64(cfg.TCPIdle), idleUDP: int64(cfg.UDPIdle), linger: int64(cfg.CloseLinger),
 		synTO: int64(cfg.SynTimeout), dnsTO: int64(cfg.DNSTimeout), track: int64(cfg.Track),
+		slow: int64(cfg.SlowResponse),
 	}
 	if cfg.SearchHeader != "" {
 		e.search = lowerASCII([]byte(cfg.SearchHeader))
@@ -874,6 +877,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		} else if side == 0 {
 			e.reqs.more(c, ts)
 		} else {
+			if e.slow > 0 {
+				e.slowCheck(c, fs, p, ts)
+			}
 			e.response(c, p, ts)
 		}
 		if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {

@@ -701,6 +701,66 @@ func plainToTLS(b []byte) int {
 	return 0
 }
 
+// slowCheck reports, as HTTP_SLOW_RESPONSE, the start of an answer that
+// came e.slow or more after its request's last byte (its body's, for an
+// upload): the "hangs sometimes" of a slow server or dependency, which
+// the client waited out. Not for event streams, WebSocket upgrades and
+// long-polls (they wait by design), nor when the request was already
+// reported unanswered, nor for answers reported as errors (their msg
+// gives the wait). Plaintext HTTP/1.x only: inside TLS the URI that
+// tells a long-poll is hidden.
+func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, ts int64) {
+	code := statusLine(p.Payload)
+	if code < 200 {
+		return
+	}
+	l := e.reqs.of(c)
+	if l == nil || l.tls || l.sse || l.ws || c.Size(1)-uint64(len(p.Payload)) != l.srv {
+		return // not the first bytes of the answer to the last request
+	}
+	waited := ts - l.last
+	if waited < e.slow || e.q(fs).events&(1<<NoteHTTPNoResponse|1<<NoteHTTPSlowResponse) != 0 {
+		return
+	}
+	method, uri, _ := splitRequestLine(l.line[:l.n])
+	if isLongPoll(uri) || serverErrorStatus(p.Payload) != 0 {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteHTTPSlowResponse, ts)
+	if b == nil {
+		return
+	}
+	b.B = append(b.B, "server "...)
+	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
+	b.B = append(b.B, " answered "...)
+	if len(method) > 0 {
+		b.B = appendRequest(b.B, method, uri)
+		b.B = append(b.B, " from "...)
+	} else {
+		b.B = append(b.B, "a request of "...)
+	}
+	b.B = append(b.B, "client "...)
+	b.B = c.Orig().AppendTo(b.B)
+	b.B = append(b.B, " only "...)
+	b.B = appendDurationWords(b.B, waited)
+	b.B = append(b.B, " after the request, with "...)
+	b.B = appendUint(b.B, uint64(code))
+	if reason := cut(statusReason(p.Payload), 64); len(reason) > 0 {
+		b.B = append(b.B, ' ')
+		b.B = appendText(b.B, reason)
+	}
+	b.B = append(b.B, ": the client waited that long for the first byte; the server, or an upstream behind it, was slow (a slow query or dependency, CPU throttling, a full worker pool or connection pool); a client with a shorter timeout would have given up"...)
+	b.B = appendSide(b.B, "server")
+	b.B = append(b.B, `,"http":{`...)
+	b.B = appendMethodURI(b.B, method, uri)
+	b.B = append(b.B, `,"status_code":`...)
+	b.B = appendUint(b.B, uint64(code))
+	b.B = append(b.B, '}')
+	b.B = append(b.B, `,"waited_ms":`...)
+	b.B = jsonw.Millis(b.B, waited)
+	e.eventEndPcap(b, fs)
+}
+
 // wsRefused returns the status of b, the start of an answer to c's last
 // request, when that request asked to upgrade to WebSocket and the
 // answer is not 101 Switching Protocols (nor a 5xx or a limit, which
@@ -793,6 +853,9 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 			d.said = line // Go's answer has no Content-Type
 		}
 	}
+	if l := e.reqs.of(c); l != nil && e.slow > 0 && ts-l.last >= e.slow && c.Size(1)-uint64(len(status)) == l.srv {
+		d.waited = ts - l.last
+	}
 	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, d)
 }
 
@@ -844,8 +907,9 @@ type errDetail struct {
 	saidJSON   bool   // said is a JSON string's inside: its escapes are decoded when written
 	// hint replaces serverErrorHint's when the answer says the client
 	// spoke the wrong protocol; the event's side is then the client.
-	hint string
-	ws   bool // the answer refused a WebSocket upgrade (hint says why; side server)
+	hint   string
+	ws     bool  // the answer refused a WebSocket upgrade (hint says why; side server)
+	waited int64 // the answer came this long after its request (set when that is slow)
 }
 
 const (
@@ -1084,6 +1148,11 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	}
 	if d.ws {
 		b.B = append(b.B, " instead of 101 Switching Protocols"...)
+	}
+	if d.waited > 0 {
+		b.B = append(b.B, ", "...)
+		b.B = appendDurationWords(b.B, d.waited)
+		b.B = append(b.B, " after the request"...)
 	}
 	if len(d.retryAfter) > 0 {
 		b.B = append(b.B, " (Retry-After: "...)

@@ -94,6 +94,7 @@ flags:
 	fs.DurationVar(&o.cfg.Track, "track", o.cfg.Track, "how long to track a header-matched connection")
 	fs.DurationVar(&o.cfg.SynTimeout, "syn-timeout", o.cfg.SynTimeout, "report a SYN unanswered for this long")
 	fs.DurationVar(&o.cfg.DNSTimeout, "dns-timeout", o.cfg.DNSTimeout, "report a DNS query unanswered for this long")
+	fs.DurationVar(&o.cfg.SlowResponse, "slow-response", o.cfg.SlowResponse, "report a plaintext HTTP answer that starts this long after its request (0: off)")
 	fs.DurationVar(&o.cfg.TCPIdle, "tcp-idle", o.cfg.TCPIdle, "end an idle TCP connection after this long")
 	fs.DurationVar(&o.cfg.UDPIdle, "udp-idle", o.cfg.UDPIdle, "end an idle UDP/ICMP flow after this long")
 	fs.IntVar(&o.cfg.MaxFlows, "max-flows", 1<<20, "most connections tracked at once (all workers)")
