@@ -97,6 +97,14 @@ func pgClientStart(b []byte) bool {
 
 // respClientStart reports whether b starts a Redis command in RESP: an
 // array of bulk strings ("*2\r\n$3\r\nGET\r\n...").
+// redisRefusal reports whether b, a server's first bytes before its
+// client sent any, is the error Redis sends a client it will not serve
+// and closes: "-ERR max number of clients reached", or protected mode's
+// "-DENIED Redis is running in protected mode ...".
+func redisRefusal(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("-ERR max number of clients reached")) || bytes.HasPrefix(b, []byte("-DENIED Redis is running in protected mode"))
+}
+
 func respClientStart(b []byte) bool {
 	if len(b) < 8 || b[0] != '*' {
 		return false
@@ -962,6 +970,11 @@ func (e *Engine) redisEvent(c *flowtable.Conn, fs *flowState, d *dbState, line [
 		return
 	}
 	line = line[:min(len(line), 200)]
+	if k == rkDenied {
+		if i := bytes.Index(line, []byte(". ")); i >= 0 {
+			line = line[:i+1] // its first sentence; the rest is advice
+		}
+	}
 	b.B = append(b.B, "Redis server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " answered client "...)
@@ -1020,6 +1033,7 @@ const (
 	rkMaxClients
 	rkNoPassword
 	rkProtocol
+	rkDenied
 )
 
 // redisHint says what an error reply usually means, and its kind; ""
@@ -1046,6 +1060,8 @@ func redisHint(code, line []byte) (string, int) {
 		return "a script or function has run too long and blocks the server", rkBusy
 	case "CLUSTERDOWN":
 		return "the cluster is down: some hash slots are not served", rkClusterDown
+	case "DENIED":
+		return "Redis runs in protected mode: it has no password and is bound to all interfaces, so it refuses clients from other hosts; set a password (requirepass), or bind it to the addresses clients use and turn protected-mode off", rkDenied
 	case "NOREPLICAS":
 		return "not enough replicas acknowledge writes (min-replicas-to-write)", rkNoReplicas
 	case "ERR":

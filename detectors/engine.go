@@ -802,6 +802,12 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// So does NATS: INFO {...}.
 		fs.service = svcNATS
 		e.newDB(fs, svcNATS)
+	} else if fs.service == svcNone && side == 1 && c.E[1].Pkts() <= 4 && c.Size(1) == uint64(len(p.Payload)) && redisRefusal(p.Payload) {
+		// Redis refuses a client as it accepts it, without reading it
+		// (redis-benchmark's inline PING may have come first):
+		// maxclients reached, or protected mode.
+		fs.service = svcRedis
+		e.newDB(fs, svcRedis)
 	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && len(p.Payload) >= 5 && !tlsRecordHeader(p.Payload) {
 		fs.service = [...]uint8{svcSrvOther, svcSrvOther, svcSrvText, svcSrvH2, svcSrvOther}[plainKind(p.Payload[:5])]
 	} else if (fs.service == svcPostgres || fs.service == svcMySQL) && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {

@@ -2415,6 +2415,34 @@ func TestSlowResponses(t *testing.T) {
 	}
 }
 
+// TestRedisRefusedAtAccept: Redis sends its maxclients error, and
+// protected mode its DENIED, as it accepts a client, before reading it,
+// and closes: whether the client's command went out first (redis-benchmark)
+// or after (redis-cli, Python), each is a DB_ERROR, and the reset that
+// follows is not reported besides. Real traffic from testdata/lab.
+func TestRedisRefusedAtAccept(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/redis-refused-at-accept.pcap", workers, nil)
+		got := map[string]int{}
+		for _, e := range events {
+			msg := e.str("msg")
+			switch {
+			case e.str("note") == "DB_ERROR" && strings.Contains(msg, "max number of clients reached: the server has no connection slot left"):
+				got["maxclients"]++
+			case e.str("note") == "DB_ERROR" && strings.Contains(msg, "DENIED Redis is running in protected mode") && strings.Contains(msg, "set a password"):
+				got["denied"]++
+			case e.str("note") == "TCP_REFUSED" && e.num("id.resp_p") == 6390:
+				got["refused v6"]++
+			default:
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), msg)
+			}
+		}
+		if got["maxclients"] != 5 || got["denied"] != 1 || got["refused v6"] != 2 {
+			t.Errorf("workers %d: %v, want 5 maxclients, 1 denied, 2 refused", workers, got)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
