@@ -628,6 +628,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && !fs.has(fFinBefore) && e.dbTLSEnded(c, fs):
 				// A database session ended by its client, whose reset
 				// only says the server's close_notify was unread.
+			case orig && fs.service == svcSSL && e.reqs.closedAnswered(c, ts):
+				// The client closed with its close_notify, its requests
+				// answered: the reset is its kernel's, for unread bytes.
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}

@@ -387,6 +387,7 @@ type reqLine struct {
 	ws    bool   // it asked to upgrade to WebSocket (Sec-WebSocket-Key)
 	tls   bool   // a request inside TLS (see tlsData): n counts them, line is empty
 	bye   int64  // TLS: when the client sent an alert (its close_notify), the request unanswered
+	alert int64  // TLS: when the client last sent an alert, answered or not
 	tk    uint16 // TLS: the length of the records that may be session tickets (see serverData)
 	tkn   uint8  // how many came
 	tkpre uint8  // of them, before the request (1: a first request sent between two tickets)

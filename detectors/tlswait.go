@@ -204,10 +204,32 @@ func (e *Engine) tls13(fs *flowState) bool {
 // tlsBye notes a client alert (its close_notify, as it gives up) of c's
 // established TLS connection at ts.
 func (r *reqCache) tlsBye(c *flowtable.Conn, ts int64) {
-	if l := r.any(c); l != nil && l.tls && l.bye == 0 && l.silent(c.Size(1)) {
+	l := r.any(c)
+	if l == nil || !l.tls {
+		return
+	}
+	l.alert = ts
+	if l.bye == 0 && l.silent(c.Size(1)) {
 		l.bye = ts
 	}
 }
+
+// closedAnswered reports whether c's TLS client, its last request
+// answered, sent an alert (its close_notify) within byeGap before ts:
+// it closed the connection on purpose, and a reset from it then only
+// says server bytes were still unread (grpc-go's Close, with the
+// server's last frames in flight). A last record sent right before the
+// client's own close_notify is its goodbye (HTTP/2's GOAWAY), not a
+// request waiting for an answer.
+func (r *reqCache) closedAnswered(c *flowtable.Conn, ts int64) bool {
+	l := r.any(c)
+	return l != nil && l.tls && l.alert != 0 && ts-l.alert < byeGap &&
+		(!l.silent(c.Size(1)) || l.alert-l.last < goodbyeGap)
+}
+
+// goodbyeGap bounds the time from a client's last record to its
+// close_notify for that record to be a goodbye sent as it closes.
+const goodbyeGap = int64(10 * time.Millisecond)
 
 // byeGap bounds the time from a client's close_notify to its FIN or
 // reset for the close_notify to mark when it gave up: a server may answer

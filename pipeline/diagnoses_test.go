@@ -2443,6 +2443,30 @@ func TestRedisRefusedAtAccept(t *testing.T) {
 	}
 }
 
+// TestGRPCTLSClientClose: grpc-go over TLS (1.3 and 1.2) to the lab's
+// Go server, 60 healthy calls. Closing its channel, grpc-go sends a
+// GOAWAY and its close_notify and closes the socket with the server's
+// last frames unread: its kernel resets most of the connections. Those
+// resets are the client's own close, not failures: no event. Real
+// traffic from testdata/lab.
+func TestGRPCTLSClientClose(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/grpc-tls-client-close.pcap", workers, nil)
+		for _, e := range events {
+			t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+		}
+		rst := 0
+		for _, f := range flows {
+			if f.str("end_reason") == "rst_orig" {
+				rst++
+			}
+		}
+		if len(flows) != 60 || rst < 30 {
+			t.Errorf("workers %d: %d flows, %d reset by the client; want 60 and most", workers, len(flows), rst)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
