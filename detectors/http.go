@@ -665,17 +665,26 @@ func statusLine(b []byte) int {
 	return int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
 }
 
-// proxyRefusal returns 403 or 407 when b answers c's CONNECT with one: a
-// forward proxy refused the tunnel (its egress rules, or credentials).
+// proxyRefusal returns 403 or 407 when b answers c's CONNECT, or a
+// request in absolute form (GET http://host/... through HTTP_PROXY),
+// with one: a forward proxy refused the tunnel or the request (its egress
+// rules, or credentials).
 func (e *Engine) proxyRefusal(c *flowtable.Conn, b []byte) int {
 	code := statusLine(b)
 	if code != 403 && code != 407 {
 		return 0
 	}
-	if req, _, _ := e.reqs.get(c); !bytes.HasPrefix(req, []byte("CONNECT ")) {
+	if req, _, _ := e.reqs.get(c); !bytes.HasPrefix(req, []byte("CONNECT ")) && !proxyForm(req) {
 		return 0
 	}
 	return code
+}
+
+// proxyForm reports whether a request line's target is in absolute form,
+// as clients send it to a forward proxy for plain HTTP.
+func proxyForm(req []byte) bool {
+	_, uri, _ := splitRequestLine(req)
+	return len(uri) > 7 && (string(uri[:7]) == "http://" || string(uri[:7]) == "HTTP://")
 }
 
 // plainToTLSSays are what servers answer, with a 400, to plain HTTP on
@@ -857,6 +866,12 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 	if l := e.reqs.of(c); l != nil && e.slow > 0 && ts-l.last >= e.slow && c.Size(1)-uint64(len(status)) == l.srv {
 		d.waited = ts - l.last
 	}
+	if (code == 403 || code == 407) && proxyForm(req) {
+		d.proxy, d.hint = true, "the forward proxy refused to forward the request to that destination: its access rules (an egress allow-list) do not permit it"
+		if code == 407 {
+			d.hint = "the forward proxy requires authentication: the client sent no valid Proxy-Authorization (check the credentials in its proxy settings, e.g. HTTP_PROXY)"
+		}
+	}
 	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, d)
 }
 
@@ -909,6 +924,7 @@ type errDetail struct {
 	// hint replaces serverErrorHint's when the answer says the client
 	// spoke the wrong protocol; the event's side is then the client.
 	hint   string
+	proxy  bool  // with hint: a forward proxy refused a plain request (side server)
 	ws     bool  // the answer refused a WebSocket upgrade (hint says why; side server)
 	waited int64 // the answer came this long after its request (set when that is slow)
 }
@@ -1171,7 +1187,7 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 		b.B = append(b.B, `\"`...)
 	}
 	b.B = append(b.B, ": "...)
-	if d.ws {
+	if d.ws || d.proxy {
 		b.B = append(b.B, d.hint...)
 		b.B = appendSide(b.B, "server")
 	} else if d.hint != "" {

@@ -2467,6 +2467,29 @@ func TestGRPCTLSClientClose(t *testing.T) {
 	}
 }
 
+// TestForwardProxyPlainHTTP: a forward proxy refusing plain HTTP
+// requests (absolute form, through HTTP_PROXY) by its allow-list (403)
+// or for missing credentials (407), to curl, Python and wget; the
+// requests it forwards are healthy. Real traffic from testdata/lab.
+func TestForwardProxyPlainHTTP(t *testing.T) {
+	want := "403 3128 http://198.51.100.7/api|403 3128 http://example.invalid/|403 3128 http://example.invalid/api|403 3128 http://example.invalid/x|407 3129 http://198.18.0.1/|407 3129 http://198.18.0.1/index.html"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/forward-proxy-plain-http.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			h, _ := e["http"].(map[string]any)
+			if e.str("note") != "HTTP_SERVER_ERROR" || e.str("side") != "server" || !strings.Contains(e.str("msg"), "the forward proxy") {
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+			got = append(got, fmt.Sprintf("%v %v %v", h["status_code"], e.num("id.resp_p"), h["uri"]))
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %s, want %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;

@@ -55,7 +55,8 @@
 #         tickets); /hang/... sends nothing for 60 s, /slow answers after 1.5 s
 #   7444  TLS 1.3 asking for a client certificate and closing without an
 #         alert when none comes, as Java servers do (dlltlab mtls-quiet-server)
-#   3128  a forward proxy for CONNECT (HTTPS_PROXY) with an egress allow-list: lab
+#   3128  a forward proxy for CONNECT (HTTPS_PROXY) and plain HTTP in absolute form
+#         (HTTP_PROXY, one request a connection) with an egress allow-list: lab
 #         addresses only (others 403, names too); 3129 the same, requiring
 #         Proxy-Authorization lab:secret (407)
 #   5432  PostgreSQL with TLS (ssl = on, the CA-signed certificate); pg_hba.conf

@@ -518,7 +518,8 @@ func reuseGet(addr, wait string) error {
 	return nil
 }
 
-// connectProxy is a forward proxy for CONNECT only, with an egress
+// connectProxy is a forward proxy for CONNECT and plain HTTP requests in
+// absolute form (one per connection), with an egress
 // allow-list as such proxies have: targets outside 198.18.0.0/15 and
 // fd00:198:18::/48 (and names) get 403, a missing or wrong
 // Proxy-Authorization 407 when auth is set; otherwise it dials the
@@ -534,13 +535,22 @@ func connectProxy(addr, auth string) error {
 		if err != nil {
 			return
 		}
-		if req.Method != "CONNECT" {
+		if req.Method != "CONNECT" && !req.URL.IsAbs() {
 			c.Write([]byte("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"))
 			return
 		}
 		if auth != "" && req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte(auth)) {
 			c.Write([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"lab\"\r\nContent-Length: 0\r\n\r\n"))
 			return
+		}
+		if req.Method != "CONNECT" {
+			// Plain HTTP through the proxy (HTTP_PROXY): the request's
+			// target is in absolute form; one request per connection.
+			host := req.URL.Host
+			if req.URL.Port() == "" {
+				host = net.JoinHostPort(req.URL.Hostname(), "80")
+			}
+			req.Host = host
 		}
 		target, err := netip.ParseAddrPort(req.Host)
 		ok := false
@@ -558,6 +568,15 @@ func connectProxy(addr, auth string) error {
 		}
 		defer up.Close()
 		c.SetReadDeadline(time.Time{})
+		if req.Method != "CONNECT" {
+			req.Header.Del("Proxy-Authorization")
+			req.Header.Set("Connection", "close")
+			req.Close = true
+			if req.Write(up) == nil {
+				io.Copy(c, up)
+			}
+			return
+		}
 		c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
 		done := make(chan struct{}, 2)
 		go func() { io.Copy(up, r); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
