@@ -743,22 +743,11 @@ func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, t
 	b.B = append(b.B, "server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " answered "...)
-	if len(method) > 0 {
-		b.B = appendRequest(b.B, method, uri)
-		b.B = append(b.B, " from "...)
-	} else {
-		b.B = append(b.B, "a request of "...)
-	}
-	b.B = append(b.B, "client "...)
-	b.B = c.Orig().AppendTo(b.B)
+	b.B = appendRequestOf(b.B, c, method, uri)
 	b.B = append(b.B, " only "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " after the request, with "...)
-	b.B = appendUint(b.B, uint64(code))
-	if reason := cut(statusReason(p.Payload), 64); len(reason) > 0 {
-		b.B = append(b.B, ' ')
-		b.B = appendText(b.B, reason)
-	}
+	b.B = appendStatus(b.B, code, cut(statusReason(p.Payload), 64))
 	b.B = append(b.B, ": the client waited that long for the first byte; the server, or an upstream behind it, was slow (a slow query or dependency, CPU throttling, a full worker pool or connection pool); a client with a shorter timeout would have given up"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"http":{`...)
@@ -769,6 +758,29 @@ func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, t
 	b.B = append(b.B, `,"waited_ms":`...)
 	b.B = jsonw.Millis(b.B, waited)
 	e.eventEndPcap(b, fs)
+}
+
+// appendRequestOf writes "METHOD URI from client ADDR", or "a request of
+// client ADDR" when the request is not known.
+func appendRequestOf(dst []byte, c *flowtable.Conn, method, uri []byte) []byte {
+	if len(method) > 0 {
+		dst = appendRequest(dst, method, uri)
+		dst = append(dst, " from "...)
+	} else {
+		dst = append(dst, "a request of "...)
+	}
+	dst = append(dst, "client "...)
+	return c.Orig().AppendTo(dst)
+}
+
+// appendStatus writes a status code and its reason phrase.
+func appendStatus(dst []byte, code int, reason []byte) []byte {
+	dst = appendUint(dst, uint64(code))
+	if len(reason) > 0 {
+		dst = append(dst, ' ')
+		dst = appendText(dst, reason)
+	}
+	return dst
 }
 
 // wsRefused returns the status of b, the start of an answer to c's last
@@ -806,15 +818,11 @@ func wsRefusedHint(code int) string {
 
 // wsRefusal reports a WebSocket upgrade answered with code.
 func (e *Engine) wsRefusal(c *flowtable.Conn, fs *flowState, status []byte, code int, ts int64) {
-	reason := status[13:]
-	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
-		reason = reason[:i]
-	}
 	req, _, _ := e.reqs.get(c)
 	method, uri, _ := splitRequestLine(req)
 	d := answerDetail(status, code)
 	d.hint, d.ws = wsRefusedHint(code), true
-	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, d)
+	e.serverErrorEvent(c, fs, method, uri, code, statusReason(status), "", ts, d)
 }
 
 // serverErrorHint says what a 5xx status usually means.
@@ -850,10 +858,6 @@ func serverErrorHint(code int) string {
 
 // serverError reports the first 5xx response of an HTTP/1.x connection.
 func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, code int, ts int64) {
-	reason := status[13:]
-	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
-		reason = reason[:i]
-	}
 	req, _, _ := e.reqs.get(c)
 	method, uri, _ := splitRequestLine(req)
 	d := answerDetail(status, code)
@@ -872,7 +876,7 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 			d.hint = "the forward proxy requires authentication: the client sent no valid Proxy-Authorization (check the credentials in its proxy settings, e.g. HTTP_PROXY)"
 		}
 	}
-	e.serverErrorEvent(c, fs, method, uri, code, reason, "", ts, d)
+	e.serverErrorEvent(c, fs, method, uri, code, statusReason(status), "", ts, d)
 }
 
 // h2PrefaceRefused reports the HTTP/1.x answer of a server to an HTTP/2
@@ -880,10 +884,6 @@ func (e *Engine) serverError(c *flowtable.Conn, fs *flowState, status []byte, co
 // frame header looked like an HTTP/1.1 header", grpc-js's "Protocol
 // error", curl's "Weird server reply".
 func (e *Engine) h2PrefaceRefused(c *flowtable.Conn, fs *flowState, status []byte, code int, ts int64) {
-	reason := status[13:]
-	if i := bytes.IndexAny(reason, "\r\n"); i >= 0 {
-		reason = reason[:i]
-	}
 	if h := e.httpOf(fs); h != nil && h.h2c != nil {
 		h.h2c.h1Answer = true
 	}
@@ -895,7 +895,7 @@ func (e *Engine) h2PrefaceRefused(c *flowtable.Conn, fs *flowState, status []byt
 			d.said = line
 		}
 	}
-	e.serverErrorEvent(c, fs, []byte("PRI"), []byte("*"), code, reason, "", ts, d)
+	e.serverErrorEvent(c, fs, []byte("PRI"), []byte("*"), code, statusReason(status), "", ts, d)
 }
 
 // plainToTLSLine returns the line of a plainToTLS answer that says so.
@@ -1146,20 +1146,9 @@ func (e *Engine) serverErrorEvent(c *flowtable.Conn, fs *flowState, method, uri 
 	if d.ws {
 		b.B = append(b.B, "the WebSocket upgrade "...)
 	}
-	if len(method) > 0 {
-		b.B = appendRequest(b.B, method, uri)
-		b.B = append(b.B, " from "...)
-	} else {
-		b.B = append(b.B, "a request of "...)
-	}
-	b.B = append(b.B, "client "...)
-	b.B = c.Orig().AppendTo(b.B)
+	b.B = appendRequestOf(b.B, c, method, uri)
 	b.B = append(b.B, " with "...)
-	b.B = appendUint(b.B, uint64(code))
-	if len(reason) > 0 {
-		b.B = append(b.B, ' ')
-		b.B = appendText(b.B, reason)
-	}
+	b.B = appendStatus(b.B, code, reason)
 	if version == "HTTP/2" {
 		b.B = append(b.B, " over HTTP/2 (h2c)"...)
 	}
