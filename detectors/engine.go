@@ -805,7 +805,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// So does NATS: INFO {...}.
 		fs.service = svcNATS
 		e.newDB(fs, svcNATS)
-	} else if fs.service == svcNone && side == 1 && c.E[1].Pkts() <= 4 && c.Size(1) == uint64(len(p.Payload)) && redisRefusal(p.Payload) {
+	} else if fs.service == svcNone && side == 1 && c.E[1].Pkts() <= 4 && redisRefusal(p.Payload) && c.Size(1) == uint64(len(p.Payload)) {
 		// Redis refuses a client as it accepts it, without reading it
 		// (redis-benchmark's inline PING may have come first):
 		// maxclients reached, or protected mode.
@@ -886,24 +886,14 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		} else if side == 0 {
 			e.reqs.more(c, ts)
 		} else {
-			if e.slow > 0 {
-				e.slowCheck(c, fs, p, ts)
+			// An answer's start: its status line, read once here.
+			code := statusLine(p.Payload)
+			if e.slow > 0 && code >= 200 {
+				e.slowCheck(c, fs, p, code, ts)
 			}
 			e.response(c, p, ts)
-		}
-		if side == 1 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
-			if h := e.httpOf(fs); h != nil && h.h2c != nil && h.h2c.d[1].got == uint64(len(p.Payload)) && statusLine(p.Payload) != 0 {
-				// The server's first bytes: an HTTP/1.x answer to the
-				// HTTP/2 connection preface.
-				e.h2PrefaceRefused(c, fs, p.Payload, statusLine(p.Payload), ts)
-			} else if code := serverErrorStatus(p.Payload); code != 0 {
-				e.serverError(c, fs, p.Payload, code, ts)
-			} else if code := e.proxyRefusal(c, p.Payload); code != 0 {
-				e.serverError(c, fs, p.Payload, code, ts)
-			} else if code := plainToTLS(p.Payload); code != 0 {
-				e.serverError(c, fs, p.Payload, code, ts)
-			} else if code := e.wsRefused(c, p.Payload); code != 0 {
-				e.wsRefusal(c, fs, p.Payload, code, ts)
+			if code != 0 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
+				e.errorAnswer(c, fs, p.Payload, code, ts)
 			}
 		}
 	}

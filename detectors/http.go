@@ -645,14 +645,41 @@ func appendNoResponseFields(dst, method, uri []byte, version string, waited int6
 // serverErrorStatus returns the status code of a 5xx HTTP/1.x status line
 // at the start of b, or 0.
 func serverErrorStatus(b []byte) int {
-	switch code := statusLine(b); {
-	case code >= 500 || code == 429 || code == 413 || code == 414 || code == 431:
-		return code
-	case code == 400 && (bytes.Contains(b, []byte("Header Or Cookie Too Large")) || bytes.Contains(b, []byte("Header Fields Too Large"))):
-		// nginx answers 400, not 431, to a header over its buffers.
+	if code := statusLine(b); errorStatus(code, b) {
 		return code
 	}
 	return 0
+}
+
+// errorStatus reports whether code, the status of the answer starting b,
+// is reported as HTTP_SERVER_ERROR on its own: a 5xx, a rate limit or a
+// request over a limit.
+func errorStatus(code int, b []byte) bool {
+	switch {
+	case code >= 500 || code == 429 || code == 413 || code == 414 || code == 431:
+		return true
+	case code == 400 && (bytes.Contains(b, []byte("Header Or Cookie Too Large")) || bytes.Contains(b, []byte("Header Fields Too Large"))):
+		// nginx answers 400, not 431, to a header over its buffers.
+		return true
+	}
+	return false
+}
+
+// errorAnswer reports the start of an answer, code its status, that
+// says something failed: an HTTP/1.x answer to an HTTP/2 preface, a
+// 5xx or a limit, a forward proxy's refusal, a TLS port's 400 to plain
+// HTTP, a refused WebSocket upgrade.
+func (e *Engine) errorAnswer(c *flowtable.Conn, fs *flowState, b []byte, code int, ts int64) {
+	switch h := e.httpOf(fs); {
+	case h != nil && h.h2c != nil && h.h2c.d[1].got == uint64(len(b)):
+		// The server's first bytes: an HTTP/1.x answer to the HTTP/2
+		// connection preface.
+		e.h2PrefaceRefused(c, fs, b, code, ts)
+	case errorStatus(code, b) || e.proxyRefusal(c, code) || code == 400 && plainToTLS(b):
+		e.serverError(c, fs, b, code, ts)
+	case e.wsRefused(c, code):
+		e.wsRefusal(c, fs, b, code, ts)
+	}
 }
 
 // statusLine returns the status code of an HTTP/1.x status line at the
@@ -665,19 +692,16 @@ func statusLine(b []byte) int {
 	return int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
 }
 
-// proxyRefusal returns 403 or 407 when b answers c's CONNECT, or a
-// request in absolute form (GET http://host/... through HTTP_PROXY),
-// with one: a forward proxy refused the tunnel or the request (its egress
-// rules, or credentials).
-func (e *Engine) proxyRefusal(c *flowtable.Conn, b []byte) int {
-	code := statusLine(b)
+// proxyRefusal reports whether code is a 403 or 407 answering c's
+// CONNECT, or a request in absolute form (GET http://host/... through
+// HTTP_PROXY): a forward proxy refused the tunnel or the request (its
+// egress rules, or credentials).
+func (e *Engine) proxyRefusal(c *flowtable.Conn, code int) bool {
 	if code != 403 && code != 407 {
-		return 0
+		return false
 	}
-	if req, _, _ := e.reqs.get(c); !bytes.HasPrefix(req, []byte("CONNECT ")) && !proxyForm(req) {
-		return 0
-	}
-	return code
+	req, _, _ := e.reqs.get(c)
+	return bytes.HasPrefix(req, []byte("CONNECT ")) || proxyForm(req)
 }
 
 // proxyForm reports whether a request line's target is in absolute form,
@@ -697,18 +721,15 @@ var plainToTLSSays = [...]string{
 	"combination of host and port requires TLS",
 }
 
-// plainToTLS returns 400 when b is a 400 answer saying the request was
+// plainToTLS reports whether b, a 400 answer, says the request was
 // plain HTTP sent to a TLS port.
-func plainToTLS(b []byte) int {
-	if statusLine(b) != 400 {
-		return 0
-	}
+func plainToTLS(b []byte) bool {
 	for _, s := range plainToTLSSays {
 		if bytes.Contains(b, []byte(s)) {
-			return 400
+			return true
 		}
 	}
-	return 0
+	return false
 }
 
 // slowCheck reports, as HTTP_SLOW_RESPONSE, the start of an answer that
@@ -719,11 +740,7 @@ func plainToTLS(b []byte) int {
 // reported unanswered, nor for answers reported as errors (their msg
 // gives the wait). Plaintext HTTP/1.x only: inside TLS the URI that
 // tells a long-poll is hidden.
-func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, ts int64) {
-	code := statusLine(p.Payload)
-	if code < 200 {
-		return
-	}
+func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, code int, ts int64) {
 	l := e.reqs.of(c)
 	if l == nil || l.tls || l.sse || l.ws || c.Size(1)-uint64(len(p.Payload)) != l.srv {
 		return // not the first bytes of the answer to the last request
@@ -733,7 +750,7 @@ func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, t
 		return
 	}
 	method, uri, _ := splitRequestLine(l.line[:l.n])
-	if isLongPoll(uri) || serverErrorStatus(p.Payload) != 0 {
+	if isLongPoll(uri) || errorStatus(code, p.Payload) {
 		return
 	}
 	b := e.problemEvent(c, fs, NoteHTTPSlowResponse, ts)
@@ -783,19 +800,15 @@ func appendStatus(dst []byte, code int, reason []byte) []byte {
 	return dst
 }
 
-// wsRefused returns the status of b, the start of an answer to c's last
-// request, when that request asked to upgrade to WebSocket and the
-// answer is not 101 Switching Protocols (nor a 5xx or a limit, which
-// serverErrorStatus reports); 0 otherwise.
-func (e *Engine) wsRefused(c *flowtable.Conn, b []byte) int {
-	code := statusLine(b)
+// wsRefused reports whether code, the status of an answer to c's last
+// request, refuses the WebSocket upgrade that request asked for: not 101
+// Switching Protocols (nor a 5xx or a limit, which errorStatus reports).
+func (e *Engine) wsRefused(c *flowtable.Conn, code int) bool {
 	if code < 200 || code >= 500 {
-		return 0
+		return false
 	}
-	if l := e.reqs.of(c); l == nil || !l.ws {
-		return 0
-	}
-	return code
+	l := e.reqs.of(c)
+	return l != nil && l.ws
 }
 
 // wsRefusedHint says why a server answers a WebSocket upgrade with code.

@@ -18,23 +18,28 @@ import (
 
 // checkMismatch looks at the first bytes of side of c.
 func (e *Engine) checkMismatch(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
-	if c.Size(side) != uint64(len(p.Payload)) {
-		return // not this side's first bytes
-	}
 	b := p.Payload
+	// The cheap tests first: this runs on every connection's first
+	// segments.
 	switch {
-	case side == 0 && (fs.service == svcMySQL || fs.service == svcNATS) && isHTTPRequest(b) && bytes.Contains(firstLine(b), []byte(" HTTP/1.")):
+	case side == 0 && (fs.service == svcMySQL || fs.service == svcNATS) && isHTTPRequest(b) && bytes.Contains(firstLine(b), []byte(" HTTP/1.")) && e.firstBytes(c, side, b):
 		// The server greeted first, as MySQL and NATS servers do.
 		e.protocolMismatch(c, fs, "http", svcNames[fs.service], b, nil, ts)
-	case side == 1 && fs.service == svcHTTP && c.Size(0) > 0 && !e.h2Client(fs) && len(b) >= 5 && string(b[:5]) != "HTTP/":
+	case side == 1 && fs.service == svcHTTP && len(b) >= 5 && string(b[:5]) != "HTTP/" && e.firstBytes(c, side, b) && c.Size(0) > 0 && !e.h2Client(fs):
 		if k := serverKind(b); k != "text" || b[0] != '<' && b[0] > ' ' {
 			// (A body without a status line, HTML, is an HTTP/0.9-style
 			// answer from an HTTP server.)
 			e.protocolMismatch(c, fs, "http", k, nil, b, ts)
 		}
-	case side == 1 && (fs.service == svcPostgres || fs.service == svcRedis || fs.service == svcAMQP) && bytes.HasPrefix(b, []byte("HTTP/1.")):
+	case side == 1 && (fs.service == svcPostgres || fs.service == svcRedis || fs.service == svcAMQP) && bytes.HasPrefix(b, []byte("HTTP/1.")) && e.firstBytes(c, side, b):
 		e.protocolMismatch(c, fs, svcNames[fs.service], "http", nil, b, ts)
 	}
+}
+
+// firstBytes reports whether b, a segment of side, holds that side's
+// first bytes.
+func (e *Engine) firstBytes(c *flowtable.Conn, side int, b []byte) bool {
+	return c.Size(side) == uint64(len(b))
 }
 
 // h2Client reports whether fs's client spoke HTTP/2 with prior knowledge.
