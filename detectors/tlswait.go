@@ -215,7 +215,8 @@ func (r *reqCache) tlsBye(c *flowtable.Conn, ts int64) {
 }
 
 // closedAnswered reports whether c's TLS client, its last request
-// answered, sent an alert (its close_notify) within byeGap before ts:
+// answered by then, sent an alert (its close_notify) within byeGap
+// before ts:
 // it closed the connection on purpose, and a reset from it then only
 // says server bytes were still unread (grpc-go's Close, with the
 // server's last frames in flight). A last record sent right before the
@@ -223,8 +224,11 @@ func (r *reqCache) tlsBye(c *flowtable.Conn, ts int64) {
 // request waiting for an answer.
 func (r *reqCache) closedAnswered(c *flowtable.Conn, ts int64) bool {
 	l := r.any(c)
+	// bye is set when the alert came with the request unanswered; what
+	// the server sent after the alert (Go's net/http answers a
+	// close_notify) does not count.
 	return l != nil && l.tls && l.alert != 0 && ts-l.alert < byeGap &&
-		(!l.silent(c.Size(1)) || l.alert-l.last < goodbyeGap)
+		(l.bye == 0 || l.alert-l.last < goodbyeGap)
 }
 
 // goodbyeGap bounds the time from a client's last record to its

@@ -2490,6 +2490,27 @@ func TestForwardProxyPlainHTTP(t *testing.T) {
 	}
 }
 
+// TestTLSNoResponseClientReset: curl -m 2 over TLS 1.3 to the lab's Go
+// server, a first request answered and a second whose handler hangs:
+// at its timeout curl sends its close_notify, Go's net/http answers it
+// (an empty answer, its own close_notify, FIN) and curl's kernel resets
+// the connection. The client gave up on an unanswered request: not the
+// ordinary close of TestGRPCTLSClientClose, whatever the server sent
+// after the alert. Real traffic from testdata/lab (port 7443 only).
+func TestTLSNoResponseClientReset(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tls-no-response-client-reset.pcap", workers, nil)
+		if len(events) != 3 {
+			t.Fatalf("workers %d: %d events, want 3", workers, len(events))
+		}
+		for _, e := range events {
+			if e.str("note") != "TLS_NO_RESPONSE" || !strings.Contains(e.str("msg"), "gave up on its request") {
+				t.Errorf("workers %d: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+		}
+	}
+}
+
 // TestGRPCJS: Node's grpc-js (HTTP/2 from Node's nghttp2, its own HPACK
 // choices) against the lab's grpc-go server and nginx's grpc_pass. Its
 // statuses are read as grpc-go's are; its deadline is its grpc-timeout;
