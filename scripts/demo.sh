@@ -81,6 +81,7 @@ try "grpc-go client calls a method the server does not have (UNIMPLEMENTED)" "$(
 try "grpc-go client with a 1.5 s deadline; the server leaves the call hanging" "$(dirname "$LAB")/grpcpeer" slow 198.18.0.1:50051 1.5s
 try "curl over h2c to nginx, which answers 503 (HPACK-coded status)" curl -sS -o /dev/null -w 'HTTP/%{http_version} %{http_code}' --http2-prior-knowledge http://198.18.0.1:8080/unavailable
 try "curl through nginx to an upstream that is down (502)" curl -sS -o /dev/null -w 'HTTP %{http_code}' http://198.18.0.1/upstream-down/api
+try "curl to a Go service that answers after 4 s (slow, but answered: the \"hangs sometimes\")" curl -sS -o /dev/null -w 'HTTP %{http_code} after %{time_starttransfer} s' http://198.18.0.1:7003/slow/orders
 try "curl to a Go service whose own database is down (503, its error in plain text)" curl -sS -o /dev/null -w 'HTTP %{http_code}' http://198.18.0.1:7003/dependency-down
 try "curl fetches two URLs nginx rate-limits to 1 request/s (limit_req: 429 for the second)" curl -sS -o /dev/null -o /dev/null -w 'HTTP %{http_code} ' http://198.18.0.1/limited/a http://198.18.0.1/limited/b
 try "curl without a client certificate to a server that requires one and closes without an alert (as Java servers do)" curl -sS -o /dev/null --cacert "$C/ca.pem" --resolve api.demo.test:7444:198.18.0.1 https://api.demo.test:7444/

@@ -47,7 +47,8 @@
 #   7001  a server that reads nothing for 2 s after accepting (zero window)
 #   7002  a server that accepts and never reads or answers (a hung application)
 #   7003  a Go net/http server whose answers break off (/cut/, /cut-chunked)
-#         or stall (/stall/) in the middle of their body; /whole and
+#         or stall (/stall/) in the middle of their body, or come after 4 s
+#         (/slow/: slow, but answered); /whole and
 #         /chunked are complete; URLs with "big" in them get ~5 KB of
 #         header, sent in two segments; /dependency-down answers 503 with
 #         Go's http.Error, its own dependency refused (dlltlab partial-server)

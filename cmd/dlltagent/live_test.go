@@ -182,6 +182,7 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"nginx over TLS 1.3 (two session tickets after curl's request) in front of a hanging upstream; curl -m 2 gives up", []string{"curl", "-sS", "-m", "2", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(9545), "https://api.demo.test:9545/upstream-hang/z"}, "TLS_NO_RESPONSE", "server", 9545},
 		{"nginx requiring a client certificate answers 400 inside TLS: no event (end_flows: client_certificate none)", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(9543), "https://api.demo.test:9543/"}, "", "", 9543},
 		{"a slow HTTPS answer that comes (1.5 s): not a hang", []string{"curl", "-sS", "-o", "/dev/null", "--cacert", c + "/ca.pem", "--resolve", res(7443), "https://api.demo.test:7443/slow"}, "", "", 7443},
+		{"a Go service answers after 4 s (slow, but answered)", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7003/slow/orders"}, "HTTP_SLOW_RESPONSE", "server", 7003},
 		{"a Go server aborts the second request of a keep-alive connection after 1.5 s (curl: Empty reply)", []string{"curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "http://198.18.0.1:7003/", "http://198.18.0.1:7003/abort"}, "HTTP_EMPTY_REPLY", "server", 7003},
 		{"", nil, "HTTP_EMPTY_REPLY", "server", 7003}, // curl retries it on a fresh connection
 		{"a complete chunked answer, then the server closes: not truncated", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7003/chunked"}, "", "", 7003},

@@ -271,6 +271,7 @@ func silentServer(addr string) error {
 //	/hang/...     nothing at all for 60 s (an application stuck on a
 //	              lock or an upstream), then a short answer
 //	/slow         a short answer after 1.5 s
+//	/slow/...     a short answer after 4 s (a slow query: answered, late)
 //	/abort        nothing for 1.5 s, then the connection is closed without
 //	              an answer (a handler that fails and aborts)
 //	anything else a short answer, keep-alive
@@ -344,6 +345,10 @@ func partialServer(addr, certDir string) error {
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(1500 * time.Millisecond)
+		io.WriteString(w, "slow\n")
+	})
+	mux.HandleFunc("/slow/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(4 * time.Second)
 		io.WriteString(w, "slow\n")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
