@@ -811,7 +811,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// maxclients reached, or protected mode.
 		fs.service = svcRedis
 		e.newDB(fs, svcRedis)
-	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && len(p.Payload) >= 5 && !tlsRecordHeader(p.Payload) {
+	} else if fs.service == svcNone && side == 1 && !c.Midstream && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && len(p.Payload) >= 5 && !tlsRecordHeader(p.Payload) {
 		fs.service = [...]uint8{svcSrvOther, svcSrvOther, svcSrvText, svcSrvH2, svcSrvOther}[plainKind(p.Payload[:5])]
 	} else if (fs.service == svcPostgres || fs.service == svcMySQL) && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {
 		// The server answered the SSLRequest with 'S' (PostgreSQL), or
@@ -826,7 +826,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		fs.service = svcSSL
 		e.newTLS(fs)
 	}
-	if e.q(fs).events&(1<<NoteProtocolMismatch) == 0 && c.E[side].Pkts() <= 8 {
+	if e.q(fs).events&(1<<NoteProtocolMismatch) == 0 && c.E[side].Pkts() <= 8 && !c.Midstream {
+		// (A capture that began inside a connection shows no first bytes.)
 		e.checkMismatch(c, fs, p, side, ts)
 	}
 	if fs.service == svcSSL && len(e.dbTLS) > 0 {
