@@ -72,6 +72,13 @@ var mismatchSays = map[string]string{
 	"amqp":       "in HTTP: the port serves HTTP, not AMQP",
 }
 
+// mismatchClients names what a database or broker client spoke.
+var mismatchClients = map[string]string{
+	"postgresql": "PostgreSQL (its startup message)",
+	"redis":      "Redis (RESP)",
+	"amqp":       "AMQP (its protocol header)",
+}
+
 // protocolMismatch reports that c's client spoke client (its first bytes
 // in req, when HTTP) and its server answered, or greeted, as server
 // (its first bytes in srv, when known).
@@ -94,7 +101,7 @@ func (e *Engine) protocolMismatch(c *flowtable.Conn, fs *flowState, client, serv
 		}
 	} else {
 		b.B = append(b.B, " spoke "...)
-		b.B = append(b.B, map[string]string{"postgresql": "PostgreSQL (its startup message)", "redis": "Redis (RESP)", "amqp": "AMQP (its protocol header)"}[client]...)
+		b.B = append(b.B, mismatchClients[client]...)
 	}
 	b.B = append(b.B, " to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())

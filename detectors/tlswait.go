@@ -216,11 +216,10 @@ func (r *reqCache) tlsBye(c *flowtable.Conn, ts int64) {
 
 // closedAnswered reports whether c's TLS client, its last request
 // answered by then, sent an alert (its close_notify) within byeGap
-// before ts:
-// it closed the connection on purpose, and a reset from it then only
-// says server bytes were still unread (grpc-go's Close, with the
-// server's last frames in flight). A last record sent right before the
-// client's own close_notify is its goodbye (HTTP/2's GOAWAY), not a
+// before ts: it closed the connection on purpose, and a reset from it
+// then only says server bytes were still unread (grpc-go's Close, with
+// the server's last frames in flight). A last record sent right before
+// the client's own close_notify is its goodbye (HTTP/2's GOAWAY), not a
 // request waiting for an answer.
 func (r *reqCache) closedAnswered(c *flowtable.Conn, ts int64) bool {
 	l := r.any(c)
