@@ -2,13 +2,11 @@ package pipeline
 
 import (
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
 
 // TestDBLoginRefusedThenReset: libpq, refused inside TLS, closes at once;
@@ -19,32 +17,10 @@ import (
 // sessions whose client FIN is dropped (psql ending its session, the
 // server's close_notify unread: the live test saw it) are nothing.
 func TestDBLoginRefusedThenReset(t *testing.T) {
-	f, err := os.Open("../testdata/lab/db-postgres-errors.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "reset.pcap")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(out)
-	if err := w.WriteFileHeader(65536, r.LinkType()); err != nil {
-		t.Fatal(err)
-	}
-	if r.LinkType() != layers.LinkTypeEthernet {
-		t.Fatalf("link type %v", r.LinkType())
-	}
 	turned, dropped := 0, 0
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
+	path, ok := rewritePcap(t, "../testdata/lab/db-postgres-errors.pcap", 65536, func(link layers.LinkType, data []byte, _ *gopacket.CaptureInfo) ([]byte, bool) {
+		if link != layers.LinkTypeEthernet {
+			t.Fatalf("link type %v", link)
 		}
 		// IPv4 TCP from the client to 5432: ports 34322 and 34324.
 		if len(data) > 14+20+14 && binary.BigEndian.Uint16(data[12:]) == 0x0800 && data[23] == 6 {
@@ -54,17 +30,17 @@ func TestDBLoginRefusedThenReset(t *testing.T) {
 				tcp[13] = 0x04 // RST alone
 				turned++
 			} else if (src == 34322 || src == 34324) && dst == 5432 && tcp[13]&4 != 0 {
-				continue // the capture's own reset after the FIN: gone with it
+				return nil, false // the capture's own reset after the FIN: gone with it
 			} else if (src == 56534 || src == 50564) && dst == 5432 && tcp[13]&1 != 0 {
 				dropped++
-				continue // healthy sessions: their reset comes without a FIN
+				return nil, false // healthy sessions: their reset comes without a FIN
 			}
 		}
-		if err := w.WritePacket(ci, data); err != nil {
-			t.Fatal(err)
-		}
+		return data, true
+	})
+	if !ok {
+		t.Fatal("not a pcap file")
 	}
-	out.Close()
 	if turned != 2 || dropped != 2 {
 		t.Fatalf("%d FINs turned into resets, %d dropped, want 2 and 2", turned, dropped)
 	}
@@ -95,39 +71,17 @@ func TestSnaplenCut(t *testing.T) {
 	for _, name := range []string{"db-postgres-tls-clients.pcap", "db-postgres-errors.pcap", "tls-no-response.pcap", "wget-selfsigned-tls13-tls12.pcap", "nginx-mtls-required.pcap",
 		"tls-expired-certificate.pcap", "tls12-leaf-only-chain.pcap", "node-python-servers.pcap", "postgres-starttls.pcap", "tcp-proxy-upstream-down.pcap", "server-closes-at-accept.pcap"} {
 		in := "../testdata/lab/" + name
-		f, err := os.Open(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "cut.pcap")
-		out, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := pcapgo.NewWriter(out)
-		if err := w.WriteFileHeader(200, r.LinkType()); err != nil {
-			t.Fatal(err)
-		}
 		cut := 0
-		for {
-			data, ci, err := r.ReadPacketData()
-			if err != nil {
-				break
-			}
+		path, ok := rewritePcap(t, in, 200, func(_ layers.LinkType, data []byte, ci *gopacket.CaptureInfo) ([]byte, bool) {
 			if len(data) > 200 {
 				data, ci.CaptureLength = data[:200], 200
 				cut++
 			}
-			if err := w.WritePacket(ci, data); err != nil {
-				t.Fatal(err)
-			}
+			return data, true
+		})
+		if !ok {
+			t.Fatalf("%s: not a pcap file", name)
 		}
-		f.Close()
-		out.Close()
 		if cut == 0 {
 			t.Fatalf("%s: nothing to cut", name)
 		}

@@ -1,12 +1,12 @@
 package pipeline
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket/pcapgo"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 )
 
 // TestMidstreamNoFirstBytes: a capture that begins inside connections
@@ -43,38 +43,13 @@ func TestMidstreamNoFirstBytes(t *testing.T) {
 // false if it is not a pcap file or has no more than n packets.
 func cutHead(t *testing.T, path string, n int) (string, bool) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		return "", false // pcapng: left out
-	}
-	out := filepath.Join(t.TempDir(), "cut.pcap")
-	o, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	w := pcapgo.NewWriter(o)
-	if err := w.WriteFileHeader(r.Snaplen(), r.LinkType()); err != nil {
-		t.Fatal(err)
-	}
 	i, kept := 0, 0
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
+	out, ok := rewritePcap(t, path, 0, func(_ layers.LinkType, data []byte, _ *gopacket.CaptureInfo) ([]byte, bool) {
 		if i++; i <= n {
-			continue
-		}
-		if err := w.WritePacket(ci, data); err != nil {
-			t.Fatal(err)
+			return nil, false
 		}
 		kept++
-	}
-	return out, kept > 0
+		return data, true
+	})
+	return out, ok && kept > 0
 }
