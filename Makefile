@@ -45,6 +45,9 @@ fuzz:
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzH2Request -fuzztime $(FUZZTIME)
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzH2C -fuzztime $(FUZZTIME)
 	$(GO) test ./detectors -run '^$$' -fuzz FuzzDBStream -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzCertMessage -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzConversation -fuzztime $(FUZZTIME)
+	$(GO) test ./detectors -run '^$$' -fuzz FuzzHTTPResponse -fuzztime $(FUZZTIME)
 
 # The container image as a tarball (docker load / ctr import), built
 # without a Docker daemon.

@@ -107,11 +107,23 @@ func FuzzConversation(f *testing.F) {
 	bad := []byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nThe plain HTTP request was sent to HTTPS port")
 	f.Add(append(append([]byte{0x00, byte(len(preface))}, preface...), append([]byte{0x01, byte(len(bad))}, bad...)...))
 	f.Add(append(append([]byte{0x00, byte(len(get))}, get...), append([]byte{0x05, byte(len(bad))}, bad...)...))
+	pgStart := []byte{0, 0, 0, 8, 4, 210, 22, 47}
+	httpOK := []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	f.Add(append(append([]byte{3, 0x00, byte(len(pgStart))}, pgStart...), append([]byte{0x01, byte(len(httpOK))}, httpOK...)...))
+	greeting := []byte{10, 0, 0, 0, 10, '8', '.', '0', 0}
+	f.Add(append(append([]byte{4, 0x01, byte(len(greeting))}, greeting...), append([]byte{0x00, byte(len(get))}, get...)...))
 	flags := [...]string{"A", "A", "FA", "RA", "R", "A0", "PA", "F"}
 	var st Stats
 	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)
+	// The first byte picks the server's port: the rules that depend on
+	// the service (databases, brokers, gRPC, proxies) are reached too.
+	ports := [...]uint16{443, 80, 8080, 5432, 3306, 6379, 5672, 4222, 50051, 6432, 3128, 7443}
 	port := uint16(0)
 	f.Fuzz(func(t *testing.T, script []byte) {
+		sport := uint16(443)
+		if len(script)%2 == 1 {
+			sport, script = ports[int(script[0])%len(ports)], script[1:]
+		}
 		segs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}}
 		for len(script) >= 2 && len(segs) < 64 {
 			op, n := script[0], int(script[1])
@@ -125,7 +137,7 @@ func FuzzConversation(f *testing.F) {
 			script = script[n:]
 		}
 		port++
-		replayInto(t, e, 1024+port%60000, 443, segs)
+		replayInto(t, e, 1024+port%60000, sport, segs)
 	})
 }
 
