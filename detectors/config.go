@@ -5,6 +5,7 @@
 package detectors
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
@@ -29,6 +30,17 @@ type Config struct {
 	// Extra, if set, holds JSON members (",\"k8s.pod\":...") appended to
 	// every record; it can change while running (pod replaced).
 	Extra *atomic.Pointer[[]byte]
+
+	// Names, if set, names the ends of every record and event: its
+	// Lookup returns a JSON object for an address (in Kubernetes the
+	// pod, Service or node holding it), written as "k8s.orig" and
+	// "k8s.resp", or nil. Called on the workers: it must not block.
+	Names Namer
+}
+
+// Namer names addresses; see Config.Names.
+type Namer interface {
+	Lookup(a netip.Addr) []byte
 }
 
 // DefaultConfig returns the documented defaults.

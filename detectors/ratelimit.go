@@ -175,6 +175,12 @@ func (e *Engine) summary(en *rlEntry, text *nameText, ts int64) {
 	b.B = jsonw.Uint(b.B, uint64(en.supp))
 	b.B = append(b.B, `,"id.resp_h":`...)
 	b.B = jsonw.Addr(b.B, en.dst.Unmap())
+	if e.cfg.Names != nil {
+		if j := e.cfg.Names.Lookup(en.dst); j != nil {
+			b.B = append(b.B, `,"k8s.resp":`...)
+			b.B = append(b.B, j...)
+		}
+	}
 	if en.name != 0 && !text.cut {
 		b.B = append(b.B, `,"dns":{"query":"`...)
 		b.B = appendText(b.B, text.b[:text.n])

@@ -82,6 +82,7 @@ func (e *Engine) eventBuild(c *flowtable.Conn, note int, ts int64) *Buffer {
 	b.B = append(b.B, `{"ts":`...)
 	b.B = jsonw.Seconds(b.B, ts)
 	b.B = appendConnID(b.B, c)
+	b.B = e.appendNames(b.B, c.Orig(), c.Resp())
 	b.B = e.appendEncap(b.B, c, e.state(c))
 	b.B = append(b.B, `,"note":"`...)
 	b.B = append(b.B, noteNames[note]...)
@@ -152,7 +153,9 @@ func (e *Engine) eventStartTuple(t decode.Tuple, note int, ts int64) *Buffer {
 	b.B = jsonw.Uint(b.B, uint64(t.DstPort))
 	b.B = append(b.B, `,"proto":"`...)
 	b.B = append(b.B, protoName(t.Proto)...)
-	b.B = append(b.B, `","note":"`...)
+	b.B = append(b.B, '"')
+	b.B = e.appendNames(b.B, t.Src, t.Dst)
+	b.B = append(b.B, `,"note":"`...)
 	b.B = append(b.B, noteNames[note]...)
 	b.B = append(b.B, `","msg":"`...)
 	return b
@@ -217,6 +220,23 @@ func appendDurationWords(dst []byte, d int64) []byte {
 
 // appendText appends b escaped for the inside of a JSON string.
 func appendText(dst []byte, b []byte) []byte { return jsonw.Escaped(dst, b) }
+
+// appendNames adds what the two ends of a connection are, when
+// Config.Names knows them.
+func (e *Engine) appendNames(dst []byte, o, r netip.Addr) []byte {
+	if e.cfg.Names == nil {
+		return dst
+	}
+	if j := e.cfg.Names.Lookup(o); j != nil {
+		dst = append(dst, `,"k8s.orig":`...)
+		dst = append(dst, j...)
+	}
+	if j := e.cfg.Names.Lookup(r); j != nil {
+		dst = append(dst, `,"k8s.resp":`...)
+		dst = append(dst, j...)
+	}
+	return dst
+}
 
 func (e *Engine) appendExtra(dst []byte) []byte {
 	if e.cfg.Extra != nil {
@@ -348,6 +368,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 	d = append(d, `{"ts":`...)
 	d = jsonw.Seconds(d, c.First)
 	d = appendConnID(d, c)
+	d = e.appendNames(d, c.Orig(), c.Resp())
 	if svcNames[fs.service] != "" {
 		d = append(d, `,"service":"`...)
 		d = append(d, svcNames[fs.service]...)
