@@ -81,15 +81,38 @@ func TestFollowPod(t *testing.T) {
 	const owner = "7d2c1b0a-2222-4c3d-8e4f-00000000b001"
 	pod1 := makePod(t, c, ns, "bird-front-569df4d45f-r7csn", testNode, owner)
 
+	// What the pod talks to: a pod of another namespace (the lab's
+	// server host) and a Service's cluster IP (an address of the server
+	// host, standing in for kube-proxy's translation further on).
+	setPodIP(t, c, pod1, "198.18.0.2")
+	ensureNS(t, c, "follow-data")
+	setPodIP(t, c, makePod(t, c, "follow-data", "db-0", testNode, ""), "198.18.0.1")
+	makeService(t, c, "follow-data", "postgres", "198.18.128.10")
+
 	lab := startLab(t, "dltk8f", "dltk8f-pod2")
+	run(t, "ip", "-n", "dltk8f-srv", "addr", "add", "198.18.128.10/32", "dev", "eth0")
+	run(t, "ip", "-n", "dltk8f-pod", "route", "add", "198.18.128.0/24", "dev", "eth0")
 	fp1 := startFakePod(t, "dltk8f-pod", string(pod1.UID), false)
 	agent, errPath := startK8sAgent(t, c, lab, "-pod", ns+"/"+pod1.Name, "-workers", "1")
 	out := filepath.Join(lab, "out")
 	waitText(t, errPath, "capturing on", 10*time.Second)
+	waitText(t, errPath, "records name their ends", 10*time.Second)
 	events := filepath.Join(out, "netevents.jsonl")
 
 	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.0.1:81/").Run()
+	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.128.10:81/").Run()
 	waitText(t, events, `"k8s.pod":"`+pod1.Name+`"`, 15*time.Second)
+	waitText(t, events, `"k8s.resp":{"kind":"service","namespace":"follow-data","name":"postgres"}`, 15*time.Second)
+	for _, want := range []string{
+		`"k8s.orig":{"kind":"pod","namespace":"follow","name":"` + pod1.Name + `"}`,
+		`"k8s.resp":{"kind":"pod","namespace":"follow-data","name":"db-0"}`,
+	} {
+		waitText(t, events, want, 5*time.Second)
+	}
+	sum, err := exec.Command(agent.Path, "summary", out).CombinedOutput()
+	if err != nil || !strings.Contains(string(sum), "198.18.128.10 is Service follow-data/postgres") || !strings.Contains(string(sum), "198.18.0.1 is pod follow-data/db-0") {
+		t.Errorf("summary does not name the ends (%v):\n%s", err, sum)
+	}
 
 	// The pod is killed: its object goes, its process and network
 	// namespace with it (and the veth). Its owner starts a replacement on

@@ -101,7 +101,8 @@ func startCluster() (*cluster, error) {
 	os.WriteFile(filepath.Join(dir, "sa.key"), keyPEM, 0o600)
 	os.WriteFile(filepath.Join(dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600)
 	const token = "dlltagent-test-admin-token"
-	os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(token+",admin,admin,system:masters\n"), 0o600)
+	// A second user with no rights but what a test's Role grants it.
+	os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(token+",admin,admin,system:masters\n"+limitedToken+",limited,limited\n"), 0o600)
 
 	client, peer, secure := freePort(), freePort(), freePort()
 	etcd := exec.Command(filepath.Join(bin, "etcd"), "--name=default", "--data-dir="+filepath.Join(dir, "etcd"),
@@ -165,3 +166,5 @@ current-context: test
 }
 
 var _ = context.Background
+
+const limitedToken = "dlltagent-test-limited-token"

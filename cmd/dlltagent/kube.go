@@ -79,6 +79,9 @@ func podResolver(o *options, extra *atomic.Pointer[[]byte]) (func(context.Contex
 		return nil, err
 	}
 	f := &k8s.Follower{CS: cs, NS: ns, Name: name, Node: os.Getenv("NODE_NAME"), ProcRoot: o.procRoot}
+	if o.names {
+		o.cfg.Names = k8s.WatchNames(context.Background(), cs, ns, logStderr)
+	}
 	setExtra := func(pod string) {
 		b := []byte(`,"k8s.namespace":`)
 		b = jsonw.String(b, ns)
@@ -121,3 +124,6 @@ func podResolver(o *options, extra *atomic.Pointer[[]byte]) (func(context.Contex
 		return pipeline.Target{NetNS: t.NetNS, Note: note, Msg: msg, Alive: alive}, nil
 	}, nil
 }
+
+// logStderr prints one line of the agent's log.
+func logStderr(f string, a ...any) { fmt.Fprintf(os.Stderr, "dlltagent: "+f+"\n", a...) }

@@ -34,7 +34,7 @@ type options struct {
 	read, outDir, iface, netns, pod, debugAddr, profile, search string
 	kubeconfig, procRoot, selector, namespace                   string
 	workers, ringMB, pcapDiskMB, maxLogMB, keepLogs             int
-	quiet, showVersion                                          bool
+	quiet, showVersion, names                                   bool
 	statsInterval                                               time.Duration
 	cfg                                                         detectors.Config
 }
@@ -83,6 +83,7 @@ flags:
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "with -pod: kubeconfig `path` (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
 	fs.StringVar(&o.selector, "selector", "", "DaemonSet mode: capture every pod on this node ($NODE_NAME) matching these `labels`")
 	fs.StringVar(&o.namespace, "namespace", "", "with -selector: only pods of this namespace (default: all)")
+	fs.BoolVar(&o.names, "names", true, "with -pod/-selector: name each record's ends (k8s.orig, k8s.resp) from the pods, Services and nodes the API lists")
 	fs.StringVar(&o.procRoot, "proc-root", "/proc", "with -pod: where the node's processes are (the agent runs with hostPID)")
 	fs.IntVar(&o.workers, "workers", 0, "worker goroutines, flows sharded by a symmetric hash (0: the CPUs the agent may use, at most 4)")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not mirror records to standard output")

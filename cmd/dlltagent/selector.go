@@ -36,7 +36,10 @@ func runSelector(ctx context.Context, o *options, s *sink.Sink) error {
 	}
 	active := map[string]*capture{}
 	var wg sync.WaitGroup
-	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "dlltagent: "+f+"\n", a...) }
+	logf := logStderr
+	if o.names {
+		o.cfg.Names = k8s.WatchNames(ctx, cs, o.namespace, logf)
+	}
 	scan := func() {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -89,6 +89,35 @@ func tunnelWords(r rec) string {
 	return fmt.Sprintf(" (inside %s%s, %s -> %s)", strings.ToUpper(tr.s("type")), id, tr.s("outer_orig_h"), tr.s("outer_resp_h"))
 }
 
+// peerWords says what the ends of a connection are in Kubernetes, when the
+// record names them (k8s.orig, k8s.resp), leaving out the pod captured.
+func peerWords(r rec) string {
+	var parts []string
+	for _, end := range [...][2]string{{"k8s.resp", "id.resp_h"}, {"k8s.orig", "id.orig_h"}} {
+		o, ok := r[end[0]].(map[string]any)
+		if !ok {
+			continue
+		}
+		n := rec(o)
+		if n.s("kind") == "pod" && n.s("name") == r.s("k8s.pod") && n.s("namespace") == r.s("k8s.namespace") {
+			continue
+		}
+		kind := n.s("kind")
+		if kind == "service" {
+			kind = "Service"
+		}
+		name := n.s("name")
+		if ns := n.s("namespace"); ns != "" {
+			name = ns + "/" + name
+		}
+		parts = append(parts, r.s(end[1])+" is "+kind+" "+name)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
 func hostPort(r rec, h, p string) string {
 	a := r.s(h)
 	if strings.Contains(a, ":") {
@@ -178,7 +207,7 @@ func printGroups(w io.Writer, events []rec) {
 			fmt.Fprintf(w, "  ... %d more kinds\n", len(groups)-listGroups)
 			break
 		}
-		line := fmt.Sprintf("  %6d  %s  %s  %-23s %s%s", g.n, clock(g.start), clock(g.last), g.first.s("note"), g.first.s("msg"), tunnelWords(g.first))
+		line := fmt.Sprintf("  %6d  %s  %s  %-23s %s%s", g.n, clock(g.start), clock(g.last), g.first.s("note"), g.first.s("msg"), tunnelWords(g.first)+peerWords(g.first))
 		switch n := len(g.servers) - 1; {
 		case n == 1:
 			line += " (the same with 1 other server)"
@@ -218,7 +247,7 @@ func summarize(w io.Writer, dir string, all bool) error {
 		fmt.Fprintf(w, "Diagnoses (%d)\n", len(events))
 		for _, e := range events {
 			ts, _ := e.f("ts")
-			line := fmt.Sprintf("  %s  %-23s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e))
+			line := fmt.Sprintf("  %s  %-23s %s%s", clock(ts), e.s("note"), e.s("msg"), tunnelWords(e)+peerWords(e))
 			if p := e.s("pcap"); p != "" {
 				line += "  [" + p + "]"
 			}

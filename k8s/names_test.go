@@ -1,0 +1,171 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// setPodIP gives a pod object the address a kubelet would report.
+func setPodIP(t *testing.T, c *cluster, p *corev1.Pod, ip string) {
+	t.Helper()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.PodIP = ip
+	p.Status.PodIPs = []corev1.PodIP{{IP: ip}}
+	if _, err := c.cs.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func makeService(t *testing.T, c *cluster, ns, name, clusterIP string) {
+	t.Helper()
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.ServiceSpec{ClusterIP: clusterIP, Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Port: 5432}}},
+	}
+	if _, err := c.cs.CoreV1().Services(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logLines collects what WatchNames says.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logf(f string, a ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf(f, a...))
+	l.mu.Unlock()
+}
+
+func (l *logLines) wait(t *testing.T, text string) string {
+	t.Helper()
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		l.mu.Lock()
+		for _, s := range l.lines {
+			if strings.Contains(s, text) {
+				l.mu.Unlock()
+				return s
+			}
+		}
+		l.mu.Unlock()
+	}
+	t.Fatalf("WatchNames never said %q: %q", text, l.lines)
+	return ""
+}
+
+func waitName(t *testing.T, n *Names, addr, want string) {
+	t.Helper()
+	a := netip.MustParseAddr(addr)
+	var got []byte
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if got = n.Lookup(a); string(got) == want {
+			return
+		}
+	}
+	t.Fatalf("%s is named %s, want %s", addr, got, want)
+}
+
+// TestNames watches a real API server: pods, Services and nodes are named
+// by their addresses, a change shows within a second, a deleted pod's
+// name stays; an agent whose Role allows pods and Services in one
+// namespace only names those, and says what it cannot name.
+func TestNames(t *testing.T) {
+	c := needCluster(t)
+	ensureNS(t, c, "names-a")
+	ensureNS(t, c, "names-b")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	web := makePod(t, c, "names-a", "web-0", testNode, "")
+	setPodIP(t, c, web, "198.18.7.10")
+	db := makePod(t, c, "names-b", "db-0", testNode, "")
+	setPodIP(t, c, db, "fd00:198:18:7::20")
+	makeService(t, c, "names-b", "postgres", "198.18.128.77")
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "names-node"},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.7.1"}, {Type: corev1.NodeHostName, Address: "names-node"}}}}
+	if _, err := c.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.cs.CoreV1().Nodes().Delete(context.Background(), "names-node", metav1.DeleteOptions{}) })
+
+	var log logLines
+	n := WatchNames(ctx, c.cs, "names-a", log.logf)
+	line := log.wait(t, "records name their ends")
+	if !strings.Contains(line, "(all namespaces)") {
+		t.Errorf("admin should watch every namespace: %q", line)
+	}
+	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-0"}`)
+	waitName(t, n, "fd00:198:18:7::20", `{"kind":"pod","namespace":"names-b","name":"db-0"}`)
+	waitName(t, n, "198.18.128.77", `{"kind":"service","namespace":"names-b","name":"postgres"}`)
+	waitName(t, n, "198.18.7.1", `{"kind":"node","name":"names-node"}`)
+	if got := n.Lookup(netip.MustParseAddr("::ffff:198.18.7.10")); got == nil {
+		t.Error("a v4-mapped address is not named")
+	}
+	if got := n.Lookup(netip.MustParseAddr("198.18.7.99")); got != nil {
+		t.Errorf("an unknown address is named %s", got)
+	}
+
+	// A new pod shows up; a deleted one keeps its name for a while.
+	api := makePod(t, c, "names-a", "api-0", testNode, "")
+	setPodIP(t, c, api, "198.18.7.11")
+	waitName(t, n, "198.18.7.11", `{"kind":"pod","namespace":"names-a","name":"api-0"}`)
+	zero := int64(0) // gone at once, as after its kubelet confirmed
+	if err := c.cs.CoreV1().Pods("names-a").Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, err := c.cs.CoreV1().Pods("names-a").Get(ctx, "web-0", metav1.GetOptions{}); err != nil {
+			break
+		}
+	}
+	time.Sleep(3 * nameDebounce)
+	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-0"}`)
+	// Its address taken by a new pod: the new name wins.
+	web2 := makePod(t, c, "names-a", "web-1", testNode, "")
+	setPodIP(t, c, web2, "198.18.7.10")
+	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-1"}`)
+
+	// The per-pod manifest's rights: a Role in the pod's namespace.
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "names", Namespace: "names-a"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}}}}
+	if _, err := c.cs.RbacV1().Roles("names-a").Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "names", Namespace: "names-a"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "names"},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: "limited", APIGroup: "rbac.authorization.k8s.io"}}}
+	if _, err := c.cs.RbacV1().RoleBindings("names-a").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lc := rest.CopyConfig(c.cfg)
+	lc.BearerToken, lc.BearerTokenFile = limitedToken, ""
+	limited, err := kubernetes.NewForConfig(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var llog logLines
+	ln := WatchNames(ctx, limited, "names-a", llog.logf)
+	llog.wait(t, "nodes are not named: not allowed to list them")
+	line = llog.wait(t, "records name their ends")
+	if !strings.Contains(line, "(namespace names-a)") || strings.Contains(line, "node") {
+		t.Errorf("limited scope: %q", line)
+	}
+	waitName(t, ln, "198.18.7.11", `{"kind":"pod","namespace":"names-a","name":"api-0"}`)
+	if got := ln.Lookup(netip.MustParseAddr("198.18.128.77")); got != nil {
+		t.Errorf("a Service of another namespace is named %s", got)
+	}
+}
