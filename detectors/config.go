@@ -41,6 +41,9 @@ type Config struct {
 // Namer names addresses; see Config.Names.
 type Namer interface {
 	Lookup(a netip.Addr) []byte
+	// AppendDNSHint appends to a DNS_ERROR's msg what the cluster says
+	// of a name that failed for client (nx: NXDOMAIN), or nothing.
+	AppendDNSHint(dst, name []byte, client netip.Addr, nx bool) []byte
 }
 
 // DefaultConfig returns the documented defaults.

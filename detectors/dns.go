@@ -235,10 +235,15 @@ func (e *Engine) dnsMessage(c *flowtable.Conn, fs *flowState, msg []byte, fromOr
 	case 5:
 		b.B = append(b.B, "): the server refused to answer this client"...)
 	}
+	if e.cfg.Names != nil {
+		// A copy: the name's array must not escape for every message.
+		e.hintName = append(e.hintName[:0], name[:h.n]...)
+		b.B = e.cfg.Names.AppendDNSHint(b.B, e.hintName, client, rcode == 3)
+	}
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name[:h.n], h.qtype, int(rcode))
 	e.eventFinish(b)
-	e.holdDNS(c, NoteDNSError, 0, rcode, q, server, name[:h.n], b)
+	e.holdDNS(c, NoteDNSError, 0, rcode, h.qtype, q, server, name[:h.n], b)
 }
 
 // optionalQuery says whether a failed query (rcode, -1 for no answer) is
@@ -344,8 +349,9 @@ type nxHold struct {
 	first  int64
 	last   int64 // the lookup's last answer: another type's, answered later (its first copy lost), counts
 	note   uint8
-	rcode  uint8   // DNS_ERROR: NXDOMAIN, SERVFAIL or REFUSED (0 for NODATA)
-	types  uint8   // NODATA: the address types answered empty (1 A, 2 AAAA)
+	rcode  uint8 // DNS_ERROR: NXDOMAIN, SERVFAIL or REFUSED (0 for NODATA)
+	types  uint8 // NODATA: the address types answered empty (1 A, 2 AAAA)
+	qtype  uint16
 	b      *Buffer // the finished event line, not yet rate-limited
 	text   nameText
 }
@@ -434,7 +440,7 @@ const recentQueries = 64
 
 // holdDNS keeps the finished event b (note NoteDNSError or NoteDNSNoData)
 // until its lookup is known to have failed.
-func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, rcode uint8, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
+func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, rcode uint8, qtype uint16, q dnsLookup, server netip.Addr, name []byte, b *Buffer) {
 	for i := range e.rq {
 		if r := &e.rq[i]; r.label == q.label && r.name != q.name && r.ts >= q.ts && r.ts-q.ts <= nxWindow && r.client == q.client && r.server == server {
 			PutBuffer(b) // its next step was already seen
@@ -449,6 +455,16 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, rcode uint8, 
 		}
 	}
 	for i := range e.nx {
+		if h := &e.nx[i]; h.name == q.name && h.server == server && h.qtype == qtype && h.note == uint8(note) && h.rcode == rcode && sameLookup(&h.dnsLookup, &q) {
+			// The resolver asked again and got the same answer (glibc
+			// re-sends a query refused or failed, up to its attempts):
+			// one lookup, one event.
+			h.last = max(h.last, q.ts)
+			PutBuffer(b)
+			return
+		}
+	}
+	for i := range e.nx {
 		if h := &e.nx[i]; h.name == q.name && h.server == server && sameLookup(&h.dnsLookup, &q) {
 			// The same lookup's other type, answered later (its query
 			// re-sent): the walk goes on from this answer, not the first.
@@ -458,7 +474,7 @@ func (e *Engine) holdDNS(c *flowtable.Conn, note int, types uint8, rcode uint8, 
 	if len(e.nx) == cap(e.nx) {
 		e.releaseNX(0)
 	}
-	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, last: q.ts, note: uint8(note), types: types, rcode: rcode, b: b})
+	e.nx = append(e.nx, nxHold{dnsLookup: q, server: server, idx: c.Index(), first: c.First, last: q.ts, note: uint8(note), types: types, rcode: rcode, qtype: qtype, b: b})
 	e.nx[len(e.nx)-1].text.set(name)
 }
 
@@ -552,7 +568,7 @@ func (e *Engine) noData(c *flowtable.Conn, q dnsLookup, server netip.Addr, name 
 	}
 	b.B = appendDNS(b.B, name, qtype, rcodeNoData)
 	e.eventFinish(b)
-	e.holdDNS(c, NoteDNSNoData, types, 0, q, server, name, b)
+	e.holdDNS(c, NoteDNSNoData, types, 0, qtype, q, server, name, b)
 }
 
 // searchNext drops the held failures that the query for name from client

@@ -200,6 +200,8 @@ type Engine struct {
 	worker int
 	St     *Stats
 
+	hintName []byte // a failed DNS name handed to Config.Names
+
 	tab    *flowtable.Table
 	states [][]flowState
 	probs  slab[problem]

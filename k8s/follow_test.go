@@ -109,6 +109,12 @@ func TestFollowPod(t *testing.T) {
 	} {
 		waitText(t, events, want, 5*time.Second)
 	}
+	// The pod asks for "postgres" as a pod's resolver does (its
+	// namespace's search list, ndots:5): the Service is in another
+	// namespace, and the last step's failure says so.
+	exec.Command("ip", "netns", "exec", "dltk8f-pod", "env", "LOCALDOMAIN=follow.svc.cluster.local svc.cluster.local cluster.local",
+		"RES_OPTIONS=ndots:5 timeout:1 attempts:3", "timeout", "15", "getent", "ahostsv4", "postgres").Run()
+	waitText(t, events, "the Kubernetes API has no Service postgres in namespace follow, the client pod's; there is one in namespace follow-data (postgres.follow-data)", 10*time.Second)
 	sum, err := exec.Command(agent.Path, "summary", out).CombinedOutput()
 	if err != nil || !strings.Contains(string(sum), "198.18.128.10 is Service follow-data/postgres") || !strings.Contains(string(sum), "198.18.0.1 is pod follow-data/db-0") {
 		t.Errorf("summary does not name the ends (%v):\n%s", err, sum)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,10 +28,36 @@ import (
 // nameGrace: a connection refused by a pod that just died is when the
 // name matters most.
 type Names struct {
-	snap atomic.Pointer[map[netip.Addr][]byte] // address → JSON object
-	kick chan struct{}
-	gone map[netip.Addr]time.Time // names kept after their object went
-	logf func(string, ...any)
+	snap     atomic.Pointer[snapshot]
+	kick     chan struct{}
+	gone     map[netip.Addr]time.Time // names kept after their object went
+	logf     func(string, ...any)
+	svcScope string // the namespace Services are listed in ("": all)
+	svcsOK   bool   // Services are listed at all
+}
+
+// snapshot is what the workers read: rebuilt whole on every change,
+// never written after it is stored.
+type snapshot struct {
+	addr     map[netip.Addr]named
+	svc      map[string][]svcRef // Service name → where one is
+	nss      map[string]bool     // namespaces with a Service or a pod
+	svcScope string
+	svcsOK   bool
+}
+
+// named is what an address is.
+type named struct {
+	obj []byte // the JSON object records carry
+	ns  string // a pod's namespace
+	pod bool
+}
+
+// svcRef is one Service of a given name.
+type svcRef struct {
+	ns       string
+	headless bool
+	external string // an ExternalName Service's target
 }
 
 const (
@@ -46,7 +73,7 @@ func (n *Names) Lookup(a netip.Addr) []byte {
 	if m == nil {
 		return nil
 	}
-	return (*m)[a.Unmap()]
+	return m.addr[a.Unmap()].obj
 }
 
 // WatchNames starts watching pods, Services and nodes, cluster-wide where
@@ -136,6 +163,7 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
 	}
+	n.svcScope, n.svcsOK = svcNS, svcsOK
 	np, ns2, nn := n.rebuild(pods, svcs, nodes)
 	where := func(scope string) string {
 		if scope == metav1.NamespaceAll {
@@ -189,13 +217,14 @@ func itoa(v int) string { return string(jsonw.Uint(nil, uint64(v))) }
 // rebuild makes a new snapshot from the informers' stores and returns how
 // many pod, Service and node addresses it holds.
 func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn int) {
-	m := map[netip.Addr][]byte{}
-	put := func(s string, obj []byte) int {
+	m := map[netip.Addr]named{}
+	sv := map[string][]svcRef{}
+	put := func(s string, v named) int {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return 0
 		}
-		m[a.Unmap()] = obj
+		m[a.Unmap()] = v
 		return 1
 	}
 	if nodes != nil {
@@ -204,10 +233,10 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			if !ok {
 				continue
 			}
-			obj := nameObject("node", "", nd.Name)
+			v := named{obj: nameObject("node", "", nd.Name)}
 			for _, a := range nd.Status.Addresses {
 				if a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP {
-					nn += put(a.Address, obj)
+					nn += put(a.Address, v)
 				}
 			}
 		}
@@ -218,15 +247,20 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			if !ok {
 				continue
 			}
-			obj := nameObject("service", s.Namespace, s.Name)
+			r := svcRef{ns: s.Namespace, headless: s.Spec.ClusterIP == corev1.ClusterIPNone}
+			if s.Spec.Type == corev1.ServiceTypeExternalName {
+				r.external = s.Spec.ExternalName
+			}
+			sv[s.Name] = append(sv[s.Name], r)
+			v := named{obj: nameObject("service", s.Namespace, s.Name)}
 			for _, ip := range s.Spec.ClusterIPs {
-				ns += put(ip, obj)
+				ns += put(ip, v)
 			}
 			for _, ip := range s.Spec.ExternalIPs {
-				ns += put(ip, obj)
+				ns += put(ip, v)
 			}
 			for _, in := range s.Status.LoadBalancer.Ingress {
-				ns += put(in.IP, obj)
+				ns += put(in.IP, v)
 			}
 		}
 	}
@@ -245,19 +279,19 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 				if done != (pass == 0) {
 					continue
 				}
-				obj := nameObject("pod", p.Namespace, p.Name)
+				v := named{obj: nameObject("pod", p.Namespace, p.Name), ns: p.Namespace, pod: true}
 				for _, ip := range p.Status.PodIPs {
-					np += put(ip.IP, obj)
+					np += put(ip.IP, v)
 				}
 				if len(p.Status.PodIPs) == 0 && p.Status.PodIP != "" {
-					np += put(p.Status.PodIP, obj)
+					np += put(p.Status.PodIP, v)
 				}
 			}
 		}
 	}
 	now := time.Now()
 	if prev := n.snap.Load(); prev != nil {
-		for a, obj := range *prev {
+		for a, v := range prev.addr {
 			if _, ok := m[a]; ok {
 				delete(n.gone, a) // held by an object again
 				continue
@@ -267,13 +301,24 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 				n.gone[a], at = now, now
 			}
 			if now.Sub(at) < nameGrace {
-				m[a] = obj
+				m[a] = v
 			} else {
 				delete(n.gone, a)
 			}
 		}
 	}
-	n.snap.Store(&m)
+	nss := map[string]bool{}
+	for _, refs := range sv {
+		for _, r := range refs {
+			nss[r.ns] = true
+		}
+	}
+	for _, v := range m {
+		if v.pod {
+			nss[v.ns] = true
+		}
+	}
+	n.snap.Store(&snapshot{addr: m, svc: sv, nss: nss, svcScope: n.svcScope, svcsOK: n.svcsOK})
 	return np, ns, nn
 }
 
@@ -310,7 +355,7 @@ func slimService(obj any) (any, error) {
 	}
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion},
-		Spec:       corev1.ServiceSpec{ClusterIPs: s.Spec.ClusterIPs, ExternalIPs: s.Spec.ExternalIPs},
+		Spec:       corev1.ServiceSpec{ClusterIP: s.Spec.ClusterIP, ClusterIPs: s.Spec.ClusterIPs, ExternalIPs: s.Spec.ExternalIPs, Type: s.Spec.Type, ExternalName: s.Spec.ExternalName},
 		Status:     corev1.ServiceStatus{LoadBalancer: s.Status.LoadBalancer},
 	}, nil
 }
@@ -324,4 +369,123 @@ func slimNode(obj any) (any, error) {
 		ObjectMeta: metav1.ObjectMeta{Name: nd.Name, UID: nd.UID, ResourceVersion: nd.ResourceVersion},
 		Status:     corev1.NodeStatus{Addresses: nd.Status.Addresses},
 	}, nil
+}
+
+// AppendDNSHint appends to a failed lookup's msg what the API says of the
+// name, when it is a Service's: SVC.NS.svc.ZONE, HOST.SVC.NS.svc.ZONE (a
+// StatefulSet's pod), SVC.NS for a namespace the cluster has, or a bare
+// SVC asked by a pod (the last step of its search-list walk, which tried
+// SVC in the pod's own namespace first). It says that no Service of that
+// name is in that namespace, and where one is; or, for a name that does
+// not exist (nx), that the Service is headless and has no ready pod to
+// resolve to, or an ExternalName whose target does not exist. Nothing when the Services of that namespace are not listed.
+func (n *Names) AppendDNSHint(dst []byte, name []byte, client netip.Addr, nx bool) []byte {
+	snap := n.snap.Load()
+	if snap == nil || !snap.svcsOK || len(name) == 0 || len(name) > 253 {
+		return dst
+	}
+	labels := strings.Split(strings.ToLower(strings.TrimSuffix(string(name), ".")), ".")
+	var svc, ns, host string
+	own := false
+	k := -1
+	for i, l := range labels {
+		if l == "svc" && i >= 2 {
+			k = i
+			break
+		}
+	}
+	switch {
+	case k >= 2:
+		svc, ns = labels[k-2], labels[k-1]
+		if k >= 3 {
+			host = labels[k-3]
+		}
+		if zone := strings.Join(labels[k+1:], "."); !snap.nss[ns] && zone != "" && zone != "cluster.local" {
+			return dst // a.b.svc.example.com: not the cluster's
+		}
+	case len(labels) == 2:
+		svc, ns = labels[0], labels[1]
+		if !snap.nss[ns] {
+			return dst // example.com, not a Service
+		}
+	case len(labels) == 1:
+		v := snap.addr[client.Unmap()]
+		if !v.pod {
+			return dst
+		}
+		svc, ns, own = labels[0], v.ns, true
+	default:
+		return dst
+	}
+	if snap.svcScope != "" && ns != snap.svcScope {
+		return dst
+	}
+	var here *svcRef
+	var others []string
+	for i, r := range snap.svc[svc] {
+		if r.ns == ns {
+			here = &snap.svc[svc][i]
+		} else {
+			others = append(others, r.ns)
+		}
+	}
+	if here != nil {
+		switch {
+		case !nx:
+		case host != "":
+			dst = append(dst, "; Service "...)
+			dst = append(dst, ns+"/"+svc...)
+			dst = append(dst, " exists, and a name under it names one of its pods: only a headless Service has those, for each ready pod whose subdomain is "...)
+			dst = append(dst, svc...)
+			dst = append(dst, " (a StatefulSet's pod not ready or not there yet, or a StatefulSet whose serviceName is another Service)"...)
+		case here.external != "":
+			dst = append(dst, "; Service "...)
+			dst = append(dst, ns+"/"+svc...)
+			dst = append(dst, " is an ExternalName: an alias (CNAME) of "...)
+			dst = jsonw.Escaped(dst, []byte(here.external))
+			dst = append(dst, ", which does not exist"...)
+		case here.headless:
+			dst = append(dst, "; Service "...)
+			dst = append(dst, ns+"/"+svc...)
+			dst = append(dst, " is headless (clusterIP None): its name resolves to its ready pods only, and it has none (no pod matches its selector, or none is ready)"...)
+		}
+		return dst
+	}
+	dst = append(dst, "; the Kubernetes API has no Service "...)
+	dst = jsonw.Escaped(dst, []byte(svc))
+	dst = append(dst, " in namespace "...)
+	dst = jsonw.Escaped(dst, []byte(ns))
+	if own {
+		dst = append(dst, ", the client pod's"...)
+	}
+	switch {
+	case len(others) > 0:
+		sort.Strings(others)
+		if len(others) > 3 {
+			others = others[:3]
+		}
+		if len(others) == 1 {
+			dst = append(dst, "; there is one in namespace "...)
+		} else {
+			dst = append(dst, "; there are some in namespaces "...)
+		}
+		for i, o := range others {
+			if i > 0 {
+				dst = append(dst, ", "...)
+			}
+			dst = append(dst, o...)
+			dst = append(dst, " ("...)
+			dst = append(dst, svc+"."+o...)
+			dst = append(dst, ')')
+		}
+		dst = append(dst, ": a Service of another namespace is reached by SERVICE.NAMESPACE"...)
+	case snap.svcScope == "":
+		dst = append(dst, ", nor in any other namespace (a typo, or a Service not deployed yet)"...)
+	}
+	if !snap.nss[ns] && snap.svcScope == "" {
+		dst = append(dst, "; no pod or Service is in a namespace "...)
+		dst = jsonw.Escaped(dst, []byte(ns))
+		dst = append(dst, ": is the namespace right?"...)
+	}
+	return dst
 }

@@ -94,7 +94,7 @@ func TestNames(t *testing.T) {
 	setPodIP(t, c, web, "198.18.7.10")
 	db := makePod(t, c, "names-b", "db-0", testNode, "")
 	setPodIP(t, c, db, "fd00:198:18:7::20")
-	makeService(t, c, "names-b", "postgres", "198.18.128.77")
+	makeService(t, c, "names-b", "orders-db", "198.18.128.77")
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "names-node"},
 		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.7.1"}, {Type: corev1.NodeHostName, Address: "names-node"}}}}
 	if _, err := c.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
@@ -110,7 +110,7 @@ func TestNames(t *testing.T) {
 	}
 	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-0"}`)
 	waitName(t, n, "fd00:198:18:7::20", `{"kind":"pod","namespace":"names-b","name":"db-0"}`)
-	waitName(t, n, "198.18.128.77", `{"kind":"service","namespace":"names-b","name":"postgres"}`)
+	waitName(t, n, "198.18.128.77", `{"kind":"service","namespace":"names-b","name":"orders-db"}`)
 	waitName(t, n, "198.18.7.1", `{"kind":"node","name":"names-node"}`)
 	if got := n.Lookup(netip.MustParseAddr("::ffff:198.18.7.10")); got == nil {
 		t.Error("a v4-mapped address is not named")
@@ -138,6 +138,41 @@ func TestNames(t *testing.T) {
 	web2 := makePod(t, c, "names-a", "web-1", testNode, "")
 	setPodIP(t, c, web2, "198.18.7.10")
 	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-1"}`)
+
+	// Failed lookups of Service names.
+	makeService(t, c, "names-b", "kafka", corev1.ClusterIPNone)
+	ext := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "payments", Namespace: "names-b"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "payments.nowhere.test"}}
+	if _, err := c.cs.CoreV1().Services("names-b").Create(ctx, ext, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * nameDebounce)
+	hint := func(n *Names, name, client string, nx bool) string {
+		return string(n.AppendDNSHint(nil, []byte(name), netip.MustParseAddr(client), nx))
+	}
+	for _, h := range []struct{ name, client, want string }{
+		{"orders-db", "198.18.7.11", "; the Kubernetes API has no Service orders-db in namespace names-a, the client pod's; there is one in namespace names-b (orders-db.names-b)"},
+		{"orders-db.names-a.svc.cluster.local.", "198.18.9.9", "; the Kubernetes API has no Service orders-db in namespace names-a; there is one in namespace names-b (orders-db.names-b)"},
+		{"Nosuch.names-b.svc.cluster.local", "198.18.9.9", "; the Kubernetes API has no Service nosuch in namespace names-b, nor in any other namespace"},
+		{"nosuch.names-b", "198.18.9.9", "; the Kubernetes API has no Service nosuch in namespace names-b, nor in any other namespace"},
+		{"kafka.names-b.svc.cluster.local", "198.18.9.9", "; Service names-b/kafka is headless (clusterIP None)"},
+		{"kafka-0.kafka.names-b.svc.cluster.local", "198.18.9.9", "; Service names-b/kafka exists, and a name under it names one of its pods"},
+		{"payments.names-b.svc.cluster.local", "198.18.9.9", "; Service names-b/payments is an ExternalName: an alias (CNAME) of payments.nowhere.test, which does not exist"},
+		{"orders-db.names-b.svc.cluster.local", "198.18.9.9", ""}, // exists: nothing to add
+		{"orders-db.names-b", "198.18.9.9", ""},
+		{"example.com", "198.18.7.11", ""},            // not a namespace
+		{"orders-db", "198.18.9.9", ""},               // not a pod: its namespace is unknown
+		{"www.example.com", "198.18.7.11", ""},        // three labels, no svc
+		{"api.eu.svc.example.com", "198.18.7.11", ""}, // another zone, no such namespace
+		{"orders-db.dta.svc.cluster.local", "198.18.9.9", "; the Kubernetes API has no Service orders-db in namespace dta; there is one in namespace names-b (orders-db.names-b): a Service of another namespace is reached by SERVICE.NAMESPACE; no pod or Service is in a namespace dta: is the namespace right?"},
+	} {
+		if got := hint(n, h.name, h.client, true); !strings.HasPrefix(got, h.want) || (h.want == "" && got != "") {
+			t.Errorf("hint for %s from %s:\n got %q\nwant %q...", h.name, h.client, got, h.want)
+		}
+	}
+	if got := hint(n, "kafka.names-b.svc.cluster.local", "198.18.9.9", false); got != "" {
+		t.Errorf("a SERVFAIL for an existing headless Service got %q", got)
+	}
 
 	// The per-pod manifest's rights: a Role in the pod's namespace.
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "names", Namespace: "names-a"},
@@ -167,5 +202,13 @@ func TestNames(t *testing.T) {
 	waitName(t, ln, "198.18.7.11", `{"kind":"pod","namespace":"names-a","name":"api-0"}`)
 	if got := ln.Lookup(netip.MustParseAddr("198.18.128.77")); got != nil {
 		t.Errorf("a Service of another namespace is named %s", got)
+	}
+	// It knows only names-a's Services: nothing said of names-b, and no
+	// "nor in any other namespace".
+	if got := hint(ln, "nosuch.names-b.svc.cluster.local", "198.18.9.9", true); got != "" {
+		t.Errorf("limited: a hint about another namespace: %q", got)
+	}
+	if got, want := hint(ln, "orders-db", "198.18.7.11", true), "; the Kubernetes API has no Service orders-db in namespace names-a, the client pod's"; got != want {
+		t.Errorf("limited: got %q, want %q", got, want)
 	}
 }
