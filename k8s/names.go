@@ -299,6 +299,10 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			at, kept := n.gone[a]
 			if !kept {
 				n.gone[a], at = now, now
+				// Said in the records: a client still connecting to a
+				// deleted pod's address cached it (a JVM's DNS cache, a
+				// client of a headless Service holding on to old IPs).
+				v.obj = append(v.obj[:len(v.obj)-1:len(v.obj)-1], `,"deleted":true}`...)
 			}
 			if now.Sub(at) < nameGrace {
 				m[a] = v

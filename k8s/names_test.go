@@ -133,7 +133,7 @@ func TestNames(t *testing.T) {
 		}
 	}
 	time.Sleep(3 * nameDebounce)
-	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-0"}`)
+	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-0","deleted":true}`)
 	// Its address taken by a new pod: the new name wins.
 	web2 := makePod(t, c, "names-a", "web-1", testNode, "")
 	setPodIP(t, c, web2, "198.18.7.10")

@@ -110,6 +110,9 @@ func peerWords(r rec) string {
 		if ns := n.s("namespace"); ns != "" {
 			name = ns + "/" + name
 		}
+		if d, _ := n["deleted"].(bool); d {
+			name += ", deleted"
+		}
 		parts = append(parts, r.s(end[1])+" is "+kind+" "+name)
 	}
 	if len(parts) == 0 {
