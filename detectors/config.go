@@ -44,7 +44,18 @@ type Namer interface {
 	// AppendDNSHint appends to a DNS_ERROR's msg what the cluster says
 	// of a name that failed for client (nx: NXDOMAIN), or nothing.
 	AppendDNSHint(dst, name []byte, client netip.Addr, nx bool) []byte
+	// AppendConnHint appends to a TCP connection's failure msg what the
+	// cluster says of its server address and port (how: ConnRefused,
+	// ConnNoAnswer, ConnRejected), or nothing.
+	AppendConnHint(dst []byte, server netip.Addr, port uint16, how uint8) []byte
 }
+
+// How a TCP connection failed, for Namer.AppendConnHint.
+const (
+	ConnRefused  uint8 = 1 + iota // SYN answered by RST
+	ConnNoAnswer                  // SYN unanswered
+	ConnRejected                  // ICMP unreachable from the server's address
+)
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {

@@ -957,6 +957,9 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 		why = ": port closed (SYN answered by RST): nothing listens there, e.g. the application is down or listens on another port"
 	}
 	b.B = appendServerDid(b.B, c, " refused the connection from client ", why)
+	if e.cfg.Names != nil {
+		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnRefused)
+	}
 	b.B = appendSide(b.B, "server")
 	e.eventEnd(b)
 }
@@ -1014,6 +1017,9 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 		}
 	} else {
 		b.B = append(b.B, " (filtered port, e.g. a NetworkPolicy or firewall dropping it, host down, or lost route)"...)
+	}
+	if e.cfg.Names != nil {
+		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnNoAnswer)
 	}
 	if c.E[0].Pkts() == 1 && waited >= synAbandoned {
 		// Linux re-sends an unanswered SYN after 1 s: one SYN in this
@@ -1629,6 +1635,9 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 				b.B = append(b.B, " (nothing listens on that UDP port, or a firewall rejects it)"...)
 			} else {
 				b.B = append(b.B, " (a firewall REJECT rule, e.g. kube-proxy's for a Service with no ready endpoints)"...)
+				if e.cfg.Names != nil {
+					b.B = e.cfg.Names.AppendConnHint(b.B, target, targetPort, ConnRejected)
+				}
 			}
 		} else {
 			b.B = append(b.B, "router "...)

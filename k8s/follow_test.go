@@ -101,11 +101,15 @@ func TestFollowPod(t *testing.T) {
 
 	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.0.1:81/").Run()
 	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.128.10:81/").Run()
+	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "http://198.18.128.10:5432/").Run()
 	waitText(t, events, `"k8s.pod":"`+pod1.Name+`"`, 15*time.Second)
 	waitText(t, events, `"k8s.resp":{"kind":"service","namespace":"follow-data","name":"postgres"}`, 15*time.Second)
 	for _, want := range []string{
 		`"k8s.orig":{"kind":"pod","namespace":"follow","name":"` + pod1.Name + `"}`,
 		`"k8s.resp":{"kind":"pod","namespace":"follow-data","name":"db-0"}`,
+		// The Service has port 5432 only; nothing listens on 5432 there.
+		"198.18.128.10 is Service follow-data/postgres, which has no TCP port 81 (its ports: 5432)",
+		"198.18.128.10 is Service follow-data/postgres, which sends port 5432 to the same port of its pods, where nothing listens",
 	} {
 		waitText(t, events, want, 5*time.Second)
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/dlltagent/dlltagent/detectors"
 	"github.com/dlltagent/dlltagent/internal/jsonw"
 )
 
@@ -51,6 +52,18 @@ type named struct {
 	obj []byte // the JSON object records carry
 	ns  string // a pod's namespace
 	pod bool
+	svc *service // a Service's cluster IP: the Service
+}
+
+// service is what a Service's cluster IP answers for.
+type service struct {
+	ns, name string
+	ports    []servicePort // TCP
+}
+
+type servicePort struct {
+	port   uint16
+	target string // targetPort: a number or the pods' port name
 }
 
 // svcRef is one Service of a given name.
@@ -253,8 +266,21 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			}
 			sv[s.Name] = append(sv[s.Name], r)
 			v := named{obj: nameObject("service", s.Namespace, s.Name)}
+			vc := v
+			if s.Spec.Type != corev1.ServiceTypeExternalName {
+				vc.svc = &service{ns: s.Namespace, name: s.Name}
+				for _, p := range s.Spec.Ports {
+					if p.Protocol == corev1.ProtocolTCP || p.Protocol == "" {
+						t := p.TargetPort.String()
+						if p.TargetPort.IntValue() == 0 && p.TargetPort.StrVal == "" {
+							t = itoa(int(p.Port)) // unset: the same port
+						}
+						vc.svc.ports = append(vc.svc.ports, servicePort{port: uint16(p.Port), target: t})
+					}
+				}
+			}
 			for _, ip := range s.Spec.ClusterIPs {
-				ns += put(ip, v)
+				ns += put(ip, vc) // kube-proxy translates the cluster IP's ports only
 			}
 			for _, ip := range s.Spec.ExternalIPs {
 				ns += put(ip, v)
@@ -359,7 +385,7 @@ func slimService(obj any) (any, error) {
 	}
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion},
-		Spec:       corev1.ServiceSpec{ClusterIP: s.Spec.ClusterIP, ClusterIPs: s.Spec.ClusterIPs, ExternalIPs: s.Spec.ExternalIPs, Type: s.Spec.Type, ExternalName: s.Spec.ExternalName},
+		Spec:       corev1.ServiceSpec{ClusterIP: s.Spec.ClusterIP, ClusterIPs: s.Spec.ClusterIPs, ExternalIPs: s.Spec.ExternalIPs, Type: s.Spec.Type, ExternalName: s.Spec.ExternalName, Ports: s.Spec.Ports},
 		Status:     corev1.ServiceStatus{LoadBalancer: s.Status.LoadBalancer},
 	}, nil
 }
@@ -490,6 +516,71 @@ func (n *Names) AppendDNSHint(dst []byte, name []byte, client netip.Addr, nx boo
 		dst = append(dst, "; no pod or Service is in a namespace "...)
 		dst = jsonw.Escaped(dst, []byte(ns))
 		dst = append(dst, ": is the namespace right?"...)
+	}
+	return dst
+}
+
+// AppendConnHint appends to a failed TCP connection's msg what the
+// Service whose cluster IP it went to says of the port: that the Service
+// has no such port (kube-proxy translates only the ports a Service
+// lists; the SYN then goes nowhere), or, refused, which port of its pods
+// (targetPort) it was sent to, where nothing listens; rejected with ICMP,
+// that no pod behind it is ready.
+func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how uint8) []byte {
+	snap := n.snap.Load()
+	if snap == nil {
+		return dst
+	}
+	s := snap.addr[server.Unmap()].svc
+	if s == nil || len(s.ports) == 0 {
+		return dst
+	}
+	var p *servicePort
+	for i := range s.ports {
+		if s.ports[i].port == port {
+			p = &s.ports[i]
+		}
+	}
+	if p != nil && how == detectors.ConnNoAnswer {
+		// Unanswered on a port it has: the pods' side (a NetworkPolicy,
+		// pods that do not answer); the Service says nothing more.
+		return dst
+	}
+	dst = append(dst, "; "...)
+	dst = append(dst, server.Unmap().String()...)
+	dst = append(dst, " is Service "...)
+	dst = append(dst, s.ns+"/"+s.name...)
+	if p == nil {
+		dst = append(dst, ", which has no TCP port "...)
+		dst = jsonw.Uint(dst, uint64(port))
+		dst = append(dst, " (its ports: "...)
+		for i, q := range s.ports {
+			if i > 0 {
+				dst = append(dst, ", "...)
+			}
+			if i == 8 {
+				dst = append(dst, "..."...)
+				break
+			}
+			dst = jsonw.Uint(dst, uint64(q.port))
+		}
+		dst = append(dst, "): its cluster IP answers only on the ports the Service lists, so the client has the wrong port"...)
+		return dst
+	}
+	switch how {
+	case detectors.ConnRefused:
+		dst = append(dst, ", which sends port "...)
+		dst = jsonw.Uint(dst, uint64(port))
+		if p.target == itoa(int(port)) {
+			dst = append(dst, " to the same port of its pods"...)
+		} else {
+			dst = append(dst, " to port "...)
+			dst = jsonw.Escaped(dst, []byte(p.target))
+			dst = append(dst, " of its pods (targetPort)"...)
+		}
+		dst = append(dst, ", where nothing listens: a targetPort that is not the port the container listens on, or an application listening on 127.0.0.1 only"...)
+	case detectors.ConnRejected:
+		dst = append(dst, ": kube-proxy rejects connections to a Service none of whose pods is ready (no pod matches its selector, or none passes its readiness probe)"...)
 	}
 	return dst
 }

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlltagent/dlltagent/detectors"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -172,6 +175,44 @@ func TestNames(t *testing.T) {
 	}
 	if got := hint(n, "kafka.names-b.svc.cluster.local", "198.18.9.9", false); got != "" {
 		t.Errorf("a SERVFAIL for an existing headless Service got %q", got)
+	}
+
+	// Connections to a Service's cluster IP (orders-db: TCP 5432, its
+	// pods' port the same).
+	svcIP := netip.MustParseAddr("198.18.128.77")
+	for _, h := range []struct {
+		port uint16
+		how  uint8
+		want string
+	}{
+		{5433, detectors.ConnNoAnswer, "; 198.18.128.77 is Service names-b/orders-db, which has no TCP port 5433 (its ports: 5432): its cluster IP answers only on the ports the Service lists, so the client has the wrong port"},
+		{5433, detectors.ConnRefused, "; 198.18.128.77 is Service names-b/orders-db, which has no TCP port 5433 (its ports: 5432)"},
+		{5432, detectors.ConnRefused, "; 198.18.128.77 is Service names-b/orders-db, which sends port 5432 to the same port of its pods, where nothing listens"},
+		{5432, detectors.ConnRejected, "; 198.18.128.77 is Service names-b/orders-db: kube-proxy rejects connections to a Service none of whose pods is ready"},
+		{5432, detectors.ConnNoAnswer, ""},
+	} {
+		if got := string(n.AppendConnHint(nil, svcIP, h.port, h.how)); !strings.HasPrefix(got, h.want) || (h.want == "" && got != "") {
+			t.Errorf("port %d, how %d:\n got %q\nwant %q...", h.port, h.how, got, h.want)
+		}
+	}
+	if got := n.AppendConnHint(nil, netip.MustParseAddr("198.18.7.11"), 80, detectors.ConnRefused); len(got) != 0 {
+		t.Errorf("a pod's address got a Service hint: %q", got)
+	}
+	websvc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "names-b"},
+		Spec: corev1.ServiceSpec{ClusterIP: "198.18.128.79", Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}, {Name: "admin", Port: 9090, TargetPort: intstr.FromInt32(9091)}}}}
+	if _, err := c.cs.CoreV1().Services("names-b").Create(ctx, websvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitName(t, n, "198.18.128.79", `{"kind":"service","namespace":"names-b","name":"web"}`)
+	for port, want := range map[uint16]string{
+		80:   "; 198.18.128.79 is Service names-b/web, which sends port 80 to port http of its pods (targetPort), where nothing listens",
+		9090: "; 198.18.128.79 is Service names-b/web, which sends port 9090 to port 9091 of its pods (targetPort), where nothing listens",
+		443:  "; 198.18.128.79 is Service names-b/web, which has no TCP port 443 (its ports: 80, 9090)",
+	} {
+		if got := string(n.AppendConnHint(nil, netip.MustParseAddr("198.18.128.79"), port, detectors.ConnRefused)); !strings.HasPrefix(got, want) {
+			t.Errorf("web:%d refused:\n got %q\nwant %q...", port, got, want)
+		}
 	}
 
 	// The per-pod manifest's rights: a Role in the pod's namespace.

@@ -113,6 +113,9 @@ func peerWords(r rec) string {
 		if d, _ := n["deleted"].(bool); d {
 			name += ", deleted"
 		}
+		if strings.Contains(r.s("msg"), r.s(end[1])+" is ") {
+			continue // the msg says it already
+		}
 		parts = append(parts, r.s(end[1])+" is "+kind+" "+name)
 	}
 	if len(parts) == 0 {
