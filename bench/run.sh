@@ -36,7 +36,7 @@ out "## 1. Per-stage microbenchmarks (go test -bench, -benchmem)"
 out ""
 out "| benchmark | ns/op | MB/s | B/op | allocs/op |"
 out "|---|---:|---:|---:|---:|"
-go test -run '^$' -bench '^Benchmark[^C]|^BenchmarkCl' -benchmem -benchtime 300ms ./decode ./flowtable ./detectors 2>/dev/null |
+go test -run '^$' -bench '^Benchmark[^C]|^BenchmarkCl' -benchmem -benchtime 300ms ./decode ./flowtable ./detectors ./k8s 2>/dev/null |
   awk '/^Benchmark/ { name=$1; sub(/-[0-9]+$/,"",name); ns="";mb="-";bop="";al="";
         for(i=2;i<=NF;i++){ if($(i+1)=="ns/op")ns=$i; if($(i+1)=="MB/s")mb=$i; if($(i+1)=="B/op")bop=$i; if($(i+1)=="allocs/op")al=$i }
         printf "| %s | %s | %s | %s | %s |\n", name, ns, mb, bop, al }' | tee -a "$RES"
