@@ -46,7 +46,7 @@ type Namer interface {
 	AppendDNSHint(dst, name []byte, client netip.Addr, nx bool) []byte
 	// AppendConnHint appends to a TCP connection's failure msg what the
 	// cluster says of its server address and port (how: ConnRefused,
-	// ConnNoAnswer, ConnRejected), or nothing.
+	// ConnNoAnswer, ConnRejected, ConnReset), or nothing.
 	AppendConnHint(dst []byte, server netip.Addr, port uint16, how uint8) []byte
 }
 
@@ -55,6 +55,7 @@ const (
 	ConnRefused  uint8 = 1 + iota // SYN answered by RST
 	ConnNoAnswer                  // SYN unanswered
 	ConnRejected                  // ICMP unreachable from the server's address
+	ConnReset                     // the server reset it
 )
 
 // DefaultConfig returns the documented defaults.

@@ -1385,6 +1385,9 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	} else if c.Size(1) > 0 {
 		b.B = e.dbResetHint(b.B, c, fs, side, ts)
 	}
+	if side == 1 && e.cfg.Names != nil {
+		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnReset)
+	}
 	if quit {
 		b.B = append(b.B, "): it may have rejected the server's certificate after the handshake (GnuTLS clients such as wget verify it then, and reset without an alert), or not needed the connection"...)
 	}

@@ -119,6 +119,14 @@ func TestFollowPod(t *testing.T) {
 	exec.Command("ip", "netns", "exec", "dltk8f-pod", "env", "LOCALDOMAIN=follow.svc.cluster.local svc.cluster.local cluster.local",
 		"RES_OPTIONS=ndots:5 timeout:1 attempts:3", "timeout", "15", "getent", "ahostsv4", "postgres").Run()
 	waitText(t, events, "the Kubernetes API has no Service postgres in namespace follow, the client pod's; there is one in namespace follow-data (postgres.follow-data)", 10*time.Second)
+	// db-0 starts to stop (no kubelet here finishes it): the server that
+	// resets every connection on :7000 now reads as that pod stopping.
+	if err := c.cs.CoreV1().Pods("follow-data").Delete(context.Background(), "db-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the watch, then its debounce
+	exec.Command("ip", "netns", "exec", "dltk8f-pod", "curl", "-s", "-m", "3", "http://198.18.0.1:7000/").Run()
+	waitText(t, events, "198.18.0.1 is pod follow-data/db-0, which is terminating", 10*time.Second)
 	sum, err := exec.Command(agent.Path, "summary", out).CombinedOutput()
 	if err != nil || !strings.Contains(string(sum), "198.18.128.10 is Service follow-data/postgres") || !strings.Contains(string(sum), "198.18.0.1 is pod follow-data/db-0") {
 		t.Errorf("summary does not name the ends (%v):\n%s", err, sum)

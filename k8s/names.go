@@ -49,10 +49,13 @@ type snapshot struct {
 
 // named is what an address is.
 type named struct {
-	obj []byte // the JSON object records carry
-	ns  string // a pod's namespace
-	pod bool
-	svc *service // a Service's cluster IP: the Service
+	obj         []byte // the JSON object records carry
+	ns          string // a pod's namespace
+	name        string // a pod's name
+	pod         bool
+	terminating bool     // a pod being deleted, still holding its address
+	gone        int64    // a deleted object's name kept: when it went (Unix ns)
+	svc         *service // a Service's cluster IP: the Service
 }
 
 // service is what a Service's cluster IP answers for.
@@ -305,7 +308,8 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 				if done != (pass == 0) {
 					continue
 				}
-				v := named{obj: nameObject("pod", p.Namespace, p.Name), ns: p.Namespace, pod: true}
+				v := named{obj: nameObject("pod", p.Namespace, p.Name), ns: p.Namespace, name: p.Name, pod: true,
+					terminating: p.DeletionTimestamp != nil && !(p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)}
 				for _, ip := range p.Status.PodIPs {
 					np += put(ip.IP, v)
 				}
@@ -329,6 +333,7 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 				// deleted pod's address cached it (a JVM's DNS cache, a
 				// client of a headless Service holding on to old IPs).
 				v.obj = append(v.obj[:len(v.obj)-1:len(v.obj)-1], `,"deleted":true}`...)
+				v.gone = now.UnixNano()
 			}
 			if now.Sub(at) < nameGrace {
 				m[a] = v
@@ -525,13 +530,36 @@ func (n *Names) AppendDNSHint(dst []byte, name []byte, client netip.Addr, nx boo
 // has no such port (kube-proxy translates only the ports a Service
 // lists; the SYN then goes nowhere), or, refused, which port of its pods
 // (targetPort) it was sent to, where nothing listens; rejected with ICMP,
-// that no pod behind it is ready.
+// that no pod behind it is ready. To a pod that is terminating, or was
+// deleted (its name kept), it says that.
 func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how uint8) []byte {
 	snap := n.snap.Load()
 	if snap == nil {
 		return dst
 	}
-	s := snap.addr[server.Unmap()].svc
+	v := snap.addr[server.Unmap()]
+	if (v.pod || v.svc != nil) && v.gone != 0 || v.pod && v.terminating {
+		dst = append(dst, "; "...)
+		dst = append(dst, server.Unmap().String()...)
+		if v.gone != 0 {
+			if v.pod {
+				dst = append(dst, " was pod "...)
+				dst = append(dst, v.ns+"/"+v.name...)
+			} else {
+				dst = append(dst, " was Service "...)
+				dst = append(dst, v.svc.ns+"/"+v.svc.name...)
+			}
+			dst = append(dst, ", deleted "...)
+			dst = jsonw.Uint(dst, uint64(max(0, time.Now().UnixNano()-v.gone)/1e9))
+			dst = append(dst, " s before: the client still connects to an address it cached (a JVM's DNS cache, a connection pool, a client of a headless Service holding on to old addresses)"...)
+		} else {
+			dst = append(dst, " is pod "...)
+			dst = append(dst, v.ns+"/"+v.name...)
+			dst = append(dst, ", which is terminating: it stopped serving while clients still reached it (endpoints are removed a moment after a pod starts to stop: an application that exits on SIGTERM at once, with no preStop delay, drops these)"...)
+		}
+		return dst
+	}
+	s := v.svc
 	if s == nil || len(s.ports) == 0 {
 		return dst
 	}

@@ -137,6 +137,24 @@ func TestNames(t *testing.T) {
 	}
 	time.Sleep(3 * nameDebounce)
 	waitName(t, n, "198.18.7.10", `{"kind":"pod","namespace":"names-a","name":"web-0","deleted":true}`)
+	if got, want := string(n.AppendConnHint(nil, netip.MustParseAddr("198.18.7.10"), 80, detectors.ConnNoAnswer)), "; 198.18.7.10 was pod names-a/web-0, deleted "; !strings.HasPrefix(got, want) {
+		t.Errorf("deleted pod: got %q, want %q...", got, want)
+	}
+	// A pod being deleted (no kubelet here confirms it: it stays so).
+	term := makePod(t, c, "names-a", "term-0", testNode, "")
+	setPodIP(t, c, term, "198.18.7.12")
+	waitName(t, n, "198.18.7.12", `{"kind":"pod","namespace":"names-a","name":"term-0"}`)
+	if err := c.cs.CoreV1().Pods("names-a").Delete(ctx, "term-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "; 198.18.7.12 is pod names-a/term-0, which is terminating: it stopped serving while clients still reached it"
+	var got string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && !strings.HasPrefix(got, want); time.Sleep(50 * time.Millisecond) {
+		got = string(n.AppendConnHint(nil, netip.MustParseAddr("198.18.7.12"), 8080, detectors.ConnReset))
+	}
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("terminating pod: got %q, want %q...", got, want)
+	}
 	// Its address taken by a new pod: the new name wins.
 	web2 := makePod(t, c, "names-a", "web-1", testNode, "")
 	setPodIP(t, c, web2, "198.18.7.10")
