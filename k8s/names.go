@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -35,6 +36,9 @@ type Names struct {
 	logf     func(string, ...any)
 	svcScope string // the namespace Services are listed in ("": all)
 	svcsOK   bool   // Services are listed at all
+	epScope  string // the same for EndpointSlices
+	epsOK    bool
+	eps      cache.SharedIndexInformer
 }
 
 // snapshot is what the workers read: rebuilt whole on every change,
@@ -43,8 +47,20 @@ type snapshot struct {
 	addr     map[netip.Addr]named
 	svc      map[string][]svcRef // Service name → where one is
 	nss      map[string]bool     // namespaces with a Service or a pod
+	ready    map[string]int      // "ns/name" → the Service's ready endpoints
 	svcScope string
 	svcsOK   bool
+	epScope  string
+	epsOK    bool
+}
+
+// readyPods returns how many ready endpoints the Service ns/name has, and
+// whether that is known (its namespace's EndpointSlices are listed).
+func (s *snapshot) readyPods(ns, name string) (int, bool) {
+	if !s.epsOK || s.epScope != "" && s.epScope != ns {
+		return 0, false
+	}
+	return s.ready[ns+"/"+name], true
 }
 
 // named is what an address is.
@@ -139,6 +155,13 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 		_, err := cs.CoreV1().Services(ns).List(c, one)
 		return err
 	})
+	epNS, epsOK := "", false
+	if svcsOK {
+		epNS, epsOK = n.scope(ctx, "endpointslices (discovery.k8s.io)", ns, func(c context.Context, ns string) error {
+			_, err := cs.DiscoveryV1().EndpointSlices(ns).List(c, one)
+			return err
+		})
+	}
 	_, nodesOK := n.scope(ctx, "nodes", "", func(c context.Context, _ string) error {
 		_, err := cs.CoreV1().Nodes().List(c, one)
 		return err
@@ -168,6 +191,11 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 		inf.SetTransform(slimService)
 		svcs = start(inf)
 	}
+	if epsOK {
+		inf := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(epNS)).Discovery().V1().EndpointSlices().Informer()
+		inf.SetTransform(slimSlice)
+		n.eps = start(inf)
+	}
 	if nodesOK {
 		inf := informers.NewSharedInformerFactory(cs, 0).Core().V1().Nodes().Informer()
 		inf.SetTransform(slimNode)
@@ -179,7 +207,7 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
 	}
-	n.svcScope, n.svcsOK = svcNS, svcsOK
+	n.svcScope, n.svcsOK, n.epScope, n.epsOK = svcNS, svcsOK, epNS, epsOK
 	np, ns2, nn := n.rebuild(pods, svcs, nodes)
 	where := func(scope string) string {
 		if scope == metav1.NamespaceAll {
@@ -196,6 +224,9 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 	}
 	if nodesOK {
 		parts = append(parts, itoa(nn)+" node addresses")
+	}
+	if epsOK {
+		parts = append(parts, "Services' ready pods ("+where(epNS)+")")
 	}
 	msg := "names: records name their ends from " + strings.Join(parts, ", ")
 	n.logf("%s", msg)
@@ -353,7 +384,22 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			nss[v.ns] = true
 		}
 	}
-	n.snap.Store(&snapshot{addr: m, svc: sv, nss: nss, svcScope: n.svcScope, svcsOK: n.svcsOK})
+	ready := map[string]int{}
+	if n.eps != nil {
+		for _, o := range n.eps.GetStore().List() {
+			es, ok := o.(*discoveryv1.EndpointSlice)
+			if !ok || es.Labels[discoveryv1.LabelServiceName] == "" {
+				continue
+			}
+			k := es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]
+			for _, ep := range es.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+					ready[k]++
+				}
+			}
+		}
+	}
+	n.snap.Store(&snapshot{addr: m, svc: sv, nss: nss, ready: ready, svcScope: n.svcScope, svcsOK: n.svcsOK, epScope: n.epScope, epsOK: n.epsOK})
 	return np, ns, nn
 }
 
@@ -569,9 +615,10 @@ func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how u
 			p = &s.ports[i]
 		}
 	}
-	if p != nil && how == detectors.ConnNoAnswer {
+	ready, known := snap.readyPods(s.ns, s.name)
+	if p != nil && how == detectors.ConnNoAnswer && !known {
 		// Unanswered on a port it has: the pods' side (a NetworkPolicy,
-		// pods that do not answer); the Service says nothing more.
+		// pods that do not answer), or no pod behind it.
 		return dst
 	}
 	dst = append(dst, "; "...)
@@ -608,7 +655,47 @@ func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how u
 		}
 		dst = append(dst, ", where nothing listens: a targetPort that is not the port the container listens on, or an application listening on 127.0.0.1 only"...)
 	case detectors.ConnRejected:
-		dst = append(dst, ": kube-proxy rejects connections to a Service none of whose pods is ready (no pod matches its selector, or none passes its readiness probe)"...)
+		switch {
+		case known && ready == 0:
+			dst = append(dst, ", which has no ready pod (its EndpointSlices list none): kube-proxy rejects its connections (no pod matches its selector, or none passes its readiness probe)"...)
+		case known:
+			dst = append(dst, ", which has "...)
+			dst = jsonw.Uint(dst, uint64(ready))
+			dst = append(dst, " ready pods now: kube-proxy rejects connections to a Service none of whose pods is ready, so none was then (pods restarting or failing their readiness probe), or another rule rejects it"...)
+		default:
+			dst = append(dst, ": kube-proxy rejects connections to a Service none of whose pods is ready (no pod matches its selector, or none passes its readiness probe)"...)
+		}
+	case detectors.ConnNoAnswer:
+		if ready == 0 {
+			dst = append(dst, ", which has no ready pod (its EndpointSlices list none): nothing behind it answers (no pod matches its selector, or none passes its readiness probe)"...)
+		} else {
+			dst = append(dst, ", which has "...)
+			dst = jsonw.Uint(dst, uint64(ready))
+			dst = append(dst, " ready pods: none answered (a NetworkPolicy dropping the client, or the pods' node or network)"...)
+		}
 	}
 	return dst
+}
+
+// slimSlice keeps of an EndpointSlice its Service and whether each
+// endpoint is ready (unset counts as ready, as the API says to read it).
+func slimSlice(obj any) (any, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	out := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: es.Name, Namespace: es.Namespace, UID: es.UID, ResourceVersion: es.ResourceVersion,
+			Labels: map[string]string{discoveryv1.LabelServiceName: es.Labels[discoveryv1.LabelServiceName]}},
+		AddressType: es.AddressType,
+		Endpoints:   make([]discoveryv1.Endpoint, len(es.Endpoints)),
+	}
+	yes, no := true, false
+	for i, ep := range es.Endpoints {
+		out.Endpoints[i].Conditions.Ready = &yes
+		if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			out.Endpoints[i].Conditions.Ready = &no
+		}
+	}
+	return out, nil
 }

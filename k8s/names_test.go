@@ -12,6 +12,7 @@ import (
 	"github.com/dlltagent/dlltagent/detectors"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -206,12 +207,35 @@ func TestNames(t *testing.T) {
 		{5433, detectors.ConnNoAnswer, "; 198.18.128.77 is Service names-b/orders-db, which has no TCP port 5433 (its ports: 5432): its cluster IP answers only on the ports the Service lists, so the client has the wrong port"},
 		{5433, detectors.ConnRefused, "; 198.18.128.77 is Service names-b/orders-db, which has no TCP port 5433 (its ports: 5432)"},
 		{5432, detectors.ConnRefused, "; 198.18.128.77 is Service names-b/orders-db, which sends port 5432 to the same port of its pods, where nothing listens"},
-		{5432, detectors.ConnRejected, "; 198.18.128.77 is Service names-b/orders-db: kube-proxy rejects connections to a Service none of whose pods is ready"},
-		{5432, detectors.ConnNoAnswer, ""},
+		{5432, detectors.ConnRejected, "; 198.18.128.77 is Service names-b/orders-db, which has no ready pod (its EndpointSlices list none): kube-proxy rejects its connections"},
+		{5432, detectors.ConnNoAnswer, "; 198.18.128.77 is Service names-b/orders-db, which has no ready pod (its EndpointSlices list none): nothing behind it answers"},
 	} {
 		if got := string(n.AppendConnHint(nil, svcIP, h.port, h.how)); !strings.HasPrefix(got, h.want) || (h.want == "" && got != "") {
 			t.Errorf("port %d, how %d:\n got %q\nwant %q...", h.port, h.how, got, h.want)
 		}
+	}
+	// Its pods become ready (the EndpointSlice controller's work, done
+	// by hand: no controller manager runs here).
+	yes, no := true, false
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "orders-db-abcde", Namespace: "names-b", Labels: map[string]string{discoveryv1.LabelServiceName: "orders-db"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"198.18.7.30"}, Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
+			{Addresses: []string{"198.18.7.31"}},
+			{Addresses: []string{"198.18.7.32"}, Conditions: discoveryv1.EndpointConditions{Ready: &no}},
+		},
+	}
+	if _, err := c.cs.DiscoveryV1().EndpointSlices("names-b").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want2 := "; 198.18.128.77 is Service names-b/orders-db, which has 2 ready pods: none answered (a NetworkPolicy dropping the client, or the pods' node or network)"
+	var got2 string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && got2 != want2; time.Sleep(50 * time.Millisecond) {
+		got2 = string(n.AppendConnHint(nil, svcIP, 5432, detectors.ConnNoAnswer))
+	}
+	if got2 != want2 {
+		t.Errorf("ready pods: got %q, want %q", got2, want2)
 	}
 	if got := n.AppendConnHint(nil, netip.MustParseAddr("198.18.7.11"), 80, detectors.ConnRefused); len(got) != 0 {
 		t.Errorf("a pod's address got a Service hint: %q", got)
@@ -254,6 +278,7 @@ func TestNames(t *testing.T) {
 	var llog logLines
 	ln := WatchNames(ctx, limited, "names-a", llog.logf)
 	llog.wait(t, "nodes are not named: not allowed to list them")
+	llog.wait(t, "endpointslices (discovery.k8s.io) are not named: not allowed to list them")
 	line = llog.wait(t, "records name their ends")
 	if !strings.Contains(line, "(namespace names-a)") || strings.Contains(line, "node") {
 		t.Errorf("limited scope: %q", line)
