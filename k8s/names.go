@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -217,13 +218,13 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 	}
 	var parts []string
 	if podsOK {
-		parts = append(parts, itoa(np)+" pod addresses ("+where(podNS)+")")
+		parts = append(parts, strconv.Itoa(np)+" pod addresses ("+where(podNS)+")")
 	}
 	if svcsOK {
-		parts = append(parts, itoa(ns2)+" Service addresses ("+where(svcNS)+")")
+		parts = append(parts, strconv.Itoa(ns2)+" Service addresses ("+where(svcNS)+")")
 	}
 	if nodesOK {
-		parts = append(parts, itoa(nn)+" node addresses")
+		parts = append(parts, strconv.Itoa(nn)+" node addresses")
 	}
 	if epsOK {
 		parts = append(parts, "Services' ready pods ("+where(epNS)+")")
@@ -258,8 +259,6 @@ func (n *Names) poke() {
 	default:
 	}
 }
-
-func itoa(v int) string { return string(jsonw.Uint(nil, uint64(v))) }
 
 // rebuild makes a new snapshot from the informers' stores and returns how
 // many pod, Service and node addresses it holds.
@@ -307,7 +306,7 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 					if p.Protocol == corev1.ProtocolTCP || p.Protocol == "" {
 						t := p.TargetPort.String()
 						if p.TargetPort.IntValue() == 0 && p.TargetPort.StrVal == "" {
-							t = itoa(int(p.Port)) // unset: the same port
+							t = strconv.Itoa(int(p.Port)) // unset: the same port
 						}
 						vc.svc.ports = append(vc.svc.ports, servicePort{port: uint16(p.Port), target: t})
 					}
@@ -646,7 +645,7 @@ func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how u
 	case detectors.ConnRefused:
 		dst = append(dst, ", which sends port "...)
 		dst = jsonw.Uint(dst, uint64(port))
-		if p.target == itoa(int(port)) {
+		if p.target == strconv.Itoa(int(port)) {
 			dst = append(dst, " to the same port of its pods"...)
 		} else {
 			dst = append(dst, " to port "...)

@@ -75,7 +75,7 @@ func runLive(o *options) int {
 	var workerStats []*detectors.Stats
 	lo := pipeline.LiveOptions{
 		Ring: rc, Config: o.cfg, StatsInterval: o.statsInterval, Ready: ready, Resolve: resolve,
-		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "dlltagent: "+f+"\n", a...) },
+		Logf: logStderr,
 	}
 	lo.Stats = &workerStats
 	go func() {
