@@ -47,6 +47,7 @@ func TestSelector(t *testing.T) {
 	startFakePod(t, "dltk8s-pod2", string(b.UID), true)
 	startFakePod(t, "dltk8s-pod3", string(other.UID), false)
 
+	setPodIP(t, c, a, "198.18.0.2") // the lab's pod address: records name it
 	agent, errPath := startK8sAgent(t, c, lab, "-selector", "app=bird-front", "-namespace", ns)
 	out := filepath.Join(lab, "out")
 	for i := 0; i < 100 && strings.Count(readFile(errPath), "capturing on") < 2; i++ {
@@ -55,12 +56,14 @@ func TestSelector(t *testing.T) {
 	if n := strings.Count(readFile(errPath), "capturing on"); n != 2 {
 		t.Fatalf("%d captures started, want 2:\n%s", n, readFile(errPath))
 	}
+	waitText(t, errPath, "records name their ends", 10*time.Second)
 	exec.Command("ip", "netns", "exec", "dltk8s-pod", "curl", "-s", "--max-time", "3", "http://198.18.0.1:81/").Run()
 	exec.Command("ip", "netns", "exec", "dltk8s-pod2", "curl", "-s", "--max-time", "3", "http://198.18.2.1:81/").Run()
 	exec.Command("ip", "netns", "exec", "dltk8s-pod3", "curl", "-s", "--max-time", "3", "http://198.18.3.1:81/").Run()
 	events := filepath.Join(out, "netevents.jsonl")
 	waitText(t, events, `"k8s.pod":"bird-front-a"`, 15*time.Second)
 	waitText(t, events, `"k8s.pod":"bird-front-b"`, 15*time.Second)
+	waitText(t, events, `"k8s.orig":{"kind":"pod","namespace":"`+ns+`","name":"bird-front-a"}`, 5*time.Second)
 	if _, err := proctest.Terminate(agent, 5*time.Second); err != nil {
 		t.Fatalf("agent: %v", err)
 	}
