@@ -1276,6 +1276,9 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	case c.Size(0) > uint64(n):
 		b.B = append(b.B, ". The classic cause is a server closing an idle keep-alive or pooled connection just as the client reuses it (the client sees a reset, an EOF, 'socket hang up' or 'server has gone away'): keep the client's idle timeout below the server's"...)
 	}
+	if e.cfg.Names != nil {
+		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnReset)
+	}
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"sent_after_close":`...)
 	b.B = appendUint(b.B, uint64(n))

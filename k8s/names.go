@@ -605,8 +605,8 @@ func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how u
 		return dst
 	}
 	s := v.svc
-	if s == nil || len(s.ports) == 0 {
-		return dst
+	if s == nil || len(s.ports) == 0 || how == detectors.ConnReset {
+		return dst // a reset says nothing of the Service's ports
 	}
 	var p *servicePort
 	for i := range s.ports {

@@ -209,6 +209,7 @@ func TestNames(t *testing.T) {
 		{5432, detectors.ConnRefused, "; 198.18.128.77 is Service names-b/orders-db, which sends port 5432 to the same port of its pods, where nothing listens"},
 		{5432, detectors.ConnRejected, "; 198.18.128.77 is Service names-b/orders-db, which has no ready pod (its EndpointSlices list none): kube-proxy rejects its connections"},
 		{5432, detectors.ConnNoAnswer, "; 198.18.128.77 is Service names-b/orders-db, which has no ready pod (its EndpointSlices list none): nothing behind it answers"},
+		{5432, detectors.ConnReset, ""},
 	} {
 		if got := string(n.AppendConnHint(nil, svcIP, h.port, h.how)); !strings.HasPrefix(got, h.want) || (h.want == "" && got != "") {
 			t.Errorf("port %d, how %d:\n got %q\nwant %q...", h.port, h.how, got, h.want)
