@@ -33,7 +33,7 @@ import (
 type Names struct {
 	snap     atomic.Pointer[snapshot]
 	kick     chan struct{}
-	gone     map[netip.Addr]time.Time // names kept after their object went
+	kept     int // names in the snapshot kept after their object went
 	logf     func(string, ...any)
 	svcScope string // the namespace Services are listed in ("": all)
 	svcsOK   bool   // Services are listed at all
@@ -114,7 +114,7 @@ func (n *Names) Lookup(a netip.Addr) []byte {
 // per-pod manifest's Role), until ctx ends. Names arrive as the watches
 // sync; logf says once what is named and what is not allowed.
 func WatchNames(ctx context.Context, cs kubernetes.Interface, ns string, logf func(string, ...any)) *Names {
-	n := &Names{kick: make(chan struct{}, 1), gone: map[netip.Addr]time.Time{}, logf: logf}
+	n := &Names{kick: make(chan struct{}, 1), logf: logf}
 	go n.run(ctx, cs, ns)
 	return n
 }
@@ -245,7 +245,7 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 			case <-time.After(nameDebounce):
 			}
 		case <-t.C:
-			if len(n.gone) == 0 {
+			if n.kept == 0 {
 				continue
 			}
 		}
@@ -349,26 +349,23 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			}
 		}
 	}
-	now := time.Now()
+	now := time.Now().UnixNano()
+	n.kept = 0
 	if prev := n.snap.Load(); prev != nil {
 		for a, v := range prev.addr {
 			if _, ok := m[a]; ok {
-				delete(n.gone, a) // held by an object again
-				continue
+				continue // held by an object (again)
 			}
-			at, kept := n.gone[a]
-			if !kept {
-				n.gone[a], at = now, now
+			if v.gone == 0 {
 				// Said in the records: a client still connecting to a
 				// deleted pod's address cached it (a JVM's DNS cache, a
 				// client of a headless Service holding on to old IPs).
 				v.obj = append(v.obj[:len(v.obj)-1:len(v.obj)-1], `,"deleted":true}`...)
-				v.gone = now.UnixNano()
+				v.gone = now
 			}
-			if now.Sub(at) < nameGrace {
+			if now-v.gone < int64(nameGrace) {
 				m[a] = v
-			} else {
-				delete(n.gone, a)
+				n.kept++
 			}
 		}
 	}
