@@ -51,6 +51,15 @@ const emptyCertSize = 25
 // from the client holds its Certificate.
 const finishedMax = 85
 
+// emptyCertWithFinished reports a TLS 1.3 client's first encrypted record
+// of n bytes that holds an empty Certificate (8) and its Finished (4 + 32
+// or 48) in one: 61 or 77 (SHA-256 or SHA-384), 77 or 93 from Java. Java
+// sends them so to a Go server; a lone Finished is 53, 69 or 85, and a
+// real certificate makes a record of hundreds of bytes.
+func emptyCertWithFinished(n int) bool {
+	return n == 8+36+17 || n == 8+52+17 || n == 8+52+33
+}
+
 // certRefusedQuietly reports a TLS 1.3 connection whose client answered
 // the server's certificate request (with a certificate or with none),
 // finished its handshake, and has had nothing from the server since: the
@@ -428,7 +437,9 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 					t.certReq, t.cliCert = true, 1
 					return
 				}
-				if dir.recLen > finishedMax {
+				if emptyCertWithFinished(dir.recLen) {
+					t.certReq, t.cliCert = true, 1
+				} else if dir.recLen > finishedMax {
 					// Too large for a Finished: a client Certificate
 					// (alone, or with the rest of the flight in one
 					// record), sent because the server asked for one.

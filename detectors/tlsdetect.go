@@ -308,10 +308,16 @@ func (e *Engine) tlsRejected(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = append(b.B, " (TLS 1.3 hides the certificate; a TLS health check that only completes the handshake closes the same way)"...)
 	} else if t.pendingRej == 0 {
 		b.B = append(b.B, " rejected the server during the TLS handshake: it sent an encrypted alert instead of its Finished and closed (most often it does not accept the server certificate: unknown CA or self-signed, expired, or not valid for the name it asked for)"...)
+	} else if t.rejEarly && t.cliCert == 1 {
+		b.B = append(b.B, " rejected the client before its Finished: it had asked for a client certificate, the client sent none (an empty Certificate message), and the server answered at once with an encrypted alert and closed (certificate_required): the server requires mutual TLS, a client certificate from a CA it trusts"...)
+	} else if t.rejEarly && t.cliCert == 0 {
+		b.B = append(b.B, " rejected the client's certificate before the client's Finished: it had asked for one, the client sent one, and the server answered at once with an encrypted alert and closed (most often unknown_ca, bad_certificate or certificate_expired: the certificate is not issued by a CA the server trusts, has expired, or is not for client authentication)"...)
 	} else if t.rejEarly {
 		b.B = append(b.B, " rejected the handshake before the client finished it: its flight ended with an encrypted alert and the connection closed (an unexpected or unacceptable client message, or parameters it refused)"...)
 	} else if t.cliCert == 1 {
 		b.B = append(b.B, " rejected the client after its Finished: it had asked for a client certificate, the client sent none (an empty Certificate message), and the server answered with an encrypted alert and closed (certificate_required): the server requires mutual TLS, a client certificate from a CA it trusts"...)
+	} else if t.cliCert == 0 {
+		b.B = append(b.B, " rejected the client after its Finished: it had asked for a client certificate, the client sent one, and the server answered with an encrypted alert and closed: it most likely did not accept that certificate (unknown_ca, bad_certificate or certificate_expired: not issued by a CA the server trusts, expired, or not for client authentication)"...)
 	} else {
 		b.B = append(b.B, " rejected the client after its Finished: it sent an encrypted alert and closed (most often a required client certificate was missing or not trusted: certificate_required, unknown_ca or bad_certificate)"...)
 	}

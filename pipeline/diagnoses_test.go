@@ -2617,3 +2617,49 @@ func TestConnectProxyChromium(t *testing.T) {
 		}
 	}
 }
+
+// TestMTLSJavaClient: a Java client without a client certificate, whose
+// TLS 1.3 answer to the certificate request differs from OpenSSL's and
+// Go's (testdata/lab/mtls-java-client.pcap). Its empty Certificate comes
+// alone, and OpenSSL rejects it before the Finished; or in one record
+// with the Finished, and a Go server closes without an alert. Each is
+// read as the missing client certificate, as is curl's untrusted one.
+func TestMTLSJavaClient(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/mtls-java-client.pcap", 1, nil)
+	var got []string
+	for _, e := range events {
+		tl, _ := e["tls"].(map[string]any)
+		msg := e.str("msg")
+		what := "?"
+		switch {
+		case strings.Contains(msg, "the client sent none") && strings.Contains(msg, "before its Finished"):
+			what = "none-early"
+		case strings.Contains(msg, "the client sent none"):
+			what = "none"
+		case strings.Contains(msg, "the client sent one, and the server answered with an encrypted alert"):
+			what = "one"
+		}
+		got = append(got, fmt.Sprintf("%v %s %s/%s %v", e["id.resp_p"], tl["version"], e.str("note"), e.str("side"), what))
+	}
+	want := []string{
+		"8443 TLS 1.3 TLS_REJECTED_ENCRYPTED/server none-early",
+		"7444 TLS 1.3 TLS_HANDSHAKE_ABORTED/server none",
+		"7444 TLS 1.3 TLS_HANDSHAKE_ABORTED/server none", // HttpClient's retry
+		"8443 TLS 1.2 TLS_ALERT/server none",
+		"8444 TLS 1.3 TLS_REJECTED_ENCRYPTED/server one",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	certs := map[string]int{}
+	for _, f := range flows {
+		if tl, ok := f["tls"].(map[string]any); ok {
+			certs[fmt.Sprint(tl["client_certificate"])]++
+		}
+	}
+	// The healthy ones: Java with the lab's certificate to :8443 and :7444,
+	// curl with it to :8444.
+	if certs["none"] != 4 || certs["sent"] != 4 {
+		t.Errorf("client_certificate in end_flows: %v, want 4 none and 4 sent", certs)
+	}
+}
