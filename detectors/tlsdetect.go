@@ -169,7 +169,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	case !t.shSeen:
 		b.B = append(b.B, "before any ServerHello"...)
 	case side == 0:
-		b.B = append(b.B, "after the server's hello, without sending its Finished: the client most likely rejected the server certificate (not trusted, expired, or not valid for the name it asked for) or its parameters; Node.js clients close like this, without an alert, when they reject a certificate (DEPTH_ZERO_SELF_SIGNED_CERT, UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID)"...)
+		b.B = append(b.B, "after the server's hello, without sending its Finished: the client most likely rejected the server certificate (not trusted, expired, or not valid for the name it asked for) or its parameters; Node.js clients close like this, without an alert, when they reject a certificate (DEPTH_ZERO_SELF_SIGNED_CERT, UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID), and Java clients often do (SSLHandshakeException: PKIX path building failed, No subject alternative DNS name matching)"...)
 		if t.nameOK == 0 {
 			b.B = append(b.B, "; "...)
 			b.B = t.appendNameMismatch(b.B)
