@@ -591,6 +591,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	t := e.tlsOf(fs)
 	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0 || (!orig && t.certRefusedQuietly(ts)))
+	if f&decode.FIN != 0 && !orig && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && (fs.service == svcHTTP || fs.service == svcSSL) {
+		e.reqs.serverClosed(c, ts)
+	}
 	if f&decode.RST != 0 {
 		if fs.firstRST == 0 {
 			fs.firstRST = int8(side + 1)
@@ -1236,6 +1239,12 @@ func (e *Engine) tlsRequestLost(c *flowtable.Conn) bool {
 	return l != nil && l.tls && l.bye == 0 && l.srv == c.Size(1)
 }
 
+// reusedAfterFIN is how long after a server's FIN a client's request on
+// the connection, beyond two round trips, shows the client had the FIN
+// and reused the connection anyway (a pool that does not notice closes),
+// not a request that crossed the FIN in flight.
+const reusedAfterFIN = int64(50 * time.Millisecond)
+
 // resetAfterClose reports a server's reset of data the client sent after
 // the server had closed the connection: the keep-alive race of a client
 // reusing an idle connection the server was closing, a pool reusing one
@@ -1254,6 +1263,10 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, " bytes from client "...)
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " reached it after it had closed the connection (FIN)"...)
+	var after int64 // how long after the server's FIN the lost request was sent
+	if l := e.reqs.any(c); l != nil && l.sfin != 0 && l.at > l.sfin {
+		after = l.at - l.sfin
+	}
 	fresh := false
 	if req, _, srv := e.reqs.get(c); req != nil && srv == c.Size(1) {
 		b.B = append(b.B, ": its request "...)
@@ -1273,6 +1286,12 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	case c.Size(0) == uint64(n) && c.Size(1) == 0:
 		// Nothing was exchanged before the server's FIN.
 		b.B = append(b.B, ". The server closed the connection right after accepting it, before the client's first bytes: a connection limit, an access rule, or a TCP proxy with no upstream to forward to"...)
+	case c.Size(0) > uint64(n) && after > reusedAfterFIN+2*max(0, c.AckTS()-c.SynTS()):
+		// Sent well after the FIN reached the client, whatever the
+		// capture point: no race.
+		b.B = append(b.B, ". The client sent it "...)
+		b.B = appendDurationWords(b.B, after)
+		b.B = append(b.B, " after the server's FIN: its connection pool reused a connection the server had closed, without noticing the close (Java's HttpURLConnection and Python's http.client do; HttpURLConnection then sends a GET again on a new connection, other requests fail): keep the client's idle timeout below the server's, or have the pool check a connection before reusing it"...)
 	case c.Size(0) > uint64(n):
 		b.B = append(b.B, ". The classic cause is a server closing an idle keep-alive or pooled connection just as the client reuses it (the client sees a reset, an EOF, 'socket hang up' or 'server has gone away'): keep the client's idle timeout below the server's"...)
 	}
@@ -1282,6 +1301,10 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"sent_after_close":`...)
 	b.B = appendUint(b.B, uint64(n))
+	if after > 0 {
+		b.B = append(b.B, `,"sent_after_fin_ms":`...)
+		b.B = jsonw.Millis(b.B, after)
+	}
 	e.resetEnd(b, c, fs)
 }
 

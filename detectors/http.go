@@ -397,6 +397,7 @@ type reqLine struct {
 	at    int64  // when the request was sent
 	last  int64  // when the client last sent bytes of it (its body)
 	srv   uint64 // the server's byte count then
+	sfin  int64  // when the server closed (its FIN) before the client did (0: it has not)
 	resp  respTrack
 	line  [reqLineMax]byte
 }
@@ -416,9 +417,20 @@ func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {
 	if l.idx != c.Index() || l.first != c.First || l.n == 0 {
 		l.resp = respTrack{} // the slot changes hands
 	}
+	if l.idx != c.Index() || l.first != c.First {
+		l.sfin = 0
+	}
 	l.idx, l.first, l.at, l.last, l.srv, l.tls = c.Index(), c.First, ts, ts, c.Size(1), false
 	l.n = uint8(copy(l.line[:], payload))
 	l.resp.start(c)
+}
+
+// serverClosed notes the server's FIN at ts on c, the client still open:
+// a request the client sends after it is reset (resetAfterClose).
+func (r *reqCache) serverClosed(c *flowtable.Conn, ts int64) {
+	if l := r.any(c); l != nil && l.sfin == 0 {
+		l.sfin = ts
+	}
 }
 
 // more notes more client bytes of c's last request (its body) at ts.

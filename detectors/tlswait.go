@@ -48,12 +48,13 @@ func (r *reqCache) tlsData(c *flowtable.Conn, ts int64, pre uint16) {
 		l.last = ts // more of the request in progress
 		return
 	}
-	n := uint8(1)
+	n, sfin := uint8(1), int64(0)
 	if l != nil {
 		n = max(l.n+1, l.n) // requests on the connection so far (saturating)
+		sfin = l.sfin
 	}
 	l = &r.slot[uint32(c.Index())%reqSlots]
-	*l = reqLine{idx: c.Index(), first: c.First, at: ts, last: ts, srv: c.Size(1), n: n, tls: true}
+	*l = reqLine{idx: c.Index(), first: c.First, at: ts, last: ts, srv: c.Size(1), n: n, tls: true, sfin: sfin}
 	if n == 1 && pre != 0 {
 		l.tks, l.tk, l.tkn, l.tkpre = tkTickets, pre, 1, 1
 	}

@@ -283,6 +283,13 @@ func TestKeepAliveRace(t *testing.T) {
 			}
 		}
 		sort.Strings(got)
+		for _, e := range events {
+			// Python's reuse 0.5 s after the FIN; Node's request crossed it.
+			reused := strings.Contains(e.str("msg"), "its connection pool reused a connection the server had closed, without noticing the close")
+			if after, ok := e["sent_after_fin_ms"].(float64); reused != (e.num("id.orig_p") == 36374) || reused != ok || ok && (after < 450 || after > 550) {
+				t.Errorf("workers %d: %v: reused %v, sent_after_fin_ms %v: %s", workers, e.num("id.orig_p"), reused, e["sent_after_fin_ms"], e.str("msg"))
+			}
+		}
 		if w := "TCP_RESET/server 67 36410 TCP_RESET/server 73 36374"; strings.Join(got, " ") != w {
 			t.Errorf("workers %d: events %v, want %s", workers, got, w)
 		}
@@ -297,6 +304,20 @@ func TestKeepAliveRace(t *testing.T) {
 	events, _, _ := analyse(t, "../testdata/lab/https-keepalive-race.pcap", 2, nil)
 	if len(events) != 1 || events[0]["sent_after_close"] != 146.0 || !strings.Contains(events[0].str("msg"), "they were lost") {
 		t.Errorf("https: events %v, want one TCP_RESET with sent_after_close 146", events)
+	} else if after := events[0].num("sent_after_fin_ms"); after < 450 || after > 550 {
+		t.Errorf("https: sent_after_fin_ms %v, want ~500", after)
+	}
+	// Java's HttpURLConnection reuses connections nginx closed 0.5 s
+	// before, three times, and sends each GET again on a new connection;
+	// its HttpClient lets them go.
+	events, flows, _ := analyse(t, "../testdata/lab/java-keepalive-reuse.pcap", 2, nil)
+	for _, e := range events {
+		if e.str("note") != "TCP_RESET" || !strings.Contains(e.str("msg"), "its request GET / HTTP/1.1 was lost. The client sent it 5") || !strings.Contains(e.str("msg"), "without noticing the close (Java's HttpURLConnection") {
+			t.Errorf("java: %s", e.str("msg"))
+		}
+	}
+	if len(events) != 3 || len(flows) != 8 {
+		t.Errorf("java: %d events, %d flows; want 3 and 8", len(events), len(flows))
 	}
 }
 
