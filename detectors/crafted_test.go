@@ -469,3 +469,35 @@ func TestClosedAtAccept(t *testing.T) {
 		}
 	}
 }
+
+// TestHelloNeverArrived: a client's ClientHello, two packets long, is
+// never acknowledged (dropped on the way); the client resends it, then
+// gives up with a reset. Its TLS_HANDSHAKE_ABORTED says the hello was
+// lost, not that the server left it unanswered; with a hello that was
+// acknowledged, it is the server's silence.
+func TestHelloNeverArrived(t *testing.T) {
+	hello := make([]byte, 1500)
+	copy(hello, []byte{0x16, 0x03, 0x01, 0x05, 0xd7, 0x01, 0x00, 0x05, 0xd3, 0x03, 0x03})
+	hs := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6}, {true, "A", hello, 1e6}}
+	lost := append(append([]seg(nil), hs...), seg{true, "AT", hello, 200e6}, seg{true, "AT", hello, 400e6}, seg{true, "AT", hello, 800e6}, seg{true, "R", nil, 9e9})
+	acked := append(append([]seg(nil), hs...), seg{false, "A", nil, 1e6}, seg{true, "R", nil, 10e9})
+	for _, tc := range []struct {
+		name string
+		segs []seg
+		want string
+	}{
+		{"lost", lost, "reset the connection (RST) during the TLS handshake without an alert (after 10.4 s of trying to deliver its ClientHello, which the server's kernel never acknowledged in full: it was lost on the way, not left unanswered; the data is its TLS ClientHello (1495 bytes, more than one packet: a post-quantum key share, X25519MLKEM768"},
+		{"acked", acked, "after waiting 10.0 s for an answer to its ClientHello: the server accepted the TCP connection but sent nothing"},
+	} {
+		out := replay(t, 443, tc.segs)
+		var got []string
+		for _, l := range out.lines {
+			if bytes.Contains(l, []byte(`"note":"TLS_HANDSHAKE_ABORTED"`)) {
+				got = append(got, string(l))
+			}
+		}
+		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
+			t.Errorf("%s: got %q, want one with %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -19,8 +19,11 @@ type rexmitStall struct {
 	from  int64  // first retransmission of the unacknowledged data
 	ackAt uint32 // the acknowledgement then: the stall ends when it moves
 	n     uint16 // retransmissions (saturating)
-	// Payload sizes resent: the smallest, the largest, the first and the
-	// latest.
+	// Payload sizes resent: the largest of all; the smallest, the first
+	// and the latest of those that start at the acknowledgement (0: none
+	// yet), the data the receiver waits for. A tail loss probe resends a
+	// flight's last segment, which may well have arrived (a SACK says so):
+	// its size says nothing of what is lost.
 	minLen, maxLen, firstLen, lastLen uint16
 }
 
@@ -67,14 +70,20 @@ func (e *Engine) retransmitted(c *flowtable.Conn, fs *flowState, side int, p *de
 		// A stall lasts until the acknowledgement moves (under steady
 		// loss it keeps moving, fast retransmits repair within a round
 		// trip: no stall).
-		*st = rexmitStall{from: ts, ackAt: c.AckSeq(side), minLen: n, firstLen: n}
+		*st = rexmitStall{from: ts, ackAt: c.AckSeq(side)}
 	}
 	st.n = min(st.n+1, 1<<16-1)
-	st.minLen, st.maxLen, st.lastLen = min(st.minLen, n), max(st.maxLen, n), n
+	st.maxLen = max(st.maxLen, n)
+	if c.Acked(side, p.Seq) { // it starts at (or before) the acknowledgement
+		if st.firstLen == 0 {
+			st.minLen, st.firstLen = n, n
+		}
+		st.minLen, st.lastLen = min(st.minLen, n), n
+	}
 	// Still stuck after rexmitOngoing: reported now (a client may keep
 	// the connection for minutes), unless the sender just switched to
 	// smaller segments (its MTU probing): their fate tells more.
-	if ts-st.from >= rexmitOngoing && !(n < mtuSized && st.firstLen >= mtuSized) {
+	if ts-st.from >= rexmitOngoing && !(st.lastLen < mtuSized && st.firstLen >= mtuSized) {
 		e.rexmitStall(c, fs, side, ts, stallSoFar)
 	}
 }
@@ -105,6 +114,10 @@ func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int6
 	b.B = append(b.B, " times over "...)
 	b.B = appendDurationWords(b.B, ts-st.from)
 	shrank := st.firstLen >= mtuSized && st.lastLen < mtuSized
+	var hello *tlsState // a client's ClientHello the server has not answered
+	if t := e.tlsOf(fs); side == 0 && t != nil && t.chTS != 0 && !t.shSeen && c.Size(1) == 0 {
+		hello = t
+	}
 	switch {
 	case how == stallAcked && shrank:
 		b.B = append(b.B, " and it was acknowledged only once resent in smaller segments ("...)
@@ -126,13 +139,29 @@ func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int6
 			b.B = append(b.B, ": the connection had been silent for "...)
 			b.B = appendDurationWords(b.B, pr.silence)
 			b.B = append(b.B, " before this data, and nothing of it came back: a NAT, load balancer or firewall on the way most likely forgot the connection on its idle timeout (a cloud NAT gateway's or load balancer's, 4 to 6 min; conntrack's) and drops its packets silently, so the client hangs until its own timeout (Linux gives up after about 15 min); TCP keepalives more frequent than that timeout, or a pool's idle timeout below it, avoid it"...)
-		} else if st.minLen >= mtuSized {
-			b.B = append(b.B, ": every segment resent was large ("...)
+		} else if st.firstLen != 0 && st.minLen >= mtuSized && hello != nil {
+			b.B = append(b.B, ": every resend of the data the "...)
+			b.B = append(b.B, other...)
+			b.B = append(b.B, " waits for was large ("...)
+			b.B = appendUint(b.B, uint64(st.minLen))
+			b.B = append(b.B, " bytes or more), and the data is "...)
+			b.B = hello.appendHelloLost(b.B)
+			b.B = append(b.B, ": "...)
+			b.B = append(b.B, helloDropHint...)
+			hello = nil
+		} else if st.firstLen != 0 && st.minLen >= mtuSized {
+			b.B = append(b.B, ": every resend of the data the "...)
+			b.B = append(b.B, other...)
+			b.B = append(b.B, " waits for was large ("...)
 			b.B = appendUint(b.B, uint64(st.minLen))
 			b.B = append(b.B, " bytes or more), the signature of a path MTU black hole (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered); otherwise packets are being lost on the way"...)
 		} else {
 			b.B = append(b.B, ": packets (or their acknowledgements) are being lost on the way"...)
 		}
+	}
+	if hello != nil {
+		b.B = append(b.B, "; the data is "...)
+		b.B = hello.appendHelloLost(b.B)
 	}
 	b.B = appendSide(b.B, who)
 	b.B = append(b.B, `,"stall_ms":`...)

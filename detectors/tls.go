@@ -131,6 +131,7 @@ type tlsState struct {
 	oooBuf [2][]byte // held out-of-order segments per direction
 
 	chTS      int64
+	chLen     uint16 // the ClientHello's length with its handshake header (saturating)
 	estTS     int64
 	est       bool
 	offered   uint16 // highest version the client offered
@@ -566,7 +567,7 @@ func (t *tlsState) handshakeBytes(d int, b []byte, ts int64) {
 				t.hsBuf = t.hsBuf[:0]
 			}
 			if dir.hsTyp == hsClientHello && d == 0 && t.chTS == 0 {
-				t.chTS = ts
+				t.chTS, t.chLen = ts, uint16(min(dir.hsLen+4, 1<<16-1))
 			}
 			if dir.hsTyp == hsCertReq && d == 1 {
 				t.certReq = true
@@ -797,6 +798,26 @@ func (t *tlsState) parseServerHello(m []byte) {
 		t.tls13 = true
 	}
 }
+
+// bigHello is the ClientHello length from which it takes more than one
+// packet: a 1500-byte MTU's TCP payload (1448 with timestamps) less the
+// record header, with room for IP options or a tunnel's smaller MTU.
+const bigHello = 1400
+
+// appendHelloLost says that the stuck data is the client's ClientHello,
+// and when it is over a packet long, why that matters.
+func (t *tlsState) appendHelloLost(dst []byte) []byte {
+	dst = append(dst, "its TLS ClientHello ("...)
+	dst = appendUint(dst, uint64(t.chLen))
+	dst = append(dst, " bytes"...)
+	if t.chLen >= bigHello {
+		dst = append(dst, ", more than one packet: a post-quantum key share, X25519MLKEM768, which Go 1.24 and later, Chrome and OpenSSL 3.5 send by default, adds 1.2 KB"...)
+	}
+	return append(dst, ')')
+}
+
+// helloDropHint names what drops a ClientHello over one packet long.
+const helloDropHint = "a path MTU black hole (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered), or a firewall or proxy that cannot take a ClientHello over two packets, drops it"
 
 // noALPN reports a TLS <= 1.2 handshake whose client offered only h2 (a
 // gRPC client) and whose server selected no application protocol.

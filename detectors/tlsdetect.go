@@ -162,6 +162,16 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, slowCloseHint...)
 	case !t.shSeen && side == 1:
 		b.B = append(b.B, "right after the ClientHello: the server may not speak TLS on this port, or dislikes the offer or the name"...)
+	case !t.shSeen && side == 0 && c.Size(1) == 0 && t.chTS != 0 && c.Unacked(0) > 1:
+		// More than its FIN unacknowledged: the hello never arrived whole.
+		b.B = append(b.B, "after "...)
+		b.B = appendDurationWords(b.B, ts-t.chTS)
+		b.B = append(b.B, " of trying to deliver its ClientHello, which the server's kernel never acknowledged in full: it was lost on the way, not left unanswered; the data is "...)
+		b.B = t.appendHelloLost(b.B)
+		if t.chLen >= bigHello {
+			b.B = append(b.B, ": "...)
+			b.B = append(b.B, helloDropHint...)
+		}
 	case !t.shSeen && side == 0 && c.Size(1) == 0 && t.chTS != 0 && ts-t.chTS >= minNoResponse:
 		b.B = append(b.B, "after waiting "...)
 		b.B = appendDurationWords(b.B, ts-t.chTS)

@@ -872,7 +872,7 @@ func TestMTUBlackHole(t *testing.T) {
 		for _, e := range events {
 			msg := e.str("msg")
 			got = append(got, fmt.Sprintf("%s %s n=%v large:%v smaller:%v", e.str("note"), e.str("side"), e.num("retransmissions"),
-				strings.Contains(msg, "every segment resent was large (1448 bytes or more)"), strings.Contains(msg, "only once resent in smaller segments (1448 -> 1024 bytes)")))
+				strings.Contains(msg, "every resend of the data the client waits for was large (1448 bytes or more)"), strings.Contains(msg, "only once resent in smaller segments (1448 -> 1024 bytes)")))
 		}
 		sort.Strings(got)
 		want := "TCP_RETRANSMISSIONS server n=5 large:false smaller:true|TCP_RETRANSMISSIONS server n=5 large:true smaller:false"
@@ -881,6 +881,35 @@ func TestMTUBlackHole(t *testing.T) {
 		}
 		if len(flows) != 3 {
 			t.Errorf("workers %d: %d end_flows records, want 3", workers, len(flows))
+		}
+	}
+}
+
+// TestBigHelloDropped: packets over 1200 bytes to nginx's :9545 are
+// dropped on the way (testdata/lab/tls-big-hello-dropped.pcap). Go's and
+// Chromium's ClientHellos, over one packet long with a post-quantum key
+// share, never arrive; curl's (OpenSSL 3.0, 517 bytes) does. Each stuck
+// hello is one TCP_RETRANSMISSIONS that says so, and nothing blames the
+// server for not answering a hello it never got.
+func TestBigHelloDropped(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-big-hello-dropped.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			msg := e.str("msg")
+			n := "?"
+			if i := strings.Index(msg, "every resend of the data the server waits for was large (1448 bytes or more), and the data is its TLS ClientHello ("); i >= 0 {
+				n, _, _ = strings.Cut(msg[i+len("every resend of the data the server waits for was large (1448 bytes or more), and the data is its TLS ClientHello ("):], " ")
+			}
+			got = append(got, fmt.Sprintf("%s/%s %s %v", e.str("note"), e.str("side"), n, strings.Contains(msg, "X25519MLKEM768")))
+		}
+		sort.Strings(got)
+		want := "TCP_RETRANSMISSIONS/client 1500 true|TCP_RETRANSMISSIONS/client 1948 true|TCP_RETRANSMISSIONS/client 1948 true"
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: events %q\nwant %q", workers, got, want)
+		}
+		if len(flows) != 4 {
+			t.Errorf("workers %d: %d end_flows records, want 4", workers, len(flows))
 		}
 	}
 }
