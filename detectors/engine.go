@@ -901,6 +901,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			if code != 0 && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 				e.errorAnswer(c, fs, p.Payload, code, ts)
 			}
+			if code == 101 {
+				e.h2cUpgrade(c, fs, p, ts)
+			}
 		}
 	}
 	if d := e.dbOf(fs); d != nil {

@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"strings"
@@ -287,9 +288,7 @@ func (h *h2Conn) request(dec *h2Decoder, sid uint32, ts int64) {
 	}
 	path, _ := dec.field(":path")
 	ct, _ := dec.field("content-type")
-	k := &h.calls[h.next]
-	h.next = (h.next + 1) % h2cCalls
-	k.sid, k.at, k.answered = sid, ts, false
+	k := h.add(sid, method, path, ts)
 	k.grpc = len(ct) >= 16 && string(ct[:16]) == "application/grpc"
 	k.timeout, k.envoy = 0, false
 	if k.grpc {
@@ -301,6 +300,13 @@ func (h *h2Conn) request(dec *h2Decoder, sid uint32, ts int64) {
 			k.timeout, k.envoy = envoyTimeout(v), true
 		}
 	}
+}
+
+// add remembers a call on stream sid, sent at ts.
+func (h *h2Conn) add(sid uint32, method, path []byte, ts int64) *h2Call {
+	k := &h.calls[h.next]
+	h.next = (h.next + 1) % h2cCalls
+	*k = h2Call{sid: sid, at: ts}
 	n := copy(k.line[:], method)
 	if n < len(k.line) {
 		k.line[n] = ' '
@@ -308,6 +314,45 @@ func (h *h2Conn) request(dec *h2Decoder, sid uint32, ts int64) {
 		n += copy(k.line[n:], path)
 	}
 	k.n = uint8(n)
+	return k
+}
+
+// h2cUpgrade follows an HTTP/1.1 connection whose server answered 101
+// Switching Protocols to "Upgrade: h2c" (RFC 7540 section 3.2; curl
+// --http2 and Java's HttpClient ask for it on http:// URLs, Go's h2c
+// handler, Jetty, Tomcat and Netty grant it) with the h2c reader: the
+// upgrading request is stream 1, answered in HTTP/2 after the 101, and
+// the client's connection preface comes next. p is the server segment
+// that starts with the 101.
+func (e *Engine) h2cUpgrade(c *flowtable.Conn, fs *flowState, p *decode.Packet, ts int64) {
+	i := bytes.Index(p.Payload, crlfcrlf[:])
+	if i < 0 || indexFold(p.Payload[:i+2], []byte("\nupgrade: h2c\r\n")) < 0 {
+		return
+	}
+	h := e.httpOf(fs)
+	if h == nil {
+		h = e.newHTTP(fs)
+	}
+	if h.h2c != nil {
+		return
+	}
+	h.h2, h.done = true, true // the first request was searched as HTTP/1.1
+	h.h2c = e.getH2Conn()
+	n := i + 4
+	d := &h.h2c.d[1]
+	// The server's frames start after the 101's header: what it sent
+	// before counts as read.
+	d.cur = seqCursor{init: true, next: p.Seq + uint32(n)}
+	d.got = c.Size(1) - uint64(len(p.Payload)-n)
+	if req, at, _ := e.reqs.get(c); req != nil {
+		method, uri, _ := splitRequestLine(req)
+		h.h2c.add(1, method, uri, at)
+	}
+	if n < len(p.Payload) {
+		rest := *p
+		rest.Seq, rest.Payload = p.Seq+uint32(n), p.Payload[n:]
+		e.h2cSegment(c, fs, h.h2c, 1, &rest, ts)
+	}
 }
 
 // call returns the request of stream sid, if remembered.

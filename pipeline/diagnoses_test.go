@@ -2713,3 +2713,38 @@ func TestMTLSJavaClient(t *testing.T) {
 		t.Errorf("client_certificate in end_flows: %v, want 4 none and 4 sent", certs)
 	}
 }
+
+// TestH2CUpgrade: curl --http2 and Java's HttpClient ask an http:// server
+// to upgrade to h2c, and dlltlab's h2c-upgrade-server grants it
+// (testdata/lab/h2c-upgrade.pcap): the request is answered as HTTP/2
+// stream 1 after the 101, and later requests are HTTP/2 streams. The 503s
+// and the request a client gave up on are read from the HTTP/2 frames;
+// nginx, which ignores the upgrade, answers in HTTP/1.1 as before.
+func TestH2CUpgrade(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "x-pepe"
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/h2c-upgrade.pcap", workers, &cfg)
+		var got []string
+		for _, e := range events {
+			msg := e.str("msg")
+			what := e.str("note")
+			switch {
+			case strings.Contains(msg, "answered GET /fail from client 198.18.0.2 with 503 over HTTP/2 (h2c)"):
+				what += " h2c-503"
+			case strings.Contains(msg, "gave up on request GET /slow over h2c"):
+				what += " h2c-slow"
+			case strings.Contains(msg, "(nginx/1.22.1) answered GET /unavailable"):
+				what += " nginx-503"
+			case strings.Contains(msg, "sent GET /pepe to") || strings.Contains(msg, "sent GET /jpepe to"):
+				what += " pepe"
+			}
+			got = append(got, what)
+		}
+		sort.Strings(got)
+		want := "HTTP_HEADER_MATCH pepe|HTTP_HEADER_MATCH pepe|HTTP_NO_RESPONSE h2c-slow|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR nginx-503"
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d: %q\nwant %q", workers, got, want)
+		}
+	}
+}

@@ -37,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD]")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD] | h2c-upgrade-server ADDR")
 		os.Exit(2)
 	}
 	var err error
@@ -74,6 +74,12 @@ func main() {
 			break
 		}
 		err = partialServer(os.Args[2], strings.Join(os.Args[3:], ""))
+	case "h2c-upgrade-server":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab h2c-upgrade-server ADDR")
+			break
+		}
+		err = h2cUpgradeServer(os.Args[2])
 	case "mtls-quiet-server":
 		if len(os.Args) != 4 {
 			err = fmt.Errorf("usage: dlltlab mtls-quiet-server ADDR CERTDIR")
