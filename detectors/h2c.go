@@ -42,6 +42,7 @@ const (
 	h2PushPromise = 0x5
 	h2RSTStream   = 0x3
 	h2GoAway      = 0x7
+	h2Data        = 0x0
 	h2EndStream   = 0x1
 	h2Cancel      = 0x8 // error code CANCEL
 )
@@ -219,6 +220,10 @@ func (e *Engine) h2cFrameEnd(c *flowtable.Conn, fs *flowState, h *h2Conn, side i
 				}
 				k.answered = true // the server ended the stream: no longer a wait
 			}
+		case side == 0 && d.typ == h2Data:
+			if k := h.call(d.sid); k != nil && !k.answered {
+				k.at = ts // a waited answer is timed from the request's last byte
+			}
 		case d.typ == h2GoAway && d.ctlN >= 8:
 			if code := binary.BigEndian.Uint32(d.ctl[4:8]); code != 0 {
 				last := binary.BigEndian.Uint32(d.ctl[:4]) & 0x7fffffff
@@ -369,10 +374,27 @@ func (h *h2Conn) call(sid uint32) *h2Call {
 func (e *Engine) h2cResponse(c *flowtable.Conn, fs *flowState, h *h2Conn, dec *h2Decoder, sid uint32, endStream bool, ts int64) {
 	var method, path []byte
 	gaveUp := false
+	var waited int64 // how long a plain (not gRPC) request waited for its first answer
 	if k := h.call(sid); k != nil {
 		method, path, _ = splitRequestLine(k.line[:k.n])
+		if !k.answered && !k.grpc {
+			waited = ts - k.at
+		}
 		k.answered = true
 		gaveUp = k.gaveUp
+	}
+	if st, ok := dec.field(":status"); ok {
+		code := statusCode(st)
+		switch {
+		case (code >= 500 && code <= 599) || code == 429 || code == 413 || code == 414 || code == 431:
+		case e.slow > 0 && waited >= e.slow && code >= 200 && e.q(fs).events&(1<<NoteHTTPNoResponse|1<<NoteHTTPSlowResponse) == 0 && !isLongPoll(path):
+			// Not for an event stream, whose headers may wait for its
+			// first event. (A gRPC server stream sends its headers
+			// lazily too: gRPC calls are not judged.)
+			if ct, _ := dec.field("content-type"); !bytes.HasPrefix(ct, []byte("text/event-stream")) {
+				e.slowEvent(c, fs, method, path, code, nil, true, waited, ts)
+			}
+		}
 	}
 	if st, ok := dec.field(":status"); ok && e.q(fs).events&(1<<NoteHTTPServerError) == 0 {
 		if code := statusCode(st); (code >= 500 && code <= 599) || code == 429 || code == 413 || code == 414 || code == 431 {

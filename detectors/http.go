@@ -765,6 +765,12 @@ func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, c
 	if isLongPoll(uri) || errorStatus(code, p.Payload) {
 		return
 	}
+	e.slowEvent(c, fs, method, uri, code, cut(statusReason(p.Payload), 64), false, waited, ts)
+}
+
+// slowEvent reports the answer to METHOD URI, with status code (and
+// reason), that came waited after the request: HTTP_SLOW_RESPONSE.
+func (e *Engine) slowEvent(c *flowtable.Conn, fs *flowState, method, uri []byte, code int, reason []byte, h2c bool, waited, ts int64) {
 	b := e.problemEvent(c, fs, NoteHTTPSlowResponse, ts)
 	if b == nil {
 		return
@@ -776,8 +782,13 @@ func (e *Engine) slowCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, c
 	b.B = append(b.B, " only "...)
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " after the request, with "...)
-	b.B = appendStatus(b.B, code, cut(statusReason(p.Payload), 64))
-	b.B = append(b.B, ": the client waited that long for the first byte; the server, or an upstream behind it, was slow (a slow query or dependency, CPU throttling, a full worker pool or connection pool); a client with a shorter timeout would have given up"...)
+	b.B = appendStatus(b.B, code, reason)
+	if h2c {
+		b.B = append(b.B, " over HTTP/2 (h2c): the client waited that long for the response headers"...)
+	} else {
+		b.B = append(b.B, ": the client waited that long for the first byte"...)
+	}
+	b.B = append(b.B, "; the server, or an upstream behind it, was slow (a slow query or dependency, CPU throttling, a full worker pool or connection pool); a client with a shorter timeout would have given up"...)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"http":{`...)
 	b.B = appendMethodURI(b.B, method, uri)

@@ -2718,7 +2718,8 @@ func TestMTLSJavaClient(t *testing.T) {
 // to upgrade to h2c, and dlltlab's h2c-upgrade-server grants it
 // (testdata/lab/h2c-upgrade.pcap): the request is answered as HTTP/2
 // stream 1 after the 101, and later requests are HTTP/2 streams. The 503s
-// and the request a client gave up on are read from the HTTP/2 frames;
+// the request a client gave up on and the answers that came 4 s late
+// (curl's and Java's, HTTP_SLOW_RESPONSE) are read from the HTTP/2 frames;
 // nginx, which ignores the upgrade, answers in HTTP/1.1 as before.
 func TestH2CUpgrade(t *testing.T) {
 	cfg := detectors.DefaultConfig()
@@ -2734,6 +2735,8 @@ func TestH2CUpgrade(t *testing.T) {
 				what += " h2c-503"
 			case strings.Contains(msg, "gave up on request GET /slow over h2c"):
 				what += " h2c-slow"
+			case strings.Contains(msg, "answered GET /slow from client 198.18.0.2 only 4.0 s after the request, with 200 over HTTP/2 (h2c)"):
+				what += " h2c-late"
 			case strings.Contains(msg, "(nginx/1.22.1) answered GET /unavailable"):
 				what += " nginx-503"
 			case strings.Contains(msg, "sent GET /pepe to") || strings.Contains(msg, "sent GET /jpepe to"):
@@ -2742,7 +2745,7 @@ func TestH2CUpgrade(t *testing.T) {
 			got = append(got, what)
 		}
 		sort.Strings(got)
-		want := "HTTP_HEADER_MATCH pepe|HTTP_HEADER_MATCH pepe|HTTP_NO_RESPONSE h2c-slow|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR nginx-503"
+		want := "HTTP_HEADER_MATCH pepe|HTTP_HEADER_MATCH pepe|HTTP_NO_RESPONSE h2c-slow|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR nginx-503|HTTP_SLOW_RESPONSE h2c-late|HTTP_SLOW_RESPONSE h2c-late"
 		if strings.Join(got, "|") != want {
 			t.Errorf("workers %d: %q\nwant %q", workers, got, want)
 		}
