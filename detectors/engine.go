@@ -1294,7 +1294,7 @@ func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 		// capture point: no race.
 		b.B = append(b.B, ". The client sent it "...)
 		b.B = appendDurationWords(b.B, after)
-		b.B = append(b.B, " after the server's FIN: its connection pool reused a connection the server had closed, without noticing the close (Java's HttpURLConnection and Python's http.client do; HttpURLConnection then sends a GET again on a new connection, other requests fail): keep the client's idle timeout below the server's, or have the pool check a connection before reusing it"...)
+		b.B = append(b.B, " after the server's FIN: its connection pool reused a connection the server had closed, without noticing the close (Java's HttpURLConnection and Python's http.client do; HttpURLConnection then sends the request again on a new connection, http.client raises RemoteDisconnected): keep the client's idle timeout below the server's, or have the pool check a connection before reusing it"...)
 	case c.Size(0) > uint64(n):
 		b.B = append(b.B, ". The classic cause is a server closing an idle keep-alive or pooled connection just as the client reuses it (the client sees a reset, an EOF, 'socket hang up' or 'server has gone away'): keep the client's idle timeout below the server's"...)
 	}
