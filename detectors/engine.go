@@ -636,6 +636,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && fs.service == svcSSL && e.reqs.closedAnswered(c, ts):
 				// The client closed with its close_notify, its requests
 				// answered: the reset is its kernel's, for unread bytes.
+			case orig && fs.service == svcSSL && e.reqs.closedOnTrailer(c, ts):
+				// The client had its answer and closed as the server's
+				// last frames came: the reset is its kernel's.
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
@@ -839,8 +842,11 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		e.dbTLSData(c, side, len(p.Payload), ts)
 	}
 	if fs.service == svcSSL && side == 1 {
-		if l := e.reqs.tlsPending(c); l != nil {
-			l.serverData(p.Payload, ts, e.tls13(fs))
+		if l := e.reqs.any(c); l != nil && l.tls {
+			l.sLast, l.sLen = ts, uint16(min(len(p.Payload), 1<<16-1))
+			if l.tks != tkAnswer {
+				l.serverData(p.Payload, ts, e.tls13(fs))
+			}
 		}
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {

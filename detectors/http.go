@@ -398,6 +398,8 @@ type reqLine struct {
 	last  int64  // when the client last sent bytes of it (its body)
 	srv   uint64 // the server's byte count then
 	sfin  int64  // when the server closed (its FIN) before the client did (0: it has not)
+	sLast int64  // TLS: when the server's last segment came, and its length
+	sLen  uint16
 	resp  respTrack
 	line  [reqLineMax]byte
 }

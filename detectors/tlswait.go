@@ -123,15 +123,6 @@ func (e *Engine) tlsSilent(c *flowtable.Conn, fs *flowState, anyClient bool) *re
 	return nil
 }
 
-// tlsPending returns c's slot while a request inside TLS is followed and
-// its server has sent nothing it counts as an answer.
-func (r *reqCache) tlsPending(c *flowtable.Conn) *reqLine {
-	if l := r.any(c); l != nil && l.tls && l.tks != tkAnswer {
-		return l
-	}
-	return nil
-}
-
 // serverData notes a server segment b of l's connection at ts, tls13
 // telling the version: whether it is an alert, may be a session ticket
 // following the connection's first request, or is an answer.
@@ -230,6 +221,28 @@ func (r *reqCache) closedAnswered(c *flowtable.Conn, ts int64) bool {
 	return l != nil && l.tls && l.alert != 0 && ts-l.alert < byeGap &&
 		(l.bye == 0 || l.alert-l.last < goodbyeGap)
 }
+
+// closedOnTrailer reports whether c's TLS client, resetting at ts, did so
+// right after the server's last segment, a small one that followed the
+// answer to its request: HTTP/2's END_STREAM or GOAWAY after the body
+// (Go's server sends both after an answer with Connection: close), a
+// close_notify. The client had its answer and closed; its kernel resets
+// because those bytes came unread (curl over HTTP/2 does this).
+func (r *reqCache) closedOnTrailer(c *flowtable.Conn, ts int64) bool {
+	l := r.any(c)
+	return l != nil && l.tls && l.tks == tkAnswer && l.sLast != 0 && ts-l.sLast < trailerGap &&
+		l.sLen <= trailerMax && c.Size(1)-l.srv > uint64(l.sLen)
+}
+
+// trailerMax bounds a segment that is only frames with no data after an
+// answer (an HTTP/2 frame header is 9 bytes; a record adds 22 with TLS
+// 1.3's AEAD): an empty DATA frame ending the stream, a GOAWAY, a PING.
+const trailerMax = 64
+
+// trailerGap bounds the time from the server's last segment to the
+// client's reset for the segment to be what was left unread as the
+// client closed.
+const trailerGap = int64(20 * time.Millisecond)
 
 // goodbyeGap bounds the time from a client's last record to its
 // close_notify for that record to be a goodbye sent as it closes.

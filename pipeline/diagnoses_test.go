@@ -321,6 +321,19 @@ func TestKeepAliveRace(t *testing.T) {
 	}
 }
 
+// TestTLSClientResetAfterAnswer: curl over HTTP/2 has its whole answer
+// and closes as the server's last small frames (END_STREAM, GOAWAY) come;
+// its kernel resets for those unread bytes. A healthy exchange: no
+// TCP_RESET (testdata/lab/tls-client-reset-after-answer.pcap).
+func TestTLSClientResetAfterAnswer(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-client-reset-after-answer.pcap", workers, nil)
+		if len(events) != 0 || len(flows) != 7 {
+			t.Errorf("workers %d: %d flows, events %v; want 7 flows and none", workers, len(flows), events)
+		}
+	}
+}
+
 // TestServerClosesAtAccept: a server that closes every connection as
 // soon as it accepts it is told from the keep-alive race and from a
 // server that dislikes a ClientHello. Real traffic from testdata/lab.
