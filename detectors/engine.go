@@ -161,6 +161,7 @@ type problem struct {
 	trackUntil int64
 	zeroFrom   [2]int64 // since when each side advertises a zero window (0: not)
 	rx         [2]rexmitStall
+	hole       [2]seqHole
 	pcapName   string
 	pcapNote   int8
 	icmpV6     bool
@@ -373,7 +374,11 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	fs := e.state(c)
 	prevO, prevR := c.E[0].State, c.E[1].State
 	quiet := ts - c.Last // how long the connection was silent before p
+	holeAt, holeN := e.seqHoleBefore(c, p, orig)
 	rexmit := c.Update(p, orig, ts)
+	if holeN != 0 || fs.prob != 0 {
+		e.holeCheck(c, fs, p, orig, holeAt, holeN, ts)
+	}
 
 	if p.Proto == decode.ProtoTCP {
 		if quiet >= idleResume && len(p.Payload) > 0 && c.AckTS() != 0 {
@@ -463,6 +468,11 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 	if fs.has(fTracked) {
 		d = min(d, e.q(fs).trackUntil)
 	}
+	for _, h := range e.q(fs).hole {
+		if h.from != 0 && h.from+holeStallMin > e.now {
+			d = min(d, h.from+holeStallMin)
+		}
+	}
 	if hang, stall := e.httpDeadlines(c, fs); hang != 0 || stall != 0 {
 		for _, h := range [2]int64{hang, stall} {
 			if h != 0 && h > e.now {
@@ -494,6 +504,11 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	if fs.has(fTracked) && now >= e.q(fs).trackUntil {
 		fs.clear(fTracked)
 		e.writePcap(c, fs)
+	}
+	for side, h := range e.q(fs).hole {
+		if h.from != 0 && now-h.from >= holeStallMin {
+			e.holeStall(c, fs, side, now, false)
+		}
 	}
 	switch fs.service {
 	case svcHTTP:
@@ -1727,6 +1742,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	for side := range 2 {
 		if e.q(fs).zeroFrom[side] != 0 {
 			e.zeroWindow(c, fs, side, c.Last, zeroEnded)
+		}
+		if h := e.q(fs).hole[side]; h.from != 0 {
+			e.holeStall(c, fs, side, c.Last, true)
 		}
 		if e.q(fs).rx[side].n > 0 {
 			e.rexmitStall(c, fs, side, c.Last, stallEnded)

@@ -172,3 +172,117 @@ func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int6
 	b.B = appendUint(b.B, uint64(st.maxLen))
 	e.eventEndPcap(b, fs)
 }
+
+// A hole seen from the receiver: data of one side arrives past bytes the
+// capture never had, and the other side's acknowledgements stay at the
+// start of the missing bytes, so its host never had them either. They
+// were lost before the capture point (the capture is on the receiver's
+// side of the loss), and so was every resend of them, as nothing fills
+// the hole. A capture's own loss is told apart by the acknowledgement,
+// which then moves past the hole at once.
+type seqHole struct {
+	from  int64  // when the hole was first seen (0: none)
+	at, n uint32 // where the missing bytes start, and how many
+	dups  uint16 // acknowledgements since, stuck at the hole (saturating)
+}
+
+// holeStallMin is how long a hole must last to be reported, as a
+// retransmission stall must.
+const holeStallMin = int64(time.Second)
+
+// seqHoleBefore returns where a TCP data segment p leaves missing bytes
+// before it in its sender's stream, and how many (0 if none), from the
+// stream as seen before p.
+func (e *Engine) seqHoleBefore(c *flowtable.Conn, p *decode.Packet, orig bool) (uint32, uint32) {
+	if p.Proto != decode.ProtoTCP || len(p.Payload) == 0 || p.TCPFlags&(decode.SYN|decode.RST) != 0 || c.AckTS() == 0 {
+		return 0, 0
+	}
+	side := 1
+	if orig {
+		side = 0
+	}
+	next, ok := c.NextSeq(side)
+	if d := int32(p.Seq - next); ok && d > 0 && d < 1<<24 {
+		return next, uint32(d)
+	}
+	return 0, 0
+}
+
+// holeCheck follows the holes of c's two directions after packet p.
+func (e *Engine) holeCheck(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bool, at, n uint32, ts int64) {
+	side := 1
+	if orig {
+		side = 0
+	}
+	if n != 0 && e.q(fs).hole[side].from == 0 && e.q(fs).events&(1<<NoteTCPRetransmissions) == 0 {
+		e.p(fs).hole[side] = seqHole{from: ts, at: at, n: n}
+		e.tab.Schedule(c, ts+holeStallMin)
+	}
+	pr := e.q(fs)
+	if h := &pr.hole[side]; h.from != 0 && len(p.Payload) > 0 && int32(p.Seq-h.at) <= 0 && int32(p.Seq+uint32(len(p.Payload))-h.at) > 0 {
+		*h = seqHole{} // the missing bytes came after all: the capture sees the sender's side
+	}
+	if h := &pr.hole[1-side]; h.from != 0 && p.TCPFlags&decode.ACK != 0 {
+		if c.Acked(1-side, h.at+1) {
+			*h = seqHole{} // the receiver had them: the capture missed them
+		} else if h.dups < 1<<16-1 {
+			h.dups++
+		}
+	}
+	for s, h := range pr.hole {
+		if h.from != 0 && ts-h.from >= holeStallMin {
+			e.holeStall(c, fs, s, ts, false)
+		}
+	}
+}
+
+// holeStall reports side's hole if it has lasted, the receiver
+// acknowledging up to it meanwhile, and forgets it.
+func (e *Engine) holeStall(c *flowtable.Conn, fs *flowState, side int, ts int64, ended bool) {
+	pr := e.p(fs)
+	h := pr.hole[side]
+	pr.hole[side] = seqHole{}
+	if ts-h.from < holeStallMin || h.dups == 0 || c.Acked(side, h.at+1) || pr.events&(1<<NoteTCPRetransmissions) != 0 {
+		return
+	}
+	b := e.problemEvent(c, fs, NoteTCPRetransmissions, ts)
+	if b == nil {
+		return
+	}
+	who, other, oaddr, oport := sideNames(c, side)
+	b.B = appendWho(b.B, c, side)
+	b.B = append(b.B, "'s "...)
+	b.B = appendUint(b.B, uint64(h.n))
+	b.B = append(b.B, " bytes never reached "...)
+	b.B = append(b.B, other...)
+	b.B = append(b.B, ' ')
+	b.B = appendAddrPort(b.B, oaddr, oport)
+	b.B = append(b.B, ": it got the bytes that came after them, and "...)
+	if ended {
+		b.B = append(b.B, "until the connection ended "...)
+		b.B = appendDurationWords(b.B, ts-h.from)
+		b.B = append(b.B, " later it acknowledged"...)
+	} else {
+		b.B = append(b.B, "in "...)
+		b.B = appendDurationWords(b.B, ts-h.from)
+		b.B = append(b.B, " so far has acknowledged"...)
+	}
+	b.B = append(b.B, " only up to them: they were lost on the way, and every resend of them too (the capture is on the "...)
+	b.B = append(b.B, other...)
+	b.B = append(b.B, "'s side of the loss, where the resends never show)"...)
+	if h.n >= mtuSized {
+		b.B = append(b.B, "; a stretch of "...)
+		b.B = appendUint(b.B, uint64(h.n))
+		b.B = append(b.B, " bytes, a full-size segment, with the smaller segment after it through, is the signature of a path MTU black hole (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered)"...)
+		if c.StreamOffset(side, h.at) == 0 {
+			b.B = append(b.B, "; they were the first bytes it sent on the connection: for a TLS client, its ClientHello, which a post-quantum key share (X25519MLKEM768, sent by default by Go 1.24 and later, Chrome and OpenSSL 3.5) makes more than one packet long"...)
+		}
+	}
+	b.B = appendSide(b.B, who)
+	b.B = append(b.B, `,"stall_ms":`...)
+	b.B = jsonw.Millis(b.B, ts-h.from)
+	b.B = append(b.B, `,"lost_bytes":`...)
+	b.B = appendUint(b.B, uint64(h.n))
+	b.B = append(b.B, `,"seen_from":"receiver"`...)
+	e.eventEndPcap(b, fs)
+}

@@ -567,6 +567,13 @@ func (c *Conn) Acked(d int, s uint32) bool {
 	return ep.initSeq && seqDelta(ep.ackSeq, s) >= 0
 }
 
+// NextSeq returns the sequence number that follows the highest byte side
+// d has sent so far, and whether d's sequence numbers are known.
+func (c *Conn) NextSeq(d int) (uint32, bool) {
+	ep := &c.E[d]
+	return ep.lastSeq, ep.initSeq
+}
+
 // Unacked returns how many bytes of side d's sequence space beyond what
 // the other side has acknowledged it sent (0 when all is acknowledged or
 // side d's sequence numbers are unknown).

@@ -927,6 +927,28 @@ func TestBigHelloDropped(t *testing.T) {
 	}
 }
 
+// TestHoleSeenFromReceiver: the same loss seen from the server's side
+// (testdata/lab/tls-big-hello-dropped-server-side.pcap): a router between
+// client and server drops packets over 1200 bytes, so the server gets the
+// last 57 bytes of Go's ClientHello and never its first 1448, and keeps
+// acknowledging only up to them; the client's resends never show there.
+// One TCP_RETRANSMISSIONS from the receiver's view; curl's small hello
+// is healthy.
+func TestHoleSeenFromReceiver(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-big-hello-dropped-server-side.pcap", workers, nil)
+		if len(events) != 1 || len(flows) != 2 {
+			t.Fatalf("workers %d: %d flows, events %v; want 2 flows and 1 event", workers, len(flows), events)
+		}
+		e := events[0]
+		if e.str("note") != "TCP_RETRANSMISSIONS" || e.str("side") != "client" || e.num("lost_bytes") != 1448 || e.str("seen_from") != "receiver" ||
+			!strings.Contains(e.str("msg"), "client 198.18.7.2's 1448 bytes never reached server 198.18.8.2:7443") ||
+			!strings.Contains(e.str("msg"), "path MTU black hole") || !strings.Contains(e.str("msg"), "its ClientHello") {
+			t.Errorf("workers %d: %v", workers, e)
+		}
+	}
+}
+
 // TestDNSSearchWalk: a resolver walking a Kubernetes pod's search list
 // gets NXDOMAIN for each expansion on the way to the name that resolves;
 // those are not failures. Only the lookup that fails for good is a
