@@ -99,16 +99,10 @@ func (e *Engine) rexmitStall(c *flowtable.Conn, fs *flowState, side int, ts int6
 	if ts-st.from < minRexmitStall || st.n < minRexmits || pr.events&(1<<NoteTCPRetransmissions) != 0 {
 		return
 	}
-	b := e.problemEvent(c, fs, NoteTCPRetransmissions, ts)
+	b, who, other := e.rexmitEvent(c, fs, side, 0, ts)
 	if b == nil {
 		return
 	}
-	who, other, oaddr, oport := sideNames(c, side)
-	b.B = appendWho(b.B, c, side)
-	b.B = append(b.B, " resent data to "...)
-	b.B = append(b.B, other...)
-	b.B = append(b.B, ' ')
-	b.B = appendAddrPort(b.B, oaddr, oport)
 	b.B = append(b.B, ' ')
 	b.B = appendUint(b.B, uint64(st.n))
 	b.B = append(b.B, " times over "...)
@@ -245,18 +239,10 @@ func (e *Engine) holeStall(c *flowtable.Conn, fs *flowState, side int, ts int64,
 	if ts-h.from < holeStallMin || h.dups == 0 || c.Acked(side, h.at+1) || pr.events&(1<<NoteTCPRetransmissions) != 0 {
 		return
 	}
-	b := e.problemEvent(c, fs, NoteTCPRetransmissions, ts)
+	b, who, other := e.rexmitEvent(c, fs, side, h.n, ts)
 	if b == nil {
 		return
 	}
-	who, other, oaddr, oport := sideNames(c, side)
-	b.B = appendWho(b.B, c, side)
-	b.B = append(b.B, "'s "...)
-	b.B = appendUint(b.B, uint64(h.n))
-	b.B = append(b.B, " bytes never reached "...)
-	b.B = append(b.B, other...)
-	b.B = append(b.B, ' ')
-	b.B = appendAddrPort(b.B, oaddr, oport)
 	b.B = append(b.B, ": it got the bytes that came after them, and "...)
 	if ended {
 		b.B = append(b.B, "until the connection ended "...)
@@ -285,4 +271,28 @@ func (e *Engine) holeStall(c *flowtable.Conn, fs *flowState, side int, ts int64,
 	b.B = appendUint(b.B, uint64(h.n))
 	b.B = append(b.B, `,"seen_from":"receiver"`...)
 	e.eventEndPcap(b, fs)
+}
+
+// rexmitEvent starts side's TCP_RETRANSMISSIONS event, "WHO ADDR resent
+// data to OTHER ADDR:PORT", or with lost bytes seen from the receiver
+// "WHO ADDR's N bytes never reached OTHER ADDR:PORT". It returns nil when
+// the event is not to be written, and the two sides' names.
+func (e *Engine) rexmitEvent(c *flowtable.Conn, fs *flowState, side int, lost uint32, ts int64) (*Buffer, string, string) {
+	b := e.problemEvent(c, fs, NoteTCPRetransmissions, ts)
+	if b == nil {
+		return nil, "", ""
+	}
+	who, other, oaddr, oport := sideNames(c, side)
+	b.B = appendWho(b.B, c, side)
+	if lost == 0 {
+		b.B = append(b.B, " resent data to "...)
+	} else {
+		b.B = append(b.B, "'s "...)
+		b.B = appendUint(b.B, uint64(lost))
+		b.B = append(b.B, " bytes never reached "...)
+	}
+	b.B = append(b.B, other...)
+	b.B = append(b.B, ' ')
+	b.B = appendAddrPort(b.B, oaddr, oport)
+	return b, who, other
 }
