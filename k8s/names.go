@@ -49,6 +49,8 @@ type snapshot struct {
 	svc      map[string][]svcRef // Service name → where one is
 	nss      map[string]bool     // namespaces with a Service or a pod
 	ready    map[string]int      // "ns/name" → the Service's ready endpoints
+	readyOn  map[string]int      // "ns/name/node" → those on a node
+	nodePort map[uint16]nodePort // TCP NodePorts of NodePort and LoadBalancer Services
 	svcScope string
 	svcsOK   bool
 	epScope  string
@@ -64,12 +66,20 @@ func (s *snapshot) readyPods(ns, name string) (int, bool) {
 	return s.ready[ns+"/"+name], true
 }
 
+// nodePort is the Service a NodePort belongs to, and what it does there.
+type nodePort struct {
+	svc   *service
+	port  servicePort // the Service's port it stands for
+	local bool        // externalTrafficPolicy Local
+}
+
 // named is what an address is.
 type named struct {
 	obj         []byte // the JSON object records carry
 	ns          string // a pod's namespace
-	name        string // a pod's name
+	name        string // a pod's name (a node's too)
 	pod         bool
+	node        bool
 	terminating bool     // a pod being deleted, still holding its address
 	gone        int64    // a deleted object's name kept: when it went (Unix ns)
 	svc         *service // a Service's cluster IP: the Service
@@ -265,6 +275,7 @@ func (n *Names) poke() {
 func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn int) {
 	m := map[netip.Addr]named{}
 	sv := map[string][]svcRef{}
+	nps := map[uint16]nodePort{}
 	put := func(s string, v named) int {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
@@ -279,7 +290,7 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			if !ok {
 				continue
 			}
-			v := named{obj: nameObject("node", "", nd.Name)}
+			v := named{obj: nameObject("node", "", nd.Name), name: nd.Name, node: true}
 			for _, a := range nd.Status.Addresses {
 				if a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP {
 					nn += put(a.Address, v)
@@ -309,6 +320,10 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 							t = strconv.Itoa(int(p.Port)) // unset: the same port
 						}
 						vc.svc.ports = append(vc.svc.ports, servicePort{port: uint16(p.Port), target: t})
+						if p.NodePort != 0 {
+							nps[uint16(p.NodePort)] = nodePort{svc: vc.svc, port: vc.svc.ports[len(vc.svc.ports)-1],
+								local: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal}
+						}
 					}
 				}
 			}
@@ -380,7 +395,7 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			nss[v.ns] = true
 		}
 	}
-	ready := map[string]int{}
+	ready, readyOn := map[string]int{}, map[string]int{}
 	if n.eps != nil {
 		for _, o := range n.eps.GetStore().List() {
 			es, ok := o.(*discoveryv1.EndpointSlice)
@@ -391,11 +406,14 @@ func (n *Names) rebuild(pods, svcs, nodes cache.SharedIndexInformer) (np, ns, nn
 			for _, ep := range es.Endpoints {
 				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
 					ready[k]++
+					if ep.NodeName != nil {
+						readyOn[k+"/"+*ep.NodeName]++
+					}
 				}
 			}
 		}
 	}
-	n.snap.Store(&snapshot{addr: m, svc: sv, nss: nss, ready: ready, svcScope: n.svcScope, svcsOK: n.svcsOK, epScope: n.epScope, epsOK: n.epsOK})
+	n.snap.Store(&snapshot{addr: m, svc: sv, nss: nss, ready: ready, readyOn: readyOn, nodePort: nps, svcScope: n.svcScope, svcsOK: n.svcsOK, epScope: n.epScope, epsOK: n.epsOK})
 	return np, ns, nn
 }
 
@@ -432,8 +450,9 @@ func slimService(obj any) (any, error) {
 	}
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion},
-		Spec:       corev1.ServiceSpec{ClusterIP: s.Spec.ClusterIP, ClusterIPs: s.Spec.ClusterIPs, ExternalIPs: s.Spec.ExternalIPs, Type: s.Spec.Type, ExternalName: s.Spec.ExternalName, Ports: s.Spec.Ports},
-		Status:     corev1.ServiceStatus{LoadBalancer: s.Status.LoadBalancer},
+		Spec: corev1.ServiceSpec{ClusterIP: s.Spec.ClusterIP, ClusterIPs: s.Spec.ClusterIPs, ExternalIPs: s.Spec.ExternalIPs, Type: s.Spec.Type,
+			ExternalName: s.Spec.ExternalName, Ports: s.Spec.Ports, ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy},
+		Status: corev1.ServiceStatus{LoadBalancer: s.Status.LoadBalancer},
 	}, nil
 }
 
@@ -601,6 +620,9 @@ func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how u
 		}
 		return dst
 	}
+	if v.node && v.gone == 0 && how != detectors.ConnReset {
+		return snap.appendNodePortHint(dst, server, v.name, port, how)
+	}
 	s := v.svc
 	if s == nil || len(s.ports) == 0 || how == detectors.ConnReset {
 		return dst // a reset says nothing of the Service's ports
@@ -673,6 +695,68 @@ func (n *Names) AppendConnHint(dst []byte, server netip.Addr, port uint16, how u
 	return dst
 }
 
+// NodePort range, kube-apiserver's default --service-node-port-range.
+const nodePortMin, nodePortMax = 30000, 32767
+
+// appendNodePortHint says what a failed connection to port of node's
+// address server met: a Service's NodePort (kube-proxy's rules), or a
+// port in the NodePort range no Service has.
+func (s *snapshot) appendNodePortHint(dst []byte, server netip.Addr, node string, port uint16, how uint8) []byte {
+	np, ok := s.nodePort[port]
+	if !ok {
+		if port < nodePortMin || port > nodePortMax || !s.svcsOK || s.svcScope != "" {
+			return dst // not a NodePort, or not every Service is listed
+		}
+		dst = append(dst, "; "...)
+		dst = append(dst, server.Unmap().String()...)
+		dst = append(dst, " is node "...)
+		dst = append(dst, node...)
+		dst = append(dst, ", and no Service has NodePort "...)
+		dst = jsonw.Uint(dst, uint64(port))
+		return append(dst, ": the Service is not of type NodePort or LoadBalancer, or its nodePort is another (allocated anew when the Service was recreated)"...)
+	}
+	sv := np.svc
+	ready, known := s.readyPods(sv.ns, sv.name)
+	dst = append(dst, "; "...)
+	dst = append(dst, server.Unmap().String()...)
+	dst = append(dst, " is node "...)
+	dst = append(dst, node...)
+	dst = append(dst, ", and port "...)
+	dst = jsonw.Uint(dst, uint64(port))
+	dst = append(dst, " is the NodePort of Service "...)
+	dst = append(dst, sv.ns+"/"+sv.name...)
+	dst = append(dst, " (its port "...)
+	dst = jsonw.Uint(dst, uint64(np.port.port))
+	dst = append(dst, ')')
+	switch {
+	case how == detectors.ConnRefused:
+		dst = append(dst, ", which kube-proxy sends to port "...)
+		dst = jsonw.Escaped(dst, []byte(np.port.target))
+		dst = append(dst, " of its pods, where nothing listens: a targetPort that is not the port the container listens on, or an application listening on 127.0.0.1 only"...)
+	case known && ready == 0:
+		dst = append(dst, ", which has no ready pod (its EndpointSlices list none): kube-proxy "...)
+		if how == detectors.ConnRejected {
+			dst = append(dst, "rejects"...)
+		} else {
+			dst = append(dst, "has nowhere to send"...)
+		}
+		dst = append(dst, " its connections (no pod matches its selector, or none passes its readiness probe)"...)
+	case np.local && how == detectors.ConnNoAnswer && known && s.readyOn[sv.ns+"/"+sv.name+"/"+node] == 0:
+		dst = append(dst, ", whose externalTrafficPolicy is Local, and none of whose "...)
+		dst = jsonw.Uint(dst, uint64(ready))
+		dst = append(dst, " ready pods runs on this node: kube-proxy drops NodePort connections on a node without one, so a load balancer must send only to nodes that pass its health check (healthCheckNodePort), or the policy be Cluster"...)
+	case np.local && how == detectors.ConnNoAnswer && !known:
+		dst = append(dst, ", whose externalTrafficPolicy is Local: kube-proxy drops NodePort connections on a node that runs no ready pod of the Service"...)
+	case how == detectors.ConnNoAnswer && known:
+		dst = append(dst, ", which has "...)
+		dst = jsonw.Uint(dst, uint64(ready))
+		dst = append(dst, " ready pods: none answered (a NetworkPolicy dropping the client, or the pods' node or network)"...)
+	case how == detectors.ConnRejected:
+		dst = append(dst, ": kube-proxy rejects connections to a Service none of whose pods is ready"...)
+	}
+	return dst
+}
+
 // slimSlice keeps of an EndpointSlice its Service and whether each
 // endpoint is ready (unset counts as ready, as the API says to read it).
 func slimSlice(obj any) (any, error) {
@@ -688,6 +772,7 @@ func slimSlice(obj any) (any, error) {
 	}
 	yes, no := true, false
 	for i, ep := range es.Endpoints {
+		out.Endpoints[i].NodeName = ep.NodeName
 		out.Endpoints[i].Conditions.Ready = &yes
 		if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 			out.Endpoints[i].Conditions.Ready = &no

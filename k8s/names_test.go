@@ -258,6 +258,58 @@ func TestNames(t *testing.T) {
 		}
 	}
 
+	// NodePorts on the node's address: a Service with
+	// externalTrafficPolicy Local whose one ready pod runs on another
+	// node, a port of the NodePort range no Service has, a port outside
+	// it.
+	np := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "names-b"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ClusterIP: "198.18.128.80", Selector: map[string]string{"app": "shop"},
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+			Ports:                 []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: 30080}}}}
+	if _, err := c.cs.CoreV1().Services("names-b").Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodeIP := netip.MustParseAddr("198.18.7.1")
+	want3 := "; 198.18.7.1 is node names-node, and port 30080 is the NodePort of Service names-b/shop (its port 80), which has no ready pod (its EndpointSlices list none): kube-proxy has nowhere to send its connections"
+	var got3 string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && !strings.HasPrefix(got3, want3); time.Sleep(50 * time.Millisecond) {
+		got3 = string(n.AppendConnHint(nil, nodeIP, 30080, detectors.ConnNoAnswer))
+	}
+	if !strings.HasPrefix(got3, want3) {
+		t.Errorf("NodePort, no ready pod:\n got %q\nwant %q...", got3, want3)
+	}
+	other := "other-node"
+	npSlice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "shop-abcde", Namespace: "names-b", Labels: map[string]string{discoveryv1.LabelServiceName: "shop"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"198.18.7.40"}, Conditions: discoveryv1.EndpointConditions{Ready: &yes}, NodeName: &other}},
+	}
+	if _, err := c.cs.DiscoveryV1().EndpointSlices("names-b").Create(ctx, npSlice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want4 := "; 198.18.7.1 is node names-node, and port 30080 is the NodePort of Service names-b/shop (its port 80), whose externalTrafficPolicy is Local, and none of whose 1 ready pods runs on this node: kube-proxy drops NodePort connections on a node without one"
+	var got4 string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && !strings.HasPrefix(got4, want4); time.Sleep(50 * time.Millisecond) {
+		got4 = string(n.AppendConnHint(nil, nodeIP, 30080, detectors.ConnNoAnswer))
+	}
+	if !strings.HasPrefix(got4, want4) {
+		t.Errorf("NodePort, Local, pod elsewhere:\n got %q\nwant %q...", got4, want4)
+	}
+	for _, h := range []struct {
+		port uint16
+		how  uint8
+		want string
+	}{
+		{30080, detectors.ConnRefused, "; 198.18.7.1 is node names-node, and port 30080 is the NodePort of Service names-b/shop (its port 80), which kube-proxy sends to port 8080 of its pods, where nothing listens"},
+		{30081, detectors.ConnNoAnswer, "; 198.18.7.1 is node names-node, and no Service has NodePort 30081: the Service is not of type NodePort or LoadBalancer"},
+		{22, detectors.ConnRefused, ""},
+		{30080, detectors.ConnReset, ""},
+	} {
+		if got := string(n.AppendConnHint(nil, nodeIP, h.port, h.how)); !strings.HasPrefix(got, h.want) || (h.want == "" && got != "") {
+			t.Errorf("node port %d, how %d:\n got %q\nwant %q...", h.port, h.how, got, h.want)
+		}
+	}
+
 	// The per-pod manifest's rights: a Role in the pod's namespace.
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "names", Namespace: "names-a"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}}}}
