@@ -703,24 +703,20 @@ const nodePortMin, nodePortMax = 30000, 32767
 // port in the NodePort range no Service has.
 func (s *snapshot) appendNodePortHint(dst []byte, server netip.Addr, node string, port uint16, how uint8) []byte {
 	np, ok := s.nodePort[port]
+	if !ok && (port < nodePortMin || port > nodePortMax || !s.svcsOK || s.svcScope != "") {
+		return dst // not a NodePort, or not every Service is listed
+	}
+	dst = append(dst, "; "...)
+	dst = append(dst, server.Unmap().String()...)
+	dst = append(dst, " is node "...)
+	dst = append(dst, node...)
 	if !ok {
-		if port < nodePortMin || port > nodePortMax || !s.svcsOK || s.svcScope != "" {
-			return dst // not a NodePort, or not every Service is listed
-		}
-		dst = append(dst, "; "...)
-		dst = append(dst, server.Unmap().String()...)
-		dst = append(dst, " is node "...)
-		dst = append(dst, node...)
 		dst = append(dst, ", and no Service has NodePort "...)
 		dst = jsonw.Uint(dst, uint64(port))
 		return append(dst, ": the Service is not of type NodePort or LoadBalancer, or its nodePort is another (allocated anew when the Service was recreated)"...)
 	}
 	sv := np.svc
 	ready, known := s.readyPods(sv.ns, sv.name)
-	dst = append(dst, "; "...)
-	dst = append(dst, server.Unmap().String()...)
-	dst = append(dst, " is node "...)
-	dst = append(dst, node...)
 	dst = append(dst, ", and port "...)
 	dst = jsonw.Uint(dst, uint64(port))
 	dst = append(dst, " is the NodePort of Service "...)
