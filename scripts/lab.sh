@@ -36,6 +36,7 @@
 #         required SSL certificate was sent"; 9544 asks for one (optional)
 #   9545  nginx over TLS (OpenSSL: two session tickets after a TLS 1.3 handshake);
 #         /upstream-hang/ hangs as on :80
+#   9546  the same with HTTP/2 (ALPN h2), IPv4 and IPv6
 #   53    dnsmasq: *.demo.test is local (unknown names: NXDOMAIN), others REFUSED;
 #         noaddr.demo.test has only a TXT record (A and AAAA: NODATA),
 #         v6only.demo.test only an IPv6 address (A: NODATA); www.demo.test
@@ -369,6 +370,7 @@ up() {
 
   echo '<h1>dlltagent demo</h1>' > "$dir/www/index.html"
   head -c 3000000 /dev/zero > "$dir/www/big.bin"
+  head -c 200000 /dev/zero > "$dir/www/mid.bin"
   cat > "$dir/nginx/nginx.conf" <<CONF
 worker_processes 1;
 user root; # the state directory may be a 0700 test directory
@@ -409,7 +411,7 @@ http {
     listen 198.18.0.1:8081;
     root $dir/www;
   }
-  # The TLS servers (9543-9545) share the lab's server certificate.
+  # The TLS servers (9543-9546) share the lab's server certificate.
   ssl_protocols TLSv1.2 TLSv1.3;
   ssl_certificate $c/server.pem;
   ssl_certificate_key $c/server-key.pem;
@@ -426,6 +428,12 @@ http {
   }
   server {
     listen 198.18.0.1:9545 ssl;
+    root $dir/www;
+    location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
+  }
+  server {
+    listen 198.18.0.1:9546 ssl http2;
+    listen [fd00:198:18::1]:9546 ssl http2;
     root $dir/www;
     location /upstream-hang/ { proxy_pass http://198.18.0.1:9999/; proxy_connect_timeout 30s; }
   }
