@@ -860,12 +860,23 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		if l := e.reqs.any(c); l != nil && l.tls {
 			l.sLast, l.sLen = ts, uint16(min(len(p.Payload), 1<<16-1))
 			if l.tks != tkAnswer {
+				e.h2ServerReset(c, fs, l, p.Payload, ts)
+			}
+			if l.tks != tkAnswer {
 				l.serverData(p.Payload, ts, e.tls13(fs))
+			}
+		} else if l == nil && e.tlsEstablished(fs) {
+			if cand, _ := e.h2Of(fs); cand {
+				e.reqs.notePreface(c, p.Payload, e.tls13(fs))
 			}
 		}
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
-			e.reqs.tlsData(c, ts, e.ticketBefore(fs, ts)) // not inside a CONNECT tunnel: its slot holds the CONNECT
+			// Not inside a CONNECT tunnel: its slot holds the CONNECT.
+			if k := e.h2Control(c, fs, p.Payload, ts); k != tlsH2Frame {
+				cand, sure := e.h2Of(fs)
+				e.reqs.tlsData(c, ts, e.ticketBefore(fs, ts), cand, sure, k == tlsH2Maybe)
+			}
 		} else {
 			e.reqs.tlsBye(c, ts)
 		}
@@ -885,7 +896,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			// The client's Finished and its first request in one
 			// segment (Go's and Node's clients): it was not yet
 			// established when the segment came.
-			e.reqs.tlsData(c, ts, 0)
+			cand, sure := e.h2Of(fs)
+			e.reqs.tlsData(c, ts, 0, cand, sure, false)
 		}
 		e.tlsEvents(c, fs, &ev, ts)
 		if side == 0 && e.tlsOf(fs) != nil && e.tlsOf(fs).d[0].alertRecs > 0 && e.quitExplained(fs, ts) {

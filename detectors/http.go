@@ -373,6 +373,15 @@ func (e *Engine) keepAliveEmptyReply(c *flowtable.Conn, fs *flowState, req []byt
 // A collision only loses the request line.
 type reqCache struct {
 	slot [reqSlots]reqLine
+	// pre marks TLS connections whose server sent its HTTP/2 preface
+	// before the client's first request (see tlswait.go), by slab index
+	// and first packet time, as slot does.
+	pre [reqSlots]preMark
+}
+
+type preMark struct {
+	idx   int32
+	first int64
 }
 
 const (
@@ -400,8 +409,20 @@ type reqLine struct {
 	sfin  int64  // when the server closed (its FIN) before the client did (0: it has not)
 	sLast int64  // TLS: when the server's last segment came, and its length
 	sLen  uint16
-	resp  respTrack
-	line  [reqLineMax]byte
+	// HTTP/2 inside TLS (see tlswait.go): h2c, it may be there (h2Cand);
+	// h2, it is (ALPN said so, or a record of an empty frame's size came);
+	// sack, the server has sent its preface (its SETTINGS); sctl, bytes of
+	// the server's control frames since the request; spre, its preface's
+	// bytes if they came after the request.
+	// maybe, the request may be none (h2Control); cpad and spad, the
+	// client or server pads its records (Java), cplain and splain, it
+	// does not (each known from its first empty frame).
+	h2c, h2, sack, maybe       bool
+	cpad, spad, cplain, splain bool
+	sctl, spre                 uint16
+	segs                       uint8 // TLS: the client's data segments of the request (saturating)
+	resp                       respTrack
+	line                       [reqLineMax]byte
 }
 
 func (r *reqCache) put(c *flowtable.Conn, payload []byte, ts int64) {

@@ -144,6 +144,8 @@ type tlsState struct {
 	alpnHTTP  bool // the client offered HTTP (http/1.1, h2) in ALPN
 	alpnH2    bool // the client offered h2 and nothing else in ALPN (gRPC clients)
 	alpnSel   bool // TLS <= 1.2: the ServerHello selected an application protocol
+	alpnOffH2 bool // the client offered h2 among other protocols (a browser, curl, Go's or Java's HTTP client)
+	alpnSelH2 bool // TLS <= 1.2: the ServerHello selected h2
 	cliClosed bool // the client had closed (FIN, or TLS 1.3 close_notify after data) before the segment being read
 	sni       [255]byte
 	sniLen    uint8
@@ -735,9 +737,10 @@ func (t *tlsState) parseClientHello(m []byte) {
 				case "http/1.1", "h2", "http/1.0":
 					t.alpnHTTP = list.ok
 				}
-				n, h2 = n+1, p == "h2"
+				n, h2 = n+1, h2 || p == "h2"
 			}
 			t.alpnH2 = list.ok && n == 1 && h2
+			t.alpnOffH2 = list.ok && n > 1 && h2
 		case 43: // supported_versions
 			vs := reader{b: body.bytes(int(body.u8())), ok: true}
 			for vs.ok && len(vs.b) >= 2 {
@@ -790,6 +793,8 @@ func (t *tlsState) parseServerHello(m []byte) {
 			}
 			if typ == 16 {
 				t.alpnSel = true
+				// One protocol: list length, name length, name.
+				t.alpnSelH2 = len(body.b) == 5 && body.b[2] == 2 && string(body.b[3:5]) == "h2"
 			}
 		}
 	}
@@ -819,6 +824,20 @@ func (t *tlsState) appendHelloLost(dst []byte) []byte {
 // helloDropHint names what drops a ClientHello over one packet long.
 const helloDropHint = "a path MTU black hole (an overlay network's smaller MTU, with the ICMP 'fragmentation needed' that would tell the sender filtered), or a firewall or proxy that cannot take a ClientHello over two packets, drops it"
 
+// h2Cand reports whether the connection may speak HTTP/2 inside TLS (see
+// tlswait.go): its client, an HTTP client that is not gRPC-only, offered
+// h2 with HTTP/1.1, and a TLS <= 1.2 server selected h2 (sure then); in
+// TLS 1.3 the choice is encrypted.
+func (t *tlsState) h2Cand() (cand, sure bool) {
+	if !t.alpnOffH2 || !t.alpnHTTP {
+		return false, false
+	}
+	if t.tls13 {
+		return true, false
+	}
+	return t.alpnSelH2, t.alpnSelH2
+}
+
 // noALPN reports a TLS <= 1.2 handshake whose client offered only h2 (a
 // gRPC client) and whose server selected no application protocol.
 func (t *tlsState) noALPN() bool {
@@ -843,9 +862,10 @@ func (t *tlsState) clientCert() int8 {
 // (968 bytes, mostly reassembly) back to its slab and keeps these 12: a
 // long-lived TLS connection then costs about what a plain TCP one does.
 type tlsSummary struct {
-	// bits 0-28: handshake time in µs + 1 (0: unknown; at most 536 s);
-	// bit 29: tlsState.alpnHTTP; bits 30-31: the client certificate the
-	// server asked for (see tlsState.clientCert).
+	// bits 0-27: handshake time in µs + 1 (0: unknown; at most 268 s);
+	// bit 28: HTTP/2 may be inside (tlsState.h2Cand); bit 29:
+	// tlsState.alpnHTTP; bits 30-31: the client certificate the server
+	// asked for (see tlsState.clientCert).
 	hs               uint32
 	sni              uint16 // interned server name + 1 (0: none)
 	version, offered uint16
@@ -864,7 +884,8 @@ const (
 )
 
 const (
-	sumHSMask    = 1<<29 - 1
+	sumHSMask    = 1<<28 - 1
+	sumH2        = 1 << 28
 	sumALPNHTTP  = 1 << 29
 	sumCertShift = 30
 )
@@ -881,6 +902,12 @@ func (s *tlsSummary) hsNS() int64 {
 
 // alpnHTTP is tlsState.alpnHTTP.
 func (s *tlsSummary) alpnHTTP() bool { return s.hs&sumALPNHTTP != 0 }
+
+// h2Cand is tlsState.h2Cand at the handshake's end.
+func (s *tlsSummary) h2Cand() (cand, sure bool) {
+	cand = s.hs&sumH2 != 0
+	return cand, cand && !isTLS13(s.version)
+}
 
 // clientCert is tlsState.clientCert at the handshake's end.
 func (s *tlsSummary) clientCert() int8 { return int8(s.hs>>sumCertShift) - 1 }
@@ -922,6 +949,9 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 	sum.hs |= uint32(t.clientCert()+1) << sumCertShift
 	if t.alpnHTTP {
 		sum.hs |= sumALPNHTTP
+	}
+	if cand, _ := t.h2Cand(); cand {
+		sum.hs |= sumH2
 	}
 	if t.sniLen > 0 {
 		id, ok := e.sniID[string(t.SNI())]

@@ -38,23 +38,29 @@ import (
 
 // tlsData notes client application data of c at ts over its established
 // TLS connection; pre is the length of the one ticket-sized record the
-// server sent after the handshake and before it, if any (ticketBefore).
-func (r *reqCache) tlsData(c *flowtable.Conn, ts int64, pre uint16) {
+// server sent after the handshake and before it, if any (ticketBefore);
+// h2c and h2 are the connection's h2Cand, maybe tells a record that may
+// be no request (h2Control).
+func (r *reqCache) tlsData(c *flowtable.Conn, ts int64, pre uint16, h2c, h2, maybe bool) {
 	l := r.any(c)
 	switch {
 	case l != nil && !l.tls:
 		return // the slot holds this connection's CONNECT request
-	case l != nil && l.tls && l.silent(c.Size(1)):
+	case l != nil && l.tls && (l.silent(c.Size(1)) || l.prefaceCrossed(c.Size(1), ts)):
 		l.last = ts // more of the request in progress
+		l.maybe = l.maybe && maybe
+		l.segs = max(l.segs+1, l.segs)
 		return
 	}
-	n, sfin := uint8(1), int64(0)
+	n, sfin, sack, pads := uint8(1), int64(0), r.preSent(c), [4]bool{}
 	if l != nil {
 		n = max(l.n+1, l.n) // requests on the connection so far (saturating)
-		sfin = l.sfin
+		sfin, h2, sack = l.sfin, h2 || l.h2, true
+		pads = [4]bool{l.cpad, l.spad, l.cplain, l.splain}
 	}
 	l = &r.slot[uint32(c.Index())%reqSlots]
-	*l = reqLine{idx: c.Index(), first: c.First, at: ts, last: ts, srv: c.Size(1), n: n, tls: true, sfin: sfin}
+	*l = reqLine{idx: c.Index(), first: c.First, at: ts, last: ts, srv: c.Size(1), n: n, tls: true, sfin: sfin,
+		h2c: h2c, h2: h2c && h2, sack: sack, maybe: maybe, segs: 1, cpad: pads[0], spad: pads[1], cplain: pads[2], splain: pads[3]}
 	if n == 1 && pre != 0 {
 		l.tks, l.tk, l.tkn, l.tkpre = tkTickets, pre, 1, 1
 	}
@@ -92,9 +98,38 @@ const (
 )
 
 // silent reports whether the server, now at size bytes, has sent nothing
-// but session tickets since l's request inside TLS began.
-func (l *reqLine) silent(size uint64) bool {
+// but session tickets since l's request inside TLS began (and, over
+// HTTP/2, its preface and control frames).
+func (l *reqLine) silent(size uint64) bool { return l.silentAs(size, l.h2) }
+
+// prefaceCrossed reports whether the client's data at ts, on a connection
+// that may carry HTTP/2, is the next after its preface, at once, with only the
+// server's preface and session tickets since: its first request's
+// HEADERS (curl sends them in a record of their own), not a request
+// after an answer.
+func (l *reqLine) prefaceCrossed(size uint64, ts int64) bool {
+	if !l.h2c || l.n != 1 || l.segs != 1 || ts-l.at >= prefaceGap {
+		return false
+	}
+	if l.tks == tkTickets {
+		size -= uint64(l.tkn-l.tkpre) * (uint64(l.tk) + 5)
+	}
+	return l.silentAs(size, true)
+}
+
+// prefaceGap bounds the time from a client's HTTP/2 preface to the
+// HEADERS of its first request.
+const prefaceGap = int64(100 * time.Millisecond)
+
+// silentAs is silent, with HTTP/2 inside (h2) or not.
+func (l *reqLine) silentAs(size uint64, h2 bool) bool {
 	size -= uint64(l.sal) // a close_notify is no answer
+	if l.h2c {
+		size -= uint64(l.sctl)
+	}
+	if h2 {
+		size -= uint64(l.spre)
+	}
 	return size == l.srv || (l.tks == tkTickets && l.tkn == 2 && size-l.srv == uint64(2-l.tkpre)*(uint64(l.tk)+5))
 }
 
@@ -117,7 +152,7 @@ func (e *Engine) tlsSilent(c *flowtable.Conn, fs *flowState, anyClient bool) *re
 	if fs.service != svcSSL || !e.tlsEstablished(fs) {
 		return nil
 	}
-	if l := e.reqs.any(c); l != nil && l.tls && l.silent(c.Size(1)) && (anyClient || e.tlsHTTP(c, fs)) {
+	if l := e.reqs.any(c); l != nil && l.tls && !l.maybe && l.silent(c.Size(1)) && (anyClient || e.tlsHTTP(c, fs)) {
 		return l
 	}
 	return nil
@@ -130,6 +165,21 @@ func (l *reqLine) serverData(b []byte, ts int64, tls13 bool) {
 	if isAlert(b, tls13) && int(l.sal)+len(b) <= 1<<16-1 {
 		l.sal += uint16(len(b))
 		return
+	}
+	if l.h2c {
+		k := h2Records(b, tls13, l.spad)
+		if k&tlsH2Sig != 0 {
+			l.h2, l.spad, l.splain = true, l.spad || (k&tlsH2Pad != 0 && !l.splain), l.splain || k&tlsH2Pad == 0
+		}
+		switch {
+		case k&tlsH2Ctl != 0 && int(l.sctl)+len(b) <= 1<<16-1:
+			l.sctl += uint16(len(b))
+			l.sack = true // a server sends its SETTINGS first
+			return
+		case k&tlsH2Small != 0 && !l.sack && l.n == 1:
+			l.spre, l.sack = uint16(len(b)), true
+			return
+		}
 	}
 	size, n := sameRecords(b)
 	if !tls13 || l.n != 1 || n == 0 || int(l.tkn)+n > 2 || size < tkMin || size > tkMax || ts-l.at > tkWindow ||
@@ -281,7 +331,7 @@ func (e *Engine) tlsUnanswered(c *flowtable.Conn, fs *flowState, ts int64) (*req
 		return nil, 0
 	}
 	l := e.reqs.any(c)
-	if l == nil || !l.tls || !e.tlsHTTP(c, fs) {
+	if l == nil || !l.tls || l.maybe || !e.tlsHTTP(c, fs) {
 		return nil, 0
 	}
 	end := ts
@@ -362,7 +412,11 @@ func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, wai
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " gave up on its request to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	b.B = append(b.B, " over TLS: it closed the connection after waiting "...)
+	if l.h2 {
+		b.B = append(b.B, " over HTTP/2 inside TLS: it closed the connection after waiting "...)
+	} else {
+		b.B = append(b.B, " over TLS: it closed the connection after waiting "...)
+	}
 	b.B = appendDurationWords(b.B, waited)
 	b.B = append(b.B, " without a byte of answer"...)
 	b.B = e.appendNoAnswerWhy(b.B, l)
@@ -396,4 +450,207 @@ func (e *Engine) endTLSNoResponse(b *Buffer, c *flowtable.Conn, fs *flowState, w
 		b.B = e.appendTLSSummary(b.B, s, false)
 	}
 	e.eventEndPcap(b, fs)
+}
+
+// HTTP/2 inside TLS. A client that offered h2 and HTTP/1.1 in ALPN (a
+// browser, curl, Go's, Java's or Node's HTTP client) may be speaking
+// HTTP/2, and then both sides send frames that answer nothing: the
+// server's preface (its SETTINGS, which may cross the client's first
+// request), SETTINGS acknowledgements, WINDOW_UPDATEs, PINGs. Read as
+// answers, they hid a request left unanswered; read as requests, the
+// client's made an idle connection's close look like giving up on one.
+// They are told by their records' sizes: an empty frame (a SETTINGS
+// acknowledgement) is 9 bytes, a WINDOW_UPDATE or RST_STREAM 13, a PING
+// 17, and TLS adds 17 (TLS 1.3; 33 from Java, which pads every record
+// with 16 bytes) or 16 to 24 (TLS 1.2's AEAD ciphers, the only ones
+// HTTP/2 allows). A request's or an answer's HEADERS are larger, except
+// a request repeated on a connection whose header table holds all of its
+// fields: such a request is not followed.
+//
+// Whether HTTP/2 is inside is known from a TLS 1.2 ServerHello's ALPN;
+// in TLS 1.3 from a record of an empty frame's size (no HTTP/1.x message
+// is 9 bytes). A client that gives up on a request over HTTP/2 cancels
+// it (RST_STREAM; Go's client adds a PING) and keeps the connection; it
+// is reported then, once the request waited at least minNoResponse with
+// nothing but control frames from the server.
+
+// h2Records' verdicts on a segment.
+const (
+	tlsH2Ctl    = 1 << iota // only records of control frames
+	tlsH2Sig                // a record of an empty frame's size (TLS 1.3)
+	tlsH2Pad                // that record padded with 16 bytes, as Java pads (TLS 1.3)
+	tlsH2Cancel             // a record of RST_STREAM's (or WINDOW_UPDATE's) size
+	tlsH2Pair               // a record of Go's RST_STREAM and PING in one
+	tlsH2Small              // only records the size of a server's preface
+)
+
+// h2 frame payloads (without TLS): the largest record of control frames
+// (a SETTINGS acknowledgement with two WINDOW_UPDATEs, 35, is not
+// counted), RST_STREAM with Go's PING, and the largest server preface
+// (SETTINGS with up to 8 parameters, a WINDOW_UPDATE, room to spare).
+const (
+	h2CtlMax = 26
+	h2Pair30 = 13 + 17
+	h2PreMax = 9 + 6*8 + 13 + 12
+)
+
+// h2Records classifies segment b, whole application-data records of an
+// established TLS connection (0 for anything else), by the payload sizes
+// its records may carry; pad tells a sender known to pad its TLS 1.3
+// records with 16 bytes.
+func h2Records(b []byte, tls13, pad bool) (k uint8) {
+	k = tlsH2Ctl | tlsH2Small
+	for len(b) > 0 {
+		if len(b) < 5 || b[0] != recAppData {
+			return 0
+		}
+		l := int(b[3])<<8 | int(b[4])
+		if l+5 > len(b) {
+			return 0
+		}
+		b = b[5+l:]
+		lo, hi := l-24, l-16 // TLS 1.2: GCM's or CCM's 24 bytes, ChaCha20's 16
+		if tls13 {
+			lo = l - 17
+			if pad {
+				lo -= 16
+			}
+			hi = lo
+			if lo == 9+16 && !pad {
+				k |= tlsH2Sig | tlsH2Pad
+				continue
+			}
+		}
+		switch {
+		case tls13 && lo == 9:
+			k |= tlsH2Sig
+		case lo == 13 || hi == 13:
+			k |= tlsH2Cancel
+		case lo == h2Pair30 || hi == h2Pair30:
+			k |= tlsH2Pair
+			continue
+		}
+		if lo > h2CtlMax {
+			k &^= tlsH2Ctl
+		}
+		if lo > h2PreMax {
+			k &^= tlsH2Small
+		}
+	}
+	if k&tlsH2Ctl == 0 {
+		k &^= tlsH2Cancel | tlsH2Pair
+	}
+	return k
+}
+
+// preSent reports whether c's server sent its HTTP/2 preface before the
+// client's first request (notePreface).
+func (r *reqCache) preSent(c *flowtable.Conn) bool {
+	m := &r.pre[uint32(c.Index())%reqSlots]
+	return m.idx == c.Index() && m.first == c.First
+}
+
+// notePreface notes server segment b of c's established TLS connection,
+// which may carry HTTP/2, before the client's first request: records of
+// a preface's size are its preface (session tickets are larger).
+func (r *reqCache) notePreface(c *flowtable.Conn, b []byte, tls13 bool) {
+	if h2Records(b, tls13, false)&tlsH2Small != 0 {
+		r.pre[uint32(c.Index())%reqSlots] = preMark{idx: c.Index(), first: c.First}
+	}
+}
+
+// h2Of returns fs's h2Cand.
+func (e *Engine) h2Of(fs *flowState) (cand, sure bool) {
+	if t := e.tlsOf(fs); t != nil {
+		return t.h2Cand()
+	}
+	if s := e.sumOf(fs); s != nil {
+		return s.h2Cand()
+	}
+	return false, false
+}
+
+// What h2Control made of a client segment.
+const (
+	tlsH2Data  = iota // data: a request or more of one
+	tlsH2Frame        // control frames, no request
+	tlsH2Maybe        // Go's RST_STREAM and PING, or a request's HEADERS of that size
+)
+
+// h2Control notes client segment b at ts of c's established TLS
+// connection if it holds only HTTP/2 control frames, and reports a
+// request the client cancels after waiting for an answer.
+//
+// Go's client sends a PING with each RST_STREAM, in a record the size of
+// a short HEADERS frame (a request repeated on the connection, its
+// fields all in the header table). After an answer it is taken as a
+// request that may be one (reqLine.maybe): reported only if the client
+// cancels it in turn.
+func (e *Engine) h2Control(c *flowtable.Conn, fs *flowState, b []byte, ts int64) int {
+	l := e.reqs.any(c)
+	if l == nil || !l.tls || !l.h2c {
+		return tlsH2Data // the client's first record, its preface, starts a request
+	}
+	k := h2Records(b, e.tls13(fs), l.cpad)
+	if k&tlsH2Ctl == 0 {
+		return tlsH2Data
+	}
+	if k&tlsH2Sig != 0 {
+		l.h2, l.cpad, l.cplain = true, l.cpad || (k&tlsH2Pad != 0 && !l.cplain), l.cplain || k&tlsH2Pad == 0
+	}
+	if k&(tlsH2Cancel|tlsH2Pair) == 0 || !l.h2 {
+		return tlsH2Frame
+	}
+	if !l.silent(c.Size(1)) {
+		if k&tlsH2Pair != 0 {
+			return tlsH2Maybe
+		}
+		return tlsH2Frame // a WINDOW_UPDATE, or a stream cancelled after its answer began
+	}
+	if ts-l.last < minNoResponse || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 || !e.tlsHTTP(c, fs) {
+		return tlsH2Frame
+	}
+	waited := ts - l.last
+	l.maybe = false
+	if ev := e.problemEvent(c, fs, NoteTLSNoResponse, ts); ev != nil {
+		ev.B = append(ev.B, "client "...)
+		ev.B = c.Orig().AppendTo(ev.B)
+		ev.B = append(ev.B, " gave up on its request to server "...)
+		ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
+		ev.B = append(ev.B, " over HTTP/2 inside TLS: after waiting "...)
+		ev.B = appendDurationWords(ev.B, waited)
+		ev.B = append(ev.B, " without an answer it cancelled the request (an HTTP/2 RST_STREAM, told by its size) and kept the connection"...)
+		ev.B = e.appendNoAnswerWhy(ev.B, l)
+		ev.B = append(ev.B, hangHint...)
+		ev.B = append(ev.B, "; the request itself is encrypted"...)
+		e.endTLSNoResponse(ev, c, fs, waited)
+	}
+	return tlsH2Frame
+}
+
+// h2ServerReset reports, for server segment b at ts of c's established
+// TLS connection, HTTP/2's RST_STREAM ending l's request, which had
+// waited at least minNoResponse without an answer: the server's
+// application failed (Go's net/http aborts a handler's stream so) or
+// gave up. A WINDOW_UPDATE has the same size, but comes as the client
+// sends a body, not after a silence.
+func (e *Engine) h2ServerReset(c *flowtable.Conn, fs *flowState, l *reqLine, b []byte, ts int64) {
+	if !l.h2 || l.maybe || ts-l.last < minNoResponse || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 ||
+		h2Records(b, e.tls13(fs), l.spad)&tlsH2Cancel == 0 || !l.silent(c.Size(1)-uint64(len(b))) || !e.tlsHTTP(c, fs) {
+		return
+	}
+	waited := ts - l.last
+	if ev := e.problemEvent(c, fs, NoteTLSNoResponse, ts); ev != nil {
+		ev.B = append(ev.B, "server "...)
+		ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
+		ev.B = append(ev.B, " reset the request of client "...)
+		ev.B = c.Orig().AppendTo(ev.B)
+		ev.B = append(ev.B, " over HTTP/2 inside TLS "...)
+		ev.B = appendDurationWords(ev.B, waited)
+		ev.B = append(ev.B, " after it, without an answer (an HTTP/2 RST_STREAM, told by its size): the client gets a stream error (curl: 'HTTP/2 stream was not closed cleanly'); the server's application failed or gave up on the request (Go's net/http resets a handler's stream when it panics or aborts)"...)
+		ev.B = e.appendNoAnswerWhy(ev.B, l)
+		ev.B = append(ev.B, "; the request itself is encrypted"...)
+		e.endTLSNoResponse(ev, c, fs, waited)
+	}
+	l.tks = tkAnswer // an answer, of a kind
 }

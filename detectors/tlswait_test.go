@@ -75,3 +75,51 @@ func TestTLSSilence(t *testing.T) {
 		t.Error("a later request's answer taken for tickets")
 	}
 }
+
+// TestH2Records: what the sizes of a segment's TLS records say of the
+// HTTP/2 frames inside, with the sizes real stacks send (curl, Go, nginx,
+// Java's padded records; TLS 1.2 with AES-GCM and ChaCha20).
+func TestH2Records(t *testing.T) {
+	rec := func(ns ...int) []byte {
+		var out []byte
+		for _, n := range ns {
+			b := make([]byte, 5+n)
+			b[0], b[1], b[2], b[3], b[4] = recAppData, 3, 3, byte(n>>8), byte(n)
+			out = append(out, b...)
+		}
+		return out
+	}
+	const (
+		ctl, sig, pad, cancel, pair, small = tlsH2Ctl, tlsH2Sig, tlsH2Pad, tlsH2Cancel, tlsH2Pair, tlsH2Small
+	)
+	for _, tc := range []struct {
+		name        string
+		b           []byte
+		tls13, pads bool
+		want        uint8
+	}{
+		{"TLS 1.3 SETTINGS acknowledgement", rec(26), true, false, ctl | sig | small},
+		{"Java's, padded", rec(42), true, false, ctl | sig | pad | small},
+		{"RST_STREAM or WINDOW_UPDATE", rec(30), true, false, ctl | cancel | small},
+		{"Java's RST_STREAM", rec(46), true, true, ctl | cancel | small},
+		{"Go's RST_STREAM with a PING", rec(47), true, false, ctl | pair | small},
+		{"WINDOW_UPDATE and acknowledgement", rec(39), true, false, ctl | small},
+		{"PING acknowledgement", rec(34), true, false, ctl | small},
+		{"Go's preface", rec(56), true, false, small},
+		{"nginx's preface", rec(57), true, false, small},
+		{"an answer", rec(165), true, false, 0},
+		{"a session ticket", rec(266), true, false, 0},
+		{"preface and acknowledgement", rec(56, 26), true, false, sig | small},
+		{"TLS 1.2 GCM acknowledgement", rec(33), false, false, ctl | small},
+		{"TLS 1.2 GCM RST_STREAM", rec(37), false, false, ctl | cancel | small},
+		{"TLS 1.2 ChaCha20 RST_STREAM", rec(29), false, false, ctl | cancel | small},
+		{"TLS 1.2 GCM RST_STREAM with a PING", rec(54), false, false, ctl | pair | small},
+		{"TLS 1.2 preface", rec(64), false, false, small},
+		{"a record cut by the segment's end", rec(26)[:20], true, false, 0},
+		{"an alert record", append([]byte{21, 3, 3, 0, 2}, 1, 0), false, false, 0},
+	} {
+		if got := h2Records(tc.b, tc.tls13, tc.pads); got != tc.want {
+			t.Errorf("%s: got %05b, want %05b", tc.name, got, tc.want)
+		}
+	}
+}
