@@ -273,7 +273,7 @@ func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
 }
 
 func (e *Engine) appendTLS(dst []byte, c *flowtable.Conn, t *tlsState, withEst bool) []byte {
-	v := tlsView{version: t.version, offered: t.offered, sni: t.SNI(), est: t.est && !(t.reported && t.pendingRej == 1), hrr: t.hrr, hsNS: -1, cert: t.clientCert()}
+	v := tlsView{version: t.version, offered: t.offered, sni: t.SNI(), est: t.est && !(t.reported && t.pendingRej == 1), hrr: t.hrr, resumed: t.resumed && t.est, hsNS: -1, cert: t.clientCert()}
 	if t.est && t.chTS != 0 {
 		v.hsNS = t.estTS - t.chTS
 	}
@@ -290,6 +290,7 @@ type tlsView struct {
 	version, offered uint16
 	sni              []byte
 	est, hrr         bool
+	resumed          bool
 	hsNS             int64 // handshake time, -1 unknown
 	cert             int8  // tlsState.clientCert
 }
@@ -325,6 +326,9 @@ func appendTLSView(dst []byte, v *tlsView, withEst bool) []byte {
 		}
 		if v.hrr {
 			dst = append(dst, `,"hello_retry":true`...)
+		}
+		if v.resumed {
+			dst = append(dst, `,"resumed":true`...)
 		}
 	}
 	return dst
@@ -479,7 +483,7 @@ func (e *Engine) endReason(c *flowtable.Conn, fs *flowState, why int) string {
 
 // appendTLSSummary encodes a settled handshake as appendTLS would have.
 func (e *Engine) appendTLSSummary(dst []byte, s *tlsSummary, withEst bool) []byte {
-	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr(), hsNS: s.hsNS(), cert: s.clientCert()}
+	v := tlsView{version: s.version, offered: s.offered, est: true, hrr: s.hrr(), resumed: s.hs&sumResumed != 0, hsNS: s.hsNS(), cert: s.clientCert()}
 	if s.sni != 0 {
 		v.sni = e.sniNames[s.sni-1]
 	}

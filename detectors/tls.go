@@ -146,6 +146,7 @@ type tlsState struct {
 	alpnSel   bool // TLS <= 1.2: the ServerHello selected an application protocol
 	alpnOffH2 bool // the client offered h2 among other protocols (a browser, curl, Go's or Java's HTTP client)
 	alpnSelH2 bool // TLS <= 1.2: the ServerHello selected h2
+	resumed   bool // the server resumed a session (ticket, ID or PSK): an abbreviated handshake
 	cliClosed bool // the client had closed (FIN, or TLS 1.3 close_notify after data) before the segment being read
 	sni       [255]byte
 	sniLen    uint8
@@ -402,6 +403,10 @@ func (t *tlsState) recordStart(d int, ts int64, ev *tlsEvents) {
 	switch dir.recTyp {
 	case recCCS:
 		dir.ccs = true
+		// In an abbreviated TLS <= 1.2 handshake (a session resumed by
+		// its ID or ticket) the server's ChangeCipherSpec comes first; in
+		// a full one, the client's. (TLS 1.3's are for middleboxes only.)
+		t.resumed = t.resumed || (d == 1 && !t.d[0].ccs && t.shSeen && !t.tls13)
 	case recAppData:
 		t.encRecord(d, ts, ev)
 	case recHandshake:
@@ -788,6 +793,9 @@ func (t *tlsState) parseServerHello(m []byte) {
 		for ext.ok && len(ext.b) >= 4 {
 			typ := ext.u16()
 			body := reader{b: ext.bytes(int(ext.u16())), ok: true}
+			if typ == 41 {
+				t.resumed = true // TLS 1.3: the server accepted a pre-shared key
+			}
 			if typ == 43 && len(body.b) >= 2 {
 				t.version = body.u16()
 			}
@@ -862,8 +870,8 @@ func (t *tlsState) clientCert() int8 {
 // (968 bytes, mostly reassembly) back to its slab and keeps these 12: a
 // long-lived TLS connection then costs about what a plain TCP one does.
 type tlsSummary struct {
-	// bits 0-27: handshake time in µs + 1 (0: unknown; at most 268 s);
-	// bit 28: HTTP/2 may be inside (tlsState.h2Cand); bit 29:
+	// bits 0-26: handshake time in µs + 1 (0: unknown; at most 134 s);
+	// bit 27: tlsState.resumed; bit 28: HTTP/2 may be inside (tlsState.h2Cand); bit 29:
 	// tlsState.alpnHTTP; bits 30-31: the client certificate the server
 	// asked for (see tlsState.clientCert).
 	hs               uint32
@@ -884,7 +892,8 @@ const (
 )
 
 const (
-	sumHSMask    = 1<<28 - 1
+	sumHSMask    = 1<<27 - 1
+	sumResumed   = 1 << 27
 	sumH2        = 1 << 28
 	sumALPNHTTP  = 1 << 29
 	sumCertShift = 30
@@ -952,6 +961,9 @@ func (e *Engine) maybeSettleTLS(c *flowtable.Conn, fs *flowState) {
 	}
 	if cand, _ := t.h2Cand(); cand {
 		sum.hs |= sumH2
+	}
+	if t.resumed {
+		sum.hs |= sumResumed
 	}
 	if t.sniLen > 0 {
 		id, ok := e.sniID[string(t.SNI())]

@@ -2625,6 +2625,38 @@ func TestH2InsideTLS(t *testing.T) {
 	}
 }
 
+// TestTLSResumed: end_flows says which handshakes resumed a session
+// (TLS 1.2 by ID or ticket: the server's ChangeCipherSpec first; TLS 1.3:
+// a pre-shared key accepted), here every second connection of OpenSSL's,
+// nginx's and Go's servers over TLS 1.2 and 1.3. Real traffic from
+// testdata/lab.
+func TestTLSResumed(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-resumed.pcap", workers, nil)
+		if len(events) != 0 {
+			t.Errorf("workers %d: %d events, want none", workers, len(events))
+		}
+		var tcp []record
+		for _, f := range flows {
+			if f.str("proto") == "tcp" {
+				tcp = append(tcp, f)
+			}
+		}
+		sort.Slice(tcp, func(i, j int) bool { return tcp[i].num("ts") < tcp[j].num("ts") })
+		var got []string
+		for _, f := range tcp {
+			tl, _ := f["tls"].(map[string]any)
+			got = append(got, fmt.Sprintf("%v %v %v", f["id.resp_p"], tl["version"], tl["resumed"] == true))
+		}
+		want := "10443 TLS 1.2 false|10443 TLS 1.2 true|10443 TLS 1.3 false|10443 TLS 1.3 true|" +
+			"9545 TLS 1.2 false|9545 TLS 1.2 true|9545 TLS 1.3 false|9545 TLS 1.3 true|" +
+			"7443 TLS 1.2 false|7443 TLS 1.2 true|7443 TLS 1.3 false|7443 TLS 1.3 true"
+		if strings.Join(got, "|") != want {
+			t.Errorf("workers %d:\n got %s\nwant %s", workers, strings.Join(got, "|"), want)
+		}
+	}
+}
+
 func TestTLSNoResponseClientReset(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		events, _, _ := analyse(t, "../testdata/lab/tls-no-response-client-reset.pcap", workers, nil)
