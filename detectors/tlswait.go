@@ -353,7 +353,7 @@ func (e *Engine) tlsGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 	if l == nil || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
 		return false
 	}
-	e.tlsNoResponse(c, fs, l, waited, ts)
+	e.tlsNoResponse(c, fs, l, waited, ts, false)
 	return true
 }
 
@@ -402,8 +402,9 @@ func (e *Engine) tlsServerQuit(c *flowtable.Conn, fs *flowState, ts int64) bool 
 }
 
 // tlsNoResponse reports a client that closed its TLS connection after
-// waiting, waited, for an answer to its request l.
-func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, waited, ts int64) {
+// waiting, waited, for an answer to its request l; or, over HTTP/2
+// (cancelled), that cancelled the request and kept the connection.
+func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, waited, ts int64, cancelled bool) {
 	b := e.problemEvent(c, fs, NoteTLSNoResponse, ts)
 	if b == nil {
 		return
@@ -412,13 +413,20 @@ func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, wai
 	b.B = c.Orig().AppendTo(b.B)
 	b.B = append(b.B, " gave up on its request to server "...)
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
-	if l.h2 {
+	switch {
+	case cancelled:
+		b.B = append(b.B, " over HTTP/2 inside TLS: after waiting "...)
+	case l.h2:
 		b.B = append(b.B, " over HTTP/2 inside TLS: it closed the connection after waiting "...)
-	} else {
+	default:
 		b.B = append(b.B, " over TLS: it closed the connection after waiting "...)
 	}
 	b.B = appendDurationWords(b.B, waited)
-	b.B = append(b.B, " without a byte of answer"...)
+	if cancelled {
+		b.B = append(b.B, " without an answer it cancelled the request (an HTTP/2 RST_STREAM, told by its size) and kept the connection"...)
+	} else {
+		b.B = append(b.B, " without a byte of answer"...)
+	}
 	b.B = e.appendNoAnswerWhy(b.B, l)
 	b.B = append(b.B, hangHint...)
 	b.B = append(b.B, "; the request itself is encrypted"...)
@@ -610,21 +618,8 @@ func (e *Engine) h2Control(c *flowtable.Conn, fs *flowState, b []byte, ts int64)
 	if ts-l.last < minNoResponse || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 || !e.tlsHTTP(c, fs) {
 		return tlsH2Frame
 	}
-	waited := ts - l.last
 	l.maybe = false
-	if ev := e.problemEvent(c, fs, NoteTLSNoResponse, ts); ev != nil {
-		ev.B = append(ev.B, "client "...)
-		ev.B = c.Orig().AppendTo(ev.B)
-		ev.B = append(ev.B, " gave up on its request to server "...)
-		ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
-		ev.B = append(ev.B, " over HTTP/2 inside TLS: after waiting "...)
-		ev.B = appendDurationWords(ev.B, waited)
-		ev.B = append(ev.B, " without an answer it cancelled the request (an HTTP/2 RST_STREAM, told by its size) and kept the connection"...)
-		ev.B = e.appendNoAnswerWhy(ev.B, l)
-		ev.B = append(ev.B, hangHint...)
-		ev.B = append(ev.B, "; the request itself is encrypted"...)
-		e.endTLSNoResponse(ev, c, fs, waited)
-	}
+	e.tlsNoResponse(c, fs, l, ts-l.last, ts, true)
 	return tlsH2Frame
 }
 
