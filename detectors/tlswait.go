@@ -180,8 +180,22 @@ func (l *reqLine) serverData(b []byte, ts int64, tls13 bool) {
 			l.spre, l.sack = uint16(len(b)), true
 			return
 		}
+		// Session tickets and control frames in one segment (Node's
+		// server sends its two tickets with its SETTINGS).
+		if ctl, size, n := h2Rest(b, tls13, l.spad); ctl > 0 && n > 0 && int(l.sctl)+ctl <= 1<<16-1 {
+			l.sctl += uint16(ctl)
+			l.sack = true
+			l.tickets(size, n, ts, tls13)
+			return
+		}
 	}
 	size, n := sameRecords(b)
+	l.tickets(size, n, ts, tls13)
+}
+
+// tickets notes n records of size bytes from the server at ts, which may
+// be session tickets following the connection's first request.
+func (l *reqLine) tickets(size uint16, n int, ts int64, tls13 bool) {
 	if !tls13 || l.n != 1 || n == 0 || int(l.tkn)+n > 2 || size < tkMin || size > tkMax || ts-l.at > tkWindow ||
 		(l.tks == tkTickets && size != l.tk) {
 		l.tks = tkAnswer
@@ -549,6 +563,31 @@ func h2Records(b []byte, tls13, pad bool) (k uint8) {
 		k &^= tlsH2Cancel | tlsH2Pair
 	}
 	return k
+}
+
+// h2Rest splits segment b, whole application-data records, into the
+// bytes of its records of control frames' sizes (ctl) and the others,
+// which must be of one size (n of size bytes; n 0 if there are none, -1
+// if they differ or b is not whole records).
+func h2Rest(b []byte, tls13, pad bool) (ctl int, size uint16, n int) {
+	for len(b) > 0 {
+		if len(b) < 5 || b[0] != recAppData {
+			return 0, 0, -1
+		}
+		l := int(b[3])<<8 | int(b[4])
+		if l+5 > len(b) {
+			return 0, 0, -1
+		}
+		if h2Records(b[:5+l], tls13, pad)&tlsH2Ctl != 0 {
+			ctl += 5 + l
+		} else if n == 0 || uint16(l) == size {
+			size, n = uint16(l), n+1
+		} else {
+			return 0, 0, -1
+		}
+		b = b[5+l:]
+	}
+	return ctl, size, n
 }
 
 // preSent reports whether c's server sent its HTTP/2 preface before the

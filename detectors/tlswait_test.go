@@ -123,3 +123,34 @@ func TestH2Records(t *testing.T) {
 		}
 	}
 }
+
+// TestH2Rest: a segment's control-frame records are set apart from the
+// rest, which may be session tickets only if they are of one size.
+func TestH2Rest(t *testing.T) {
+	rec := func(ns ...int) []byte {
+		var out []byte
+		for _, n := range ns {
+			b := make([]byte, 5+n)
+			b[0], b[1], b[2], b[3], b[4] = recAppData, 3, 4, byte(n>>8), byte(n)
+			out = append(out, b...)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ctl  int
+		size uint16
+		n    int
+	}{
+		{"Node's tickets and SETTINGS", rec(282, 282, 35), 40, 282, 2},
+		{"control frames alone", rec(26, 30), 66, 0, 0},
+		{"an answer", rec(165), 0, 165, 1},
+		{"two sizes besides", rec(282, 165, 26), 0, 0, -1},
+		{"cut", rec(282)[:100], 0, 0, -1},
+	} {
+		if ctl, size, n := h2Rest(tc.b, true, false); ctl != tc.ctl || size != tc.size || n != tc.n {
+			t.Errorf("%s: got %d, %d×%d, want %d, %d×%d", tc.name, ctl, n, size, tc.ctl, tc.n, tc.size)
+		}
+	}
+}

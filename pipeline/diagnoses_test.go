@@ -2623,6 +2623,19 @@ func TestH2InsideTLS(t *testing.T) {
 			t.Errorf("workers %d: %d flows, want 18; events\n got %s\nwant %s", workers, len(flows), strings.Join(got, "|"), want)
 		}
 	}
+	// Node's server sends its session tickets and its SETTINGS in one
+	// segment: the tickets are no answer, nor are the frames.
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/tls-h2-node-server.pcap", workers, nil)
+		sort.Slice(events, func(i, j int) bool { return events[i].num("ts") < events[j].num("ts") })
+		var got []string
+		for _, e := range events {
+			got = append(got, fmt.Sprintf("%v %v", e["id.orig_p"], strings.Contains(e.str("msg"), "cancelled the request")))
+		}
+		if want := "50878 false|50890 false|50898 true|43132 true|43148 true"; strings.Join(got, "|") != want || len(flows) != 10 {
+			t.Errorf("node server, workers %d: %d flows, want 10; events\n got %s\nwant %s", workers, len(flows), strings.Join(got, "|"), want)
+		}
+	}
 }
 
 // TestTLSResumed: end_flows says which handshakes resumed a session
