@@ -93,6 +93,7 @@ try "curl (2 s timeout) through nginx to an upstream that hangs" curl -sS -m 2 -
 try "curl through nginx to an upstream that fails half-way through a 128 KiB answer (truncated)" curl -sS -o /dev/null http://198.18.0.1/upstream-cut/report.csv
 try "curl (2 s timeout) to a Go server that stops sending in the middle of an answer" curl -sS -m 2 -o /dev/null http://198.18.0.1:7003/stall/export
 try "curl (2 s timeout) fetches a second URL over HTTPS from a Go server whose handler hangs (inside TLS: only the silence shows)" curl -sS -m 2 --http1.1 -o /dev/null -o /dev/null --cacert "$C/ca.pem" --resolve api.demo.test:7443:198.18.0.1 https://api.demo.test:7443/ https://api.demo.test:7443/hang/report
+try "Go's client (2 s timeout), HTTP/2 inside TLS, through nginx to an upstream that hangs (it cancels the stream, keeps the connection)" "$LAB" h2-get -k -timeout 2s https://198.18.0.1:9546/upstream-hang/orders
 try "curl fetches a second URL on the same keep-alive connection, which hangs" curl -sS -m 2 -o /dev/null -o /dev/null http://198.18.0.1/ http://198.18.0.1/upstream-hang/second
 try "curl (3 s timeout) downloads 3 MB through a path MTU black hole (packets over 1200 bytes dropped)" curl -sS -m 3 -o /dev/null http://198.18.0.1:8081/big.bin
 try "a client reuses a keep-alive connection nginx closed after 1 s idle (the keep-alive race)" "$LAB" reuse-get 198.18.0.1:8082 1.5s

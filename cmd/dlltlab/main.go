@@ -37,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD] | h2c-upgrade-server ADDR")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | h2-get [-k] [-timeout D] [-tls12] URL|PAUSE... | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD] | h2c-upgrade-server ADDR")
 		os.Exit(2)
 	}
 	var err error
@@ -88,6 +88,8 @@ func main() {
 		err = mtlsQuietServer(os.Args[2], os.Args[3])
 	case "h2c-get":
 		err = h2cGet(os.Args[2:])
+	case "h2-get":
+		err = h2Get(os.Args[2:])
 	case "connect-proxy":
 		if len(os.Args) != 3 && len(os.Args) != 4 {
 			err = fmt.Errorf("usage: dlltlab connect-proxy ADDR [USER:PASSWORD]")
@@ -493,6 +495,48 @@ func h2cGet(args []string) error {
 	io.Copy(io.Discard, resp.Body)
 	fmt.Println(resp.Proto, resp.Status)
 	return nil
+}
+
+// h2Get fetches URLs in turn over HTTPS with Go's client, which speaks
+// HTTP/2 when the server offers it (ALPN h2 and http/1.1), on one pooled
+// connection per server; a duration instead of a URL pauses. A request
+// past the timeout is cancelled (HTTP/2: RST_STREAM) and the connection
+// kept until the end. It prints each status or error.
+func h2Get(args []string) error {
+	fs := flag.NewFlagSet("h2-get", flag.ContinueOnError)
+	insecure := fs.Bool("k", false, "do not check the server's certificate")
+	timeout := fs.Duration("timeout", 3*time.Second, "each request's timeout")
+	tls12 := fs.Bool("tls12", false, "TLS 1.2 at most")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("usage: dlltlab h2-get [-k] [-timeout D] [-tls12] URL|PAUSE...")
+	}
+	cfg := &tls.Config{InsecureSkipVerify: *insecure}
+	if *tls12 {
+		cfg.MaxVersion = tls.VersionTLS12
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Timeout: *timeout, Transport: tr}
+	var failed error // the last, said once at the end
+	for _, a := range fs.Args() {
+		if d, err := time.ParseDuration(a); err == nil {
+			time.Sleep(min(d, time.Minute))
+			continue
+		}
+		resp, err := c.Get(a)
+		if err != nil {
+			fmt.Println(err)
+			failed = errors.New("a request failed")
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Proto, resp.Status)
+	}
+	return failed
 }
 
 // reuseGet sends GET / on a keep-alive HTTP/1.1 connection, reads the
