@@ -861,8 +861,6 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			l.sLast, l.sLen = ts, uint16(min(len(p.Payload), 1<<16-1))
 			if l.tks != tkAnswer {
 				e.h2ServerReset(c, fs, l, p.Payload, ts)
-			}
-			if l.tks != tkAnswer {
 				l.serverData(p.Payload, ts, e.tls13(fs))
 			}
 		} else if l == nil && e.tlsEstablished(fs) {
@@ -873,7 +871,11 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
 			// Not inside a CONNECT tunnel: its slot holds the CONNECT.
-			if k := e.h2Control(c, fs, p.Payload, ts); k != tlsH2Frame {
+			k := e.h2Control(c, fs, p.Payload, ts)
+			if l := e.reqs.any(c); k == tlsH2Data && l != nil && l.tls && l.srst != 0 && l.silent(c.Size(1)) {
+				e.serverResetEvent(c, fs, l) // the next request: the reset stood
+			}
+			if k != tlsH2Frame {
 				cand, sure := e.h2Of(fs)
 				e.reqs.tlsData(c, ts, e.ticketBefore(fs, ts), cand, sure, k == tlsH2Maybe)
 			}

@@ -421,6 +421,8 @@ type reqLine struct {
 	cpad, spad, cplain, splain bool
 	sctl, spre                 uint16
 	segs                       uint8 // TLS: the client's data segments of the request (saturating)
+	srst                       int64 // TLS, HTTP/2: when the server may have reset the request (h2ServerReset)
+	reset                      bool  // it did, and that was reported
 	resp                       respTrack
 	line                       [reqLineMax]byte
 }

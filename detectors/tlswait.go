@@ -123,6 +123,9 @@ const prefaceGap = int64(100 * time.Millisecond)
 
 // silentAs is silent, with HTTP/2 inside (h2) or not.
 func (l *reqLine) silentAs(size uint64, h2 bool) bool {
+	if l.reset {
+		return false // the server reset it: an answer of a kind
+	}
 	size -= uint64(l.sal) // a close_notify is no answer
 	if l.h2c {
 		size -= uint64(l.sctl)
@@ -419,6 +422,10 @@ func (e *Engine) tlsServerQuit(c *flowtable.Conn, fs *flowState, ts int64) bool 
 // waiting, waited, for an answer to its request l; or, over HTTP/2
 // (cancelled), that cancelled the request and kept the connection.
 func (e *Engine) tlsNoResponse(c *flowtable.Conn, fs *flowState, l *reqLine, waited, ts int64, cancelled bool) {
+	if l.srst != 0 {
+		e.serverResetEvent(c, fs, l)
+		return
+	}
 	b := e.problemEvent(c, fs, NoteTLSNoResponse, ts)
 	if b == nil {
 		return
@@ -662,19 +669,34 @@ func (e *Engine) h2Control(c *flowtable.Conn, fs *flowState, b []byte, ts int64)
 	return tlsH2Frame
 }
 
-// h2ServerReset reports, for server segment b at ts of c's established
-// TLS connection, HTTP/2's RST_STREAM ending l's request, which had
-// waited at least minNoResponse without an answer: the server's
-// application failed (Go's net/http aborts a handler's stream so) or
-// gave up. A WINDOW_UPDATE has the same size, but comes as the client
-// sends a body, not after a silence.
+// h2ServerReset notes, for server segment b at ts of c's established
+// TLS connection, what may be HTTP/2's RST_STREAM ending l's request,
+// which had waited at least minNoResponse without an answer: the
+// server's application failed (Go's net/http aborts a handler's stream
+// so) or gave up. A WINDOW_UPDATE has the same size, and a server whose
+// handler reads an upload late sends one after such a silence, then its
+// answer; so the reset is reported only if nothing followed it from the
+// server when the client closes or sends its next request
+// (serverResetEvent).
 func (e *Engine) h2ServerReset(c *flowtable.Conn, fs *flowState, l *reqLine, b []byte, ts int64) {
-	if !l.h2 || l.maybe || ts-l.last < minNoResponse || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 ||
-		h2Records(b, e.tls13(fs), l.spad)&tlsH2Cancel == 0 || !l.silent(c.Size(1)-uint64(len(b))) || !e.tlsHTTP(c, fs) {
+	if !l.h2 || l.maybe || l.srst != 0 || ts-l.last < minNoResponse || e.q(fs).events&(1<<NoteTLSNoResponse) != 0 ||
+		len(b) < 5 || int(b[3])<<8|int(b[4])+5 != len(b) || h2Records(b, e.tls13(fs), l.spad)&tlsH2Cancel == 0 ||
+		!l.silent(c.Size(1)-uint64(len(b))) || !e.tlsHTTP(c, fs) {
 		return
 	}
-	waited := ts - l.last
-	if ev := e.problemEvent(c, fs, NoteTLSNoResponse, ts); ev != nil {
+	l.srst = ts
+}
+
+// serverResetEvent reports the server's reset of l's request
+// (h2ServerReset), nothing having come from the server since but
+// control frames.
+func (e *Engine) serverResetEvent(c *flowtable.Conn, fs *flowState, l *reqLine) {
+	waited, at := l.srst-l.last, l.srst
+	l.srst, l.reset = 0, true
+	if e.q(fs).events&(1<<NoteTLSNoResponse) != 0 {
+		return
+	}
+	if ev := e.problemEvent(c, fs, NoteTLSNoResponse, at); ev != nil {
 		ev.B = append(ev.B, "server "...)
 		ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
 		ev.B = append(ev.B, " reset the request of client "...)
@@ -686,5 +708,4 @@ func (e *Engine) h2ServerReset(c *flowtable.Conn, fs *flowState, l *reqLine, b [
 		ev.B = append(ev.B, "; the request itself is encrypted"...)
 		e.endTLSNoResponse(ev, c, fs, waited)
 	}
-	l.tks = tkAnswer // an answer, of a kind
 }

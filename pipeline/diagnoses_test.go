@@ -2623,6 +2623,14 @@ func TestH2InsideTLS(t *testing.T) {
 			t.Errorf("workers %d: %d flows, want 18; events\n got %s\nwant %s", workers, len(flows), strings.Join(got, "|"), want)
 		}
 	}
+	// A server whose handler reads an upload 1.5 s late sends its
+	// WINDOW_UPDATE, the size of a RST_STREAM, after that silence, then
+	// its answer: no reset.
+	for _, workers := range []int{1, 2} {
+		if events, flows, _ := analyse(t, "../testdata/lab/tls-h2-late-read-upload.pcap", workers, nil); len(events) != 0 || len(flows) != 2 {
+			t.Errorf("late-read upload, workers %d: %d events (want none), %d flows (want 2)", workers, len(events), len(flows))
+		}
+	}
 	// Node's server sends its session tickets and its SETTINGS in one
 	// segment: the tickets are no answer, nor are the frames.
 	for _, workers := range []int{1, 2} {
