@@ -40,6 +40,7 @@ type Names struct {
 	epScope  string // the same for EndpointSlices
 	epsOK    bool
 	eps      cache.SharedIndexInformer
+	retry    time.Duration // nameRetry when started
 }
 
 // snapshot is what the workers read: rebuilt whole on every change,
@@ -108,6 +109,11 @@ const (
 	nameDebounce = 500 * time.Millisecond
 )
 
+// nameRetry is how often the rights are checked again while some objects
+// cannot be listed everywhere: a Role or ClusterRole granted after the
+// agent started takes effect without a restart.
+var nameRetry = 5 * time.Minute
+
 // Lookup returns the JSON object naming a ({"kind":"service",
 // "namespace":…,"name":…}), or nil. Safe from any goroutine; it takes
 // no lock and allocates nothing.
@@ -124,14 +130,14 @@ func (n *Names) Lookup(a netip.Addr) []byte {
 // per-pod manifest's Role), until ctx ends. Names arrive as the watches
 // sync; logf says once what is named and what is not allowed.
 func WatchNames(ctx context.Context, cs kubernetes.Interface, ns string, logf func(string, ...any)) *Names {
-	n := &Names{kick: make(chan struct{}, 1), logf: logf}
+	n := &Names{kick: make(chan struct{}, 1), logf: logf, retry: nameRetry}
 	go n.run(ctx, cs, ns)
 	return n
 }
 
 // scope finds where list is allowed: every namespace, else ns alone. It
-// returns ok false, after saying why, when neither is.
-func (n *Names) scope(ctx context.Context, what, ns string, list func(context.Context, string) error) (string, bool) {
+// returns ok false, after saying why (unless quiet), when neither is.
+func (n *Names) scope(ctx context.Context, what, ns string, quiet bool, list func(context.Context, string) error) (string, bool) {
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := list(c, metav1.NamespaceAll)
@@ -152,31 +158,93 @@ func (n *Names) scope(ctx context.Context, what, ns string, list func(context.Co
 	default:
 		why = err.Error()
 	}
-	n.logf("names: %s are not named: %s", what, why)
+	if !quiet {
+		n.logf("names: %s are not named: %s", what, why)
+	}
 	return "", false
 }
 
-func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
+// rights is where the agent may list each kind of object (see scope).
+type rights struct {
+	podNS, svcNS, epNS             string
+	podsOK, svcsOK, epsOK, nodesOK bool
+}
+
+// all reports whether every kind may be listed in every namespace.
+func (r rights) all() bool {
+	return r.podsOK && r.svcsOK && r.epsOK && r.nodesOK &&
+		r.podNS == metav1.NamespaceAll && r.svcNS == metav1.NamespaceAll && r.epNS == metav1.NamespaceAll
+}
+
+// wider reports whether r allows more than o: a kind o could not list, or
+// every namespace where o had one.
+func (r rights) wider(o rights) bool {
+	more := func(ok bool, ns string, ook bool, ons string) bool {
+		return ok && (!ook || (ns == metav1.NamespaceAll && ons != metav1.NamespaceAll))
+	}
+	return more(r.podsOK, r.podNS, o.podsOK, o.podNS) || more(r.svcsOK, r.svcNS, o.svcsOK, o.svcNS) ||
+		more(r.epsOK, r.epNS, o.epsOK, o.epNS) || (r.nodesOK && !o.nodesOK)
+}
+
+// rights asks the API server where the agent may list each kind of object.
+func (n *Names) rights(ctx context.Context, cs kubernetes.Interface, ns string, quiet bool) rights {
 	one := metav1.ListOptions{Limit: 1}
-	podNS, podsOK := n.scope(ctx, "pods", ns, func(c context.Context, ns string) error {
+	var r rights
+	r.podNS, r.podsOK = n.scope(ctx, "pods", ns, quiet, func(c context.Context, ns string) error {
 		_, err := cs.CoreV1().Pods(ns).List(c, one)
 		return err
 	})
-	svcNS, svcsOK := n.scope(ctx, "services", ns, func(c context.Context, ns string) error {
+	r.svcNS, r.svcsOK = n.scope(ctx, "services", ns, quiet, func(c context.Context, ns string) error {
 		_, err := cs.CoreV1().Services(ns).List(c, one)
 		return err
 	})
-	epNS, epsOK := "", false
-	if svcsOK {
-		epNS, epsOK = n.scope(ctx, "endpointslices (discovery.k8s.io)", ns, func(c context.Context, ns string) error {
+	if r.svcsOK {
+		r.epNS, r.epsOK = n.scope(ctx, "endpointslices (discovery.k8s.io)", ns, quiet, func(c context.Context, ns string) error {
 			_, err := cs.DiscoveryV1().EndpointSlices(ns).List(c, one)
 			return err
 		})
 	}
-	_, nodesOK := n.scope(ctx, "nodes", "", func(c context.Context, _ string) error {
+	_, r.nodesOK = n.scope(ctx, "nodes", "", quiet, func(c context.Context, _ string) error {
 		_, err := cs.CoreV1().Nodes().List(c, one)
 		return err
 	})
+	return r
+}
+
+// run watches what the agent may list, and starts over when a later check
+// finds it may list more.
+func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
+	r := n.rights(ctx, cs, ns, false)
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(ctx)
+		next, again := n.watch(wctx, cs, ns, r)
+		cancel()
+		if !again {
+			return
+		}
+		r = next
+	}
+}
+
+// watch runs the informers rights r allow until ctx ends, or until a
+// check every nameRetry finds wider rights, which it returns.
+func (n *Names) watch(ctx context.Context, cs kubernetes.Interface, ns string, r rights) (rights, bool) {
+	podNS, podsOK, svcNS, svcsOK, epNS, epsOK, nodesOK := r.podNS, r.podsOK, r.svcNS, r.svcsOK, r.epNS, r.epsOK, r.nodesOK
+	n.eps = nil
+	var retry <-chan time.Time
+	if !r.all() {
+		t := time.NewTicker(n.retry)
+		defer t.Stop()
+		retry = t.C
+	}
+	recheck := func() (rights, bool) {
+		nr := n.rights(ctx, cs, ns, true)
+		if ctx.Err() != nil || !nr.wider(r) {
+			return r, false
+		}
+		n.logf("names: the agent may now list more (a Role granted since): watching again")
+		return nr, true
+	}
 	kick := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { n.poke() },
 		UpdateFunc: func(any, any) { n.poke() },
@@ -213,10 +281,19 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 		nodes = start(inf)
 	}
 	if len(synced) == 0 {
-		return
+		for {
+			select {
+			case <-ctx.Done():
+				return r, false
+			case <-retry:
+				if nr, ok := recheck(); ok {
+					return nr, true
+				}
+			}
+		}
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return
+		return r, false
 	}
 	n.svcScope, n.svcsOK, n.epScope, n.epsOK = svcNS, svcsOK, epNS, epsOK
 	np, ns2, nn := n.rebuild(pods, svcs, nodes)
@@ -246,12 +323,17 @@ func (n *Names) run(ctx context.Context, cs kubernetes.Interface, ns string) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return r, false
+		case <-retry:
+			if nr, ok := recheck(); ok {
+				return nr, true
+			}
+			continue
 		case <-n.kick:
 			// Gather a burst of changes (a rollout) into one rebuild.
 			select {
 			case <-ctx.Done():
-				return
+				return r, false
 			case <-time.After(nameDebounce):
 			}
 		case <-t.C:

@@ -348,4 +348,31 @@ func TestNames(t *testing.T) {
 	if got, want := hint(ln, "orders-db", "198.18.7.11", true), "; the Kubernetes API has no Service orders-db in namespace names-a, the client pod's"; got != want {
 		t.Errorf("limited: got %q, want %q", got, want)
 	}
+
+	// Rights granted later (the ClusterRole the DaemonSet's manifest
+	// gives) take effect without a restart: the agent checks again.
+	defer func(d time.Duration) { nameRetry = d }(nameRetry)
+	nameRetry = 500 * time.Millisecond
+	var glog logLines
+	gn := WatchNames(ctx, limited, "names-a", glog.logf)
+	glog.wait(t, "records name their ends")
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "names-later"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods", "services", "nodes"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}}}}
+	if _, err := c.cs.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "names-later"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "names-later"},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: "limited", APIGroup: "rbac.authorization.k8s.io"}}}
+	if _, err := c.cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	glog.wait(t, "the agent may now list more")
+	line = glog.wait(t, "node addresses")
+	if !strings.Contains(line, "(all namespaces)") || !strings.Contains(line, "ready pods") {
+		t.Errorf("after the grant: %q", line)
+	}
+	waitName(t, gn, "198.18.128.77", `{"kind":"service","namespace":"names-b","name":"orders-db"}`)
 }
