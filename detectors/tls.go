@@ -130,8 +130,15 @@ type tlsState struct {
 	hsBuf  []byte    // the Hello being reassembled
 	oooBuf [2][]byte // held out-of-order segments per direction
 
-	chTS      int64
-	chLen     uint16 // the ClientHello's length with its handshake header (saturating)
+	chTS  int64
+	chLen uint16 // the ClientHello's length with its handshake header (saturating)
+	// What the ClientHello offered, to explain a server finding nothing
+	// acceptable: its first cipher suites and key-exchange groups (GREASE
+	// left out) and how many of each.
+	suites    [3]uint16
+	groups    [3]uint16
+	nSuites   uint8
+	nGroups   uint8
 	estTS     int64
 	est       bool
 	offered   uint16 // highest version the client offered
@@ -711,7 +718,15 @@ func (t *tlsState) parseClientHello(m []byte) {
 	legacy := r.u16()
 	r.bytes(32)
 	r.bytes(int(r.u8()))
-	r.bytes(int(r.u16()))
+	cs := reader{b: r.bytes(int(r.u16())), ok: true}
+	for cs.ok && len(cs.b) >= 2 {
+		if v := cs.u16(); !isGREASE(v) && v != 0x00ff { // nor the renegotiation signal
+			if int(t.nSuites) < len(t.suites) {
+				t.suites[t.nSuites] = v
+			}
+			t.nSuites = min(t.nSuites+1, 255)
+		}
+	}
 	r.bytes(int(r.u8()))
 	if legacy > t.offered {
 		t.offered = legacy
@@ -731,6 +746,16 @@ func (t *tlsState) parseClientHello(m []byte) {
 				name := list.bytes(int(list.u16()))
 				if nt == 0 && list.ok && t.sniLen == 0 {
 					t.sniLen = uint8(copy(t.sni[:], name))
+				}
+			}
+		case 10: // supported_groups
+			list := reader{b: body.bytes(int(body.u16())), ok: true}
+			for list.ok && len(list.b) >= 2 {
+				if v := list.u16(); !isGREASE(v) {
+					if int(t.nGroups) < len(t.groups) {
+						t.groups[t.nGroups] = v
+					}
+					t.nGroups = min(t.nGroups+1, 255)
 				}
 			}
 		case 16: // application_layer_protocol_negotiation

@@ -65,6 +65,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 			b.B = append(b.B, "; the server's certificate is not described: the capture missed it (cut by its snaplen, or lost)"...)
 		}
 		b.B = t.appendOldOffer(b.B)
+		b.B = t.appendOffer(b.B)
 		b.B = e.appendTunnel(b.B, c, fs)
 		b.B = appendSide(b.B, side)
 		b.B = e.appendTLS(b.B, c, t, false)
@@ -94,6 +95,137 @@ func (t *tlsState) appendOldOffer(dst []byte) []byte {
 		dst = append(dst, ", which servers on current TLS libraries refuse: they require TLS 1.2 or later"...)
 	}
 	return dst
+}
+
+// appendOffer adds, to a server's refusal of a ClientHello for finding
+// nothing acceptable in it (handshake_failure, insufficient_security),
+// what the client offered when it offered little: a client restricted to
+// a few groups or suites (a FIPS build, an old JVM, curl's --curves or
+// --ciphers) meets a server restricted differently. A short list is
+// named, a long one counted.
+func (t *tlsState) appendOffer(dst []byte) []byte {
+	const few = 3
+	if t.alertSide != 1 || t.shSeen || (t.alertCode != 40 && t.alertCode != 71) || t.nSuites == 0 ||
+		(t.nSuites > few && (t.nGroups == 0 || t.nGroups > few)) {
+		return dst
+	}
+	list := func(dst []byte, what string, vs []uint16, n uint8, name func(uint16) string) []byte {
+		dst = appendUint(dst, uint64(n))
+		dst = append(dst, what...)
+		if n > 1 {
+			dst = append(dst, 's')
+		}
+		if n > few {
+			return dst
+		}
+		dst = append(dst, " ("...)
+		for i, v := range vs[:n] {
+			if i > 0 {
+				dst = append(dst, ", "...)
+			}
+			if s := name(v); s != "" {
+				dst = append(dst, s...)
+			} else {
+				dst = append(dst, "0x"...)
+				dst = appendHex4(dst, v)
+			}
+		}
+		return append(dst, ')')
+	}
+	dst = append(dst, "; the client offered "...)
+	if t.nGroups > 0 {
+		dst = list(dst, " key-exchange group", t.groups[:], t.nGroups, groupName)
+		dst = append(dst, " and "...)
+	}
+	dst = list(dst, " cipher suite", t.suites[:], t.nSuites, suiteName)
+	return append(dst, ": compare with what the server allows"...)
+}
+
+// appendHex4 appends v as four hex digits.
+func appendHex4(dst []byte, v uint16) []byte {
+	const hex = "0123456789abcdef"
+	return append(dst, hex[v>>12], hex[v>>8&15], hex[v>>4&15], hex[v&15])
+}
+
+// groupName names a TLS key-exchange group (IANA's names; "" if unknown).
+func groupName(v uint16) string {
+	switch v {
+	case 0x0017:
+		return "secp256r1"
+	case 0x0018:
+		return "secp384r1"
+	case 0x0019:
+		return "secp521r1"
+	case 0x001d:
+		return "x25519"
+	case 0x001e:
+		return "x448"
+	case 0x0100:
+		return "ffdhe2048"
+	case 0x0101:
+		return "ffdhe3072"
+	case 0x0102:
+		return "ffdhe4096"
+	case 0x11eb:
+		return "SecP256r1MLKEM768"
+	case 0x11ec:
+		return "X25519MLKEM768"
+	case 0x11ed:
+		return "SecP384r1MLKEM1024"
+	case 0x6399:
+		return "X25519Kyber768Draft00"
+	case 0x0200:
+		return "MLKEM512"
+	case 0x0201:
+		return "MLKEM768"
+	case 0x0202:
+		return "MLKEM1024"
+	}
+	return ""
+}
+
+// suiteName names a common TLS cipher suite (IANA's names; "" if not
+// among them).
+func suiteName(v uint16) string {
+	switch v {
+	case 0x1301:
+		return "TLS_AES_128_GCM_SHA256"
+	case 0x1302:
+		return "TLS_AES_256_GCM_SHA384"
+	case 0x1303:
+		return "TLS_CHACHA20_POLY1305_SHA256"
+	case 0xc02b:
+		return "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+	case 0xc02c:
+		return "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+	case 0xc02f:
+		return "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+	case 0xc030:
+		return "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+	case 0xcca8:
+		return "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+	case 0xcca9:
+		return "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+	case 0xc009:
+		return "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"
+	case 0xc00a:
+		return "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA"
+	case 0xc013:
+		return "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"
+	case 0xc014:
+		return "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"
+	case 0x009c:
+		return "TLS_RSA_WITH_AES_128_GCM_SHA256"
+	case 0x009d:
+		return "TLS_RSA_WITH_AES_256_GCM_SHA384"
+	case 0x002f:
+		return "TLS_RSA_WITH_AES_128_CBC_SHA"
+	case 0x0035:
+		return "TLS_RSA_WITH_AES_256_CBC_SHA"
+	case 0x000a:
+		return "TLS_RSA_WITH_3DES_EDE_CBC_SHA"
+	}
+	return ""
 }
 
 // tlsClose runs when a side closes (FIN or first RST) a TLS connection

@@ -2678,6 +2678,41 @@ func TestTLSResumed(t *testing.T) {
 	}
 }
 
+// TestTLSOfferMismatch: a server that finds nothing acceptable in a
+// ClientHello is told what the client offered when it offered little
+// (curl --curves, --ciphers); other refusals keep their own words. Real
+// traffic from testdata/lab.
+func TestTLSOfferMismatch(t *testing.T) {
+	want := map[string]string{
+		"11443 handshake_failure": "; the client offered 1 key-exchange group (x25519) and 30 cipher suites: compare with what the server allows",
+		"11444 handshake_failure": "; the client offered 5 key-exchange groups and 1 cipher suite (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256): compare with what the server allows",
+		"11443 protocol_version":  "; the client offered at most TLS 1.2",
+		"11446 unknown_ca":        "server does not trust the issuer of the client's certificate",
+	}
+	for _, workers := range []int{1, 2} {
+		events, _, _ := analyse(t, "../testdata/lab/tls-offer-mismatch.pcap", workers, nil)
+		got := 0
+		for _, e := range events {
+			msg := e.str("msg")
+			for k, w := range want {
+				port, alert, _ := strings.Cut(k, " ")
+				if fmt.Sprint(e["id.resp_p"]) == port && strings.Contains(msg, "alert "+alert) {
+					got++
+					if !strings.Contains(msg, w) {
+						t.Errorf("workers %d, %s: %s\nwant %q in it", workers, k, msg, w)
+					}
+				}
+			}
+			if strings.Contains(msg, "the client offered") && !strings.Contains(msg, "handshake_failure") && !strings.Contains(msg, "protocol_version") {
+				t.Errorf("workers %d: %s", workers, msg)
+			}
+		}
+		if got != len(want) || len(events) != 6 {
+			t.Errorf("workers %d: %d of %d refusals, %d events (want 6)", workers, got, len(want), len(events))
+		}
+	}
+}
+
 func TestTLSNoResponseClientReset(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		events, _, _ := analyse(t, "../testdata/lab/tls-no-response-client-reset.pcap", workers, nil)
