@@ -892,7 +892,7 @@ func (t *tlsState) clientCert() int8 {
 
 // tlsSummary is what an end_flows record needs of a TLS handshake that
 // completed without a problem. Such a connection hands its parser state
-// (968 bytes, mostly reassembly) back to its slab and keeps these 12: a
+// (about 1 KB, mostly reassembly) back to its slab and keeps these 12: a
 // long-lived TLS connection then costs about what a plain TCP one does.
 type tlsSummary struct {
 	// bits 0-26: handshake time in µs + 1 (0: unknown; at most 134 s);
