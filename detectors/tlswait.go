@@ -459,7 +459,12 @@ func (e *Engine) appendNoAnswerWhy(dst []byte, l *reqLine) []byte {
 	if l.n > 1 {
 		return append(dst, ", though the server had answered its earlier requests on this connection"...)
 	}
+	const frames = "HTTP/2 frames that answer nothing (its SETTINGS, acknowledgements, WINDOW_UPDATEs, PINGs)"
 	switch {
+	case l.h2 && l.tks == tkTickets:
+		return append(dst, ": all the server sent after the request were its session tickets and "+frames...)
+	case l.h2 && l.sctl+l.spre > 0:
+		return append(dst, ": all the server sent after the request were "+frames...)
 	case l.tks == tkTickets && l.tkpre == 1 && l.tkn == 2:
 		return append(dst, ": all the server sent after the request was its second session ticket, of the first one's size"...)
 	case l.tks == tkTickets && l.tkpre == 0:
