@@ -871,11 +871,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	} else if fs.service == svcSSL && side == 0 && e.tlsEstablished(fs) {
 		if e.tlsRequestData(fs, p.Payload) {
 			// Not inside a CONNECT tunnel: its slot holds the CONNECT.
-			k := e.h2Control(c, fs, p.Payload, ts)
-			if l := e.reqs.any(c); k == tlsH2Data && l != nil && l.tls && l.srst != 0 && l.silent(c.Size(1)) {
-				e.serverResetEvent(c, fs, l) // the next request: the reset stood
-			}
-			if k != tlsH2Frame {
+			if k := e.h2Control(c, fs, p.Payload, ts); k != tlsH2Frame {
 				cand, sure := e.h2Of(fs)
 				e.reqs.tlsData(c, ts, e.ticketBefore(fs, ts), cand, sure, k == tlsH2Maybe)
 			}

@@ -713,20 +713,33 @@ func (r *reader) bytes(n int) []byte {
 
 func isGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
 
+// firstOf copies the first values of b, a list of 16-bit values, into
+// dst, leaving out GREASE and the renegotiation signal (0x00ff), and
+// returns how many b holds (those it left out at its start not counted;
+// saturating). Only as many as dst holds are read: the rest are counted,
+// less a renegotiation signal at the end.
+func firstOf(b []byte, dst []uint16) uint8 {
+	n, skipped := 0, 0
+	for i := 0; i+1 < len(b) && n < len(dst); i += 2 {
+		if v := uint16(b[i])<<8 | uint16(b[i+1]); isGREASE(v) || v == 0x00ff {
+			skipped++
+		} else {
+			dst[n] = v
+			n++
+		}
+	}
+	if l := len(b) &^ 1; n == len(dst) && l >= 2 && b[l-2] == 0 && b[l-1] == 0xff {
+		skipped++ // OpenSSL ends its suites with the renegotiation signal
+	}
+	return uint8(min(len(b)/2-skipped, 255))
+}
+
 func (t *tlsState) parseClientHello(m []byte) {
 	r := reader{b: m, ok: true}
 	legacy := r.u16()
 	r.bytes(32)
 	r.bytes(int(r.u8()))
-	cs := reader{b: r.bytes(int(r.u16())), ok: true}
-	for cs.ok && len(cs.b) >= 2 {
-		if v := cs.u16(); !isGREASE(v) && v != 0x00ff { // nor the renegotiation signal
-			if int(t.nSuites) < len(t.suites) {
-				t.suites[t.nSuites] = v
-			}
-			t.nSuites = min(t.nSuites+1, 255)
-		}
-	}
+	t.nSuites = firstOf(r.bytes(int(r.u16())), t.suites[:])
 	r.bytes(int(r.u8()))
 	if legacy > t.offered {
 		t.offered = legacy
@@ -749,15 +762,7 @@ func (t *tlsState) parseClientHello(m []byte) {
 				}
 			}
 		case 10: // supported_groups
-			list := reader{b: body.bytes(int(body.u16())), ok: true}
-			for list.ok && len(list.b) >= 2 {
-				if v := list.u16(); !isGREASE(v) {
-					if int(t.nGroups) < len(t.groups) {
-						t.groups[t.nGroups] = v
-					}
-					t.nGroups = min(t.nGroups+1, 255)
-				}
-			}
+			t.nGroups = firstOf(body.bytes(int(body.u16())), t.groups[:])
 		case 16: // application_layer_protocol_negotiation
 			list := reader{b: body.bytes(int(body.u16())), ok: true}
 			n, h2 := 0, false

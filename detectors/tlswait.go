@@ -652,6 +652,9 @@ func (e *Engine) h2Control(c *flowtable.Conn, fs *flowState, b []byte, ts int64)
 	}
 	k := h2Records(b, e.tls13(fs), l.cpad)
 	if k&tlsH2Ctl == 0 {
+		if l.srst != 0 && l.silent(c.Size(1)) {
+			e.serverResetEvent(c, fs, l) // the next request: the reset stood
+		}
 		return tlsH2Data
 	}
 	if k&tlsH2Sig != 0 {

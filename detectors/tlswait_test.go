@@ -154,3 +154,26 @@ func TestH2Rest(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstOf: a ClientHello's suites or groups, named up to a few and
+// counted, GREASE and the renegotiation signal left out.
+func TestFirstOf(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		b     []byte
+		first []uint16
+		n     uint8
+	}{
+		{"one group", []byte{0, 0x1d}, []uint16{0x1d, 0, 0}, 1},
+		{"Chrome's GREASE first", []byte{0x2a, 0x2a, 0x13, 1, 0x13, 2, 0x13, 3, 0xc0, 0x2b}, []uint16{0x1301, 0x1302, 0x1303}, 4},
+		{"OpenSSL's signal last", []byte{0x13, 2, 0x13, 3, 0x13, 1, 0xc0, 0x2c, 0, 0xff}, []uint16{0x1302, 0x1303, 0x1301}, 4},
+		{"short, with the signal", []byte{0xc0, 0x2f, 0, 0xff}, []uint16{0xc02f, 0, 0}, 1},
+		{"odd length", []byte{0, 0x17, 0}, []uint16{0x17, 0, 0}, 1},
+		{"empty", nil, []uint16{0, 0, 0}, 0},
+	} {
+		var dst [3]uint16
+		if n := firstOf(tc.b, dst[:]); n != tc.n || dst != [3]uint16(tc.first) {
+			t.Errorf("%s: got %d %04x, want %d %04x", tc.name, n, dst, tc.n, tc.first)
+		}
+	}
+}
