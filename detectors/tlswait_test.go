@@ -80,15 +80,7 @@ func TestTLSSilence(t *testing.T) {
 // HTTP/2 frames inside, with the sizes real stacks send (curl, Go, nginx,
 // Java's padded records; TLS 1.2 with AES-GCM and ChaCha20).
 func TestH2Records(t *testing.T) {
-	rec := func(ns ...int) []byte {
-		var out []byte
-		for _, n := range ns {
-			b := make([]byte, 5+n)
-			b[0], b[1], b[2], b[3], b[4] = recAppData, 3, 3, byte(n>>8), byte(n)
-			out = append(out, b...)
-		}
-		return out
-	}
+	rec := appRecords
 	const (
 		ctl, sig, pad, cancel, pair, small = tlsH2Ctl, tlsH2Sig, tlsH2Pad, tlsH2Cancel, tlsH2Pair, tlsH2Small
 	)
@@ -127,15 +119,7 @@ func TestH2Records(t *testing.T) {
 // TestH2Rest: a segment's control-frame records are set apart from the
 // rest, which may be session tickets only if they are of one size.
 func TestH2Rest(t *testing.T) {
-	rec := func(ns ...int) []byte {
-		var out []byte
-		for _, n := range ns {
-			b := make([]byte, 5+n)
-			b[0], b[1], b[2], b[3], b[4] = recAppData, 3, 4, byte(n>>8), byte(n)
-			out = append(out, b...)
-		}
-		return out
-	}
+	rec := appRecords
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -176,4 +160,16 @@ func TestFirstOf(t *testing.T) {
 			t.Errorf("%s: got %d %04x, want %d %04x", tc.name, n, dst, tc.n, tc.first)
 		}
 	}
+}
+
+// appRecords returns whole TLS application-data records of the given
+// lengths, one after the other, as a segment holds them.
+func appRecords(ns ...int) []byte {
+	var out []byte
+	for _, n := range ns {
+		b := make([]byte, 5+n)
+		b[0], b[1], b[2], b[3], b[4] = recAppData, 3, 3, byte(n>>8), byte(n)
+		out = append(out, b...)
+	}
+	return out
 }

@@ -280,44 +280,12 @@ func (n *Names) watch(ctx context.Context, cs kubernetes.Interface, ns string, r
 		inf.SetTransform(slimNode)
 		nodes = start(inf)
 	}
-	if len(synced) == 0 {
-		for {
-			select {
-			case <-ctx.Done():
-				return r, false
-			case <-retry:
-				if nr, ok := recheck(); ok {
-					return nr, true
-				}
-			}
+	if len(synced) > 0 {
+		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+			return r, false
 		}
+		n.announce(r, pods, svcs, nodes)
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return r, false
-	}
-	n.svcScope, n.svcsOK, n.epScope, n.epsOK = svcNS, svcsOK, epNS, epsOK
-	np, ns2, nn := n.rebuild(pods, svcs, nodes)
-	where := func(scope string) string {
-		if scope == metav1.NamespaceAll {
-			return "all namespaces"
-		}
-		return "namespace " + scope
-	}
-	var parts []string
-	if podsOK {
-		parts = append(parts, strconv.Itoa(np)+" pod addresses ("+where(podNS)+")")
-	}
-	if svcsOK {
-		parts = append(parts, strconv.Itoa(ns2)+" Service addresses ("+where(svcNS)+")")
-	}
-	if nodesOK {
-		parts = append(parts, strconv.Itoa(nn)+" node addresses")
-	}
-	if epsOK {
-		parts = append(parts, "Services' ready pods ("+where(epNS)+")")
-	}
-	msg := "names: records name their ends from " + strings.Join(parts, ", ")
-	n.logf("%s", msg)
 	t := time.NewTicker(time.Minute) // expires the names kept for gone objects
 	defer t.Stop()
 	for {
@@ -341,8 +309,37 @@ func (n *Names) watch(ctx context.Context, cs kubernetes.Interface, ns string, r
 				continue
 			}
 		}
-		n.rebuild(pods, svcs, nodes)
+		if len(synced) > 0 {
+			n.rebuild(pods, svcs, nodes)
+		}
 	}
+}
+
+// announce builds the first snapshot from the synced informers rights r
+// allowed and says what records are named from.
+func (n *Names) announce(r rights, pods, svcs, nodes cache.SharedIndexInformer) {
+	n.svcScope, n.svcsOK, n.epScope, n.epsOK = r.svcNS, r.svcsOK, r.epNS, r.epsOK
+	np, ns2, nn := n.rebuild(pods, svcs, nodes)
+	where := func(scope string) string {
+		if scope == metav1.NamespaceAll {
+			return "all namespaces"
+		}
+		return "namespace " + scope
+	}
+	var parts []string
+	if r.podsOK {
+		parts = append(parts, strconv.Itoa(np)+" pod addresses ("+where(r.podNS)+")")
+	}
+	if r.svcsOK {
+		parts = append(parts, strconv.Itoa(ns2)+" Service addresses ("+where(r.svcNS)+")")
+	}
+	if r.nodesOK {
+		parts = append(parts, strconv.Itoa(nn)+" node addresses")
+	}
+	if r.epsOK {
+		parts = append(parts, "Services' ready pods ("+where(r.epNS)+")")
+	}
+	n.logf("names: records name their ends from %s", strings.Join(parts, ", "))
 }
 
 func (n *Names) poke() {
