@@ -15,6 +15,17 @@ import (
 
 type collect struct{ lines [][]byte }
 
+// with returns the records of note.
+func (c *collect) with(note string) []string {
+	var got []string
+	for _, l := range c.lines {
+		if bytes.Contains(l, []byte(`"note":"`+note+`"`)) {
+			got = append(got, string(l))
+		}
+	}
+	return got
+}
+
 // serializeLayers builds a frame with gopacket, lengths and checksums
 // filled in.
 func serializeLayers(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
@@ -85,11 +96,7 @@ func TestDNSOverTCPSeveralMessagesPerSegment(t *testing.T) {
 		{false, "A", append(msg(7, layers.DNSTypeA, true), msg(8, layers.DNSTypeAAAA, true)...), 1e6},
 	})
 	var got []string
-	for _, l := range out.lines {
-		if bytes.Contains(l, []byte(`"note":"DNS_ERROR"`)) {
-			got = append(got, string(l))
-		}
-	}
+	got = append(got, out.with("DNS_ERROR")...)
 	if len(got) != 2 || !bytes.Contains([]byte(got[0]), []byte(`"qtype_name":"A"`)) || !bytes.Contains([]byte(got[1]), []byte(`"qtype_name":"AAAA"`)) {
 		t.Errorf("want NXDOMAIN events for A and AAAA, got %d:\n%s", len(got), bytes.Join(out.lines, []byte("\n")))
 	}
@@ -197,11 +204,7 @@ func TestResetAfterWaitingForResponse(t *testing.T) {
 		{true, "RA", nil, 2e9},
 	})
 	var resets []string
-	for _, l := range out.lines {
-		if bytes.Contains(l, []byte(`"note":"TCP_RESET"`)) {
-			resets = append(resets, string(l))
-		}
-	}
+	resets = append(resets, out.with("TCP_RESET")...)
 	if len(resets) != 1 || !strings.Contains(resets[0], "it had waited 2.0 s for an answer to GET /slow HTTP/1.1") {
 		t.Errorf("TCP_RESET events: %q", resets)
 	}
@@ -223,11 +226,7 @@ func TestZeroWindowOngoing(t *testing.T) {
 	}
 	out := replay(t, 7001, segs)
 	var got []string
-	for _, l := range out.lines {
-		if bytes.Contains(l, []byte(`"note":"TCP_ZERO_WINDOW"`)) {
-			got = append(got, string(l))
-		}
-	}
+	got = append(got, out.with("TCP_ZERO_WINDOW")...)
 	if len(got) != 1 || !strings.Contains(got[0], "for 5.0 s so far") || !strings.Contains(got[0], `"side":"server"`) {
 		t.Errorf("TCP_ZERO_WINDOW events: %q", got)
 	}
@@ -268,11 +267,7 @@ func TestRetransmissionStall(t *testing.T) {
 	} {
 		out := replay(t, 8080, tc.segs)
 		var got []string
-		for _, l := range out.lines {
-			if bytes.Contains(l, []byte(`"note":"TCP_RETRANSMISSIONS"`)) {
-				got = append(got, string(l))
-			}
-		}
+		got = append(got, out.with("TCP_RETRANSMISSIONS")...)
 		switch {
 		case tc.want == "" && len(got) != 0:
 			t.Errorf("%s: unexpected %s", tc.name, got)
@@ -381,11 +376,7 @@ func TestResetNothingSent(t *testing.T) {
 			{tc.client, "RA", nil, 1e6},
 		})
 		var got []string
-		for _, l := range out.lines {
-			if bytes.Contains(l, []byte(`"note":"TCP_RESET"`)) {
-				got = append(got, string(l))
-			}
-		}
+		got = append(got, out.with("TCP_RESET")...)
 		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
 			t.Errorf("client %v: want one TCP_RESET saying %q, got %q", tc.client, tc.want, got)
 		}
@@ -491,11 +482,7 @@ func TestHelloNeverArrived(t *testing.T) {
 	} {
 		out := replay(t, 443, tc.segs)
 		var got []string
-		for _, l := range out.lines {
-			if bytes.Contains(l, []byte(`"note":"TLS_HANDSHAKE_ABORTED"`)) {
-				got = append(got, string(l))
-			}
-		}
+		got = append(got, out.with("TLS_HANDSHAKE_ABORTED")...)
 		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
 			t.Errorf("%s: got %q, want one with %q", tc.name, got, tc.want)
 		}
