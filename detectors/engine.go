@@ -648,9 +648,11 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && !fs.has(fFinBefore) && e.dbTLSEnded(c, fs):
 				// A database session ended by its client, whose reset
 				// only says the server's close_notify was unread.
-			case orig && fs.service == svcSSL && e.reqs.closedAnswered(c, ts):
+			case fs.service == svcSSL && e.reqs.closedAnswered(c, ts):
 				// The client closed with its close_notify, its requests
-				// answered: the reset is its kernel's, for unread bytes.
+				// answered: a reset is its kernel's, for unread bytes, or
+				// the server's, whose own close (nginx's after answering
+				// Connection: close) left the client's close_notify unread.
 			case orig && fs.service == svcSSL && e.reqs.closedOnTrailer(c, ts):
 				// The client had its answer and closed as the server's
 				// last frames came: the reset is its kernel's.

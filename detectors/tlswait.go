@@ -309,7 +309,7 @@ const trailerMax = 64
 // trailerGap bounds the time from the server's last segment to the
 // client's reset for the segment to be what was left unread as the
 // client closed.
-const trailerGap = int64(20 * time.Millisecond)
+const trailerGap = int64(250 * time.Millisecond)
 
 // goodbyeGap bounds the time from a client's last record to its
 // close_notify for that record to be a goodbye sent as it closes.
