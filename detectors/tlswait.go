@@ -577,6 +577,19 @@ func h2Records(b []byte, tls13, pad bool) (k uint8) {
 	return k
 }
 
+// javaGoaway reports whether client segment b, from a client known to
+// pad its TLS 1.3 records as Java does, is one record of the GOAWAY
+// Java's HttpClient sends when it retires a connection (debug data
+// "Requested by user"): its goodbye, not a request, though larger than
+// any control frame. It may keep the connection open long after.
+func javaGoaway(b []byte) bool {
+	return len(b) == 5+h2JavaGoaway+17+16 && b[0] == recAppData && int(b[3])<<8|int(b[4]) == h2JavaGoaway+17+16
+}
+
+// h2JavaGoaway is the size of Java's GOAWAY frame: the frame header, the
+// last stream and error code, and "Requested by user".
+const h2JavaGoaway = 9 + 8 + 17
+
 // h2Rest splits segment b, whole application-data records, into the
 // bytes of its records of control frames' sizes (ctl) and the others,
 // which must be of one size (n of size bytes; n 0 if there are none, -1
@@ -651,6 +664,9 @@ func (e *Engine) h2Control(c *flowtable.Conn, fs *flowState, b []byte, ts int64)
 		return tlsH2Data // the client's first record, its preface, starts a request
 	}
 	k := h2Records(b, e.tls13(fs), l.cpad)
+	if k&tlsH2Ctl == 0 && l.cpad && javaGoaway(b) {
+		return tlsH2Frame
+	}
 	if k&tlsH2Ctl == 0 {
 		if l.srst != 0 && l.silent(c.Size(1)) {
 			e.serverResetEvent(c, fs, l) // the next request: the reset stood

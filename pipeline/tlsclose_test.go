@@ -72,3 +72,16 @@ func TestTLSClientResetAfterAnswerLate(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSH2JavaGoaway: Java's HttpClient over HTTP/2 inside TLS 1.3 to
+// nginx, ten requests at a time: it opens a connection for each, keeps
+// one and retires the others with a GOAWAY ("Requested by user"), a
+// record larger than any control frame, then closes them only when the
+// program exits seconds later. A goodbye, not a request left unanswered:
+// no TLS_NO_RESPONSE (testdata/lab/tls-h2-java-goaway.pcap).
+func TestTLSH2JavaGoaway(t *testing.T) {
+	events, flows, _ := analyse(t, "../testdata/lab/tls-h2-java-goaway.pcap", 2, nil)
+	if len(events) != 0 || len(flows) != 10 {
+		t.Errorf("%d flows, events %v; want 10 flows and none", len(flows), events)
+	}
+}
