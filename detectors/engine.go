@@ -203,6 +203,9 @@ type Engine struct {
 
 	hintName []byte // a failed DNS name handed to Config.Names
 
+	sh    *Shared
+	quits []quitHold // TLS 1.3 quits waiting for the other workers (holdQuit)
+
 	tab    *flowtable.Table
 	states [][]flowState
 	probs  slab[problem]
@@ -280,8 +283,13 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 	e.nx = make([]nxHold, 0, maxNXHolds)
 	e.pools.hello.size, e.pools.ooo.size, e.pools.http.size = maxHelloKeep, maxHeldBytes, maxHeaderBlock
 	e.rl.init(cfg.EventBurst, int64(cfg.EventWindow))
+	e.sh = NewShared(1)
 	return e
 }
+
+// SetShared gives the engine the state it shares with the run's other
+// workers (by default it has its own, as the only worker).
+func (e *Engine) SetShared(sh *Shared) { e.sh = sh }
 
 // Table exposes the flow table (for tests and metrics).
 func (e *Engine) Table() *flowtable.Table { return e.tab }
@@ -412,6 +420,9 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 func (e *Engine) Advance(now int64) {
 	e.releaseDue(now)
 	e.advance(now)
+	if len(e.quits) > 0 {
+		e.releaseQuits(false)
+	}
 	if now-e.flushedAt >= outputEvery || now < e.flushedAt {
 		e.FlushOutput()
 		e.flushedAt = now
@@ -538,6 +549,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 // Flush ends every open connection (capture end or shutdown).
 func (e *Engine) Flush() {
 	e.releaseDue(math.MaxInt64)
+	e.releaseQuits(true)
 	e.expireNX(e.now, true)
 	e.tab.Each(func(c *flowtable.Conn) {
 		fs := e.state(c)
@@ -1738,7 +1750,9 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 // endFlow writes c's end_flows record, its pending pcap, and removes it.
 func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	fs := e.state(c)
-	if t := e.tlsOf(fs); t != nil && !t.reported && t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
+	if t := e.tlsOf(fs); t != nil && t.quitHeld {
+		e.judgeQuit(c, fs, t) // its record is due before the other workers got that far
+	} else if t != nil && !t.reported && t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
 		e.tlsRejected(c, fs, t.pendingRejTS)
 	}
 	if fs.has(fRefused) {

@@ -13,6 +13,13 @@ import (
 	"github.com/dlltagent/dlltagent/sink"
 )
 
+// liveBehind is how far behind the clock a worker may still be given
+// packets: those in a ring block the kernel has not retired (its timeout
+// is 10 ms), tunnelled ones held 40 ms for their order, ICMP errors and
+// DNS passed on by other workers. Verdicts that wait for every worker
+// (detectors.Shared) wait that long.
+const liveBehind = int64(200 * time.Millisecond)
+
 // LiveOptions configures RunLive.
 type LiveOptions struct {
 	Ring          ring.Config
@@ -60,9 +67,11 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 	stats := make([]*detectors.Stats, n)
 	engines := make([]*detectors.Engine, n)
 	out := Output{S: s, Blocking: false}
+	sh := detectors.NewShared(n)
 	for i := range engines {
 		stats[i] = &detectors.Stats{}
 		engines[i] = detectors.NewEngine(cfg, i, out, stats[i])
+		engines[i].SetShared(sh)
 	}
 	if n > 1 {
 		inboxes := make([]chan detectors.ICMPNotice, n)
@@ -120,7 +129,7 @@ func RunLive(ctx context.Context, o LiveOptions, s *sink.Sink) error {
 	}()
 
 	for {
-		gone := runAttached(ctx, cur, engines, alive)
+		gone := runAttached(ctx, cur, engines, sh, alive)
 		mu.Lock()
 		for i, r := range cur {
 			if st, err := r.Stats(); err == nil {
@@ -186,7 +195,7 @@ func nsSuffix(ns string) string {
 // runAttached runs one worker per ring until ctx is done (returns false
 // after draining and flushing) or a ring reports its interface gone
 // (returns true after flushing).
-func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.Engine, alive func() bool) bool {
+func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.Engine, sh *detectors.Shared, alive func() bool) bool {
 	var wg sync.WaitGroup
 	goneCh := make(chan struct{})
 	var goneOnce sync.Once
@@ -213,7 +222,7 @@ func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.E
 	}
 	for i, r := range rings {
 		wg.Add(1)
-		go func(r *ring.Ring, e *detectors.Engine) {
+		go func(w int, r *ring.Ring, e *detectors.Engine) {
 			defer wg.Done()
 			scratch := make([]byte, 0, ring.BlockSize+4)
 			handle := func(p *ring.Packet) {
@@ -252,12 +261,16 @@ func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.E
 				}
 				err := r.Poll(100, handle)
 				e.DrainInbox()
-				e.Advance(time.Now().UnixNano())
+				now := time.Now().UnixNano()
+				// What the kernel has not retired yet, and tunnelled
+				// packets held for their order, are still to come.
+				sh.Mark(w, now-liveBehind)
+				e.Advance(now)
 				if errors.Is(err, ring.ErrInterfaceGone) {
 					goneOnce.Do(func() { close(goneCh) })
 				}
 			}
-		}(r, engines[i])
+		}(i, r, engines[i])
 	}
 	wg.Wait()
 	select {

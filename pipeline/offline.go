@@ -64,24 +64,30 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 	}
 	var wg sync.WaitGroup
 	out := Output{S: s, Blocking: true}
+	sh := detectors.NewShared(n)
 	for i := 0; i < n; i++ {
 		stats[i] = &detectors.Stats{}
 		in[i] = make(chan *batch, 2)
 		eng := detectors.NewEngine(cfg, i, out, stats[i])
+		eng.SetShared(sh)
 		wg.Add(1)
-		go func(ch chan *batch) {
+		go func(i int, ch chan *batch) {
 			defer wg.Done()
 			for b := range ch {
 				for j := range b.recs {
 					rc := &b.recs[j]
 					eng.Packet(rc.ts, int(rc.link), b.data[rc.off:rc.off+rc.n], int(rc.orig))
 				}
+				// Every packet of this worker's up to the reader's
+				// time b.now is analysed.
+				sh.Mark(i, b.now)
 				eng.Advance(b.now)
 				b.data, b.recs = b.data[:0], b.recs[:0]
 				free <- b
 			}
+			sh.Finish(i)
 			eng.Flush()
-		}(in[i])
+		}(i, in[i])
 	}
 	res.Stats = stats
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -83,5 +84,35 @@ func TestTLSH2JavaGoaway(t *testing.T) {
 	events, flows, _ := analyse(t, "../testdata/lab/tls-h2-java-goaway.pcap", 2, nil)
 	if len(events) != 0 || len(flows) != 10 {
 		t.Errorf("%d flows, events %v; want 10 flows and none", len(flows), events)
+	}
+}
+
+// TestTLSSpareConnections: Go's HTTP/2 client closes the connections it
+// dialled for concurrent requests beyond the first to complete, right
+// after their handshake, as curl closes on a certificate it rejects.
+// Their siblings went on, most of them analysed by another worker: no
+// TLS_REJECTED_ENCRYPTED with any number of workers, and no pcap
+// (testdata/lab/tls-h2-go-spare-connections.pcap). curl's rejections in
+// tls13-name-mismatch.pcap, beside a healthy connection for another
+// name, are still reported.
+func TestTLSSpareConnections(t *testing.T) {
+	for _, workers := range []int{1, 2, 3} {
+		events, flows, dir := analyse(t, "../testdata/lab/tls-h2-go-spare-connections.pcap", workers, nil)
+		if len(events) != 0 || len(flows) != 29 {
+			t.Errorf("workers %d: %d flows, events %v; want 29 flows and none", workers, len(flows), events)
+		}
+		if pcaps, _ := filepath.Glob(filepath.Join(dir, "pcaps", "*")); len(pcaps) != 0 {
+			t.Errorf("workers %d: pcaps %v", workers, pcaps)
+		}
+		events, _, _ = analyse(t, "../testdata/lab/tls13-name-mismatch.pcap", workers, nil)
+		quits := 0
+		for _, e := range events {
+			if e.str("note") == "TLS_REJECTED_ENCRYPTED" && e["after_tls_handshake"] == true {
+				quits++
+			}
+		}
+		if quits != 5 {
+			t.Errorf("workers %d: %d rejections after the handshake in tls13-name-mismatch.pcap, want 5", workers, quits)
+		}
 	}
 }

@@ -1,0 +1,207 @@
+package detectors
+
+import (
+	"encoding/binary"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dlltagent/dlltagent/flowtable"
+)
+
+// Shared is what the engines of one run share. Flows are sharded by
+// their own addresses and ports, so two connections of one client to one
+// server are most often analysed by different workers; a verdict on one
+// that depends on the other waits until every worker has analysed the
+// capture past the moment in question (Mark), which keeps offline runs
+// reproducible with any number of workers.
+//
+// What it holds: for each client, server, port and TLS server name, when
+// connections went on after their handshake (siblings). A TLS 1.3 client
+// that closes right after its handshake is a rejection of the server's
+// certificate (curl checks the name only then) unless a sibling dialled
+// at the same time went on: then the certificate was acceptable for that
+// name and this connection was a spare. Go's HTTP/2 client dials one connection
+// per concurrent request to a server it has none to yet, keeps the first
+// that completes and closes the others so, a close_notify and nothing
+// else.
+type Shared struct {
+	marks []atomic.Int64
+	done  sync.WaitGroup
+	// sib is a set of (key, 10 ms of packet time) in which a connection
+	// of key went on: key tag<<32 | bucket, 0 empty. An entry is kept at
+	// least sibKeep, far longer than one worker runs ahead of another, so
+	// what a verdict finds does not depend on how far the others got.
+	sib [sibSlots]atomic.Uint64
+}
+
+const (
+	sibSlots  = 1 << 16
+	sibProbes = 8
+	sibBucket = int64(10 * time.Millisecond)
+	sibKeep   = int32(int64(time.Minute) / sibBucket)
+)
+
+// A sibling makes a quitting connection a spare when it went on between
+// sibBefore before the quitting connection's first packet (their SYNs
+// were sent together: the pool dialled both for requests made at once)
+// and sibSlack after its alert (packets of two sockets may be captured a
+// little out of order). A client that connected and went on before, one
+// connection after the other, says nothing of this one's certificate:
+// a Service's backends may serve different ones.
+const (
+	sibBefore = int64(100 * time.Millisecond)
+	sibSlack  = int64(50 * time.Millisecond)
+)
+
+// NewShared returns the shared state of a run with this many workers.
+func NewShared(workers int) *Shared {
+	s := &Shared{marks: make([]atomic.Int64, max(1, workers))}
+	s.done.Add(len(s.marks))
+	return s
+}
+
+// Mark says that worker w has analysed every packet it will be given up
+// to ts (math.MaxInt64: all of them).
+func (s *Shared) Mark(w int, ts int64) {
+	if w >= 0 && w < len(s.marks) && ts > s.marks[w].Load() {
+		s.marks[w].Store(ts)
+	}
+}
+
+// Finish marks worker w done with its packets and waits for the others:
+// offline, before its engine's Flush, so that the verdicts left waiting
+// then see everything the other workers learned.
+func (s *Shared) Finish(w int) {
+	s.Mark(w, math.MaxInt64)
+	s.done.Done()
+	s.done.Wait()
+}
+
+// through returns the time up to which every worker has analysed the
+// capture.
+func (s *Shared) through() int64 {
+	m := int64(math.MaxInt64)
+	for i := range s.marks {
+		m = min(m, s.marks[i].Load())
+	}
+	return m
+}
+
+// sibKey hashes the client, the server, its port and the TLS server name
+// of c.
+func sibKey(c *flowtable.Conn, sni []byte) uint64 {
+	var b [34]byte
+	o, r := c.Orig().As16(), c.Resp().As16()
+	copy(b[:16], o[:])
+	copy(b[16:32], r[:])
+	binary.BigEndian.PutUint16(b[32:], c.RespPort())
+	return xxhash.Sum64(b[:]) ^ xxhash.Sum64(sni)*0x9e3779b97f4a7c15
+}
+
+// sibEntry returns the set's value for key at bucket b, and its first
+// slot.
+func sibEntry(key uint64, b uint32) (v uint64, slot uint64) {
+	v = (key>>32|1)<<32 | uint64(b)
+	h := (key ^ uint64(b)*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	return v, (h ^ h>>31) % sibSlots
+}
+
+// noteSibling records that a connection of key went on at ts.
+func (s *Shared) noteSibling(key uint64, ts int64) {
+	b := uint32(ts / sibBucket)
+	v, slot := sibEntry(key, b)
+	for i := uint64(0); i < sibProbes; {
+		p := &s.sib[(slot+i)%sibSlots]
+		cur := p.Load()
+		switch {
+		case cur == v:
+			return
+		case cur == 0 || int32(b-uint32(cur)) > sibKeep:
+			if p.CompareAndSwap(cur, v) {
+				return
+			}
+			// Another worker took the slot: look at it again.
+		default:
+			i++
+		}
+	}
+	// Eight fresh entries in the way: this one is lost, and a spare
+	// connection of key may be reported as a rejection.
+}
+
+// sibling reports whether a connection of key went on between from and
+// to (in sibBucket steps).
+func (s *Shared) sibling(key uint64, from, to int64) bool {
+	from = max(from, to-int64(30*time.Second))
+	for b := uint32(from / sibBucket); int32(b-uint32(to/sibBucket)) <= 0; b++ {
+		v, slot := sibEntry(key, b)
+		for i := uint64(0); i < sibProbes; i++ {
+			cur := s.sib[(slot+i)%sibSlots].Load()
+			if cur == v {
+				return true
+			}
+			if cur == 0 {
+				break
+			}
+		}
+	}
+	return false
+}
+
+// quitHold is a TLS 1.3 connection whose client closed right after its
+// handshake, waiting for every worker to reach its alert before it is
+// judged (Shared).
+type quitHold struct {
+	idx   int32
+	first int64
+	at    int64 // the client's alert
+}
+
+// holdQuit sets c's quit aside until the other workers have analysed
+// the capture up to its alert; with one worker it is judged at once.
+func (e *Engine) holdQuit(c *flowtable.Conn, fs *flowState, t *tlsState) {
+	if len(e.sh.marks) == 1 {
+		e.judgeQuit(c, fs, t)
+		return
+	}
+	t.quitHeld = true
+	t.reported = true // what else happens on the connection waits for the verdict
+	e.quits = append(e.quits, quitHold{idx: c.Index(), first: c.First, at: t.pendingRejTS})
+}
+
+// releaseQuits judges the held quits every worker has analysed past
+// (all of them when final).
+func (e *Engine) releaseQuits(final bool) {
+	through := int64(math.MaxInt64)
+	if !final {
+		through = e.sh.through()
+	}
+	for len(e.quits) > 0 && (final || e.quits[0].at+sibSlack < through) {
+		h := e.quits[0]
+		e.quits = e.quits[1:]
+		if c := e.tab.At(h.idx); c.First == h.first {
+			if fs := e.state(c); e.tlsOf(fs) != nil && e.tlsOf(fs).quitHeld {
+				e.judgeQuit(c, fs, e.tlsOf(fs))
+			}
+		}
+	}
+	if len(e.quits) == 0 {
+		e.quits = e.quits[:0:cap(e.quits)]
+	}
+}
+
+// judgeQuit reports c's quit as a rejection unless a sibling went on.
+func (e *Engine) judgeQuit(c *flowtable.Conn, fs *flowState, t *tlsState) {
+	t.quitHeld = false
+	if e.sh.sibling(sibKey(c, t.SNI()), c.First-sibBefore, t.pendingRejTS+sibSlack) {
+		t.reported = true
+		if e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
+			e.p(fs).pcapName = "" // a spare, not a rejection: no pcap
+		}
+		return
+	}
+	e.tlsRejected(c, fs, t.pendingRejTS)
+}
