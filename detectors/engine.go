@@ -668,6 +668,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && fs.service == svcSSL && e.reqs.closedOnTrailer(c, ts):
 				// The client had its answer and closed as the server's
 				// last frames came: the reset is its kernel's.
+			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig) && orig && e.clientQuitAfterTLS(c, fs, ts):
+				e.holdQuit(c, fs, quitReset, ts) // a spare a pool dialled?
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
 				e.reset(c, fs, side, ts)
 			}
@@ -887,6 +889,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			// Not inside a CONNECT tunnel: its slot holds the CONNECT.
 			if k := e.h2Control(c, fs, p.Payload, ts); k != tlsH2Frame {
 				cand, sure := e.h2Of(fs)
+				e.wentOn(c, fs, ts)
 				e.reqs.tlsData(c, ts, e.ticketBefore(fs, ts), cand, sure, k == tlsH2Maybe)
 			}
 		} else {
@@ -909,6 +912,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 			// segment (Go's and Node's clients): it was not yet
 			// established when the segment came.
 			cand, sure := e.h2Of(fs)
+			e.wentOn(c, fs, ts)
 			e.reqs.tlsData(c, ts, 0, cand, sure, false)
 		}
 		e.tlsEvents(c, fs, &ev, ts)
@@ -1750,9 +1754,10 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 // endFlow writes c's end_flows record, its pending pcap, and removes it.
 func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	fs := e.state(c)
-	if t := e.tlsOf(fs); t != nil && t.quitHeld {
-		e.judgeQuit(c, fs, t) // its record is due before the other workers got that far
-	} else if t != nil && !t.reported && t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
+	if len(e.quits) > 0 {
+		e.endQuit(c, fs)
+	}
+	if t := e.tlsOf(fs); t != nil && !t.reported && t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
 		e.tlsRejected(c, fs, t.pendingRejTS)
 	}
 	if fs.has(fRefused) {

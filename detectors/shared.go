@@ -151,25 +151,49 @@ func (s *Shared) sibling(key uint64, from, to int64) bool {
 	return false
 }
 
-// quitHold is a TLS 1.3 connection whose client closed right after its
-// handshake, waiting for every worker to reach its alert before it is
+// wentOn notes, before it is noted as a request (reqCache.tlsData),
+// that c's client sent application data after the TLS handshake: if it
+// is its first, c went on (Shared). Under its server name, by which a
+// rejection after a TLS 1.3 handshake is judged, and without it, for a
+// reset after a handshake the engine has settled and forgotten.
+func (e *Engine) wentOn(c *flowtable.Conn, fs *flowState, ts int64) {
+	if e.reqs.any(c) != nil {
+		return
+	}
+	if t := e.tlsOf(fs); t != nil && t.sniLen > 0 {
+		e.sh.noteSibling(sibKey(c, t.SNI()), ts)
+	}
+	e.sh.noteSibling(sibKey(c, nil), ts)
+}
+
+// quitHold is a connection whose client quit right after its TLS
+// handshake, waiting for every worker to reach that moment before it is
 // judged (Shared).
 type quitHold struct {
 	idx   int32
 	first int64
-	at    int64 // the client's alert
+	at    int64 // the client's alert (quitAlert) or reset (quitReset)
+	kind  uint8
 }
 
+// What a held quit was.
+const (
+	quitAlert = iota // TLS 1.3: an alert-sized record, then a close (rule 4)
+	quitReset        // a reset, no record sent since the handshake
+)
+
 // holdQuit sets c's quit aside until the other workers have analysed
-// the capture up to its alert; with one worker it is judged at once.
-func (e *Engine) holdQuit(c *flowtable.Conn, fs *flowState, t *tlsState) {
+// the capture up to at; with one worker it is judged at once.
+func (e *Engine) holdQuit(c *flowtable.Conn, fs *flowState, kind uint8, at int64) {
+	h := quitHold{idx: c.Index(), first: c.First, at: at, kind: kind}
 	if len(e.sh.marks) == 1 {
-		e.judgeQuit(c, fs, t)
+		e.judgeQuit(c, fs, h)
 		return
 	}
-	t.quitHeld = true
-	t.reported = true // what else happens on the connection waits for the verdict
-	e.quits = append(e.quits, quitHold{idx: c.Index(), first: c.First, at: t.pendingRejTS})
+	if t := e.tlsOf(fs); t != nil && kind == quitAlert {
+		t.reported = true // what else happens on the connection waits for the verdict
+	}
+	e.quits = append(e.quits, h)
 }
 
 // releaseQuits judges the held quits every worker has analysed past
@@ -179,29 +203,50 @@ func (e *Engine) releaseQuits(final bool) {
 	if !final {
 		through = e.sh.through()
 	}
-	for len(e.quits) > 0 && (final || e.quits[0].at+sibSlack < through) {
-		h := e.quits[0]
-		e.quits = e.quits[1:]
+	n := 0
+	for n < len(e.quits) && (final || e.quits[n].at+sibSlack < through) {
+		h := e.quits[n]
 		if c := e.tab.At(h.idx); c.First == h.first {
-			if fs := e.state(c); e.tlsOf(fs) != nil && e.tlsOf(fs).quitHeld {
-				e.judgeQuit(c, fs, e.tlsOf(fs))
-			}
+			e.judgeQuit(c, e.state(c), h)
 		}
+		n++
 	}
-	if len(e.quits) == 0 {
-		e.quits = e.quits[:0:cap(e.quits)]
+	e.quits = e.quits[:copy(e.quits, e.quits[n:])]
+}
+
+// endQuit judges c's held quit, if it has one, before its record is
+// written: the other workers have not got that far yet.
+func (e *Engine) endQuit(c *flowtable.Conn, fs *flowState) {
+	for i, h := range e.quits {
+		if h.idx == c.Index() && h.first == c.First {
+			e.quits = append(e.quits[:i], e.quits[i+1:]...)
+			e.judgeQuit(c, fs, h)
+			return
+		}
 	}
 }
 
-// judgeQuit reports c's quit as a rejection unless a sibling went on.
-func (e *Engine) judgeQuit(c *flowtable.Conn, fs *flowState, t *tlsState) {
-	t.quitHeld = false
-	if e.sh.sibling(sibKey(c, t.SNI()), c.First-sibBefore, t.pendingRejTS+sibSlack) {
-		t.reported = true
-		if e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
+// judgeQuit reports c's quit unless a sibling dialled with it went on:
+// then c was a spare. A rejection after the handshake is told by the
+// server name too; a reset, from a settled handshake that no longer
+// knows it, by the addresses and port alone.
+func (e *Engine) judgeQuit(c *flowtable.Conn, fs *flowState, h quitHold) {
+	var sni []byte
+	if t := e.tlsOf(fs); t != nil && h.kind == quitAlert {
+		sni = t.SNI()
+	}
+	if e.sh.sibling(sibKey(c, sni), c.First-sibBefore, h.at+sibSlack) {
+		if t := e.tlsOf(fs); t != nil && h.kind == quitAlert {
+			t.reported = true
+		}
+		if h.kind == quitAlert && e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
 			e.p(fs).pcapName = "" // a spare, not a rejection: no pcap
 		}
 		return
 	}
-	e.tlsRejected(c, fs, t.pendingRejTS)
+	if h.kind == quitAlert {
+		e.tlsRejected(c, fs, h.at)
+	} else {
+		e.reset(c, fs, 0, h.at)
+	}
 }

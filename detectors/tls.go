@@ -180,7 +180,6 @@ type tlsState struct {
 	pendingRejTS  int64
 	rejEarly      bool // the server's rejection came before the client's Finished
 	rejQuit       bool // the client's first record after its Finished was alert-sized
-	quitHeld      bool // its quit waits for the other workers (holdQuit)
 	helloAfterFIN bool // the ClientHello came after the server had closed
 	leafOnly      bool // TLS <= 1.2: the server sent its certificate alone, not self-signed
 	selfSigned    bool // TLS <= 1.2: the server sent one certificate, self-signed
@@ -229,7 +228,6 @@ type tlsEvents struct {
 	est       bool // the handshake just completed
 	tls13Alrt bool // TLS 1.3 alert-sized record where a Finished was due
 	quitOff   bool // the client went on after an alert-sized first record
-	wentOn    bool // TLS 1.3: the client's first record after its Finished is more than an alert
 }
 
 // segment feeds a TCP payload sent by side d (0 client, 1 server) with
@@ -493,9 +491,7 @@ func (t *tlsState) encRecord(d int, ts int64, ev *tlsEvents) {
 					ev.tls13Alrt = true
 				case t.rejQuit && t.pendingRej == 0:
 					t.pendingRej, t.rejQuit = -1, false // it went on
-					ev.quitOff, ev.wentOn = true, true
-				case dir.appRecs == 1 && !alertSized(int(dir.recLen)):
-					ev.wentOn = true
+					ev.quitOff = true
 				}
 			}
 		} else if dir.recTyp == recAppData {

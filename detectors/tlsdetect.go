@@ -17,9 +17,6 @@ func sideName(d int8) string {
 // tlsEvents acts on what a segment revealed.
 func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts int64) {
 	t := e.tlsOf(fs)
-	if ev.wentOn {
-		e.sh.noteSibling(sibKey(c, t.SNI()), ts)
-	}
 	if ev.alert && !t.est && !t.reported {
 		t.reported = true
 		fs.set(fTLSFatal)
@@ -244,7 +241,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 	}
 	if t.rejQuit && t.pendingRej == 0 {
 		if side == 0 && ts-t.pendingRejTS < quitWindow {
-			e.holdQuit(c, fs, t)
+			e.holdQuit(c, fs, quitAlert, t.pendingRejTS)
 		}
 		return
 	}
