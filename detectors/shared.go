@@ -90,29 +90,37 @@ func (s *Shared) through() int64 {
 	return m
 }
 
-// sibKey hashes the client, the server, its port and the TLS server name
-// of c.
-func sibKey(c *flowtable.Conn, sni []byte) uint64 {
+// sibKey hashes the client, the server and its port of c.
+func sibKey(c *flowtable.Conn) uint64 {
 	var b [34]byte
 	o, r := c.Orig().As16(), c.Resp().As16()
 	copy(b[:16], o[:])
 	copy(b[16:32], r[:])
 	binary.BigEndian.PutUint16(b[32:], c.RespPort())
-	return xxhash.Sum64(b[:]) ^ xxhash.Sum64(sni)*0x9e3779b97f4a7c15
+	return xxhash.Sum64(b[:])
 }
 
-// sibEntry returns the set's value for key at bucket b, and its first
-// slot.
-func sibEntry(key uint64, b uint32) (v uint64, slot uint64) {
-	v = (key>>32|1)<<32 | uint64(b)
+// sniTag is what an entry keeps of a TLS server name (0: none known).
+func sniTag(sni []byte) uint64 {
+	if len(sni) == 0 {
+		return 0
+	}
+	return xxhash.Sum64(sni)&0xffff | 1
+}
+
+// sibEntry returns the set's value for key and server name tag at bucket
+// b, and its first slot: key's tag (16 bits), the name's (16), b.
+func sibEntry(key, sni uint64, b uint32) (v uint64, slot uint64) {
+	v = (key>>48|1)<<48 | sni<<32 | uint64(b)
 	h := (key ^ uint64(b)*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
 	return v, (h ^ h>>31) % sibSlots
 }
 
-// noteSibling records that a connection of key went on at ts.
-func (s *Shared) noteSibling(key uint64, ts int64) {
+// noteSibling records that a connection of key, to server name tag sni,
+// went on at ts.
+func (s *Shared) noteSibling(key, sni uint64, ts int64) {
 	b := uint32(ts / sibBucket)
-	v, slot := sibEntry(key, b)
+	v, slot := sibEntry(key, sni, b)
 	for i := uint64(0); i < sibProbes; {
 		p := &s.sib[(slot+i)%sibSlots]
 		cur := p.Load()
@@ -133,14 +141,19 @@ func (s *Shared) noteSibling(key uint64, ts int64) {
 }
 
 // sibling reports whether a connection of key went on between from and
-// to (in sibBucket steps).
-func (s *Shared) sibling(key uint64, from, to int64) bool {
+// to (in sibBucket steps): to server name tag sni, or to any when sni is
+// 0.
+func (s *Shared) sibling(key, sni uint64, from, to int64) bool {
 	from = max(from, to-int64(30*time.Second))
+	mask := ^uint64(0)
+	if sni == 0 {
+		mask = ^uint64(0xffff << 32)
+	}
 	for b := uint32(from / sibBucket); int32(b-uint32(to/sibBucket)) <= 0; b++ {
-		v, slot := sibEntry(key, b)
+		v, slot := sibEntry(key, sni, b)
 		for i := uint64(0); i < sibProbes; i++ {
 			cur := s.sib[(slot+i)%sibSlots].Load()
-			if cur == v {
+			if cur&mask == v&mask {
 				return true
 			}
 			if cur == 0 {
@@ -160,10 +173,11 @@ func (e *Engine) wentOn(c *flowtable.Conn, fs *flowState, ts int64) {
 	if e.reqs.any(c) != nil {
 		return
 	}
-	if t := e.tlsOf(fs); t != nil && t.sniLen > 0 {
-		e.sh.noteSibling(sibKey(c, t.SNI()), ts)
+	var sni uint64
+	if t := e.tlsOf(fs); t != nil {
+		sni = sniTag(t.SNI())
 	}
-	e.sh.noteSibling(sibKey(c, nil), ts)
+	e.sh.noteSibling(sibKey(c), sni, ts)
 }
 
 // quitHold is a connection whose client quit right after its TLS
@@ -231,11 +245,11 @@ func (e *Engine) endQuit(c *flowtable.Conn, fs *flowState) {
 // server name too; a reset, from a settled handshake that no longer
 // knows it, by the addresses and port alone.
 func (e *Engine) judgeQuit(c *flowtable.Conn, fs *flowState, h quitHold) {
-	var sni []byte
+	var sni uint64
 	if t := e.tlsOf(fs); t != nil && h.kind == quitAlert {
-		sni = t.SNI()
+		sni = sniTag(t.SNI())
 	}
-	if e.sh.sibling(sibKey(c, sni), c.First-sibBefore, h.at+sibSlack) {
+	if e.sh.sibling(sibKey(c), sni, c.First-sibBefore, h.at+sibSlack) {
 		if t := e.tlsOf(fs); t != nil && h.kind == quitAlert {
 			t.reported = true
 		}
