@@ -204,7 +204,7 @@ type Engine struct {
 	hintName []byte // a failed DNS name handed to Config.Names
 
 	sh    *Shared
-	quits []quitHold // TLS 1.3 quits waiting for the other workers (holdQuit)
+	quits []quitHold // quits right after a TLS handshake waiting for the other workers (holdQuit)
 
 	tab    *flowtable.Table
 	states [][]flowState
@@ -668,10 +668,12 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && fs.service == svcSSL && e.reqs.closedOnTrailer(c, ts):
 				// The client had its answer and closed as the server's
 				// last frames came: the reset is its kernel's.
-			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig) && orig && e.clientQuitAfterTLS(c, fs, ts):
-				e.holdQuit(c, fs, quitReset, ts) // a spare a pool dialled?
 			case !fs.has(fFinBefore) && !fs.has(fTLSFatal) && e.wasEstablished(c, orig):
-				e.reset(c, fs, side, ts)
+				if orig && e.clientQuitAfterTLS(c, fs, ts) {
+					e.holdQuit(c, fs, quitReset, ts) // a spare a pool dialled?
+				} else {
+					e.reset(c, fs, side, ts)
+				}
 			}
 		}
 	} else if f&decode.FIN != 0 && tlsOpen {
