@@ -21,17 +21,19 @@ import (
 // What it holds: for each client, server, port and TLS server name, when
 // connections went on after their handshake (siblings). A TLS 1.3 client
 // that closes right after its handshake is a rejection of the server's
-// certificate (curl checks the name only then) unless a sibling dialled
-// at the same time went on: then the certificate was acceptable for that
-// name and this connection was a spare. Go's HTTP/2 client dials one connection
-// per concurrent request to a server it has none to yet, keeps the first
-// that completes and closes the others so, a close_notify and nothing
-// else.
+// certificate (curl checks the name only then), and a client's reset
+// right after one may be (GnuTLS clients), unless a sibling dialled at
+// the same time went on: then the certificate was acceptable and this
+// connection was a spare. Go's HTTP/2 client dials one connection per
+// concurrent request to a server it has none to yet, keeps the first
+// that completes and closes the others so: a close_notify and nothing
+// else in TLS 1.3, no record at all in TLS 1.2.
 type Shared struct {
 	marks []atomic.Int64
 	done  sync.WaitGroup
 	// sib is a set of (key, 10 ms of packet time) in which a connection
-	// of key went on: key tag<<32 | bucket, 0 empty. An entry is kept at
+	// of key went on: key tag<<48 | server name tag<<32 | bucket, 0
+	// empty (sibEntry). An entry is kept at
 	// least sibKeep, far longer than one worker runs ahead of another, so
 	// what a verdict finds does not depend on how far the others got.
 	sib [sibSlots]atomic.Uint64
