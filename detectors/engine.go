@@ -135,6 +135,7 @@ type flowState struct {
 	pk       uint8 // which slab px is in: pkTLS, pkTLSSum, pkDNS, pkHTTP
 	firstRST int8  // 0 none, 1 originator, 2 responder
 	flags    uint8 // fFinBefore...
+	acc      uint8 // accWatch, accPub (accepted.go)
 }
 
 // flowState flags.
@@ -203,8 +204,9 @@ type Engine struct {
 
 	hintName []byte // a failed DNS name handed to Config.Names
 
-	sh    *Shared
-	quits []quitHold // quits right after a TLS handshake waiting for the other workers (holdQuit)
+	sh       *Shared
+	flushing bool       // Flush is ending every connection
+	quits    []quitHold // quits right after a TLS handshake waiting for the other workers (holdQuit)
 
 	tab    *flowtable.Table
 	states [][]flowState
@@ -214,43 +216,43 @@ type Engine struct {
 
 	flushedAt int64 // when Advance last handed record batches to the sink
 
-	tlss         slab[tlsState]
-	sums         slab[tlsSummary]
-	pend         [KindStats + 1]*Buffer // records waiting to go out, by kind
-	pendN        [KindStats + 1]int
-	sniID        map[string]uint16 // interned server names of settled handshakes
-	sniNames     [][]byte
-	dnss         slab[dnsState]
-	https        slab[httpState]
-	dbs          slab[dbState]
-	dbNameID     map[string]uint16 // interned database user and database names (db.go)
-	dbNames      [][]byte
-	dbTLS        map[connKey]dbTLSConn // PostgreSQL and MySQL connections upgraded to TLS, during their login
-	arena        arena
-	stash        synStash
-	recent       recentRing
-	links        []uint32 // ensureTail's walk of a recent-ring chain
-	ifaces       []iface  // flowState.link: link types and VLAN tags seen
-	ifaceID      map[iface]uint16
-	lastIface    uint16
-	tunq         holdQueue         // tunnelled packets waiting for their turn (live, several workers)
-	peers        []chan ICMPNotice // the other workers' inboxes (live)
-	fwdPeers     []chan Forwarded  // every worker's inbox of forwarded packets (DNS, tunnelled), by worker (live, several workers)
-	inbox        chan ICMPNotice
-	held         []ICMPNotice // notices waiting for their flow
-	pools        bufPools
-	rl           rateLimiter
-	search       []byte // lower-cased search text
-	reqs         reqCache
-	nx           []nxHold // NXDOMAIN events held (dns.go), oldest first
-	rq           [recentQueries]recentQuery
-	rqNext       int
-	tc           [recentTC]dnsTC // truncated answers (dns.go)
-	tcNext       int
-	accepted     [64]acceptedConn // the last connections servers accepted (noAnswer)
-	acceptedNext int
-	rn           [recentQueries]dnsLookup // address answers (dns.go)
-	rnNext       int
+	tlss      slab[tlsState]
+	sums      slab[tlsSummary]
+	pend      [KindStats + 1]*Buffer // records waiting to go out, by kind
+	pendN     [KindStats + 1]int
+	sniID     map[string]uint16 // interned server names of settled handshakes
+	sniNames  [][]byte
+	dnss      slab[dnsState]
+	https     slab[httpState]
+	dbs       slab[dbState]
+	dbNameID  map[string]uint16 // interned database user and database names (db.go)
+	dbNames   [][]byte
+	dbTLS     map[connKey]dbTLSConn // PostgreSQL and MySQL connections upgraded to TLS, during their login
+	arena     arena
+	stash     synStash
+	recent    recentRing
+	links     []uint32 // ensureTail's walk of a recent-ring chain
+	ifaces    []iface  // flowState.link: link types and VLAN tags seen
+	ifaceID   map[iface]uint16
+	lastIface uint16
+	tunq      holdQueue         // tunnelled packets waiting for their turn (live, several workers)
+	peers     []chan ICMPNotice // the other workers' inboxes (live)
+	fwdPeers  []chan Forwarded  // every worker's inbox of forwarded packets (DNS, tunnelled), by worker (live, several workers)
+	inbox     chan ICMPNotice
+	held      []ICMPNotice // notices waiting for their flow
+	pools     bufPools
+	rl        rateLimiter
+	search    []byte // lower-cased search text
+	reqs      reqCache
+	nx        []nxHold // NXDOMAIN events held (dns.go), oldest first
+	rq        [recentQueries]recentQuery
+	rqNext    int
+	tc        [recentTC]dnsTC // truncated answers (dns.go)
+	tcNext    int
+	accNext   int                      // the next entry of this worker's published connections (accepted.go)
+	noAns     []noAnswerHold           // unanswered SYNs waiting for the other workers (holdNoAnswer)
+	rn        [recentQueries]dnsLookup // address answers (dns.go)
+	rnNext    int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
 	// connection: the decoder, the header block, the request as text.
 	h2            *h2Decoder
@@ -423,6 +425,9 @@ func (e *Engine) Advance(now int64) {
 	if len(e.quits) > 0 {
 		e.releaseQuits(false)
 	}
+	if len(e.noAns) > 0 {
+		e.releaseNoAnswers(false)
+	}
 	if now-e.flushedAt >= outputEvery || now < e.flushedAt {
 		e.FlushOutput()
 		e.flushedAt = now
@@ -470,6 +475,9 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 		if e.q(fs).events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 {
 			d = min(d, c.FirstSYN()+e.synTO)
 		}
+		if fs.acc&accWatch != 0 {
+			d = min(d, e.accPubAt(c))
+		}
 	}
 	if ds := e.dnsOf(fs); ds != nil {
 		if t := ds.oldest(); t != 0 {
@@ -506,7 +514,10 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	fs := e.state(c)
 	now := e.now
 	if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 && now-c.FirstSYN() >= e.synTO {
-		e.noAnswer(c, fs, now)
+		e.noAnswer(c, fs, now, false)
+	}
+	if fs.acc&accWatch != 0 && now >= e.accPubAt(c) {
+		e.publishAccepted(c, fs)
 	}
 	if e.dnsOf(fs) != nil {
 		e.dnsTimeouts(c, fs, now, false)
@@ -550,11 +561,13 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 func (e *Engine) Flush() {
 	e.releaseDue(math.MaxInt64)
 	e.releaseQuits(true)
+	e.releaseNoAnswers(true)
 	e.expireNX(e.now, true)
+	e.flushing = true
 	e.tab.Each(func(c *flowtable.Conn) {
 		fs := e.state(c)
 		if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 {
-			e.noAnswer(c, fs, e.now)
+			e.noAnswer(c, fs, e.now, true)
 		}
 		if e.dnsOf(fs) != nil {
 			e.dnsTimeouts(c, fs, e.now, true)
@@ -568,6 +581,7 @@ func (e *Engine) Flush() {
 		}
 		e.endFlow(c, endCaptureEnd)
 	})
+	e.flushing = false
 	e.rl.flushAll(e)
 	e.FlushOutput()
 }
@@ -579,8 +593,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		fs.set(fFinBefore)
 	}
 	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive {
-		e.accepted[e.acceptedNext] = acceptedConn{client: c.Orig(), server: c.Resp(), port: c.RespPort(), ts: ts, idx: c.Index(), first: c.First}
-		e.acceptedNext = (e.acceptedNext + 1) % len(e.accepted)
+		fs.acc = accWatch // silent so far (accepted.go)
 		if prevO == flowtable.SynSent && c.FirstSYN() != 0 && c.E[0].Pkts() > 1 && ts-c.FirstSYN() >= lateAnswer {
 			e.lateSYNACK(c, fs, ts)
 		}
@@ -607,6 +620,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.rexmitStall(c, fs, 1-side, ts, stallAcked)
 	}
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
+		if side == 1 && fs.acc != 0 {
+			e.accDone(c, fs, true, ts)
+		}
 		e.payload(c, fs, p, side, ts)
 	}
 	if f&(decode.FIN|decode.RST) != 0 && fs.pk == pkDB {
@@ -1030,7 +1046,7 @@ func appendServerDid(dst []byte, c *flowtable.Conn, did, why string) []byte {
 	return append(dst, why...)
 }
 
-func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
+func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64, final bool) {
 	if e.q(fs).events&(1<<NoteTCPNoAnswer) != 0 || e.q(fs).events&(1<<NoteICMPUnreachable) != 0 {
 		return
 	}
@@ -1043,6 +1059,13 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 		return
 	}
 	e.p(fs).events |= 1 << NoteTCPNoAnswer
+	e.holdNoAnswer(c, now, min(now, c.FirstSYN()+e.synTO), final)
+}
+
+// noAnswerReport reports c's unanswered SYN, held until the verdict on
+// its server could be made (holdNoAnswer).
+func (e *Engine) noAnswerReport(c *flowtable.Conn, h noAnswerHold) {
+	now := h.at
 	b := e.eventStart(c, NoteTCPNoAnswer, now)
 	if b == nil {
 		return
@@ -1052,18 +1075,18 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	b.B = appendAddrPort(b.B, c.Resp(), c.RespPort())
 	b.B = append(b.B, " never answered client "...)
 	b.B = c.Orig().AppendTo(b.B)
-	if n := c.E[0].Pkts(); n > 1 {
+	if n := h.syns; n > 1 {
 		b.B = append(b.B, ": "...)
-		b.B = appendUint(b.B, n)
+		b.B = appendUint(b.B, uint64(n))
 		b.B = append(b.B, " SYNs, sent over "...)
-		b.B = appendDurationWords(b.B, c.SynTS()-c.FirstSYN())
+		b.B = appendDurationWords(b.B, h.synSpan)
 		b.B = append(b.B, ", drew"...)
 	} else {
 		b.B = append(b.B, ": its SYN drew"...)
 	}
 	b.B = append(b.B, " no SYN-ACK or RST in "...)
 	b.B = appendDurationWords(b.B, waited)
-	if ago, ok := e.acceptedNear(c.Orig(), c.Resp(), c.RespPort(), c.FirstSYN()); ok {
+	if ago, ok := e.sh.acceptedNear(sibKey(c), c.FirstSYN(), h.tc, h.final); ok {
 		// The port is open to this client: not a firewall rule.
 		b.B = append(b.B, ", though the same client's connection to that port was accepted "...)
 		b.B = appendDurationWords(b.B, max(ago, -ago))
@@ -1078,7 +1101,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 	if e.cfg.Names != nil {
 		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnNoAnswer)
 	}
-	if c.E[0].Pkts() == 1 && waited >= synAbandoned {
+	if h.syns == 1 && waited >= synAbandoned {
 		// Linux re-sends an unanswered SYN after 1 s: one SYN in this
 		// long means the client closed the attempt.
 		b.B = append(b.B, "; the client gave up after that one SYN, before TCP would have re-sent it at 1 s: "...)
@@ -1094,7 +1117,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 		// break exactly those names.
 		b.B = append(b.B, "; DNS over TCP: resolvers fall back to it when a UDP answer comes truncated, and a NetworkPolicy or firewall that allows only UDP port 53 breaks those lookups"...)
 	}
-	if waited < int64(time.Second) && c.E[0].Pkts() == 1 {
+	if waited < int64(time.Second) && h.syns == 1 {
 		// At the capture's end or the agent's stop: TCP would have
 		// re-sent the SYN after 1 s, so this silence proves little.
 		b.B = append(b.B, "; the capture ended then, before TCP's first retransmission: its answer may have been on its way"...)
@@ -1107,44 +1130,6 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64) {
 // retransmission, to say its client abandoned it (Linux re-sends after
 // 1 s).
 const synAbandoned = int64(1500 * time.Millisecond)
-
-// acceptedConn is a connection a server accepted (its SYN-ACK): a SYN of
-// the same client to the same port left unanswered then is no firewall's
-// doing.
-type acceptedConn struct {
-	client, server netip.Addr
-	port           uint16
-	ts             int64
-	idx            int32 // the connection (slab index and first packet time)
-	first          int64
-}
-
-// acceptedWindow bounds how far from an unanswered SYN an accepted
-// connection of the same client and port is looked for.
-const acceptedWindow = 60 * int64(time.Second)
-
-// acceptedNear returns how long before ts (negative: after) client's
-// connection to server:port was accepted, if within acceptedWindow and
-// still open without a byte from the server: the kernel completed its
-// handshake into the accept queue of an application that does not take
-// it (a stuck or overloaded server's symptom; an answered connection
-// says the application works, and a rule may have changed since).
-func (e *Engine) acceptedNear(client, server netip.Addr, port uint16, ts int64) (int64, bool) {
-	best, ok := int64(0), false
-	for i := range e.accepted {
-		a := &e.accepted[i]
-		if a.port != port || a.ts == 0 || a.server != server || a.client != client {
-			continue
-		}
-		if c := e.tab.At(a.idx); c == nil || c.First != a.first || c.Size(1) != 0 {
-			continue
-		}
-		if d := ts - a.ts; max(d, -d) <= acceptedWindow && (!ok || max(d, -d) < max(best, -best)) {
-			best, ok = d, true
-		}
-	}
-	return best, ok
-}
 
 // lateAnswer is the least delay, from the first SYN or query to the
 // answer of a retransmission, reported as a late answer: resolvers and
@@ -1758,6 +1743,18 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	fs := e.state(c)
 	if len(e.quits) > 0 {
 		e.endQuit(c, fs)
+	}
+	if len(e.noAns) > 0 {
+		e.endNoAnswer(c)
+	}
+	if fs.acc != 0 {
+		// At the capture's end, a connection is not gone: it was
+		// still open when it stopped.
+		if e.flushing {
+			fs.acc = 0
+		} else {
+			e.accDone(c, fs, false, e.accEndTS(c))
+		}
 	}
 	if t := e.tlsOf(fs); t != nil && !t.reported && t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
 		e.tlsRejected(c, fs, t.pendingRejTS)

@@ -28,9 +28,15 @@ import (
 // concurrent request to a server it has none to yet, keeps the first
 // that completes and closes the others so: a close_notify and nothing
 // else in TLS 1.3, no record at all in TLS 1.2.
+//
+// And, by worker, the connections servers accepted and then left silent
+// (acc): a SYN unanswered while the same client's connection to that
+// port sits accepted and unserved says the port is open and the server
+// too slow to accept, not a firewall (see accepted.go).
 type Shared struct {
 	marks []atomic.Int64
 	done  sync.WaitGroup
+	acc   [][accSlots]acceptEntry
 	// sib is a set of (key, 10 ms of packet time) in which a connection
 	// of key went on: key tag<<48 | server name tag<<32 | bucket, 0
 	// empty (sibEntry). An entry is kept at
@@ -61,6 +67,7 @@ const (
 // NewShared returns the shared state of a run with this many workers.
 func NewShared(workers int) *Shared {
 	s := &Shared{marks: make([]atomic.Int64, max(1, workers))}
+	s.acc = make([][accSlots]acceptEntry, len(s.marks))
 	s.done.Add(len(s.marks))
 	return s
 }

@@ -13,6 +13,11 @@ const (
 	wheelTick  = int64(250e6) // ns
 )
 
+// TimerLate is how late after its deadline a connection's timer may run:
+// Expire visits a connection up to one tick early, and one found not due
+// yet waits for the next tick.
+const TimerLate = wheelTick
+
 // Table is one worker's connection table.
 type Table struct {
 	// slots: 0 = empty, else disp<<28 | tag<<24 | index+1. disp is the

@@ -262,10 +262,10 @@ func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.E
 				err := r.Poll(100, handle)
 				e.DrainInbox()
 				now := time.Now().UnixNano()
+				e.Advance(now)
 				// What the kernel has not retired yet, and tunnelled
 				// packets held for their order, are still to come.
 				sh.Mark(w, now-liveBehind)
-				e.Advance(now)
 				if errors.Is(err, ring.ErrInterfaceGone) {
 					goneOnce.Do(func() { close(goneCh) })
 				}

@@ -78,13 +78,15 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 					rc := &b.recs[j]
 					eng.Packet(rc.ts, int(rc.link), b.data[rc.off:rc.off+rc.n], int(rc.orig))
 				}
-				// Every packet of this worker's up to the reader's
-				// time b.now is analysed.
-				sh.Mark(i, b.now)
 				eng.Advance(b.now)
+				// Every packet of this worker's up to the reader's
+				// time b.now is analysed, and its timers up to then
+				// ran.
+				sh.Mark(i, b.now)
 				b.data, b.recs = b.data[:0], b.recs[:0]
 				free <- b
 			}
+			eng.PublishAccepted()
 			sh.Finish(i)
 			eng.Flush()
 		}(i, in[i])

@@ -1,0 +1,228 @@
+package detectors
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/dlltagent/dlltagent/flowtable"
+)
+
+// A SYN left unanswered while the same client's connection to that port
+// sits accepted and unserved is no firewall's doing: the port is open to
+// that client, and the server too slow to take connections off its
+// queue (its listen backlog full), or something on the way drops some.
+// The accepted connection is most often analysed by another worker
+// (flows are sharded by their own ports), so a worker publishes in
+// Shared the connections its servers accepted and then left without a
+// byte until their SYN timeout (accPubAt): the SYN-ACK's time, and when
+// the server first spoke or the connection ended, if it did. Healthy
+// connections, answered sooner, cost nothing but a flag; the
+// publication happens in the timer the first SYN already set.
+//
+// An unanswered SYN is judged (noAnswerHold) once every worker is
+// TimerLate past its own SYN timeout: by then every connection due to be
+// published by that time was, and what the verdict reads is stated in
+// packet times, so it does not depend on the number of workers.
+
+// accSlots is how many published connections each worker keeps: the
+// oldest goes first.
+const accSlots = 256
+
+// acceptEntry is a published connection. seq is odd while its worker
+// writes it.
+type acceptEntry struct {
+	seq    atomic.Uint64
+	key    atomic.Uint64 // client, server and port (sibKey)
+	at     atomic.Int64  // the SYN-ACK
+	pub    atomic.Int64  // when it was due to be published (accPubAt)
+	served atomic.Int64  // the server's first byte (0: none yet)
+	ended  atomic.Int64  // when the connection closed or went idle (0: not yet)
+}
+
+// flowState.acc bits.
+const (
+	accWatch uint8 = 1 << iota // accepted, the server silent so far
+	accPub                     // published (and still silent)
+)
+
+// acceptedWindow bounds how far from an unanswered SYN an accepted
+// connection of the same client and port is looked for.
+const acceptedWindow = 60 * int64(time.Second)
+
+// accPubAt is when c, accepted and silent, is published: its first SYN's
+// timeout, a timer it already has.
+func (e *Engine) accPubAt(c *flowtable.Conn) int64 {
+	base := c.FirstSYN()
+	if base == 0 {
+		base = c.SynAckTS()
+	}
+	return base + e.synTO
+}
+
+// accRing is this worker's share of Shared's published connections.
+func (e *Engine) accRing() *[accSlots]acceptEntry {
+	return &e.sh.acc[e.worker%len(e.sh.acc)]
+}
+
+// publishAccepted publishes c, accepted and silent until now.
+func (e *Engine) publishAccepted(c *flowtable.Conn, fs *flowState) {
+	fs.acc = accPub
+	a := &e.accRing()[e.accNext]
+	e.accNext = (e.accNext + 1) % accSlots
+	a.seq.Add(1)
+	a.key.Store(sibKey(c))
+	a.at.Store(c.SynAckTS())
+	a.pub.Store(e.accPubAt(c))
+	a.served.Store(0)
+	a.ended.Store(0)
+	a.seq.Add(1)
+}
+
+// accDone notes that c's server spoke at ts (served) or c ended then:
+// c is no longer watched, and its entry, if published, says when.
+func (e *Engine) accDone(c *flowtable.Conn, fs *flowState, served bool, ts int64) {
+	pub := fs.acc&accPub != 0
+	fs.acc = 0
+	if !pub {
+		return
+	}
+	key, at := sibKey(c), c.SynAckTS()
+	ring := e.accRing()
+	for i := range ring {
+		a := &ring[i]
+		if a.key.Load() != key || a.at.Load() != at {
+			continue
+		}
+		a.seq.Add(1)
+		if served {
+			a.served.Store(ts)
+		} else {
+			a.ended.Store(ts)
+		}
+		a.seq.Add(1)
+		return
+	}
+}
+
+// PublishAccepted publishes every connection accepted and silent so far,
+// at the end of the capture: offline, before the workers' final
+// barrier, so that the last verdicts see them all.
+func (e *Engine) PublishAccepted() {
+	e.tab.Each(func(c *flowtable.Conn) {
+		if fs := e.state(c); fs.acc&accWatch != 0 {
+			e.publishAccepted(c, fs)
+		}
+	})
+}
+
+// accEndTS is when c, ending now, was gone: a closed connection at its
+// last packet, an idle one at its idle timeout.
+func (e *Engine) accEndTS(c *flowtable.Conn) int64 {
+	if closed(c) {
+		return c.Last
+	}
+	return min(e.now, c.Last+e.idleTCP)
+}
+
+// acceptedNear returns how long before firstSYN (negative: after) the
+// same client's connection to the same server and port was accepted,
+// the nearest within acceptedWindow that was due to be published by
+// tc and still open and silent then. final: at the end of the capture,
+// any published connection silent to the end.
+func (s *Shared) acceptedNear(key uint64, firstSYN, tc int64, final bool) (int64, bool) {
+	best, ok := int64(0), false
+	until := tc
+	if final {
+		until = math.MaxInt64
+	}
+	for w := range s.acc {
+		for i := range s.acc[w] {
+			a := &s.acc[w][i]
+			if a.key.Load() != key {
+				continue
+			}
+			at, pub, served, ended, read := a.read(key)
+			if !read || (!final && pub > tc) {
+				continue
+			}
+			if (served != 0 && served <= until) || (ended != 0 && ended <= until) {
+				continue
+			}
+			if d := firstSYN - at; max(d, -d) <= acceptedWindow && (!ok || max(d, -d) < max(best, -best)) {
+				best, ok = d, true
+			}
+		}
+	}
+	return best, ok
+}
+
+// read returns a consistent copy of a (false if it is being rewritten
+// for another connection, or stays busy).
+func (a *acceptEntry) read(key uint64) (at, pub, served, ended int64, ok bool) {
+	for range 64 {
+		s := a.seq.Load()
+		if s&1 != 0 {
+			continue
+		}
+		k := a.key.Load()
+		at, pub, served, ended = a.at.Load(), a.pub.Load(), a.served.Load(), a.ended.Load()
+		if a.seq.Load() == s {
+			return at, pub, served, ended, k == key
+		}
+	}
+	return 0, 0, 0, 0, false
+}
+
+// noAnswerHold is an unanswered SYN waiting for its verdict: what the
+// event says, as it was when the SYN timed out.
+type noAnswerHold struct {
+	idx     int32
+	first   int64
+	at      int64 // when it was found unanswered (the event's time)
+	tc      int64 // the SYN timeout (or the capture's end): what the verdict reads is as of then
+	syns    uint32
+	synSpan int64 // first SYN to last
+	final   bool
+}
+
+// holdNoAnswer sets c's unanswered SYN aside until every worker has
+// analysed the capture TimerLate past tc.
+func (e *Engine) holdNoAnswer(c *flowtable.Conn, now, tc int64, final bool) {
+	h := noAnswerHold{idx: c.Index(), first: c.First, at: now, tc: tc, syns: uint32(c.E[0].Pkts()), synSpan: c.SynTS() - c.FirstSYN(), final: final}
+	if final {
+		e.noAnswerReport(c, h)
+		return
+	}
+	e.noAns = append(e.noAns, h)
+}
+
+// releaseNoAnswers reports the held unanswered SYNs every worker has
+// analysed past (all of them when final).
+func (e *Engine) releaseNoAnswers(final bool) {
+	through := int64(math.MaxInt64)
+	if !final {
+		through = e.sh.through()
+	}
+	n := 0
+	for n < len(e.noAns) && (final || e.noAns[n].tc+flowtable.TimerLate < through) {
+		h := e.noAns[n]
+		if c := e.tab.At(h.idx); c.First == h.first {
+			e.noAnswerReport(c, h)
+		}
+		n++
+	}
+	e.noAns = e.noAns[:copy(e.noAns, e.noAns[n:])]
+}
+
+// endNoAnswer reports c's held unanswered SYN, if it has one, before its
+// record is written.
+func (e *Engine) endNoAnswer(c *flowtable.Conn) {
+	for i, h := range e.noAns {
+		if h.idx == c.Index() && h.first == c.First {
+			e.noAns = append(e.noAns[:i], e.noAns[i+1:]...)
+			e.noAnswerReport(c, h)
+			return
+		}
+	}
+}
