@@ -1290,7 +1290,7 @@ const reusedAfterFIN = int64(50 * time.Millisecond)
 // the server timed out, or a client still sending when the server quit.
 func (e *Engine) resetAfterClose(c *flowtable.Conn, fs *flowState, ts int64) {
 	n := e.sentAfterClose(c, fs)
-	e.planPcap(fs, NoteTCPReset, c)
+	e.planPcap(fs, NoteTCPReset, c, ts)
 	b := e.eventStart(c, NoteTCPReset, ts)
 	if b == nil {
 		return
@@ -1363,7 +1363,7 @@ func (e *Engine) reset(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	if side == 1 {
 		who, whoAddr, other = "server", c.Resp(), "client"
 	}
-	e.planPcap(fs, NoteTCPReset, c)
+	e.planPcap(fs, NoteTCPReset, c, ts)
 	b := e.eventStart(c, NoteTCPReset, ts)
 	if b == nil {
 		return

@@ -213,7 +213,7 @@ func (e *Engine) searchHeaders(c *flowtable.Conn, fs *flowState, block []byte, t
 func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at int, ts int64) {
 	fs.set(fTracked)
 	e.p(fs).trackUntil = ts + e.track
-	e.planPcap(fs, NoteHTTPHeaderMatch, c)
+	e.planPcap(fs, NoteHTTPHeaderMatch, c, ts)
 	e.ensureTail(c, fs)
 	reqLine := block
 	if i := bytes.IndexByte(block, '\n'); i >= 0 {
@@ -567,6 +567,11 @@ func (e *Engine) stillWaiting(c *flowtable.Conn, fs *flowState, ts, least int64,
 		how = waitAtEnd
 	}
 	if req, waited, ok := e.unanswered(c, fs, ts); ok && waited >= least {
+		if !atEnd {
+			// Reported as of its deadline, not the timer's run: the
+			// same with any number of workers.
+			ts, waited = ts-(waited-least), least
+		}
 		e.noResponse(c, fs, req, waited, ts, how)
 	}
 }

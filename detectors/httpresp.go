@@ -479,6 +479,9 @@ func (e *Engine) stalled(c *flowtable.Conn, fs *flowState, ts, least int64, how 
 	if how != waitGaveUp && (c.E[0].DidClose || c.E[1].DidClose || closed(c)) {
 		return
 	}
+	if how == waitSoFar {
+		ts, waited = r.last+least, least // as of its deadline (stillWaiting)
+	}
 	b := e.problemEvent(c, fs, NoteHTTPResponseStalled, ts)
 	if b == nil {
 		return

@@ -433,17 +433,17 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 // pcap: it names the pcap, starts the tail (with the packets that led
 // here) and starts the event; nil when the rate limiter folds it.
 func (e *Engine) problemEvent(c *flowtable.Conn, fs *flowState, note int, ts int64) *Buffer {
-	e.planPcap(fs, note, c)
+	e.planPcap(fs, note, c, ts)
 	e.ensureTail(c, fs)
 	return e.eventStart(c, note, ts)
 }
 
-// planPcap names the pcap that will be written for this connection.
-func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn) {
+// planPcap names the pcap that will be written for this connection, by
+// the time of the problem (ts).
+func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn, ts int64) {
 	if e.q(fs).pcapName != "" {
 		return
 	}
-	ts := e.now
 	b := make([]byte, 0, 80)
 	b = append(b, "pcaps/"...)
 	b = time.Unix(0, ts).UTC().AppendFormat(b, "20060102T150405.000Z")

@@ -72,7 +72,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		e.eventEndPcap(b, fs)
 	}
 	if (ev.tls13Alrt || ev.encAlert) && !t.reported {
-		e.planPcap(fs, NoteTLSRejectedEncrypted, c)
+		e.planPcap(fs, NoteTLSRejectedEncrypted, c, ts)
 		e.ensureTail(c, fs)
 	}
 	if ev.quitOff && !t.reported && e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
@@ -378,6 +378,9 @@ func (e *Engine) helloWaiting(c *flowtable.Conn, fs *flowState, ts, least int64,
 		return
 	}
 	t.reported = true
+	if !atEnd {
+		ts = t.chTS + least // as of its deadline (stillWaiting)
+	}
 	b := e.problemEvent(c, fs, NoteTLSNoAnswer, ts)
 	if b == nil {
 		return

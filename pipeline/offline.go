@@ -176,6 +176,10 @@ func RunOffline(r io.Reader, o OfflineOptions, s *sink.Sink) (OfflineResult, err
 		}
 	}
 	for i := 0; i < n; i++ {
+		// Every worker ends at the capture's last packet time, even
+		// one with nothing left to analyse: what is still open at the
+		// end is reported as of then, whatever the number of workers.
+		get(i)
 		send(i, now)
 		close(in[i])
 	}
