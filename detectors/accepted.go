@@ -116,13 +116,15 @@ func (e *Engine) PublishAccepted() {
 	})
 }
 
-// accEndTS is when c, ending now, was gone: a closed connection at its
-// last packet, an idle one at its idle timeout.
+// accEndTS is when c, ending now, was gone: an idle one at its idle
+// timeout, one closed, replaced by a new connection on its ports or
+// evicted at its last packet (the engine's clock runs by batches: its
+// time would depend on them).
 func (e *Engine) accEndTS(c *flowtable.Conn) int64 {
-	if closed(c) {
-		return c.Last
+	if !closed(c) && e.now-c.Last >= e.idleTCP {
+		return c.Last + e.idleTCP
 	}
-	return min(e.now, c.Last+e.idleTCP)
+	return c.Last
 }
 
 // acceptedNear returns how long before firstSYN (negative: after) the
@@ -201,7 +203,13 @@ func (e *Engine) holdNoAnswer(c *flowtable.Conn, now, tc int64, final bool) {
 // analysed past (all of them when final).
 func (e *Engine) releaseNoAnswers(final bool) {
 	through := int64(math.MaxInt64)
-	if !final {
+	switch {
+	case final:
+	case len(e.sh.marks) == 1:
+		// Alone, this worker's timers ran up to its clock (Advance
+		// calls this after them).
+		through = e.now
+	default:
 		through = e.sh.through()
 	}
 	n := 0

@@ -561,6 +561,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 func (e *Engine) Flush() {
 	e.releaseDue(math.MaxInt64)
 	e.releaseQuits(true)
+	e.PublishAccepted() // offline done before the workers' barrier; live, as far as it goes
 	e.releaseNoAnswers(true)
 	e.expireNX(e.now, true)
 	e.flushing = true
