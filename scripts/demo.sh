@@ -72,6 +72,7 @@ try "curl http:// to the gRPC port (the server speaks only HTTP/2)" curl -sS htt
 try "psql pointed at the HTTP port" psql -w -X "host=198.18.0.1 port=80 user=app password=x dbname=shop sslmode=disable connect_timeout=3" -c 'select 1'
 try "curl to a closed port" curl -sS http://198.18.0.1:81/
 try "curl to a filtered port (iptables DROP)" curl -sS --connect-timeout 4 http://198.18.0.1:9999/
+try "two curls (4 s timeout) 0.3 s apart to a server that never accepts (its listen backlog full)" sh -c 'curl -sS -m 4 http://198.18.0.1:7700/ & sleep 0.3; curl -sS -m 4 http://198.18.0.1:7700/; wait'
 try "curl to a port rejected with ICMP (iptables REJECT)" curl -sS --connect-timeout 3 http://198.18.0.1:9998/
 try "dig to a host with no DNS server (ICMP port unreachable)" dig +short +tries=1 +timeout=2 @198.18.0.1 -p 5353 www.demo.test
 try "curl with header X-Pepe to nginx (tracked, 3 MB)" curl -sS -o /dev/null -w 'HTTP %{http_code} %{size_download} B' -H 'X-Pepe: 42' http://198.18.0.1/big.bin

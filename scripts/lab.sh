@@ -47,6 +47,9 @@
 #         first sends headers and 64 KiB of body
 #   7001  a server that reads nothing for 2 s after accepting (zero window)
 #   7002  a server that accepts and never reads or answers (a hung application)
+#   7700  a server that never accepts, its listen backlog 0 (an application
+#         stuck before its accept loop): one handshake completes into the
+#         accept queue, later SYNs are dropped (dlltlab stuck-server)
 #   7003  a Go net/http server whose answers break off (/cut/, /cut-chunked)
 #         or stall (/stall/) in the middle of their body, or come after 4 s
 #         (/slow/: slow, but answered); /whole and
@@ -474,6 +477,7 @@ CONF
   bg_srv rst-server "$lab" rst-server 198.18.0.1:7000
   bg_srv stall-server "$lab" stall-server 198.18.0.1:7001
   bg_srv silent-server "$lab" silent-server 198.18.0.1:7002
+  bg_srv stuck-server "$lab" stuck-server 198.18.0.1:7700
   bg_srv partial-server "$lab" partial-server :7003
   bg_srv mtls-quiet "$lab" mtls-quiet-server 198.18.0.1:7444 "$c"
   bg_srv partial-tls "$lab" partial-server 198.18.0.1:7443 "$c"
@@ -484,7 +488,7 @@ CONF
   peer=$(dirname "$lab")/grpcpeer
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
-  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
+  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 7700 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
   for p in 5432 5433 6432 3306 3307; do wait_port t "$p"; done
   database_users
   if [ "${LAB_RABBITMQ:-}" = 1 ]; then rabbitmq; fi

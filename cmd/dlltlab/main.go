@@ -1,7 +1,8 @@
 // Command dlltlab provides the real peers the demo and the live tests need
 // that Debian does not package: certificate sets, a server that aborts
 // connections with a reset (SO_LINGER 0), a server that stops reading for
-// a while (a stuck application), a Go net/http server that breaks off or
+// a while (a stuck application), a server that never accepts (its
+// listen backlog full), a Go net/http server that breaks off or
 // stalls in the middle of its answers, a Go crypto/tls client, a Go
 // HTTP/2 client with prior knowledge (h2c, as gRPC clients speak it) and
 // an HTTP/1.1 client that reuses an idle keep-alive connection without
@@ -33,11 +34,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | h2-get [-k] [-timeout D] [-tls12] URL|PAUSE... | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD] | h2c-upgrade-server ADDR")
+		fmt.Fprintln(os.Stderr, "usage: dlltlab certs DIR | rst-server ADDR | stall-server ADDR | silent-server ADDR | stuck-server ADDR | partial-server ADDR [CERTDIR] | mtls-quiet-server ADDR CERTDIR | tls-client [flags] ADDR | h2c-get [-H HEADER] URL | h2-get [-k] [-timeout D] [-tls12] URL|PAUSE... | reuse-get ADDR WAIT | connect-proxy ADDR [USER:PASSWORD] | h2c-upgrade-server ADDR")
 		os.Exit(2)
 	}
 	var err error
@@ -68,6 +71,12 @@ func main() {
 			break
 		}
 		err = silentServer(os.Args[2])
+	case "stuck-server":
+		if len(os.Args) != 3 {
+			err = fmt.Errorf("usage: dlltlab stuck-server ADDR")
+			break
+		}
+		err = stuckServer(os.Args[2])
 	case "partial-server":
 		if len(os.Args) != 3 && len(os.Args) != 4 {
 			err = fmt.Errorf("usage: dlltlab partial-server ADDR [CERTDIR]")
@@ -263,6 +272,33 @@ func silentServer(addr string) error {
 			}
 		}
 	})
+}
+
+// stuckServer listens on addr (IPv4) with a backlog of 0 and never
+// accepts, as an application stuck before its accept loop, or too slow
+// for its load, does: the kernel completes one handshake into the accept
+// queue, then drops the SYNs it has no room for.
+func stuckServer(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return fmt.Errorf("stuck-server: %q is not an IPv4 address and port", addr)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("stuck-server: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("stuck-server: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+		return fmt.Errorf("stuck-server: bind %s: %w", addr, err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		return fmt.Errorf("stuck-server: listen: %w", err)
+	}
+	for { // never accepts; killed by the lab's teardown
+		time.Sleep(time.Hour)
+	}
 }
 
 // partialServer is a Go net/http server whose answers break off in the
