@@ -154,6 +154,8 @@ func TestLiveDiagnoses(t *testing.T) {
 		{"mtls 1.2 no cert", []string{"curl", "-sS", "--tls-max", "1.2", "--cacert", c + "/ca.pem", "--resolve", res(8443), "https://api.demo.test:8443/"}, "TLS_ALERT", "server", 8443},
 		{"closed port", []string{"curl", "-sS", "http://198.18.0.1:81/"}, "TCP_REFUSED", "server", 81},
 		{"filtered port", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9999/"}, "TCP_NO_ANSWER", "server", 9999},
+		{"two curls 0.3 s apart to a server that never accepts (backlog 0): the first waits in its accept queue, the second's SYNs are dropped", []string{"sh", "-c", "curl -sS -m 3 http://198.18.0.1:7700/ & sleep 0.3; curl -sS -m 3 http://198.18.0.1:7700/; wait"}, "TCP_NO_ANSWER", "server", 7700},
+		{"", nil, "HTTP_NO_RESPONSE", "server", 7700}, // the first, at its timeout
 		{"reset", []string{"curl", "-sS", "http://198.18.0.1:7000/"}, "TCP_RESET", "server", 7000},
 		{"reset mid-response", []string{"curl", "-sS", "-o", "/dev/null", "http://198.18.0.1:7000/partial"}, "TCP_RESET", "server", 7000},
 		{"icmp reject", []string{"curl", "-sS", "--connect-timeout", "2", "http://198.18.0.1:9998/"}, "ICMP_UNREACHABLE", "server", 9998},
@@ -322,6 +324,10 @@ func TestLiveDiagnoses(t *testing.T) {
 	for _, e := range events {
 		if e["note"] == "TCP_NO_ANSWER" && e["id.resp_p"] == 8082.0 && !strings.Contains(fmt.Sprint(e["msg"]), "most likely it went on over IPv4") {
 			t.Errorf("the dual-stack fallback: %v", e["msg"])
+		}
+		// Whichever of the two workers saw the accepted connection.
+		if e["note"] == "TCP_NO_ANSWER" && e["id.resp_p"] == 7700.0 && !strings.Contains(fmt.Sprint(e["msg"]), "so no rule blocks it: most likely the server's listen backlog is full") {
+			t.Errorf("the server that never accepts: %v", e["msg"])
 		}
 	}
 	// wget's reset names the TLS handshake it follows.
