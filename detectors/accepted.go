@@ -50,14 +50,15 @@ const (
 // connection of the same client and port is looked for.
 const acceptedWindow = 60 * int64(time.Second)
 
-// accPubAt is when c, accepted and silent, is published: its first SYN's
-// timeout, a timer it already has.
+// accPubAt is when c, accepted and silent, is published: when its first
+// SYN's silence would have been judged (synJudge), a timer it already
+// has.
 func (e *Engine) accPubAt(c *flowtable.Conn) int64 {
 	base := c.FirstSYN()
 	if base == 0 {
 		base = c.SynAckTS()
 	}
-	return base + e.synTO
+	return base + e.synJudge
 }
 
 // accRing is this worker's share of Shared's published connections.

@@ -264,6 +264,12 @@ type Engine struct {
 	h2cFree []*h2Conn
 
 	idleTCP, idleUDP, linger, synTO, dnsTO, track, slow int64
+	// synJudge is when, after its first SYN, a connection's silence is
+	// judged: the SYN timeout, and the timer's lateness (TimerLate), so
+	// that an answer its timer might or might not have run before
+	// (offline: depending on how packets were batched) is always a late
+	// answer, never an unanswered SYN too.
+	synJudge int64
 }
 
 // NewEngine returns an engine for worker number worker.
@@ -272,7 +278,7 @@ func NewEngine(cfg Config, worker int, out Output, st *Stats) *Engine {
 		cfg: cfg, out: out, worker: worker, St: st,
 		tab:     flowtable.New(cfg.MaxFlows),
 		idleTCP: int64(cfg.TCPIdle), idleUDP: int64(cfg.UDPIdle), linger: int64(cfg.CloseLinger),
-		synTO: int64(cfg.SynTimeout), dnsTO: int64(cfg.DNSTimeout), track: int64(cfg.Track),
+		synTO: int64(cfg.SynTimeout), synJudge: int64(cfg.SynTimeout) + flowtable.TimerLate, dnsTO: int64(cfg.DNSTimeout), track: int64(cfg.Track),
 		slow: int64(cfg.SlowResponse),
 	}
 	if cfg.SearchHeader != "" {
@@ -382,6 +388,13 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	}
 	orig := c.FromOrig(srcIsA)
 	fs := e.state(c)
+	if p.Proto == decode.ProtoTCP && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 && ts-c.FirstSYN() >= e.synJudge {
+		// The silence was due to be judged before this packet (a SYN
+		// re-sent, a late answer): it is, first, as the timer would
+		// have, had it run before this packet; when it runs depends on
+		// how the packets were batched.
+		e.noAnswer(c, fs, c.FirstSYN()+e.synJudge, false)
+	}
 	prevO, prevR := c.E[0].State, c.E[1].State
 	quiet := ts - c.Last // how long the connection was silent before p
 	holeAt, holeN := e.seqHoleBefore(c, p, orig)
@@ -473,7 +486,7 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 			d = min(d, c.Last+e.linger)
 		}
 		if e.q(fs).events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 {
-			d = min(d, c.FirstSYN()+e.synTO)
+			d = min(d, c.FirstSYN()+e.synJudge)
 		}
 		if fs.acc&accWatch != 0 {
 			d = min(d, e.accPubAt(c))
@@ -513,7 +526,7 @@ func closed(c *flowtable.Conn) bool {
 func (e *Engine) onTimer(c *flowtable.Conn) {
 	fs := e.state(c)
 	now := e.now
-	if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 && now-c.FirstSYN() >= e.synTO {
+	if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 && now-c.FirstSYN() >= e.synJudge {
 		e.noAnswer(c, fs, now, false)
 	}
 	if fs.acc&accWatch != 0 && now >= e.accPubAt(c) {
@@ -1060,7 +1073,10 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64, final boo
 		return
 	}
 	e.p(fs).events |= 1 << NoteTCPNoAnswer
-	e.holdNoAnswer(c, now, min(now, c.FirstSYN()+e.synTO), final)
+	// As of the timeout (or the capture's end before it), whenever the
+	// timer ran: with what was seen by then.
+	tc := min(now, c.FirstSYN()+e.synJudge)
+	e.holdNoAnswer(c, tc, tc, final)
 }
 
 // noAnswerReport reports c's unanswered SYN, held until the verdict on
@@ -1745,7 +1761,9 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	if len(e.quits) > 0 {
 		e.endQuit(c, fs)
 	}
-	if len(e.noAns) > 0 {
+	if len(e.noAns) > 0 && e.q(fs).events&(1<<NoteTCPNoAnswer) != 0 {
+		// Only such a connection may have one (a scan holds many,
+		// while most connections end).
 		e.endNoAnswer(c)
 	}
 	if fs.acc != 0 {
