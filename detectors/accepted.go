@@ -20,7 +20,7 @@ import (
 // connections, answered sooner, cost nothing but a flag; the
 // publication happens in the timer the first SYN already set.
 //
-// An unanswered SYN is judged (noAnswerHold) once every worker is
+// An unanswered SYN is judged (holdNoAnswer) once every worker is
 // TimerLate past its own SYN timeout: by then every connection due to be
 // published by that time was, and what the verdict reads is stated in
 // packet times, so it does not depend on the number of workers.
@@ -40,10 +40,11 @@ type acceptEntry struct {
 	ended  atomic.Int64  // when the connection closed or went idle (0: not yet)
 }
 
-// flowState.acc bits.
+// flowState.more bits.
 const (
 	accWatch uint8 = 1 << iota // accepted, the server silent so far
 	accPub                     // published (and still silent)
+	fHeld                      // a verdict on the connection is held (heldVerdict)
 )
 
 // acceptedWindow bounds how far from an unanswered SYN an accepted
@@ -68,7 +69,7 @@ func (e *Engine) accRing() *[accSlots]acceptEntry {
 
 // publishAccepted publishes c, accepted and silent until now.
 func (e *Engine) publishAccepted(c *flowtable.Conn, fs *flowState) {
-	fs.acc = accPub
+	fs.more = fs.more&^accWatch | accPub
 	a := &e.accRing()[e.accNext]
 	e.accNext = (e.accNext + 1) % accSlots
 	a.seq.Add(1)
@@ -83,8 +84,8 @@ func (e *Engine) publishAccepted(c *flowtable.Conn, fs *flowState) {
 // accDone notes that c's server spoke at ts (served) or c ended then:
 // c is no longer watched, and its entry, if published, says when.
 func (e *Engine) accDone(c *flowtable.Conn, fs *flowState, served bool, ts int64) {
-	pub := fs.acc&accPub != 0
-	fs.acc = 0
+	pub := fs.more&accPub != 0
+	fs.more &^= accWatch | accPub
 	if !pub {
 		return
 	}
@@ -111,7 +112,7 @@ func (e *Engine) accDone(c *flowtable.Conn, fs *flowState, served bool, ts int64
 // barrier, so that the last verdicts see them all.
 func (e *Engine) PublishAccepted() {
 	e.tab.Each(func(c *flowtable.Conn) {
-		if fs := e.state(c); fs.acc&accWatch != 0 {
+		if fs := e.state(c); fs.more&accWatch != 0 {
 			e.publishAccepted(c, fs)
 		}
 	})
@@ -177,61 +178,14 @@ func (a *acceptEntry) read(key uint64) (at, pub, served, ended int64, ok bool) {
 	return 0, 0, 0, 0, false
 }
 
-// noAnswerHold is an unanswered SYN waiting for its verdict: what the
-// event says, as it was when the SYN timed out.
-type noAnswerHold struct {
-	idx     int32
-	first   int64
-	at      int64 // when it was found unanswered (the event's time)
-	tc      int64 // the SYN timeout (or the capture's end): what the verdict reads is as of then
-	syns    uint32
-	synSpan int64 // first SYN to last
-	final   bool
-}
-
-// holdNoAnswer sets c's unanswered SYN aside until every worker has
-// analysed the capture TimerLate past tc.
-func (e *Engine) holdNoAnswer(c *flowtable.Conn, now, tc int64, final bool) {
-	h := noAnswerHold{idx: c.Index(), first: c.First, at: now, tc: tc, syns: uint32(c.E[0].Pkts()), synSpan: c.SynTS() - c.FirstSYN(), final: final}
+// holdNoAnswer sets c's unanswered SYN, judged at at, aside until every
+// worker has analysed the capture TimerLate past it, with what its event
+// says as of then; at the capture's end (final) it is reported at once.
+func (e *Engine) holdNoAnswer(c *flowtable.Conn, fs *flowState, at int64, final bool) {
+	h := heldVerdict{idx: c.Index(), first: c.First, kind: heldNoAnswer, at: at, due: at + flowtable.TimerLate, syns: uint32(c.E[0].Pkts()), synSpan: c.SynTS() - c.FirstSYN(), final: final}
 	if final {
 		e.noAnswerReport(c, h)
 		return
 	}
-	e.noAns = append(e.noAns, h)
-}
-
-// releaseNoAnswers reports the held unanswered SYNs every worker has
-// analysed past (all of them when final).
-func (e *Engine) releaseNoAnswers(final bool) {
-	through := int64(math.MaxInt64)
-	switch {
-	case final:
-	case len(e.sh.marks) == 1:
-		// Alone, this worker's timers ran up to its clock (Advance
-		// calls this after them).
-		through = e.now
-	default:
-		through = e.sh.through()
-	}
-	n := 0
-	for n < len(e.noAns) && (final || e.noAns[n].tc+flowtable.TimerLate < through) {
-		h := e.noAns[n]
-		if c := e.tab.At(h.idx); c.First == h.first {
-			e.noAnswerReport(c, h)
-		}
-		n++
-	}
-	e.noAns = e.noAns[:copy(e.noAns, e.noAns[n:])]
-}
-
-// endNoAnswer reports c's held unanswered SYN, if it has one, before its
-// record is written.
-func (e *Engine) endNoAnswer(c *flowtable.Conn) {
-	for i, h := range e.noAns {
-		if h.idx == c.Index() && h.first == c.First {
-			e.noAns = append(e.noAns[:i], e.noAns[i+1:]...)
-			e.noAnswerReport(c, h)
-			return
-		}
-	}
+	e.holdVerdict(fs, h)
 }

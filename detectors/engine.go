@@ -135,7 +135,7 @@ type flowState struct {
 	pk       uint8 // which slab px is in: pkTLS, pkTLSSum, pkDNS, pkHTTP
 	firstRST int8  // 0 none, 1 originator, 2 responder
 	flags    uint8 // fFinBefore...
-	acc      uint8 // accWatch, accPub (accepted.go)
+	more     uint8 // accWatch, accPub (accepted.go), fHeld
 }
 
 // flowState flags.
@@ -205,8 +205,8 @@ type Engine struct {
 	hintName []byte // a failed DNS name handed to Config.Names
 
 	sh       *Shared
-	flushing bool       // Flush is ending every connection
-	quits    []quitHold // quits right after a TLS handshake waiting for the other workers (holdQuit)
+	flushing bool          // Flush is ending every connection
+	verdicts []heldVerdict // verdicts waiting for the other workers (heldVerdict)
 
 	tab    *flowtable.Table
 	states [][]flowState
@@ -250,7 +250,6 @@ type Engine struct {
 	tc        [recentTC]dnsTC // truncated answers (dns.go)
 	tcNext    int
 	accNext   int                      // the next entry of this worker's published connections (accepted.go)
-	noAns     []noAnswerHold           // unanswered SYNs waiting for the other workers (holdNoAnswer)
 	rn        [recentQueries]dnsLookup // address answers (dns.go)
 	rnNext    int
 	// HTTP/2 first-request decoding (h2.go), made at the first h2c
@@ -435,11 +434,8 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 func (e *Engine) Advance(now int64) {
 	e.releaseDue(now)
 	e.advance(now)
-	if len(e.quits) > 0 {
-		e.releaseQuits(false)
-	}
-	if len(e.noAns) > 0 {
-		e.releaseNoAnswers(false)
+	if len(e.verdicts) > 0 {
+		e.releaseVerdicts(false)
 	}
 	if now-e.flushedAt >= outputEvery || now < e.flushedAt {
 		e.FlushOutput()
@@ -488,7 +484,7 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 		if e.q(fs).events&(1<<NoteTCPNoAnswer) == 0 && c.E[1].Pkts() == 0 && c.FirstSYN() != 0 {
 			d = min(d, c.FirstSYN()+e.synJudge)
 		}
-		if fs.acc&accWatch != 0 {
+		if fs.more&accWatch != 0 {
 			d = min(d, e.accPubAt(c))
 		}
 	}
@@ -529,7 +525,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 	if c.Proto() == decode.ProtoTCP && c.FirstSYN() != 0 && c.E[1].Pkts() == 0 && now-c.FirstSYN() >= e.synJudge {
 		e.noAnswer(c, fs, now, false)
 	}
-	if fs.acc&accWatch != 0 && now >= e.accPubAt(c) {
+	if fs.more&accWatch != 0 && now >= e.accPubAt(c) {
 		e.publishAccepted(c, fs)
 	}
 	if e.dnsOf(fs) != nil {
@@ -573,9 +569,8 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 // Flush ends every open connection (capture end or shutdown).
 func (e *Engine) Flush() {
 	e.releaseDue(math.MaxInt64)
-	e.releaseQuits(true)
 	e.PublishAccepted() // offline done before the workers' barrier; live, as far as it goes
-	e.releaseNoAnswers(true)
+	e.releaseVerdicts(true)
 	e.expireNX(e.now, true)
 	e.flushing = true
 	e.tab.Each(func(c *flowtable.Conn) {
@@ -607,7 +602,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		fs.set(fFinBefore)
 	}
 	if !orig && f&(decode.SYN|decode.ACK|decode.RST) == decode.SYN|decode.ACK && prevR == flowtable.Inactive {
-		fs.acc = accWatch // silent so far (accepted.go)
+		fs.more |= accWatch // silent so far (accepted.go)
 		if prevO == flowtable.SynSent && c.FirstSYN() != 0 && c.E[0].Pkts() > 1 && ts-c.FirstSYN() >= lateAnswer {
 			e.lateSYNACK(c, fs, ts)
 		}
@@ -634,7 +629,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		e.rexmitStall(c, fs, 1-side, ts, stallAcked)
 	}
 	if len(p.Payload) > 0 && f&decode.RST == 0 {
-		if side == 1 && fs.acc != 0 {
+		if side == 1 && fs.more&(accWatch|accPub) != 0 {
 			e.accDone(c, fs, true, ts)
 		}
 		e.payload(c, fs, p, side, ts)
@@ -1075,13 +1070,12 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64, final boo
 	e.p(fs).events |= 1 << NoteTCPNoAnswer
 	// As of the timeout (or the capture's end before it), whenever the
 	// timer ran: with what was seen by then.
-	tc := min(now, c.FirstSYN()+e.synJudge)
-	e.holdNoAnswer(c, tc, tc, final)
+	e.holdNoAnswer(c, fs, min(now, c.FirstSYN()+e.synJudge), final)
 }
 
 // noAnswerReport reports c's unanswered SYN, held until the verdict on
 // its server could be made (holdNoAnswer).
-func (e *Engine) noAnswerReport(c *flowtable.Conn, h noAnswerHold) {
+func (e *Engine) noAnswerReport(c *flowtable.Conn, h heldVerdict) {
 	now := h.at
 	b := e.eventStart(c, NoteTCPNoAnswer, now)
 	if b == nil {
@@ -1103,7 +1097,7 @@ func (e *Engine) noAnswerReport(c *flowtable.Conn, h noAnswerHold) {
 	}
 	b.B = append(b.B, " no SYN-ACK or RST in "...)
 	b.B = appendDurationWords(b.B, waited)
-	if ago, ok := e.sh.acceptedNear(sibKey(c), c.FirstSYN(), h.tc, h.final); ok {
+	if ago, ok := e.sh.acceptedNear(sibKey(c), c.FirstSYN(), h.at, h.final); ok {
 		// The port is open to this client: not a firewall rule.
 		b.B = append(b.B, ", though the same client's connection to that port was accepted "...)
 		b.B = appendDurationWords(b.B, max(ago, -ago))
@@ -1758,19 +1752,14 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 // endFlow writes c's end_flows record, its pending pcap, and removes it.
 func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 	fs := e.state(c)
-	if len(e.quits) > 0 {
-		e.endQuit(c, fs)
+	if fs.more&fHeld != 0 {
+		e.endVerdicts(c, fs)
 	}
-	if len(e.noAns) > 0 && e.q(fs).events&(1<<NoteTCPNoAnswer) != 0 {
-		// Only such a connection may have one (a scan holds many,
-		// while most connections end).
-		e.endNoAnswer(c)
-	}
-	if fs.acc != 0 {
+	if fs.more&(accWatch|accPub) != 0 {
 		// At the capture's end, a connection is not gone: it was
 		// still open when it stopped.
 		if e.flushing {
-			fs.acc = 0
+			fs.more &^= accWatch | accPub
 		} else {
 			e.accDone(c, fs, false, e.accEndTS(c))
 		}

@@ -189,26 +189,33 @@ func (e *Engine) wentOn(c *flowtable.Conn, fs *flowState, ts int64) {
 	e.sh.noteSibling(sibKey(c), sni, ts)
 }
 
-// quitHold is a connection whose client quit right after its TLS
-// handshake, waiting for every worker to reach that moment before it is
-// judged (Shared).
-type quitHold struct {
-	idx   int32
-	first int64
-	at    int64 // the client's alert (quitAlert) or reset (quitReset)
-	kind  uint8
+// heldVerdict is a verdict on a connection that waits until every
+// worker has analysed the capture past due: a client's quit right after
+// a TLS handshake (quitAlert, quitReset: was it a spare, a sibling having
+// gone on?) or an unanswered SYN (heldNoAnswer: was a connection of the
+// same client to that port accepted and left silent?).
+type heldVerdict struct {
+	idx     int32
+	kind    uint8
+	syns    uint32 // heldNoAnswer: the SYNs sent by at
+	first   int64
+	at      int64 // the client's alert or reset; the unanswered SYN's judgement (its event's time)
+	due     int64
+	synSpan int64 // heldNoAnswer: first SYN to last
+	final   bool  // heldNoAnswer: at the capture's end
 }
 
-// What a held quit was.
+// What a held verdict is about.
 const (
-	quitAlert = iota // TLS 1.3: an alert-sized record, then a close (rule 4)
-	quitReset        // a reset, no record sent since the handshake
+	quitAlert    = iota // TLS 1.3: an alert-sized record, then a close (rule 4)
+	quitReset           // a reset, no record sent since the handshake
+	heldNoAnswer        // an unanswered SYN (accepted.go)
 )
 
 // holdQuit sets c's quit aside until the other workers have analysed
 // the capture up to at; with one worker it is judged at once.
 func (e *Engine) holdQuit(c *flowtable.Conn, fs *flowState, kind uint8, at int64) {
-	h := quitHold{idx: c.Index(), first: c.First, at: at, kind: kind}
+	h := heldVerdict{idx: c.Index(), first: c.First, at: at, due: at + sibSlack, kind: kind}
 	if len(e.sh.marks) == 1 {
 		e.judgeQuit(c, fs, h)
 		return
@@ -216,36 +223,61 @@ func (e *Engine) holdQuit(c *flowtable.Conn, fs *flowState, kind uint8, at int64
 	if t := e.tlsOf(fs); t != nil && kind == quitAlert {
 		t.reported = true // what else happens on the connection waits for the verdict
 	}
-	e.quits = append(e.quits, h)
+	e.holdVerdict(fs, h)
 }
 
-// releaseQuits judges the held quits every worker has analysed past
+// holdVerdict sets h aside, oldest first.
+func (e *Engine) holdVerdict(fs *flowState, h heldVerdict) {
+	fs.more |= fHeld
+	e.verdicts = append(e.verdicts, h)
+}
+
+// releaseVerdicts gives the held verdicts every worker has analysed past
 // (all of them when final).
-func (e *Engine) releaseQuits(final bool) {
+func (e *Engine) releaseVerdicts(final bool) {
 	through := int64(math.MaxInt64)
-	if !final {
+	switch {
+	case final:
+	case len(e.sh.marks) == 1:
+		// Alone, this worker's timers ran up to its clock (Advance
+		// calls this after them).
+		through = e.now
+	default:
 		through = e.sh.through()
 	}
 	n := 0
-	for n < len(e.quits) && (final || e.quits[n].at+sibSlack < through) {
-		h := e.quits[n]
+	for n < len(e.verdicts) && (final || e.verdicts[n].due < through) {
+		h := e.verdicts[n]
 		if c := e.tab.At(h.idx); c.First == h.first {
-			e.judgeQuit(c, e.state(c), h)
+			fs := e.state(c)
+			fs.more &^= fHeld
+			e.judge(c, fs, h)
 		}
 		n++
 	}
-	e.quits = e.quits[:copy(e.quits, e.quits[n:])]
+	e.verdicts = e.verdicts[:copy(e.verdicts, e.verdicts[n:])]
 }
 
-// endQuit judges c's held quit, if it has one, before its record is
-// written: the other workers have not got that far yet.
-func (e *Engine) endQuit(c *flowtable.Conn, fs *flowState) {
-	for i, h := range e.quits {
-		if h.idx == c.Index() && h.first == c.First {
-			e.quits = append(e.quits[:i], e.quits[i+1:]...)
-			e.judgeQuit(c, fs, h)
-			return
+// endVerdicts gives c's held verdicts, if it has any, before its record
+// is written: the other workers have not got that far yet.
+func (e *Engine) endVerdicts(c *flowtable.Conn, fs *flowState) {
+	fs.more &^= fHeld
+	for i := 0; i < len(e.verdicts); {
+		h := e.verdicts[i]
+		if h.idx != c.Index() || h.first != c.First {
+			i++
+			continue
 		}
+		e.verdicts = append(e.verdicts[:i], e.verdicts[i+1:]...)
+		e.judge(c, fs, h)
+	}
+}
+
+func (e *Engine) judge(c *flowtable.Conn, fs *flowState, h heldVerdict) {
+	if h.kind == heldNoAnswer {
+		e.noAnswerReport(c, h)
+	} else {
+		e.judgeQuit(c, fs, h)
 	}
 }
 
@@ -253,7 +285,7 @@ func (e *Engine) endQuit(c *flowtable.Conn, fs *flowState) {
 // then c was a spare. A rejection after the handshake is told by the
 // server name too; a reset, from a settled handshake that no longer
 // knows it, by the addresses and port alone.
-func (e *Engine) judgeQuit(c *flowtable.Conn, fs *flowState, h quitHold) {
+func (e *Engine) judgeQuit(c *flowtable.Conn, fs *flowState, h heldVerdict) {
 	var sni uint64
 	if t := e.tlsOf(fs); t != nil && h.kind == quitAlert {
 		sni = sniTag(t.SNI())
