@@ -31,8 +31,11 @@ import (
 //
 // Only HTTP clients are judged: ALPN offering http/1.1 or h2, or, for
 // clients that offer none (Python's urllib, Node's https, Java's
-// HttpURLConnection), port 443 or 8443. One-way protocols over TLS
-// (syslog, MQTT publishes) send without expecting an answer. A client
+// HttpURLConnection), a port whose number ends in 443 (443, 4443, 6443
+// (kube-apiserver), 8443, 9443 (admission webhooks), 10443: the
+// convention for HTTPS besides 443) or the kubelet's 10250. One-way
+// protocols over TLS (syslog on 6514, MQTT publishes on 8883) send
+// without expecting an answer. A client
 // still waiting is not reported: inside TLS a long poll, held open by
 // the server on purpose, cannot be told from a hang.
 
@@ -336,9 +339,11 @@ func (e *Engine) tlsHTTP(c *flowtable.Conn, fs *flowState) bool {
 	} else if s := e.sumOf(fs); s != nil && s.alpnHTTP() {
 		return true
 	}
-	p := c.RespPort()
-	return p == 443 || p == 8443
+	return httpsPort(c.RespPort())
 }
+
+// httpsPort reports whether port p is, by convention, HTTPS (see above).
+func httpsPort(p uint16) bool { return p%1000 == 443 || p == 10250 }
 
 // tlsUnanswered returns, for c's client closing at ts, its last request
 // inside TLS if it had waited at least minNoResponse without an answer,

@@ -1335,11 +1335,11 @@ func TestHTTPResponseCutStalled(t *testing.T) {
 // HTTP/2), Go, Python, Node and Java clients, on a connection whose first
 // request was answered (a pool's) or on a new one over TLS 1.2 (Node's
 // keep-alive agent sends its first request with its Finished, in one
-// segment: the one that hangs is its second). Each is one
+// segment: the one that hangs is its second), a Go client offering no
+// ALPN to :7443 (a port ending in 443: HTTPS by convention). Each is one
 // TLS_NO_RESPONSE with how long the client waited. Not reported: a
 // slow answer that came, a Go
-// client closing its idle pooled connection, a Go client offering no
-// ALPN to a port other than 443 or 8443, and openssl s_client sending a
+// client closing its idle pooled connection, and openssl s_client sending a
 // line one way and closing (no ALPN, port 9601). Real traffic from
 // testdata/lab.
 func TestTLSNoResponse(t *testing.T) {
@@ -1351,7 +1351,7 @@ func TestTLSNoResponse(t *testing.T) {
 		msg2  string
 	}{
 		{"tls-no-response.pcap", "47522 TLS 1.2 first|56280 TLS 1.3 first|44256 TLS 1.3 tickets|35192 TLS 1.3 later|35206 TLS 1.3 later|38072 TLS 1.3 later|" +
-			"54404 TLS 1.2 first|54414 TLS 1.2 first|54416 TLS 1.3 later|41566 TLS 1.3 later|41572 TLS 1.3 later", 15,
+			"54404 TLS 1.2 first|57832 TLS 1.3 later|54414 TLS 1.2 first|54416 TLS 1.3 later|41566 TLS 1.3 later|41572 TLS 1.3 later", 15,
 			" over TLS: it closed the connection after waiting ", " over HTTP/2 inside TLS: it closed the connection after waiting "},
 		// nginx (OpenSSL: two session tickets after a TLS 1.3
 		// handshake) proxying to an upstream that hangs: curl over TLS
