@@ -1147,6 +1147,25 @@ func appendAge(dst []byte, s int64) []byte {
 	return append(appendUint(dst, uint64(max(s, 0))), " s"...)
 }
 
+// appendHiddenName adds, to a client's bad_certificate alert over TLS
+// 1.3 (the certificate encrypted), the name the certificate was checked
+// against: clients that check it during the handshake with OpenSSL
+// (Python's ssl, nginx's proxy_ssl_verify) send bad_certificate when it
+// is not valid for that name or address (an untrusted or expired
+// certificate has an alert of its own). curl and Node check the name
+// after the handshake: an encrypted alert, or a close.
+func (t *tlsState) appendHiddenName(dst []byte, c *flowtable.Conn) []byte {
+	dst = append(dst, "; TLS 1.3 hides the certificate, but clients that check it with OpenSSL during the handshake (Python's ssl, nginx proxying) send this alert when the certificate is not valid for "...)
+	if t.sniLen == 0 {
+		dst = append(dst, "the address it connected to, "...)
+		dst = c.Resp().AppendTo(dst)
+		return append(dst, " (it sent no server name): connect by a name the certificate has, or add the address to its IP SANs"...)
+	}
+	dst = append(dst, "the name it asked for, "...)
+	dst = appendText(dst, t.SNI())
+	return append(dst, ": check that name against the certificate's (openssl s_client -servername NAME shows them)"...)
+}
+
 // appendNameMismatch writes "the server's certificate is for NAME (and N
 // more names), not SNI".
 func (t *tlsState) appendNameMismatch(dst []byte) []byte {

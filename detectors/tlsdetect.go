@@ -42,6 +42,8 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		if t.alertSide == 0 && t.nameOK == 0 {
 			b.B = append(b.B, "; "...)
 			b.B = t.appendNameMismatch(b.B)
+		} else if t.alertSide == 0 && t.alertCode == 42 && t.tls13 && !t.d[1].gap {
+			b.B = t.appendHiddenName(b.B, c)
 		}
 		if t.alertSide == 0 && (t.alertCode == 48 || t.alertCode == 46 || t.alertCode == 42) {
 			b.B = t.appendChainHint(b.B)
