@@ -656,7 +656,11 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// SYN-ACK is not a closed port.
 				fs.set(fRefused)
 				e.p(fs).refusedTS = ts
-				e.freeBuf(fs) // no pcap for a refusal
+				// Its SYN and RST wait in the recent ring, not the
+				// arena: a scan of closed ports pins no buffer, and a
+				// reported refusal's pcap is written from there.
+				e.headToRecent(c, fs)
+				e.freeBuf(fs)
 			case tlsOpen:
 				e.tlsClose(c, fs, side, ts)
 			case t != nil && t.reported:
@@ -1043,7 +1047,8 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnRefused)
 	}
 	b.B = appendSide(b.B, "server")
-	e.eventEnd(b)
+	e.writeStartPcap(c, fs, NoteTCPRefused, ts)
+	e.eventEndPcap(b, fs)
 }
 
 // appendServerDid writes "server ADDR:PORT<did>CLIENT<why>".
@@ -1134,7 +1139,9 @@ func (e *Engine) noAnswerReport(c *flowtable.Conn, h heldVerdict) {
 		b.B = append(b.B, "; the capture ended then, before TCP's first retransmission: its answer may have been on its way"...)
 	}
 	b.B = appendSide(b.B, "server")
-	e.eventEnd(b)
+	fs := e.state(c)
+	e.writeStartPcap(c, fs, NoteTCPNoAnswer, now)
+	e.eventEndPcap(b, fs)
 }
 
 // synAbandoned is how long a lone SYN must have gone unanswered, with no

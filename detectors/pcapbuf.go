@@ -252,7 +252,12 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 			st := &e.stash
 			if bareSYN && fs.headPkts == 0 {
 				if fs.has(fStashed) {
-					// A retransmitted SYN: the first one is kept.
+					// A retransmitted SYN: the first one is kept in the
+					// stash, this one in the recent ring (an unanswered
+					// connection's pcap shows every SYN still there).
+					if len(frame) <= 512 {
+						fs.recent = e.recent.put(fs.recent, c.Index(), ts, frame, origLen)
+					}
 					return
 				}
 				if len(frame) <= stashSlotSize {
@@ -412,20 +417,72 @@ func (e *Engine) maybeReleaseHead(c *flowtable.Conn, fs *flowState) {
 		past = (c.Size(0) > 0 && c.Size(1) > 0) || fs.headPkts >= 16
 	}
 	if past {
-		// The handshake stays reachable through the recent ring, cut
-		// like the ring's other packets (the head's records are whole).
-		h := e.arena.chunk(pc.head)[:pc.headUsed]
-		for k := 0; k < headToRecent && len(h) >= pcapio.RecordHeaderLen; k++ {
-			ts := int64(binary.LittleEndian.Uint32(h[0:]))*1e9 + int64(binary.LittleEndian.Uint32(h[4:]))
-			n := int(binary.LittleEndian.Uint32(h[8:]))
-			orig := int(binary.LittleEndian.Uint32(h[12:]))
-			h = h[pcapio.RecordHeaderLen:]
-			fs.recent = e.recent.put(fs.recent, c.Index(), ts, h[:min(n, headToRecentBytes)], orig)
-			h = h[n:]
+		e.headToRecent(c, fs)
+	}
+}
+
+// headToRecent frees c's head buffer, its packets handed to the recent
+// ring, cut like the ring's other packets (the head's records are whole):
+// the start of the connection stays reachable there.
+func (e *Engine) headToRecent(c *flowtable.Conn, fs *flowState) {
+	pc := &fs.pc
+	if pc.head < 0 {
+		return
+	}
+	h := e.arena.chunk(pc.head)[:pc.headUsed]
+	for k := 0; k < headToRecent && len(h) >= pcapio.RecordHeaderLen; k++ {
+		ts := int64(binary.LittleEndian.Uint32(h[0:]))*1e9 + int64(binary.LittleEndian.Uint32(h[4:]))
+		n := int(binary.LittleEndian.Uint32(h[8:]))
+		orig := int(binary.LittleEndian.Uint32(h[12:]))
+		h = h[pcapio.RecordHeaderLen:]
+		fs.recent = e.recent.put(fs.recent, c.Index(), ts, h[:min(n, headToRecentBytes)], orig)
+		h = h[n:]
+	}
+	e.arena.put(pc.head)
+	pc.head, pc.headUsed = -1, 0
+	fs.set(fHeadClosed)
+}
+
+// writeStartPcap writes at once the pcap of a connection that never got
+// past its first packets (a refused or unanswered SYN), which holds no
+// buffer of the arena: its first SYN from the SYN stash, then its packets
+// still in the recent ring (the SYNs re-sent, the RST). Written only for
+// an event the rate limiter let through: a scan or a flood costs no files
+// beyond those. It holds the packets up to the problem's time, ts, as the
+// event tells them (SYNs re-sent later are left out), the same whenever
+// the event is released.
+func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
+	if e.q(fs).pcapName != "" || fs.has(fPcapDone) {
+		return
+	}
+	e.planPcap(fs, note, c, ts)
+	b := GetBuffer(KindPcap)
+	b.Name = e.q(fs).pcapName
+	b.B = pcapio.AppendFileHeader(b.B, int(e.ifaces[fs.link].link), 262144)
+	if slot, st := int(c.Index())%stashSlots, &e.stash; fs.has(fStashed) && st.idx[slot] == c.Index()+1 && st.first[slot] == c.First {
+		off := slot * stashSlotSize
+		b.B = pcapio.AppendRecord(b.B, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot]))
+	}
+	links := e.links[:0]
+	for l := fs.recent; len(links) < recentMax; {
+		at, _, _, prev, ok := e.recent.entry(l, c)
+		if !ok {
+			break
 		}
-		e.arena.put(pc.head)
-		pc.head, pc.headUsed = -1, 0
-		fs.set(fHeadClosed)
+		if at <= ts {
+			links = append(links, l)
+		}
+		l = prev
+	}
+	for i := len(links) - 1; i >= 0; i-- {
+		at, frame, origLen, _, _ := e.recent.entry(links[i], c)
+		b.B = pcapio.AppendRecord(b.B, at, frame, origLen)
+	}
+	fs.set(fPcapDone)
+	e.freeBuf(fs)
+	if !e.out.Send(b) {
+		PutBuffer(b)
+		e.p(fs).pcapName = ""
 	}
 }
 

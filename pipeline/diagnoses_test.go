@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -1120,6 +1122,10 @@ func checkPcapShows(t *testing.T, path, note string) {
 			found = found || p.Proto == decode.ProtoTCP && bytes.Contains(p.Payload, []byte{21, 3})
 		case "HTTP_SERVER_ERROR":
 			found = found || p.Proto == decode.ProtoTCP && bytes.HasPrefix(p.Payload, []byte("HTTP/1.1 5"))
+		case "TCP_REFUSED":
+			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&decode.RST != 0
+		case "TCP_NO_ANSWER":
+			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&(decode.SYN|decode.ACK) == decode.SYN
 		default:
 			return
 		}
@@ -2922,6 +2928,56 @@ func TestH2CUpgrade(t *testing.T) {
 		want := "HTTP_HEADER_MATCH pepe|HTTP_HEADER_MATCH pepe|HTTP_NO_RESPONSE h2c-slow|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR h2c-503|HTTP_SERVER_ERROR nginx-503|HTTP_SLOW_RESPONSE h2c-late|HTTP_SLOW_RESPONSE h2c-late"
 		if strings.Join(got, "|") != want {
 			t.Errorf("workers %d: %q\nwant %q", workers, got, want)
+		}
+	}
+}
+
+// TestStartPcaps: a refused or unanswered SYN gets its focused pcap too,
+// though such a connection holds no pcap buffer: its first SYN from the
+// SYN stash, the SYNs re-sent and the RST from the recent ring, up to the
+// problem's time, so the pcap shows what the message counts. Real traffic
+// from testdata/lab: SYNs a full listen backlog dropped, a closed port.
+func TestStartPcaps(t *testing.T) {
+	syns := regexp.MustCompile(`: (\d+) SYNs, sent over|: its SYN drew`)
+	for _, workers := range []int{1, 2} {
+		seen := map[string]int{}
+		for _, file := range []string{"tcp-listen-backlog-full.pcap", "protocol-mismatch.pcap"} {
+			events, flows, dir := analyse(t, "../testdata/lab/"+file, workers, nil)
+			pcapOf := map[string]string{}
+			for _, f := range flows {
+				pcapOf[f.str("uid")] = f.str("pcap")
+			}
+			for _, e := range events {
+				note := e.str("note")
+				if note != "TCP_REFUSED" && note != "TCP_NO_ANSWER" {
+					continue
+				}
+				seen[note]++
+				p := e.str("pcap")
+				if p == "" || pcapOf[e.str("uid")] != p {
+					t.Errorf("%s %s: pcap %q, end_flows says %q", file, note, p, pcapOf[e.str("uid")])
+					continue
+				}
+				checkPcapShows(t, filepath.Join(dir, p), note)
+				want := 2 // SYN, RST
+				if note == "TCP_NO_ANSWER" {
+					m := syns.FindStringSubmatch(e.str("msg"))
+					if m == nil {
+						t.Errorf("%s: %s", file, e.str("msg"))
+						continue
+					}
+					want = 1
+					if m[1] != "" {
+						want, _ = strconv.Atoi(m[1])
+					}
+				}
+				if got := countPackets(t, filepath.Join(dir, p)); got != want {
+					t.Errorf("workers %d, %s %s: pcap has %d packets, want %d", workers, file, note, got, want)
+				}
+			}
+		}
+		if seen["TCP_REFUSED"] == 0 || seen["TCP_NO_ANSWER"] == 0 {
+			t.Errorf("workers %d: events seen %v", workers, seen)
 		}
 	}
 }
