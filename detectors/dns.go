@@ -642,8 +642,34 @@ func (e *Engine) releaseNX(i int) {
 		PutBuffer(h.b)
 		return
 	}
+	if c := e.tab.At(h.idx); c.First == h.first {
+		// The line is finished: its pcap goes in before the closing
+		// brace. Its packets run to the lookup's last answer.
+		fs := e.state(c)
+		e.dnsPcap(c, fs, int(h.note), h.last)
+		if name := e.q(fs).pcapName; name != "" && len(h.b.B) >= 2 {
+			h.b.B = append(h.b.B[:len(h.b.B)-2], `,"pcap":`...)
+			h.b.B = jsonw.String(h.b.B, name)
+			h.b.B = append(h.b.B, '}', '\n')
+		}
+	}
 	e.eventSend(h.b)
 }
+
+// dnsPcap gives the DNS event note of c, at ts, its pcap, as any
+// problem's: the messages that led to it (over UDP kept in the recent
+// ring, see dnsKeep) start its tail, which keeps what follows, and the
+// file is written when the flow ends: every query and answer on that
+// socket, the lookup's other events' too.
+func (e *Engine) dnsPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
+	e.planPcap(fs, note, c, ts)
+	e.ensureTail(c, fs)
+}
+
+// dnsKeep is how much of a DNS message over UDP is kept for a pcap: the
+// header, the question and the first records (the rest is cut, its
+// length recorded).
+const dnsKeep = 1024
 
 // dnsLate reports a query answered only after the client re-sent it:
 // the name resolved, seconds late (glibc re-sends after 5 s, musl after
@@ -676,7 +702,9 @@ func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype ui
 	b.B = appendSide(b.B, "server")
 	b.B = appendDNS(b.B, name, qtype, int(rcode))
 	b.B = appendLate(b.B, uint64(sent), delay)
-	e.eventEnd(b)
+	fs := e.state(c)
+	e.dnsPcap(c, fs, NoteDNSLateAnswer, ts)
+	e.eventEndPcap(b, fs)
 }
 
 // slowAnswer is the least delay of an answer to a query sent once that
@@ -753,7 +781,12 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 		}
 		b.B = appendSide(b.B, "server")
 		b.B = appendDNS(b.B, q.name[:q.n], q.qtype, -1)
-		e.eventEnd(b)
+		upTo := now
+		if !final {
+			upTo = q.last + e.dnsTO
+		}
+		e.dnsPcap(c, fs, NoteDNSError, upTo)
+		e.eventEndPcap(b, fs)
 	}
 }
 

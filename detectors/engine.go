@@ -420,6 +420,12 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 		e.recordPacket(c, fs, ts, frame, origLen, p.TCPFlags&(decode.SYN|decode.ACK|decode.RST|decode.FIN) == decode.SYN && len(p.Payload) == 0, payOff, len(p.Payload))
 	} else if p.Proto == decode.ProtoUDP {
 		if p.SrcPort == 53 || p.DstPort == 53 {
+			// Kept first: the answer that makes an event is in its pcap.
+			if f := frame[:min(len(frame), dnsKeep)]; fs.pc.tail != 0 {
+				e.tailPut(&fs.pc, ts, f, origLen)
+			} else if !fs.has(fPcapDone) {
+				fs.recent = e.recent.put(fs.recent, c.Index(), ts, f, origLen)
+			}
 			e.dnsMessage(c, fs, p.Payload, orig, ts)
 		}
 	} else if p.Flags&decode.HasInner != 0 {

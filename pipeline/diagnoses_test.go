@@ -2981,3 +2981,70 @@ func TestStartPcaps(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSPcaps: every DNS event names a pcap, written when its flow
+// ended, that holds a message about the name it reports (over UDP the
+// messages before the event come from the recent ring). Real traffic
+// from testdata/lab.
+func TestDNSPcaps(t *testing.T) {
+	paths, _ := filepath.Glob("../testdata/lab/dns-*.pcap")
+	n := 0
+	for _, path := range paths {
+		events, _, dir := analyse(t, path, 2, nil)
+		for _, e := range events {
+			if !strings.HasPrefix(e.str("note"), "DNS_") || e["summary"] != nil {
+				continue
+			}
+			n++
+			d, _ := e["dns"].(map[string]any)
+			query, _ := d["query"].(string)
+			p := e.str("pcap")
+			if p == "" || !pcapAsks(t, filepath.Join(dir, p), query) {
+				t.Errorf("%s: %s for %s: pcap %q lacks it", filepath.Base(path), e.str("note"), query, p)
+			}
+		}
+	}
+	if n < 30 {
+		t.Errorf("%d DNS events", n)
+	}
+}
+
+// pcapAsks reports whether a DNS message in the pcap at path has name as
+// its question (over UDP or TCP).
+func pcapAsks(t *testing.T, path, name string) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	defer f.Close()
+	rd, err := pcapio.NewReader(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return false
+	}
+	var rec pcapio.Record
+	var p decode.Packet
+	for rd.Next(&rec) == nil {
+		decode.Parse(rd.LinkType(), rec.Data, &p)
+		m := p.Payload
+		if p.Proto == decode.ProtoTCP && len(m) >= 2 {
+			m = m[2:] // the length prefix
+		}
+		if len(m) < 13 || (p.SrcPort != 53 && p.DstPort != 53) {
+			continue
+		}
+		var labels []string
+		for i := 12; i < len(m) && m[i] != 0 && m[i] < 64; i += int(m[i]) + 1 {
+			if i+1+int(m[i]) > len(m) {
+				break
+			}
+			labels = append(labels, string(m[i+1:i+1+int(m[i])]))
+		}
+		if strings.EqualFold(strings.Join(labels, "."), strings.TrimSuffix(name, ".")) {
+			return true
+		}
+	}
+	return false
+}
