@@ -1181,7 +1181,10 @@ func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
 	}
 	b.B = appendSide(b.B, "server")
 	b.B = appendLate(b.B, syns, ts-c.FirstSYN())
-	e.eventEnd(b)
+	// The SYNs, the answer and what follows go into the head buffer
+	// (recordPacket), which a named pcap keeps.
+	e.planPcap(fs, NoteTCPLateAnswer, c, ts)
+	e.eventEndPcap(b, fs)
 }
 
 // appendLate writes a late answer's "attempts" and "delay_ms".

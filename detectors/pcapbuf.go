@@ -281,6 +281,9 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 						fs.headPkts = min(fs.headPkts+1, 255)
 					}
 				} // else the stash slot was taken by another SYN
+				if fs.recent != 0 {
+					e.resentToHead(c, fs)
+				}
 			}
 		}
 		if pc.head >= 0 {
@@ -318,6 +321,32 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 		return
 	}
 	e.tailPut(pc, ts, frame, origLen)
+}
+
+// resentToHead moves the SYNs c re-sent, waiting in the recent ring, into
+// its new head buffer after its first: a connection answered late has
+// them in order before the answer.
+func (e *Engine) resentToHead(c *flowtable.Conn, fs *flowState) {
+	links := e.links[:0]
+	for l := fs.recent; len(links) < recentMax; {
+		_, _, _, prev, ok := e.recent.entry(l, c)
+		if !ok {
+			break
+		}
+		links = append(links, l)
+		l = prev
+	}
+	fs.recent = 0
+	pc := &fs.pc
+	for i := len(links) - 1; i >= 0; i-- {
+		ts, frame, origLen, _, _ := e.recent.entry(links[i], c)
+		u := putRecord(e.arena.chunk(pc.head), int(pc.headUsed), ts, frame, origLen)
+		if u < 0 {
+			return
+		}
+		pc.headUsed = uint16(u)
+		fs.headPkts = min(fs.headPkts+1, 255)
+	}
 }
 
 // tailPut appends a packet to the connection's tail ring, recycling its

@@ -3048,3 +3048,47 @@ func pcapAsks(t *testing.T, path, name string) bool {
 	}
 	return false
 }
+
+// TestLateAnswerPcap: a connection answered only after its SYN was re-sent
+// has a pcap whose first packets are its SYNs, every one the event counts
+// (the re-sent ones wait in the recent ring until the connection gets a
+// buffer), then the SYN-ACK. Real traffic from testdata/lab.
+func TestLateAnswerPcap(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, _, dir := analyse(t, "../testdata/lab/late-answers.pcap", workers, nil)
+		n := 0
+		for _, e := range events {
+			if e.str("note") != "TCP_LATE_ANSWER" {
+				continue
+			}
+			n++
+			f, err := os.Open(filepath.Join(dir, e.str("pcap")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd, err := pcapio.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec pcapio.Record
+			var p decode.Packet
+			syns, synack := 0, false
+			for rd.Next(&rec) == nil && !synack {
+				decode.Parse(rd.LinkType(), rec.Data, &p)
+				switch p.TCPFlags & (decode.SYN | decode.ACK) {
+				case decode.SYN:
+					syns++
+				case decode.SYN | decode.ACK:
+					synack = true
+				}
+			}
+			f.Close()
+			if !synack || float64(syns) != e.num("attempts") {
+				t.Errorf("workers %d: pcap has %d SYNs before a SYN-ACK (%v), event counts %v", workers, syns, synack, e["attempts"])
+			}
+		}
+		if n == 0 {
+			t.Errorf("workers %d: no TCP_LATE_ANSWER", workers)
+		}
+	}
+}
