@@ -374,7 +374,7 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 			}
 			if c == nil {
 				if p.Flags&decode.HasInner != 0 {
-					e.icmpError(p, ts)
+					e.icmpError(p, ts, frame, origLen)
 				}
 				return
 			}
@@ -429,7 +429,7 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 			e.dnsMessage(c, fs, p.Payload, orig, ts)
 		}
 	} else if p.Flags&decode.HasInner != 0 {
-		e.icmpError(p, ts)
+		e.icmpError(p, ts, frame, origLen)
 	}
 	e.tab.Schedule(c, e.deadline(c, fs))
 }
@@ -1053,7 +1053,7 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnRefused)
 	}
 	b.B = appendSide(b.B, "server")
-	e.writeStartPcap(c, fs, NoteTCPRefused, ts)
+	e.writeStartPcap(c, fs, NoteTCPRefused, ts, nil, 0)
 	e.eventEndPcap(b, fs)
 }
 
@@ -1146,7 +1146,7 @@ func (e *Engine) noAnswerReport(c *flowtable.Conn, h heldVerdict) {
 	}
 	b.B = appendSide(b.B, "server")
 	fs := e.state(c)
-	e.writeStartPcap(c, fs, NoteTCPNoAnswer, now)
+	e.writeStartPcap(c, fs, NoteTCPNoAnswer, now, nil, 0)
 	e.eventEndPcap(b, fs)
 }
 
@@ -1509,7 +1509,17 @@ type ICMPNotice struct {
 	Type, Code uint8
 	V6         bool
 	TS         int64
+	// The error's frame, its first icmpKeep bytes, for the quoted
+	// connection's pcap, wherever that is analysed.
+	FrameN  uint16
+	OrigLen int32
+	Frame   [icmpKeep]byte
 }
+
+// icmpKeep is how much of an ICMP error's frame goes into the pcap of the
+// connection it quotes: its headers and the quoted packet's (a quoted
+// SYN's options included).
+const icmpKeep = 256
 
 // DNSOwner returns the worker that analyses DNS between t's two addresses
 // (n workers): all of a resolver's queries to a server, each from a new
@@ -1603,8 +1613,9 @@ func (e *Engine) DrainInbox() {
 		}
 	}
 	held := e.held[:0]
-	for _, n := range e.held {
-		if !e.icmpUnreach(n, true) && e.now-n.TS < int64(200*time.Millisecond) {
+	for i := range e.held {
+		n := e.held[i]
+		if !e.icmpUnreach(&n, true) && e.now-n.TS < int64(200*time.Millisecond) {
 			held = append(held, n)
 		}
 	}
@@ -1612,7 +1623,7 @@ func (e *Engine) DrainInbox() {
 	for {
 		select {
 		case n := <-e.inbox:
-			if !e.icmpUnreach(n, true) && len(e.held) < cap(e.held) {
+			if !e.icmpUnreach(&n, true) && len(e.held) < cap(e.held) {
 				e.held = append(e.held, n)
 			}
 		default:
@@ -1622,7 +1633,7 @@ func (e *Engine) DrainInbox() {
 }
 
 // icmpError handles an ICMP error quoting a packet.
-func (e *Engine) icmpError(p *decode.Packet, ts int64) {
+func (e *Engine) icmpError(p *decode.Packet, ts int64, frame []byte, origLen int) {
 	v6 := p.Proto == decode.ProtoICMPv6
 	if !(!v6 && p.ICMPType == 3) && !(v6 && p.ICMPType == 1) {
 		return
@@ -1634,12 +1645,14 @@ func (e *Engine) icmpError(p *decode.Packet, ts int64) {
 		// these are filtered, TCP_RETRANSMISSIONS names the black hole.
 		return
 	}
-	e.icmpUnreach(ICMPNotice{Inner: p.Inner, Reporter: decode.Tuple{Src: p.Src}, Type: p.ICMPType, Code: p.ICMPCode, V6: v6, TS: ts}, false)
+	n := ICMPNotice{Inner: p.Inner, Reporter: decode.Tuple{Src: p.Src}, Type: p.ICMPType, Code: p.ICMPCode, V6: v6, TS: ts, OrigLen: int32(origLen)}
+	n.FrameN = uint16(copy(n.Frame[:], frame))
+	e.icmpUnreach(&n, false)
 }
 
 // icmpUnreach reports n; it returns false when the quoted flow is not in
 // this worker's table and another worker should have it.
-func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
+func (e *Engine) icmpUnreach(n *ICMPNotice, fromPeer bool) bool {
 	in := n.Inner
 	v6, ts := n.V6, n.TS
 	k, srcIsA := flowtable.MakeKey(&in)
@@ -1650,7 +1663,7 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 		if !fromPeer {
 			for _, ch := range e.peers {
 				select {
-				case ch <- n:
+				case ch <- *n:
 				default:
 					e.St.QueueDrops.Add(1)
 				}
@@ -1658,7 +1671,7 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 			// The flow may become this worker's yet: a DNS query another
 			// worker forwards here can come after the error quoting it.
 			if len(e.held) < cap(e.held) {
-				e.held = append(e.held, n)
+				e.held = append(e.held, *n)
 			}
 		}
 		return false // the worker that owns the flow reports it
@@ -1746,7 +1759,8 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 		}
 		b.B = appendSide(b.B, side)
 		b.B = appendICMP(b.B, n.Type, n.Code, name)
-		e.eventEnd(b)
+		e.icmpPcap(qc, fs, n)
+		e.eventEndPcap(b, fs)
 		return true
 	}
 	// The quoted flow is not in the table: report it from the quote.
@@ -1763,6 +1777,22 @@ func (e *Engine) icmpUnreach(n ICMPNotice, fromPeer bool) bool {
 	b.B = appendICMP(b.B, n.Type, n.Code, name)
 	e.eventEnd(b)
 	return true
+}
+
+// icmpPcap gives the ICMP error n its quoted connection's pcap, the
+// error last: a connection never past its SYN has it written at once
+// (writeStartPcap), any other keeps it in its tail until it ends.
+func (e *Engine) icmpPcap(c *flowtable.Conn, fs *flowState, n *ICMPNotice) {
+	frame, orig := n.Frame[:n.FrameN], int(n.OrigLen)
+	if c.Proto() == decode.ProtoTCP && c.E[1].Pkts() == 0 {
+		e.writeStartPcap(c, fs, NoteICMPUnreachable, n.TS, frame, orig)
+		return
+	}
+	e.planPcap(fs, NoteICMPUnreachable, c, n.TS)
+	e.ensureTail(c, fs)
+	if fs.pc.tail != 0 {
+		e.tailPut(&fs.pc, n.TS, frame, orig)
+	}
 }
 
 // endFlow writes c's end_flows record, its pending pcap, and removes it.

@@ -479,8 +479,9 @@ func (e *Engine) headToRecent(c *flowtable.Conn, fs *flowState) {
 // an event the rate limiter let through: a scan or a flood costs no files
 // beyond those. It holds the packets up to the problem's time, ts, as the
 // event tells them (SYNs re-sent later are left out), the same whenever
-// the event is released.
-func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
+// the event is released; then extra (an ICMP error about it, at ts), if
+// any.
+func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts int64, extra []byte, extraLen int) {
 	if e.q(fs).pcapName != "" || fs.has(fPcapDone) {
 		return
 	}
@@ -506,6 +507,9 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 	for i := len(links) - 1; i >= 0; i-- {
 		at, frame, origLen, _, _ := e.recent.entry(links[i], c)
 		b.B = pcapio.AppendRecord(b.B, at, frame, origLen)
+	}
+	if len(extra) > 0 {
+		b.B = pcapio.AppendRecord(b.B, ts, extra, extraLen)
 	}
 	fs.set(fPcapDone)
 	e.freeBuf(fs)

@@ -1126,6 +1126,8 @@ func checkPcapShows(t *testing.T, path, note string) {
 			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&decode.RST != 0
 		case "TCP_NO_ANSWER":
 			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&(decode.SYN|decode.ACK) == decode.SYN
+		case "ICMP_UNREACHABLE":
+			found = found || p.Proto == decode.ProtoICMP || p.Proto == decode.ProtoICMPv6
 		default:
 			return
 		}
@@ -2932,16 +2934,18 @@ func TestH2CUpgrade(t *testing.T) {
 	}
 }
 
-// TestStartPcaps: a refused or unanswered SYN gets its focused pcap too,
-// though such a connection holds no pcap buffer: its first SYN from the
-// SYN stash, the SYNs re-sent and the RST from the recent ring, up to the
-// problem's time, so the pcap shows what the message counts. Real traffic
-// from testdata/lab: SYNs a full listen backlog dropped, a closed port.
+// TestStartPcaps: a refused, unanswered or rejected (ICMP) SYN gets its
+// focused pcap too, though such a connection holds no pcap buffer: its
+// first SYN from the SYN stash, the SYNs re-sent and the RST from the
+// recent ring, up to the problem's time, so the pcap shows what the
+// message counts; the ICMP error last. Real traffic from testdata/lab:
+// SYNs a full listen backlog dropped, a closed port, an iptables REJECT
+// over IPv4 and IPv6.
 func TestStartPcaps(t *testing.T) {
 	syns := regexp.MustCompile(`: (\d+) SYNs, sent over|: its SYN drew`)
 	for _, workers := range []int{1, 2} {
 		seen := map[string]int{}
-		for _, file := range []string{"tcp-listen-backlog-full.pcap", "protocol-mismatch.pcap"} {
+		for _, file := range []string{"tcp-listen-backlog-full.pcap", "protocol-mismatch.pcap", "tcp-rejected-icmp.pcap"} {
 			events, flows, dir := analyse(t, "../testdata/lab/"+file, workers, nil)
 			pcapOf := map[string]string{}
 			for _, f := range flows {
@@ -2949,7 +2953,7 @@ func TestStartPcaps(t *testing.T) {
 			}
 			for _, e := range events {
 				note := e.str("note")
-				if note != "TCP_REFUSED" && note != "TCP_NO_ANSWER" {
+				if note != "TCP_REFUSED" && note != "TCP_NO_ANSWER" && note != "ICMP_UNREACHABLE" {
 					continue
 				}
 				seen[note]++
@@ -2959,7 +2963,7 @@ func TestStartPcaps(t *testing.T) {
 					continue
 				}
 				checkPcapShows(t, filepath.Join(dir, p), note)
-				want := 2 // SYN, RST
+				want := 2 // SYN, RST (or ICMP error)
 				if note == "TCP_NO_ANSWER" {
 					m := syns.FindStringSubmatch(e.str("msg"))
 					if m == nil {
@@ -2976,7 +2980,7 @@ func TestStartPcaps(t *testing.T) {
 				}
 			}
 		}
-		if seen["TCP_REFUSED"] == 0 || seen["TCP_NO_ANSWER"] == 0 {
+		if seen["TCP_REFUSED"] == 0 || seen["TCP_NO_ANSWER"] == 0 || seen["ICMP_UNREACHABLE"] != 2 {
 			t.Errorf("workers %d: events seen %v", workers, seen)
 		}
 	}
