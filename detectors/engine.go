@@ -662,9 +662,11 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 				// SYN-ACK is not a closed port.
 				fs.set(fRefused)
 				e.p(fs).refusedTS = ts
-				// Its SYN and RST wait in the recent ring, not the
-				// arena: a scan of closed ports pins no buffer, and a
-				// reported refusal's pcap is written from there.
+				// No buffer of the arena for it: its SYN waits in the
+				// SYN stash (or, if it had a head buffer, goes to the
+				// recent ring) and its RST goes to the ring, so a scan
+				// of closed ports pins nothing; a reported refusal's
+				// pcap is written from there (writeStartPcap).
 				e.headToRecent(c, fs)
 				e.freeBuf(fs)
 			case tlsOpen:

@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/dlltagent/dlltagent/flowtable"
@@ -323,19 +324,30 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 	e.tailPut(pc, ts, frame, origLen)
 }
 
+// chainBack returns the links of c's packets still in the recent ring,
+// from link l back, newest first: at most n of them, only those at or
+// before upTo. The slice is the engine's, valid until the next call.
+func (e *Engine) chainBack(c *flowtable.Conn, l uint32, upTo int64, n int) []uint32 {
+	links := e.links[:0]
+	for len(links) < n {
+		at, _, _, prev, ok := e.recent.entry(l, c)
+		if !ok {
+			break
+		}
+		if at <= upTo {
+			links = append(links, l)
+		}
+		l = prev
+	}
+	e.links = links
+	return links
+}
+
 // resentToHead moves the SYNs c re-sent, waiting in the recent ring, into
 // its new head buffer after its first: a connection answered late has
 // them in order before the answer.
 func (e *Engine) resentToHead(c *flowtable.Conn, fs *flowState) {
-	links := e.links[:0]
-	for l := fs.recent; len(links) < recentMax; {
-		_, _, _, prev, ok := e.recent.entry(l, c)
-		if !ok {
-			break
-		}
-		links = append(links, l)
-		l = prev
-	}
+	links := e.chainBack(c, fs.recent, math.MaxInt64, recentMax)
 	fs.recent = 0
 	pc := &fs.pc
 	for i := len(links) - 1; i >= 0; i-- {
@@ -408,15 +420,7 @@ func (e *Engine) ensureTail(c *flowtable.Conn, fs *flowState) {
 	// the newest recentMax-recentFirst and the recentFirst oldest (for a
 	// long connection, its handshake: Wireshark needs the SYNs' options
 	// to follow window scaling and sequence numbers).
-	links := e.links[:0]
-	for l := fs.recent; len(links) < recentWalk; {
-		_, _, _, prev, ok := e.recent.entry(l, c)
-		if !ok {
-			break
-		}
-		links = append(links, l)
-		l = prev
-	}
+	links := e.chainBack(c, fs.recent, math.MaxInt64, recentWalk)
 	fs.recent = 0
 	if n := len(links); n > recentMax {
 		copy(links[recentMax-recentFirst:], links[n-recentFirst:])
@@ -493,17 +497,7 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 		off := slot * stashSlotSize
 		b.B = pcapio.AppendRecord(b.B, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot]))
 	}
-	links := e.links[:0]
-	for l := fs.recent; len(links) < recentMax; {
-		at, _, _, prev, ok := e.recent.entry(l, c)
-		if !ok {
-			break
-		}
-		if at <= ts {
-			links = append(links, l)
-		}
-		l = prev
-	}
+	links := e.chainBack(c, fs.recent, ts, recentMax)
 	for i := len(links) - 1; i >= 0; i-- {
 		at, frame, origLen, _, _ := e.recent.entry(links[i], c)
 		b.B = pcapio.AppendRecord(b.B, at, frame, origLen)
