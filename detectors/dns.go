@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/jsonw"
 )
@@ -647,6 +648,7 @@ func (e *Engine) releaseNX(i int) {
 		// brace. Its packets run to the lookup's last answer.
 		fs := e.state(c)
 		e.dnsPcap(c, fs, int(h.note), h.last)
+		e.tab.Schedule(c, e.deadline(c, fs)) // for dnsPcapNow
 		if name := e.q(fs).pcapName; name != "" && len(h.b.B) >= 2 {
 			h.b.B = append(h.b.B[:len(h.b.B)-2], `,"pcap":`...)
 			h.b.B = jsonw.String(h.b.B, name)
@@ -665,6 +667,22 @@ func (e *Engine) dnsPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
 	e.planPcap(fs, note, c, ts)
 	e.ensureTail(c, fs)
 }
+
+// dnsPcapNow writes, at now, the pcap of a UDP DNS flow with a problem
+// once no query on it is pending and it has been quiet dnsPcapQuiet: its
+// lookups are over (a resolver re-sending the other type's query does so
+// at once), and the file need not wait the flow's idle timeout (a
+// minute) holding a buffer. Events of those lookups released later name
+// the same file.
+func (e *Engine) dnsPcapNow(c *flowtable.Conn, fs *flowState, now int64) {
+	if c.Proto() == decode.ProtoUDP && fs.pc.tail != 0 && !fs.has(fPcapDone) && e.dnsOf(fs) == nil && now-c.Last >= dnsPcapQuiet {
+		e.writePcap(c, fs)
+	}
+}
+
+// dnsPcapQuiet is how long a UDP DNS flow with a problem and no query
+// pending stays silent before its pcap is written.
+const dnsPcapQuiet = int64(time.Second)
 
 // dnsKeep is how much of a DNS message over UDP is kept for a pcap: the
 // header, the question and the first records (the rest is cut, its

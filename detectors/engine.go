@@ -498,6 +498,8 @@ func (e *Engine) deadline(c *flowtable.Conn, fs *flowState) int64 {
 		if t := ds.oldest(); t != 0 {
 			d = min(d, t+e.dnsTO)
 		}
+	} else if c.Proto() == decode.ProtoUDP && fs.pc.tail != 0 && !fs.has(fPcapDone) {
+		d = min(d, c.Last+dnsPcapQuiet) // dnsPcapNow
 	}
 	if fs.has(fTracked) {
 		d = min(d, e.q(fs).trackUntil)
@@ -538,6 +540,7 @@ func (e *Engine) onTimer(c *flowtable.Conn) {
 		e.dnsTimeouts(c, fs, now, false)
 		e.maybeReleaseDNS(fs)
 	}
+	e.dnsPcapNow(c, fs, now)
 	if fs.has(fTracked) && now >= e.q(fs).trackUntil {
 		fs.clear(fTracked)
 		e.writePcap(c, fs)
