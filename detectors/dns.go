@@ -647,7 +647,7 @@ func (e *Engine) releaseNX(i int) {
 		// The line is finished: its pcap goes in before the closing
 		// brace. Its packets run to the lookup's last answer.
 		fs := e.state(c)
-		e.dnsPcap(c, fs, int(h.note), h.last)
+		e.keepPcap(c, fs, int(h.note), h.last)
 		e.tab.Schedule(c, e.deadline(c, fs)) // for dnsPcapNow
 		if name := e.q(fs).pcapName; name != "" && len(h.b.B) >= 2 {
 			h.b.B = append(h.b.B[:len(h.b.B)-2], `,"pcap":`...)
@@ -656,16 +656,6 @@ func (e *Engine) releaseNX(i int) {
 		}
 	}
 	e.eventSend(h.b)
-}
-
-// dnsPcap gives the DNS event note of c, at ts, its pcap, as any
-// problem's: the messages that led to it (over UDP kept in the recent
-// ring, see dnsKeep) start its tail, which keeps what follows, and the
-// file is written when the flow ends: every query and answer on that
-// socket, the lookup's other events' too.
-func (e *Engine) dnsPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
-	e.planPcap(fs, note, c, ts)
-	e.ensureTail(c, fs)
 }
 
 // dnsPcapNow writes, at now, the pcap of a UDP DNS flow with a problem
@@ -684,9 +674,9 @@ func (e *Engine) dnsPcapNow(c *flowtable.Conn, fs *flowState, now int64) {
 // pending stays silent before its pcap is written.
 const dnsPcapQuiet = int64(time.Second)
 
-// dnsKeep is how much of a DNS message over UDP is kept for a pcap: the
-// header, the question and the first records (the rest is cut, its
-// length recorded).
+// dnsKeep is how much of a DNS message over UDP is kept for a pcap (in
+// the recent ring, then the tail a DNS event starts): the header, the
+// question and the first records (the rest is cut, its length recorded).
 const dnsKeep = 1024
 
 // dnsLate reports a query answered only after the client re-sent it:
@@ -721,7 +711,7 @@ func (e *Engine) dnsLate(c *flowtable.Conn, fromOrig bool, name []byte, qtype ui
 	b.B = appendDNS(b.B, name, qtype, int(rcode))
 	b.B = appendLate(b.B, uint64(sent), delay)
 	fs := e.state(c)
-	e.dnsPcap(c, fs, NoteDNSLateAnswer, ts)
+	e.keepPcap(c, fs, NoteDNSLateAnswer, ts)
 	e.eventEndPcap(b, fs)
 }
 
@@ -799,11 +789,11 @@ func (e *Engine) dnsTimeouts(c *flowtable.Conn, fs *flowState, now int64, final 
 		}
 		b.B = appendSide(b.B, "server")
 		b.B = appendDNS(b.B, q.name[:q.n], q.qtype, -1)
-		upTo := now
+		at := now // the pcap is named by the deadline's time
 		if !final {
-			upTo = q.last + e.dnsTO
+			at = q.last + e.dnsTO
 		}
-		e.dnsPcap(c, fs, NoteDNSError, upTo)
+		e.keepPcap(c, fs, NoteDNSError, at)
 		e.eventEndPcap(b, fs)
 	}
 }

@@ -1793,8 +1793,7 @@ func (e *Engine) icmpPcap(c *flowtable.Conn, fs *flowState, n *ICMPNotice) {
 		e.writeStartPcap(c, fs, NoteICMPUnreachable, n.TS, frame, orig)
 		return
 	}
-	e.planPcap(fs, NoteICMPUnreachable, c, n.TS)
-	e.ensureTail(c, fs)
+	e.keepPcap(c, fs, NoteICMPUnreachable, n.TS)
 	if fs.pc.tail != 0 {
 		e.tailPut(&fs.pc, n.TS, frame, orig)
 	}

@@ -213,8 +213,7 @@ func (e *Engine) searchHeaders(c *flowtable.Conn, fs *flowState, block []byte, t
 func (e *Engine) headerMatch(c *flowtable.Conn, fs *flowState, block []byte, at int, ts int64) {
 	fs.set(fTracked)
 	e.p(fs).trackUntil = ts + e.track
-	e.planPcap(fs, NoteHTTPHeaderMatch, c, ts)
-	e.ensureTail(c, fs)
+	e.keepPcap(c, fs, NoteHTTPHeaderMatch, ts)
 	reqLine := block
 	if i := bytes.IndexByte(block, '\n'); i >= 0 {
 		reqLine = block[:i]

@@ -517,9 +517,16 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 // pcap: it names the pcap, starts the tail (with the packets that led
 // here) and starts the event; nil when the rate limiter folds it.
 func (e *Engine) problemEvent(c *flowtable.Conn, fs *flowState, note int, ts int64) *Buffer {
+	e.keepPcap(c, fs, note, ts)
+	return e.eventStart(c, note, ts)
+}
+
+// keepPcap names c's pcap for problem note at ts and starts its tail with
+// the packets that led here: from now on the connection keeps every frame
+// until the file is written (when it ends, or sooner: see dnsPcapNow).
+func (e *Engine) keepPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
 	e.planPcap(fs, note, c, ts)
 	e.ensureTail(c, fs)
-	return e.eventStart(c, note, ts)
 }
 
 // planPcap names the pcap that will be written for this connection, by

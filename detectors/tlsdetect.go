@@ -74,8 +74,7 @@ func (e *Engine) tlsEvents(c *flowtable.Conn, fs *flowState, ev *tlsEvents, ts i
 		e.eventEndPcap(b, fs)
 	}
 	if (ev.tls13Alrt || ev.encAlert) && !t.reported {
-		e.planPcap(fs, NoteTLSRejectedEncrypted, c, ts)
-		e.ensureTail(c, fs)
+		e.keepPcap(c, fs, NoteTLSRejectedEncrypted, ts)
 	}
 	if ev.quitOff && !t.reported && e.q(fs).events == 0 && e.q(fs).pcapNote == NoteTLSRejectedEncrypted && !fs.has(fPcapDone) {
 		e.p(fs).pcapName = "" // no rejection after all: no pcap
