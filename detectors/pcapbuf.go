@@ -490,9 +490,7 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 		return
 	}
 	e.planPcap(fs, note, c, ts)
-	b := GetBuffer(KindPcap)
-	b.Name = e.q(fs).pcapName
-	b.B = pcapio.AppendFileHeader(b.B, int(e.ifaces[fs.link].link), 262144)
+	b := e.pcapStart(fs)
 	if slot, st := int(c.Index())%stashSlots, &e.stash; fs.has(fStashed) && st.idx[slot] == c.Index()+1 && st.first[slot] == c.First {
 		off := slot * stashSlotSize
 		b.B = pcapio.AppendRecord(b.B, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot]))
@@ -505,9 +503,25 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 	if len(extra) > 0 {
 		b.B = pcapio.AppendRecord(b.B, ts, extra, extraLen)
 	}
+	e.pcapSend(fs, b)
+}
+
+// pcapStart opens the file of fs's planned pcap: its name and header.
+func (e *Engine) pcapStart(fs *flowState) *Buffer {
+	b := GetBuffer(KindPcap)
+	b.Name = e.q(fs).pcapName
+	b.B = pcapio.AppendFileHeader(b.B, int(e.ifaces[fs.link].link), 262144)
+	return b
+}
+
+// pcapSend hands fs's finished pcap b to the sink and frees the
+// connection's buffers.
+func (e *Engine) pcapSend(fs *flowState, b *Buffer) {
 	fs.set(fPcapDone)
 	e.freeBuf(fs)
 	if !e.out.Send(b) {
+		// Refused under overload (the sink counts pcaps_dropped):
+		// end_flows does not name a file that will not exist.
 		PutBuffer(b)
 		e.p(fs).pcapName = ""
 	}
@@ -554,9 +568,7 @@ func (e *Engine) writePcap(c *flowtable.Conn, fs *flowState) {
 		return
 	}
 	pc := &fs.pc
-	b := GetBuffer(KindPcap)
-	b.Name = e.q(fs).pcapName
-	b.B = pcapio.AppendFileHeader(b.B, int(e.ifaces[fs.link].link), 262144)
+	b := e.pcapStart(fs)
 	if pc.head >= 0 {
 		b.B = append(b.B, e.arena.chunk(pc.head)[:pc.headUsed]...)
 	}
@@ -566,12 +578,5 @@ func (e *Engine) writePcap(c *flowtable.Conn, fs *flowState) {
 			b.B = append(b.B, e.arena.chunk(t.idx[j])[:t.used[j]]...)
 		}
 	}
-	fs.set(fPcapDone)
-	e.freeBuf(fs)
-	if !e.out.Send(b) {
-		// Refused under overload (the sink counts pcaps_dropped):
-		// end_flows does not name a file that will not exist.
-		PutBuffer(b)
-		e.p(fs).pcapName = ""
-	}
+	e.pcapSend(fs, b)
 }
