@@ -51,6 +51,17 @@ type synStash struct {
 	orig  []uint32
 }
 
+// of returns c's first SYN, if the stash still holds it (its slot may
+// have been taken by another connection's SYN since).
+func (s *synStash) of(c *flowtable.Conn) (ts int64, frame []byte, origLen int, ok bool) {
+	slot := int(c.Index()) % stashSlots
+	if s.idx[slot] != c.Index()+1 || s.first[slot] != c.First {
+		return 0, nil, 0, false
+	}
+	off := slot * stashSlotSize
+	return s.ts[slot], s.data[off : off+int(s.n[slot])], int(s.orig[slot]), true
+}
+
 func (s *synStash) init() {
 	s.data = make([]byte, stashSlots*stashSlotSize)
 	s.idx = make([]int32, stashSlots)
@@ -275,13 +286,12 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 				e.St.PcapDropped.Add(uint64(len(frame)))
 			} else if fs.has(fStashed) {
 				fs.clear(fStashed)
-				if st.idx[slot] == c.Index()+1 && st.first[slot] == c.First {
-					off := slot * stashSlotSize
-					if u := putRecord(e.arena.chunk(pc.head), 0, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot])); u >= 0 {
+				if ts, syn, orig, ok := st.of(c); ok {
+					if u := putRecord(e.arena.chunk(pc.head), 0, ts, syn, orig); u >= 0 {
 						pc.headUsed = uint16(u)
 						fs.headPkts = min(fs.headPkts+1, 255)
 					}
-				} // else the stash slot was taken by another SYN
+				}
 				if fs.recent != 0 {
 					e.resentToHead(c, fs)
 				}
@@ -491,9 +501,8 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 	}
 	e.planPcap(fs, note, c, ts)
 	b := e.pcapStart(fs)
-	if slot, st := int(c.Index())%stashSlots, &e.stash; fs.has(fStashed) && st.idx[slot] == c.Index()+1 && st.first[slot] == c.First {
-		off := slot * stashSlotSize
-		b.B = pcapio.AppendRecord(b.B, st.ts[slot], st.data[off:off+int(st.n[slot])], int(st.orig[slot]))
+	if at, syn, orig, ok := e.stash.of(c); ok && fs.has(fStashed) {
+		b.B = pcapio.AppendRecord(b.B, at, syn, orig)
 	}
 	links := e.chainBack(c, fs.recent, ts, recentMax)
 	for i := len(links) - 1; i >= 0; i-- {
