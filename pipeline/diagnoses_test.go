@@ -119,32 +119,13 @@ func TestCorpusDiagnoses(t *testing.T) {
 			for _, r := range flows {
 				n := int(r.num("orig_pkts") + r.num("resp_pkts"))
 				if p := r.str("pcap"); p != "" && n <= 48 {
-					if got := countPcap(t, filepath.Join(dir, p)); got != n {
+					if got := countPackets(t, filepath.Join(dir, p)); got != n {
 						t.Errorf("%s: pcap has %d of the connection's %d packets (history %s)", p, got, n, r.str("history"))
 					}
 				}
 			}
 		})
 	}
-}
-
-func countPcap(t *testing.T, path string) int {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rd, err := pcapio.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	var rec pcapio.Record
-	for rd.Next(&rec) == nil {
-		n++
-	}
-	return n
 }
 
 // TestResetRightAfterTLSHandshake: wget (GnuTLS) checks the server's
@@ -170,7 +151,7 @@ func TestResetRightAfterTLSHandshake(t *testing.T) {
 		}
 		for _, r := range flows {
 			if r.num("id.resp_p") == 443 {
-				if n := countPcap(t, filepath.Join(dir, r.str("pcap"))); n != 14 {
+				if n := countPackets(t, filepath.Join(dir, r.str("pcap"))); n != 14 {
 					t.Errorf("workers %d: reset pcap has %d packets, want all 14", workers, n)
 				}
 			}
@@ -1075,64 +1056,61 @@ func TestDNSRetransmissionsOneEvent(t *testing.T) {
 // checkPcapShows checks that an event's focused pcap holds the packet
 // that shows the problem: the RST of a reset, the alert record of a TLS
 // alert.
-// countPackets returns the number of packets in a pcap file.
-func countPackets(t *testing.T, path string) int {
+// eachPacket calls fn with every packet of the pcap at path, decoded,
+// until fn returns false; it reports whether the file could be read.
+func eachPacket(t *testing.T, path string, fn func(p *decode.Packet) bool) bool {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Error(err)
-		return 0
+		return false
 	}
 	defer f.Close()
 	rd, err := pcapio.NewReader(f)
 	if err != nil {
 		t.Errorf("%s: %v", path, err)
-		return 0
+		return false
 	}
 	var rec pcapio.Record
-	n := 0
+	var p decode.Packet
 	for rd.Next(&rec) == nil {
-		n++
+		decode.Parse(rd.LinkType(), rec.Data, &p)
+		if !fn(&p) {
+			break
+		}
 	}
+	return true
+}
+
+// countPackets returns the number of packets in a pcap file.
+func countPackets(t *testing.T, path string) int {
+	t.Helper()
+	n := 0
+	eachPacket(t, path, func(*decode.Packet) bool { n++; return true })
 	return n
 }
 
 func checkPcapShows(t *testing.T, path, note string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Errorf("%s: %v", note, err)
-		return
-	}
-	defer f.Close()
-	rd, err := pcapio.NewReader(f)
-	if err != nil {
-		t.Errorf("%s: %v", path, err)
-		return
-	}
-	var rec pcapio.Record
-	var p decode.Packet
-	found := false
-	for rd.Next(&rec) == nil {
-		decode.Parse(rd.LinkType(), rec.Data, &p)
+	found, known := false, true
+	ok := eachPacket(t, path, func(p *decode.Packet) bool {
 		switch note {
-		case "TCP_RESET":
+		case "TCP_RESET", "TCP_REFUSED":
 			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&decode.RST != 0
 		case "TLS_ALERT":
 			found = found || p.Proto == decode.ProtoTCP && bytes.Contains(p.Payload, []byte{21, 3})
 		case "HTTP_SERVER_ERROR":
 			found = found || p.Proto == decode.ProtoTCP && bytes.HasPrefix(p.Payload, []byte("HTTP/1.1 5"))
-		case "TCP_REFUSED":
-			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&decode.RST != 0
 		case "TCP_NO_ANSWER":
 			found = found || p.Proto == decode.ProtoTCP && p.TCPFlags&(decode.SYN|decode.ACK) == decode.SYN
 		case "ICMP_UNREACHABLE":
 			found = found || p.Proto == decode.ProtoICMP || p.Proto == decode.ProtoICMPv6
 		default:
-			return
+			known = false
 		}
-	}
-	if !found {
+		return known && !found
+	})
+	if ok && known && !found {
 		t.Errorf("%s pcap %s does not show it", note, filepath.Base(path))
 	}
 }
@@ -3017,27 +2995,14 @@ func TestDNSPcaps(t *testing.T) {
 // its question (over UDP or TCP).
 func pcapAsks(t *testing.T, path, name string) bool {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Error(err)
-		return false
-	}
-	defer f.Close()
-	rd, err := pcapio.NewReader(f)
-	if err != nil {
-		t.Errorf("%s: %v", path, err)
-		return false
-	}
-	var rec pcapio.Record
-	var p decode.Packet
-	for rd.Next(&rec) == nil {
-		decode.Parse(rd.LinkType(), rec.Data, &p)
+	asks := false
+	eachPacket(t, path, func(p *decode.Packet) bool {
 		m := p.Payload
 		if p.Proto == decode.ProtoTCP && len(m) >= 2 {
 			m = m[2:] // the length prefix
 		}
 		if len(m) < 13 || (p.SrcPort != 53 && p.DstPort != 53) {
-			continue
+			return true
 		}
 		var labels []string
 		for i := 12; i < len(m) && m[i] != 0 && m[i] < 64; i += int(m[i]) + 1 {
@@ -3046,11 +3011,10 @@ func pcapAsks(t *testing.T, path, name string) bool {
 			}
 			labels = append(labels, string(m[i+1:i+1+int(m[i])]))
 		}
-		if strings.EqualFold(strings.Join(labels, "."), strings.TrimSuffix(name, ".")) {
-			return true
-		}
-	}
-	return false
+		asks = strings.EqualFold(strings.Join(labels, "."), strings.TrimSuffix(name, "."))
+		return !asks
+	})
+	return asks
 }
 
 // TestLateAnswerPcap: a connection answered only after its SYN was re-sent
@@ -3066,27 +3030,16 @@ func TestLateAnswerPcap(t *testing.T) {
 				continue
 			}
 			n++
-			f, err := os.Open(filepath.Join(dir, e.str("pcap")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rd, err := pcapio.NewReader(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rec pcapio.Record
-			var p decode.Packet
 			syns, synack := 0, false
-			for rd.Next(&rec) == nil && !synack {
-				decode.Parse(rd.LinkType(), rec.Data, &p)
+			eachPacket(t, filepath.Join(dir, e.str("pcap")), func(p *decode.Packet) bool {
 				switch p.TCPFlags & (decode.SYN | decode.ACK) {
 				case decode.SYN:
 					syns++
 				case decode.SYN | decode.ACK:
 					synack = true
 				}
-			}
-			f.Close()
+				return !synack
+			})
 			if !synack || float64(syns) != e.num("attempts") {
 				t.Errorf("workers %d: pcap has %d SYNs before a SYN-ACK (%v), event counts %v", workers, syns, synack, e["attempts"])
 			}
