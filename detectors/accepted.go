@@ -45,6 +45,7 @@ const (
 	accWatch uint8 = 1 << iota // accepted, the server silent so far
 	accPub                     // published (and still silent)
 	fHeld                      // a verdict on the connection is held (heldVerdict)
+	fSynData                   // a SYN carried data (TCP Fast Open)
 )
 
 // acceptedWindow bounds how far from an unanswered SYN an accepted

@@ -641,7 +641,18 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		if side == 1 && fs.more&(accWatch|accPub) != 0 {
 			e.accDone(c, fs, true, ts)
 		}
-		e.payload(c, fs, p, side, ts)
+		if f&decode.SYN != 0 {
+			// TCP Fast Open: a SYN's data starts one past the SYN's own
+			// sequence number. A server that does not take it acks the
+			// SYN alone and the client sends the data again, from there:
+			// read as a retransmission, not as new bytes.
+			fs.more |= fSynData
+			p.Seq++
+			e.payload(c, fs, p, side, ts)
+			p.Seq--
+		} else {
+			e.payload(c, fs, p, side, ts)
+		}
 	}
 	if f&(decode.FIN|decode.RST) != 0 && fs.pk == pkDB {
 		e.dbClosed(c, fs, ts)
@@ -1042,7 +1053,7 @@ func (e *Engine) wasEstablished(c *flowtable.Conn, rstFromOrig bool) bool {
 }
 
 func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
-	if c.ConnState() != "REJ" || c.SynAckTS() != 0 || c.Size(0)+c.Size(1) > 0 {
+	if c.ConnState() != "REJ" || c.SynAckTS() != 0 || c.Size(1) > 0 || (c.Size(0) > 0 && fs.more&fSynData == 0) {
 		return
 	}
 	b := e.eventStart(c, NoteTCPRefused, ts)
@@ -1080,7 +1091,7 @@ func (e *Engine) noAnswer(c *flowtable.Conn, fs *flowState, now int64, final boo
 	}
 	// Only SYNs from the originator: anything else (data, ACKs) means the
 	// server answered off-capture (asymmetric capture), not silence.
-	if c.E[0].Pkts() == 0 || c.E[1].Pkts() != 0 || c.E[0].State != flowtable.SynSent || c.Size(0) != 0 {
+	if c.E[0].Pkts() == 0 || c.E[1].Pkts() != 0 || c.E[0].State != flowtable.SynSent || (c.Size(0) != 0 && fs.more&fSynData == 0) {
 		return
 	}
 	e.p(fs).events |= 1 << NoteTCPNoAnswer
@@ -1138,6 +1149,14 @@ func (e *Engine) noAnswerReport(c *flowtable.Conn, h heldVerdict) {
 			b.B = append(b.B, "it closed the attempt within a second, as a connect timeout (a health check's) or a request deadline running out does, or as a client trying another address of the name in parallel (Happy Eyeballs) that answered first; or a port scanner's probe"...)
 		}
 	}
+	if e.state(c).more&fSynData != 0 {
+		b.B = appendSynData(b.B, c)
+		if h.syns > 1 {
+			b.B = append(b.B, ", the SYNs re-sent without data were not answered either"...)
+		} else {
+			b.B = append(b.B, ": some firewalls and middleboxes drop SYNs that carry data"...)
+		}
+	}
 	if c.RespPort() == 53 {
 		// Resolvers use TCP when a UDP answer came truncated (large
 		// records, DNSSEC, many addresses): rules that open only UDP 53
@@ -1181,6 +1200,10 @@ func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
 	b.B = append(b.B, " SYNs, "...)
 	b.B = appendDurationWords(b.B, ts-c.FirstSYN())
 	b.B = append(b.B, " after the first: the first SYN(s) or their SYN-ACK were lost (the server's listen backlog full, a conntrack or SNAT port collision on the way, or packet loss)"...)
+	if fs.more&fSynData != 0 {
+		b.B = appendSynData(b.B, c)
+		b.B = append(b.B, ": if this repeats, something on the way drops SYNs that carry data, and every connection waits for a retransmission"...)
+	}
 	if noAnswer {
 		b.B = append(b.B, "; reported as TCP_NO_ANSWER before"...)
 	}
@@ -1190,6 +1213,13 @@ func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
 	// (recordPacket), which a named pcap keeps.
 	e.planPcap(fs, NoteTCPLateAnswer, c, ts)
 	e.eventEndPcap(b, fs)
+}
+
+// appendSynData says that c's first SYN carried data (TCP Fast Open).
+func appendSynData(dst []byte, c *flowtable.Conn) []byte {
+	dst = append(dst, "; the first SYN carried "...)
+	dst = appendUint(dst, c.Size(0))
+	return append(dst, " bytes of data (TCP Fast Open)"...)
 }
 
 // appendLate writes a late answer's "attempts" and "delay_ms".

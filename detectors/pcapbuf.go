@@ -504,6 +504,11 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 	if at, syn, orig, ok := e.stash.of(c); ok && fs.has(fStashed) {
 		b.B = pcapio.AppendRecord(b.B, at, syn, orig)
 	}
+	if pc := &fs.pc; pc.head >= 0 {
+		// A SYN too large for the stash (carrying data: TCP Fast
+		// Open) opened a head buffer, which holds it and what followed.
+		b.B = append(b.B, recordsUpTo(e.arena.chunk(pc.head)[:pc.headUsed], ts)...)
+	}
 	links := e.chainBack(c, fs.recent, ts, recentMax)
 	for i := len(links) - 1; i >= 0; i-- {
 		at, frame, origLen, _, _ := e.recent.entry(links[i], c)
@@ -513,6 +518,20 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 		b.B = pcapio.AppendRecord(b.B, ts, extra, extraLen)
 	}
 	e.pcapSend(fs, b)
+}
+
+// recordsUpTo returns the leading pcap records of h stamped at or before
+// ts.
+func recordsUpTo(h []byte, ts int64) []byte {
+	off := 0
+	for off+pcapio.RecordHeaderLen <= len(h) {
+		r := h[off:]
+		if int64(binary.LittleEndian.Uint32(r[0:]))*1e9+int64(binary.LittleEndian.Uint32(r[4:])) > ts {
+			break
+		}
+		off += pcapio.RecordHeaderLen + int(binary.LittleEndian.Uint32(r[8:]))
+	}
+	return h[:min(off, len(h))]
 }
 
 // pcapStart opens the file of fs's planned pcap: its name and header.

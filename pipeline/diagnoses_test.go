@@ -3049,3 +3049,58 @@ func TestLateAnswerPcap(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPFastOpen: curl --tcp-fastopen sends its request, or its
+// ClientHello, in the SYN. Its bytes are read from one past the SYN's
+// sequence number: TLS over a server that takes the data is healthy
+// (not a handshake aborted for a missing Finished), and data a server did
+// not take, sent again after the SYN-ACK, is a retransmission (not one
+// byte more, which garbled the ClientHello and hid the client's
+// unknown_ca). A SYN with data refused or unanswered is still a refusal
+// or a silence, its pcap holding every SYN; a SYN with data dropped
+// on the way (an iptables rule on the server's host matching its length)
+// and answered once re-sent without data is a late answer that says so.
+// Real traffic from testdata/lab.
+func TestTCPFastOpen(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "X-Pepe"
+	for _, workers := range []int{1, 2, 3} {
+		events, flows, dir := analyse(t, "../testdata/lab/tcp-fast-open.pcap", workers, &cfg)
+		var got []string
+		for _, e := range events {
+			note, msg := e.str("note"), e.str("msg")
+			got = append(got, fmt.Sprintf("%s/%v", note, e.num("id.resp_p")))
+			switch note {
+			case "TLS_ALERT":
+				if !strings.Contains(msg, "unknown_ca") || e.str("side") != "client" {
+					t.Errorf("workers %d: %s", workers, msg)
+				}
+			case "TCP_NO_ANSWER", "TCP_LATE_ANSWER":
+				if !strings.Contains(msg, "bytes of data (TCP Fast Open)") {
+					t.Errorf("workers %d: %s", workers, msg)
+				}
+			}
+			if note == "TCP_NO_ANSWER" {
+				if n := countPackets(t, filepath.Join(dir, e.str("pcap"))); n != 4 {
+					t.Errorf("workers %d: TCP_NO_ANSWER pcap holds %d packets, want its 4 SYNs", workers, n)
+				}
+			}
+			if p := e.str("pcap"); p != "" {
+				checkPcapShows(t, filepath.Join(dir, p), note)
+			}
+		}
+		sort.Strings(got)
+		if w := "HTTP_HEADER_MATCH/7950 HTTP_NO_RESPONSE/7950 HTTP_SERVER_ERROR/7950 TCP_LATE_ANSWER/7950 TCP_NO_ANSWER/9999 TCP_REFUSED/81 TCP_REFUSED/81 TLS_ALERT/443 TLS_NO_RESPONSE/7951"; strings.Join(got, " ") != w {
+			t.Errorf("workers %d: events %v, want %s", workers, got, w)
+		}
+		established := 0
+		for _, f := range flows {
+			if tl, _ := f["tls"].(map[string]any); tl != nil && tl["established"] == true {
+				established++
+			}
+		}
+		if established != 3 {
+			t.Errorf("workers %d: %d TLS handshakes established, want 3 (two to :7951, one to :7443)", workers, established)
+		}
+	}
+}
