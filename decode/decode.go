@@ -100,6 +100,12 @@ const (
 	Truncated
 	// NotIP is set for frames that carry no IPv4/IPv6 (ARP, LLDP...).
 	NotIP
+	// LenFromFrame is set when the IP header gives no length (0: a
+	// segmentation-offload super-packet of Linux's BIG TCP, or a
+	// capture of Windows' large send offload) and the captured frame's
+	// was taken instead; a caller that knows the frame was cut by the
+	// snaplen adds what is missing (FrameCut).
+	LenFromFrame
 )
 
 // maxExtHeaders bounds the IPv6 extension header walk.
@@ -268,6 +274,12 @@ func parseIPv4(b []byte, p *Packet) {
 	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if total == 0 && ihl >= 20 && len(b) >= ihl {
+		// No length: an offload super-packet (as tcpdump and
+		// Wireshark read it).
+		total = len(b)
+		p.Flags |= LenFromFrame
+	}
 	if ihl < 20 || len(b) < ihl || total < ihl {
 		p.Flags |= Malformed | NoTransport
 		return
@@ -305,8 +317,14 @@ func parseIPv6(b []byte, p *Packet) {
 	p.TTL = b[7]
 	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
 	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
-	p.IPLen = 40 + plen
 	next := b[6]
+	if plen == 0 && len(b) > 40 && next != 59 {
+		// No length: an offload super-packet of Linux's BIG TCP, with
+		// or without its Jumbo Payload option (read below).
+		plen = len(b) - 40
+		p.Flags |= LenFromFrame
+	}
+	p.IPLen = 40 + plen
 	if 40+plen < len(b) {
 		b = b[:40+plen]
 	}
@@ -315,6 +333,13 @@ func parseIPv6(b []byte, p *Packet) {
 	for i := 0; ; i++ {
 		switch next {
 		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, AH
+			if next == 0 && i == 0 && p.Flags&LenFromFrame != 0 {
+				if j := jumboLen(rest); j > 0 {
+					// RFC 2675: the length is in the option.
+					p.Flags &^= LenFromFrame
+					p.IPLen, wire = 40+j, j
+				}
+			}
 			if i >= maxExtHeaders || len(rest) < 8 {
 				p.Flags |= Malformed | NoTransport
 				p.Proto = next
@@ -360,6 +385,44 @@ func parseIPv6(b []byte, p *Packet) {
 	}
 	p.Proto = next
 	parseTransport(rest, wire, p)
+}
+
+// jumboLen returns the Jumbo Payload option's length in the hop-by-hop
+// options header h (0: none).
+func jumboLen(h []byte) int {
+	if len(h) < 8 {
+		return 0
+	}
+	opts := h[2:min(len(h), (int(h[1])+1)*8)]
+	for len(opts) >= 2 {
+		if opts[0] == 0 { // Pad1
+			opts = opts[1:]
+			continue
+		}
+		l := 2 + int(opts[1])
+		if len(opts) < l {
+			return 0
+		}
+		if opts[0] == 0xc2 && l == 6 {
+			return int(binary.BigEndian.Uint32(opts[2:6]))
+		}
+		opts = opts[l:]
+	}
+	return 0
+}
+
+// FrameCut corrects the lengths of a packet whose IP header gave none
+// (LenFromFrame) when the capture kept only part of its frame: missing
+// bytes at its end, as the capture's original length tells.
+func (p *Packet) FrameCut(missing int) {
+	if p.Flags&LenFromFrame == 0 || missing <= 0 {
+		return
+	}
+	p.IPLen += missing
+	if p.HasTransport() {
+		p.PayloadLen += missing
+		p.Flags |= Truncated
+	}
 }
 
 func parseTransport(b []byte, wire int, p *Packet) {

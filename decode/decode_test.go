@@ -190,6 +190,54 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestOffloadLengths: a segmentation-offload super-packet captured before
+// the NIC cuts it (Linux's BIG TCP, over 64 KiB: its IP header cannot
+// hold the length; Windows' large send offload) has an IPv4 total length
+// or IPv6 payload length of 0. Its length is the frame's, as tcpdump and
+// Wireshark read it, or IPv6's Jumbo Payload option's; a frame the
+// snaplen cut is told by the capture's original length (FrameCut).
+func TestOffloadLengths(t *testing.T) {
+	body := make([]byte, 100000)
+	for i := range body {
+		body[i] = byte(i)
+	}
+	seg := tcp(443, 40000, ACK, nil, body)
+	v4 := ipv4(6, a4, b4, seg)
+	v4[2], v4[3] = 0, 0
+	v6 := ipv6(6, seg)
+	v6[4], v6[5] = 0, 0
+	// RFC 2675: hop-by-hop options with Jumbo Payload (type 0xc2).
+	hbh := []byte{6, 0, 0xc2, 4, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(hbh[4:], uint32(len(hbh)+len(seg)))
+	jumbo := ipv6(0, append(hbh, seg...))
+	jumbo[4], jumbo[5] = 0, 0
+	for _, c := range []struct {
+		name  string
+		frame []byte
+	}{{"ipv4", eth(0x0800, v4)}, {"ipv6", eth(0x86dd, v6)}, {"ipv6 jumbo", eth(0x86dd, jumbo)}} {
+		var p Packet
+		Parse(LinkEthernet, c.frame, &p)
+		p.FrameCut(0)
+		if p.Flags&(Malformed|NoTransport|Truncated) != 0 || p.PayloadLen != len(body) || len(p.Payload) != len(body) || p.Payload[len(body)-1] != body[len(body)-1] {
+			t.Errorf("%s: flags %#x, payload %d of %d", c.name, p.Flags, len(p.Payload), p.PayloadLen)
+		}
+		// The snaplen kept 300 bytes of it.
+		Parse(LinkEthernet, c.frame[:300], &p)
+		p.FrameCut(len(c.frame) - 300)
+		if p.Flags&Truncated == 0 || p.PayloadLen != len(body) || len(p.Payload) >= 300 {
+			t.Errorf("%s cut: flags %#x, payload %d of %d", c.name, p.Flags, len(p.Payload), p.PayloadLen)
+		}
+	}
+	// A length present is kept: a frame longer than its packet carries
+	// padding or a trailer, not payload.
+	var p Packet
+	Parse(LinkEthernet, eth(0x0800, ipv4(6, a4, b4, tcp(1, 2, ACK, nil, []byte("hi")))), &p)
+	p.FrameCut(1000)
+	if p.Flags&(LenFromFrame|Truncated) != 0 || p.PayloadLen != 2 {
+		t.Errorf("with a length: flags %#x, payload %d", p.Flags, p.PayloadLen)
+	}
+}
+
 var benchFrames = map[string][]byte{
 	"tcp4":  eth(0x0800, ipv4(6, a4, b4, tcp(40000, 443, ACK|PSH, []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}, make([]byte, 1200)))),
 	"tcp6":  eth(0x86dd, ipv6(6, tcp(40000, 443, SYN, []byte{2, 4, 5, 0xb4, 1, 3, 3, 7}, nil))),

@@ -320,6 +320,7 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 	e.advance(ts)
 	p := &e.pkt
 	decode.Parse(linkType, frame, p)
+	p.FrameCut(origLen - len(frame))
 	if p.Flags&decode.Malformed != 0 {
 		e.St.Malformed.Add(1)
 	}
