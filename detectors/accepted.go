@@ -46,6 +46,7 @@ const (
 	accPub                     // published (and still silent)
 	fHeld                      // a verdict on the connection is held (heldVerdict)
 	fSynData                   // a SYN carried data (TCP Fast Open)
+	fProxied                   // the client began with a PROXY protocol header (proxyproto.go)
 )
 
 // acceptedWindow bounds how far from an unanswered SYN an accepted

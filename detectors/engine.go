@@ -210,9 +210,12 @@ type Engine struct {
 
 	tab    *flowtable.Table
 	states [][]flowState
-	probs  slab[problem]
-	pkt    decode.Packet
-	now    int64
+	// proxies holds the PROXY protocol headers of open connections, by
+	// index (proxyproto.go).
+	proxies map[int32]proxyHdr
+	probs   slab[problem]
+	pkt     decode.Packet
+	now     int64
 
 	flushedAt int64 // when Advance last handed record batches to the sink
 
@@ -664,6 +667,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	t := e.tlsOf(fs)
 	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0 || (!orig && t.certRefusedQuietly(ts)))
+	if f&(decode.FIN|decode.RST) != 0 && !orig && fs.more&fProxied != 0 && c.Size(1) == 0 {
+		e.proxyRefused(c, fs, nil, ts)
+	}
 	if f&decode.FIN != 0 && !orig && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && (fs.service == svcHTTP || fs.service == svcSSL) {
 		e.reqs.serverClosed(c, ts)
 	}
@@ -847,6 +853,20 @@ func (e *Engine) appendTunnel(dst []byte, c *flowtable.Conn, fs *flowState) []by
 }
 
 func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, side int, ts int64) {
+	if side == 0 && fs.more&fProxied == 0 && !c.Midstream && e.firstBytes(c, 0, p.Payload) {
+		if n := e.proxyStrip(c, fs, p, ts); n > 0 {
+			// What follows the header is the client's own protocol.
+			if n < len(p.Payload) {
+				pay, wire, seq := p.Payload, p.PayloadLen, p.Seq
+				p.Payload, p.PayloadLen, p.Seq = p.Payload[n:], p.PayloadLen-n, p.Seq+uint32(n)
+				e.payload(c, fs, p, side, ts)
+				p.Payload, p.PayloadLen, p.Seq = pay, wire, seq
+			}
+			return
+		}
+	} else if side == 1 && fs.more&fProxied != 0 && e.firstBytes(c, 1, p.Payload) {
+		e.proxyRefused(c, fs, p.Payload, ts)
+	}
 	if unclassified(fs.service) && side == 0 && c.E[0].Pkts() <= 8 {
 		spoke := fs.service
 		switch {
@@ -1873,6 +1893,7 @@ func (e *Engine) endFlow(c *flowtable.Conn, why int) {
 		e.writePcap(c, fs)
 	}
 	e.writeFlow(c, fs, why)
+	e.proxyEnd(c, fs)
 	e.release(fs)
 	e.tab.Remove(c)
 	e.St.FlowsActive.Add(-1)

@@ -312,6 +312,7 @@ func (e *Engine) emptyReply(c *flowtable.Conn, fs *flowState, ts int64) {
 	} else {
 		b.B = appendServerDid(b.B, c, " closed the connection without answering the HTTP request of client ",
 			" (an empty reply): it may not speak plain HTTP on this port (a TLS port, or a service mesh sidecar requiring mTLS?), or it failed before answering (a TCP proxy whose upstream refused)")
+		b.B = append(b.B, proxyExpectedHint...)
 	}
 	b.B = appendSide(b.B, "server")
 	e.eventEndPcap(b, fs)

@@ -84,6 +84,7 @@ func (e *Engine) eventBuild(c *flowtable.Conn, note int, ts int64) *Buffer {
 	b.B = appendConnID(b.B, c)
 	b.B = e.appendNames(b.B, c.Orig(), c.Resp())
 	b.B = e.appendEncap(b.B, c, e.state(c))
+	b.B = e.appendProxy(b.B, c, e.state(c))
 	b.B = append(b.B, `,"note":"`...)
 	b.B = append(b.B, noteNames[note]...)
 	b.B = append(b.B, `","msg":"`...)
@@ -452,6 +453,7 @@ func (e *Engine) writeFlow(c *flowtable.Conn, fs *flowState, why int) {
 		}
 	}
 	d = e.appendEncap(d, c, fs)
+	d = e.appendProxy(d, c, fs)
 	if e.q(fs).pcapName != "" && fs.has(fPcapDone) {
 		d = append(d, `,"pcap":`...)
 		d = jsonw.String(d, e.q(fs).pcapName)

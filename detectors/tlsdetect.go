@@ -233,7 +233,9 @@ func suiteName(v uint16) string {
 // whose handshake did not complete or whose rejection is pending.
 func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) {
 	t := e.tlsOf(fs)
-	if t.reported {
+	if t.reported || e.q(fs).events&(1<<NoteProtocolMismatch) != 0 {
+		// (A mismatch, such as a PROXY header the server could not
+		// read, explains the close.)
 		return
 	}
 	if t.pendingRej >= 0 && (t.pendingRej == 1 || !t.est) {
@@ -295,6 +297,7 @@ func (e *Engine) tlsClose(c *flowtable.Conn, fs *flowState, side int, ts int64) 
 		b.B = append(b.B, slowCloseHint...)
 	case !t.shSeen && side == 1:
 		b.B = append(b.B, "right after the ClientHello: the server may not speak TLS on this port, or dislikes the offer or the name"...)
+		b.B = append(b.B, proxyExpectedHint...)
 	case !t.shSeen && side == 0 && c.Size(1) == 0 && t.chTS != 0 && c.Unacked(0) > 1:
 		// More than its FIN unacknowledged: the hello never arrived whole.
 		b.B = append(b.B, "after "...)

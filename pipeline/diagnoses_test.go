@@ -3104,3 +3104,54 @@ func TestTCPFastOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyProtocol: HAProxy (mode tcp) in the pod passes connections to
+// nginx with a PROXY protocol header, as a load balancer in front of an
+// ingress controller does. The header is skipped: the searched header,
+// a 503 and a client's unknown_ca behind it are seen as on a direct
+// connection, each record naming the client the header gave ("proxy",
+// IPv4 and IPv6, versions 1 and 2). A server that does not expect the
+// header answers it with 400 (PROTOCOL_MISMATCH, and no TLS abort
+// besides); one that expects it closes at a direct client's first bytes,
+// which the message puts down to that as a possibility. Real traffic
+// from testdata/lab.
+func TestProxyProtocol(t *testing.T) {
+	cfg := detectors.DefaultConfig()
+	cfg.SearchHeader = "X-Pepe"
+	for _, workers := range []int{1, 2, 3} {
+		events, flows, _ := analyse(t, "../testdata/lab/proxy-protocol.pcap", workers, &cfg)
+		var got []string
+		for _, e := range events {
+			note, msg := e.str("note"), e.str("msg")
+			px, _ := e["proxy"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s/%v/%v", note, e.num("id.resp_p"), px["version"]))
+			switch {
+			case note == "PROTOCOL_MISMATCH":
+				if m, _ := e["mismatch"].(map[string]any); m["client"] != "proxy" || !strings.Contains(msg, "does not expect the PROXY protocol") || !strings.Contains(msg, "with 400 Bad Request") {
+					t.Errorf("workers %d: %v %s", workers, e["mismatch"], msg)
+				}
+			case px == nil && !strings.Contains(msg, "expects a PROXY protocol header first"):
+				t.Errorf("workers %d: direct client: %s", workers, msg)
+			case px != nil && (px["orig_h"] != "127.0.0.1" || px["resp_h"] != "127.0.0.1"):
+				t.Errorf("workers %d: proxy %v", workers, px)
+			}
+		}
+		sort.Strings(got)
+		if w := "HTTP_EMPTY_REPLY/8601/<nil> HTTP_HEADER_MATCH/8601/1 HTTP_SERVER_ERROR/8601/1 PROTOCOL_MISMATCH/8603/1 PROTOCOL_MISMATCH/8604/2 TLS_ALERT/8602/2 TLS_HANDSHAKE_ABORTED/8602/<nil>"; strings.Join(got, " ") != w {
+			t.Errorf("workers %d: events %v, want %s", workers, got, w)
+		}
+		established, v6 := 0, 0
+		for _, f := range flows {
+			px, _ := f["proxy"].(map[string]any)
+			if tl, _ := f["tls"].(map[string]any); tl != nil && tl["established"] == true && px != nil {
+				established++
+				if px["orig_h"] == "::1" {
+					v6++
+				}
+			}
+		}
+		if established != 2 || v6 != 1 {
+			t.Errorf("workers %d: %d TLS handshakes behind a PROXY v2 header (%d for an IPv6 client), want 2 (1)", workers, established, v6)
+		}
+	}
+}

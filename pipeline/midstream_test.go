@@ -13,7 +13,7 @@ import (
 // (the agent started while they were open) shows no side's first bytes:
 // a response body, then the client's next keep-alive request, is no
 // server speaking first. Every lab capture, its first 3, 8, 16 or 32
-// packets cut off, gives no PROTOCOL_MISMATCH (the two captures made of
+// packets cut off, gives no PROTOCOL_MISMATCH (the captures staged for
 // mismatches aside).
 func TestMidstreamNoFirstBytes(t *testing.T) {
 	files, err := filepath.Glob("../testdata/lab/*.pcap")
@@ -21,7 +21,7 @@ func TestMidstreamNoFirstBytes(t *testing.T) {
 		t.Fatal("no lab captures", err)
 	}
 	for _, path := range files {
-		if strings.Contains(path, "protocol-mismatch") {
+		if strings.Contains(path, "protocol-mismatch") || strings.Contains(path, "proxy-protocol") {
 			continue
 		}
 		for _, cut := range []int{3, 8, 16, 32} {
