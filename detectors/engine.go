@@ -667,7 +667,9 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 	}
 	t := e.tlsOf(fs)
 	tlsOpen := t != nil && !t.reported && (!t.est || t.pendingRej >= 0 || (!orig && t.certRefusedQuietly(ts)))
-	if f&(decode.FIN|decode.RST) != 0 && !orig && fs.more&fProxied != 0 && c.Size(1) == 0 {
+	if f&(decode.FIN|decode.RST) != 0 && !orig && fs.more&fProxied != 0 && c.Size(1) == 0 && c.E[0].FINs() == 0 && fs.firstRST != 1 {
+		// The server closed first, without a byte, right after the
+		// header (a balancer's health check closes first itself).
 		e.proxyRefused(c, fs, nil, ts)
 	}
 	if f&decode.FIN != 0 && !orig && c.E[1].FINs() == 1 && c.E[0].FINs() == 0 && (fs.service == svcHTTP || fs.service == svcSSL) {

@@ -3153,5 +3153,19 @@ func TestProxyProtocol(t *testing.T) {
 		if established != 2 || v6 != 1 {
 			t.Errorf("workers %d: %d TLS handshakes behind a PROXY v2 header (%d for an IPv6 client), want 2 (1)", workers, established, v6)
 		}
+		// A Python client writing the header and its request in one
+		// segment; a balancer's health checks (v2 LOCAL, then it closes)
+		// to a server that expects the header (healthy) and to one that
+		// does not (answered 400); a v1 header alone, answered 400.
+		events, _, _ = analyse(t, "../testdata/lab/proxy-protocol-one-segment.pcap", workers, &cfg)
+		got = got[:0]
+		for _, e := range events {
+			px, _ := e["proxy"].(map[string]any)
+			got = append(got, fmt.Sprintf("%s/%v/%v", e.str("note"), e.num("id.resp_p"), px["orig_h"]))
+		}
+		sort.Strings(got)
+		if w := "HTTP_HEADER_MATCH/8601/203.0.113.9 PROTOCOL_MISMATCH/8603/203.0.113.9 PROTOCOL_MISMATCH/8603/<nil>"; strings.Join(got, " ") != w {
+			t.Errorf("workers %d: one segment, health checks: %v, want %s", workers, got, w)
+		}
 	}
 }
