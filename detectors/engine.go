@@ -912,11 +912,11 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		default:
 			fs.service = svcNone
 		}
-	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && mysqlGreeting(p.Payload) {
+	} else if fs.service == svcNone && side == 1 && e.clientSilent(c, fs) && c.E[1].Pkts() <= 4 && mysqlGreeting(p.Payload) {
 		// MySQL and MariaDB speak first: a greeting, or an error.
 		fs.service = svcMySQL
 		e.newDB(fs, svcMySQL)
-	} else if fs.service == svcNone && side == 1 && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && natsInfo(p.Payload) {
+	} else if fs.service == svcNone && side == 1 && e.clientSilent(c, fs) && c.E[1].Pkts() <= 4 && natsInfo(p.Payload) {
 		// So does NATS: INFO {...}.
 		fs.service = svcNATS
 		e.newDB(fs, svcNATS)

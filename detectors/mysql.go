@@ -177,6 +177,7 @@ func (e *Engine) myError(c *flowtable.Conn, fs *flowState, d *dbState, body []by
 	b.B = appendText(b.B, msg)
 	b.B = append(b.B, ": "...)
 	b.B = append(b.B, myErrs[k].hint...)
+	b.B = e.appendProxyHostHint(b.B, c, fs, msg)
 	b.B = appendSide(b.B, "server")
 	b.B = append(b.B, `,"db":{"system":"mysql"`...)
 	b.B = e.appendUserDBJSON(b.B, d)

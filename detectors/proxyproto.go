@@ -155,6 +155,37 @@ func (e *Engine) proxyOf(c *flowtable.Conn, fs *flowState) (proxyHdr, bool) {
 	return h, ok && h.first == c.First
 }
 
+// clientSilent reports whether c's client has sent nothing yet, or only
+// its PROXY header (a server that speaks first, MySQL's or NATS's, greets
+// after it).
+func (e *Engine) clientSilent(c *flowtable.Conn, fs *flowState) bool {
+	if n := c.Size(0); n == 0 || fs.more&fProxied == 0 {
+		return n == 0
+	}
+	h, ok := e.proxyOf(c, fs)
+	return ok && c.Size(0) == uint64(h.n)
+}
+
+// appendProxyHostHint adds, to a database's refusal msg that names the
+// client's host ('user'@'host'), that the server took the client for the
+// address c's PROXY header gave: its host-based grants apply to that
+// address, not to the load balancer's.
+func (e *Engine) appendProxyHostHint(dst []byte, c *flowtable.Conn, fs *flowState, msg []byte) []byte {
+	h, ok := e.proxyOf(c, fs)
+	if !ok || !h.src.IsValid() {
+		return dst
+	}
+	var a [64]byte
+	host := append(append(append(a[:0], "'@'"...), h.src.Addr().Unmap().String()...), '\'')
+	if !bytes.Contains(msg, host) {
+		return dst
+	}
+	dst = append(dst, "; the server took the client for "...)
+	dst = h.src.Addr().Unmap().AppendTo(dst)
+	dst = append(dst, ", the address the load balancer's PROXY header gave: host-based grants (user@host) apply to that address"...)
+	return dst
+}
+
 // proxyEnd forgets c's PROXY header as the connection ends.
 func (e *Engine) proxyEnd(c *flowtable.Conn, fs *flowState) {
 	if fs.more&fProxied != 0 {

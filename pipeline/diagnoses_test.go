@@ -3167,5 +3167,25 @@ func TestProxyProtocol(t *testing.T) {
 		if w := "HTTP_HEADER_MATCH/8601/203.0.113.9 PROTOCOL_MISMATCH/8603/203.0.113.9 PROTOCOL_MISMATCH/8603/<nil>"; strings.Join(got, " ") != w {
 			t.Errorf("workers %d: one segment, health checks: %v, want %s", workers, got, w)
 		}
+		// MariaDB reading the header (proxy_protocol_networks): it greets
+		// after it, and grants by host apply to the header's client.
+		events, flows, _ = analyse(t, "../testdata/lab/proxy-protocol-mariadb.pcap", workers, &cfg)
+		refused := 0
+		for _, e := range events {
+			if e.str("note") == "DB_ERROR" && strings.Contains(e.str("msg"), "error 1045") && strings.Contains(e.str("msg"), "the server took the client for 127.0.0.1, the address the load balancer's PROXY header gave") {
+				refused++
+			} else {
+				t.Errorf("workers %d: mariadb: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+		}
+		mysql := 0
+		for _, f := range flows {
+			if f.str("service") == "mysql" {
+				mysql++
+			}
+		}
+		if refused != 2 || mysql != 4 {
+			t.Errorf("workers %d: mariadb: %d logins refused, %d connections read as MySQL, want 2 and 4", workers, refused, mysql)
+		}
 	}
 }
