@@ -141,6 +141,13 @@ func TestFollowPod(t *testing.T) {
 	fp1.stop()
 	run(t, "ip", "netns", "del", "dltk8f-pod")
 	waitText(t, events, "CAPTURE_DETACHED", 10*time.Second)
+	// The kernel dismantles a deleted namespace in the background: the
+	// veth's other end leaves the server's namespace when that is done,
+	// seconds later on a busy machine. The new pod's veth needs its name.
+	for i := 0; i < 100 && exec.Command("ip", "-n", "dltk8f-srv", "link", "show", "eth0").Run() == nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	exec.Command("ip", "-n", "dltk8f-srv", "link", "del", "eth0").Run()
 
 	pod2 := makePod(t, c, ns, "bird-front-569df4d45f-x9k2p", testNode, owner)
 	run(t, "ip", "netns", "add", "dltk8f-pod2")
