@@ -241,11 +241,7 @@ func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.E
 				select {
 				case <-ctx.Done():
 					// Drain what the kernel already retired, then flush.
-					for k := 0; k < 64; k++ {
-						if err := r.Poll(0, handle); err != nil {
-							break
-						}
-					}
+					drainRing(r, handle)
 					// A partly filled block is retired by the kernel's
 					// block timeout: give it that long once.
 					r.Poll(20, handle)
@@ -255,6 +251,15 @@ func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.E
 					e.Flush()
 					return
 				case <-goneCh:
+					// The interface went away: the blocks the kernel
+					// retired, and the one it was filling (its block
+					// timer still retires it), hold the last packets,
+					// often the very connections that show why.
+					drainRing(r, handle)
+					time.Sleep(goneRetire)
+					drainRing(r, handle)
+					e.DrainInbox()
+					e.Advance(time.Now().UnixNano())
 					e.Flush()
 					return
 				default:
@@ -278,6 +283,20 @@ func runAttached(ctx context.Context, rings []*ring.Ring, engines []*detectors.E
 		return ctx.Err() == nil
 	default:
 		return false
+	}
+}
+
+// goneRetire is how long a ring whose interface went away is given for
+// the kernel's block timer (10 ms) to retire its last, partly filled
+// block.
+const goneRetire = 50 * time.Millisecond
+
+// drainRing walks the blocks the kernel has retired, without waiting.
+func drainRing(r *ring.Ring, handle func(*ring.Packet)) {
+	for k := 0; k < 64; k++ {
+		if err := r.Poll(0, handle); err != nil {
+			return
+		}
 	}
 }
 
