@@ -49,6 +49,14 @@ type dbState struct {
 	repl   bool     // PostgreSQL: a replication session (the client's status updates get no answer)
 	hdr    [7]byte  // a frame header being read: PostgreSQL's 5 bytes, MySQL's 4, AMQP's 7
 	ln     [64]byte // the start of an error cut by a segment's end, or (Redis) of the error held
+	// Kafka (kafka.go): the client's requests are walked too.
+	cseen int64                // client stream offset walked to
+	cskip uint32               // bytes of the current request still to pass
+	chdrN uint8                // bytes of a request header held in chdr
+	cOff  bool                 // the client walk is lost (a capture gap)
+	kqN   uint8                // outstanding requests in kq
+	chdr  [12]byte             // a request header being read
+	kq    [kafkaQueue]kafkaReq // outstanding requests, oldest first
 }
 
 // Walk states.
@@ -452,6 +460,8 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 		e.amqpWalk(c, fs, d, b, ts)
 	case svcNATS:
 		e.natsWalk(c, fs, d, b, ts)
+	case svcKafka:
+		e.kafkaWalk(c, fs, d, b, ts)
 	}
 }
 

@@ -263,6 +263,7 @@ func FuzzDBStream(f *testing.F) {
 	f.Add(append(myPkt(0, "\x0a5.7\x00"), myPkt(2, "\xff\x15\x04#28000Access denied")...), 3, 14, false)
 	f.Add(append(amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")), amqpFrame(1, 3, amqpMethodPayload(20, 40, "\x01\x94\x09NOT_FOUND\x00\x32\x00\x0a"))...), 9, 17, false)
 	f.Add([]byte("INFO {}\r\nMSG a 1 7\r\n-ERR x\r\n-ERR 'Stale Connection'\r\n"), 9, 30, false)
+	f.Add([]byte("\x00\x00\x00\x0a\x00\x00\x00\x07\x00\x00\x00\x1d\x00\x00"), 6, 10, false) // Kafka: a response to correlation id 7
 	var st Stats
 	out := &collect{}
 	e := NewEngine(DefaultConfig(), 0, out, &st)
@@ -277,6 +278,10 @@ func FuzzDBStream(f *testing.F) {
 		switch {
 		case redis:
 			port, first = 6379, []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+		case len(stream) > 0 && stream[0] == 0:
+			// Kafka: a Metadata v1 request, correlation id 7, then a
+			// Produce v8 (correlation id 8): responses are read by them.
+			port, first = 9092, append([]byte("\x00\x00\x00\x0f\x00\x03\x00\x01\x00\x00\x00\x07\x00\x01a\x00\x00\x00\x00"), "\x00\x00\x00\x0a\x00\x00\x00\x08\x00\x00\x00\x08\x00\x00"...)
 		case len(stream) > 0 && stream[0] == 1:
 			// AMQP: a method frame first (Connection.Start).
 			port, first = 5672, []byte("AMQP\x00\x00\x09\x01")

@@ -74,6 +74,7 @@ const (
 	svcMySQL
 	svcAMQP
 	svcNATS
+	svcKafka
 	// The server spoke first, to a client that has sent nothing yet, in
 	// no protocol recognised above: an HTTP/2 SETTINGS frame (grpc-go
 	// sends its preface before reading), other text, other bytes. What
@@ -83,7 +84,7 @@ const (
 	svcSrvOther
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "", "", ""}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "kafka", "", "", ""}
 
 // unclassified reports whether a flow's service is not known yet.
 func unclassified(svc uint8) bool { return svc == svcNone || svc >= svcSrvH2 }
@@ -663,6 +664,7 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 		if !orig {
 			e.amqpLoginRefused(c, fs, ts)
 			e.amqpDropped(c, fs, ts)
+			e.kafkaClosed(c, fs, ts)
 		}
 	}
 	t := e.tlsOf(fs)
@@ -907,6 +909,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case amqpClientStart(p.Payload):
 			fs.service = svcAMQP
 			e.newDB(fs, svcAMQP)
+		case kafkaClientStart(p.Payload):
+			fs.service = svcKafka
+			e.kafkaClientID(e.newDB(fs, svcKafka), p.Payload)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		default:
@@ -1032,7 +1037,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		}
 	}
 	if d := e.dbOf(fs); d != nil {
-		if side == 0 {
+		if side == 0 && d.kind == svcKafka {
+			e.kafkaClient(c, d, p)
+		} else if side == 0 {
 			e.dbClient(c, d, p.Payload, ts)
 		} else {
 			e.dbServer(c, fs, d, p, ts)

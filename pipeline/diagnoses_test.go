@@ -3189,3 +3189,44 @@ func TestProxyProtocol(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaErrors: a Kafka broker (franz-go's kfake, with SASL, ACLs and
+// a 100 kB message.max.bytes) and franz-go clients. What the broker
+// answered is read from its responses, whatever their version: a topic
+// the user may not use (Metadata, 29), a topic that does not exist (3), a
+// batch over the limit (Produce v13, 10), a group the user may not join
+// (FindCoordinator, 30); a wrong password and a mechanism without
+// credentials, which this broker answers by closing the connection. A
+// healthy produce and consume, and kcat's attempts (librdkafka could not
+// log in to this broker), give nothing. Real traffic from testdata/lab.
+func TestKafkaErrors(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/kafka-errors.pcap", workers, nil)
+		count := map[string]int{}
+		for _, e := range events {
+			db, _ := e["db"].(map[string]any)
+			if e.str("note") != "DB_ERROR" || db["system"] != "kafka" || db["client_id"] != "kafkapeer" {
+				t.Errorf("workers %d: %s %v %s", workers, e.str("note"), db, e.str("msg"))
+				continue
+			}
+			count[fmt.Sprintf("%v/%v/%v", db["name"], db["api"], db["topic"])]++
+		}
+		want := map[string]int{
+			"SASL_AUTHENTICATION_FAILED/SaslAuthenticate/<nil>": 8, "TOPIC_AUTHORIZATION_FAILED/Metadata/audit": 1,
+			"UNKNOWN_TOPIC_OR_PARTITION/Metadata/nope": 2, "MESSAGE_TOO_LARGE/Produce/<nil>": 1,
+			"GROUP_AUTHORIZATION_FAILED/FindCoordinator/<nil>": 1,
+		}
+		if fmt.Sprint(count) != fmt.Sprint(want) {
+			t.Errorf("workers %d: %v, want %v", workers, count, want)
+		}
+		kafka := 0
+		for _, f := range flows {
+			if f.str("service") == "kafka" {
+				kafka++
+			}
+		}
+		if kafka != len(flows) || kafka < 30 {
+			t.Errorf("workers %d: %d of %d connections read as Kafka", workers, kafka, len(flows))
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package detectors
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// kbuf builds Kafka fields in their classic (not flexible) encoding.
+type kbuf []byte
+
+func (b kbuf) i16(v int16) kbuf { return binary.BigEndian.AppendUint16(b, uint16(v)) }
+func (b kbuf) i32(v int32) kbuf { return binary.BigEndian.AppendUint32(b, uint32(v)) }
+func (b kbuf) i64(v int64) kbuf { return binary.BigEndian.AppendUint64(b, uint64(v)) }
+func (b kbuf) str(s string) kbuf {
+	return append(b.i16(int16(len(s))), s...)
+}
+
+// TestKafkaClassicVersions reads the errors of responses in the classic
+// encoding older clients ask for (Sarama's defaults): Metadata v1 with a
+// broker and a healthy topic before the failing one, Produce v3 and v8
+// (its error message).
+func TestKafkaClassicVersions(t *testing.T) {
+	meta := kbuf{}.i32(1).i32(0).str("kafka-0.kafka-headless").i32(9092).i16(-1) // brokers (rack null)
+	meta = meta.i32(0).i32(2)                                                    // controller_id, topics
+	meta = append(meta.i16(0).str("orders"), 0).i32(1)                           // a healthy topic (not internal), one partition:
+	meta = meta.i16(0).i32(0).i32(0).i32(1).i32(0).i32(1).i32(0)                 // error, index, leader, replicas, isr
+	meta = append(meta.i16(29).str("audit"), 0).i32(0)
+	r := kreader{b: meta}
+	if code, topic := kafkaMetadataError(&r, 1, false); code != 29 || string(topic) != "audit" || r.bad {
+		t.Errorf("metadata v1: %d %q bad %v", code, topic, r.bad)
+	}
+	for _, ver := range []int16{3, 8} {
+		p := kbuf{}.i32(1).str("orders").i32(1).i32(0).i16(10).i64(-1).i64(-1)
+		if ver >= 5 {
+			p = p.i64(0)
+		}
+		if ver >= 8 {
+			p = p.i32(0).str("The message is too large.")
+		}
+		p = p.i32(0) // throttle_time_ms
+		r := kreader{b: p}
+		code, topic, msg := kafkaProduceError(&r, ver, false)
+		if code != 10 || string(topic) != "orders" || (ver >= 8) != (string(msg) == "The message is too large.") {
+			t.Errorf("produce v%d: %d %q %q", ver, code, topic, msg)
+		}
+	}
+	if !kafkaClientStart(kbuf{}.i32(20).i16(18).i16(3).i32(1).str("sarama")) || kafkaClientStart([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) {
+		t.Error("kafkaClientStart")
+	}
+}
