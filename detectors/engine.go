@@ -909,7 +909,7 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case amqpClientStart(p.Payload):
 			fs.service = svcAMQP
 			e.newDB(fs, svcAMQP)
-		case kafkaClientStart(p.Payload):
+		case kafkaClientStart(p.Payload, c.RespPort()):
 			fs.service = svcKafka
 			e.kafkaClientID(e.newDB(fs, svcKafka), p.Payload)
 		case c.RespPort() == 53 || c.OrigPort() == 53:

@@ -114,11 +114,13 @@ func kafkaKind(code int16) int {
 	return -1
 }
 
-// kafkaClientStart reports whether b, a client's first segment, starts a
-// Kafka request a client opens with: ApiVersions (every client since
-// Kafka 0.10), SaslHandshake or Metadata, of a plausible version, whose
-// size covers at least its header.
-func kafkaClientStart(b []byte) bool {
+// kafkaClientStart reports whether b, a client's first segment to port,
+// starts a Kafka request a client opens with: ApiVersions (every client
+// since Kafka 0.10), SaslHandshake or Metadata, of a plausible version,
+// whose size covers at least its header; on Kafka's usual ports, any
+// request (kafkajs opens a connection to a partition's leader with its
+// Fetch).
+func kafkaClientStart(b []byte, port uint16) bool {
 	if len(b) < 14 {
 		return false
 	}
@@ -127,6 +129,10 @@ func kafkaClientStart(b []byte) bool {
 	idLen := int16(binary.BigEndian.Uint16(b[12:]))
 	if size < 10 || size > 1<<20 || ver < 0 || ver > 20 || idLen < -1 || int(idLen) > 1024 {
 		return false
+	}
+	switch port {
+	case 9092, 9093, 9094, 19092, 29092:
+		return key >= 0 && key <= 90
 	}
 	return key == kApiVersions || key == kSaslHandshake || key == kMetadata
 }

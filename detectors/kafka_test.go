@@ -44,7 +44,9 @@ func TestKafkaClassicVersions(t *testing.T) {
 			t.Errorf("produce v%d: %d %q %q", ver, code, topic, msg)
 		}
 	}
-	if !kafkaClientStart(kbuf{}.i32(20).i16(18).i16(3).i32(1).str("sarama")) || kafkaClientStart([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) {
+	fetch := kbuf{}.i32(20).i16(1).i16(11).i32(1).str("kafkajs")
+	if !kafkaClientStart(kbuf{}.i32(20).i16(18).i16(3).i32(1).str("sarama"), 443) || kafkaClientStart([]byte("GET / HTTP/1.1\r\nHost: x\r\n"), 9092) ||
+		!kafkaClientStart(fetch, 9092) || kafkaClientStart(fetch, 443) {
 		t.Error("kafkaClientStart")
 	}
 }

@@ -3228,5 +3228,23 @@ func TestKafkaErrors(t *testing.T) {
 		if kafka != len(flows) || kafka < 30 {
 			t.Errorf("workers %d: %d of %d connections read as Kafka", workers, kafka, len(flows))
 		}
+		// kafkajs 2 and kcat (librdkafka) against a broker without SASL:
+		// their classic versions (Metadata v4 and v6, Produce v7), and
+		// kafkajs's connection that opens with a Fetch.
+		events, flows, _ = analyse(t, "../testdata/lab/kafka-classic-clients.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			db, _ := e["db"].(map[string]any)
+			got = append(got, fmt.Sprintf("%v/%v/%v/%v", db["client_id"], db["name"], db["api"], db["topic"]))
+		}
+		sort.Strings(got)
+		if w := "kafkajs-lab/MESSAGE_TOO_LARGE/Produce/orders kafkajs-lab/UNKNOWN_TOPIC_OR_PARTITION/Metadata/nope kcat-lab/MESSAGE_TOO_LARGE/Produce/orders kcat-lab/UNKNOWN_TOPIC_OR_PARTITION/Metadata/nope"; strings.Join(got, " ") != w {
+			t.Errorf("workers %d: classic clients: %v, want %s", workers, got, w)
+		}
+		for _, f := range flows {
+			if f.str("service") != "kafka" {
+				t.Errorf("workers %d: not read as Kafka: %v", workers, f)
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@
 // answers. Its own module, so the agent's does not depend on franz-go.
 //
 //	kafkapeer serve ADDR
+//	kafkapeer serve-open ADDR
 //	kafkapeer produce ADDR USER PASS MECHANISM TOPIC SIZE
 //	kafkapeer consume ADDR USER PASS TOPIC GROUP
 package main
@@ -34,7 +35,9 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = serve(os.Args[2])
+		err = serve(os.Args[2], true)
+	case "serve-open":
+		err = serve(os.Args[2], false)
 	case "produce":
 		if len(os.Args) != 8 {
 			err = fmt.Errorf("produce ADDR USER PASS MECHANISM TOPIC SIZE")
@@ -57,12 +60,15 @@ func main() {
 	}
 }
 
-// serve runs one broker at addr: SASL (PLAIN and SCRAM-SHA-256) with ACLs.
-// admin/admin is a superuser; app/secret (PLAIN) may write and describe
-// topic orders and read it in group app-group, nothing else. Topics
-// orders and audit exist; others are not created on first use. Batches
-// over 100 kB are refused (message.max.bytes).
-func serve(addr string) error {
+// serve runs one broker at addr. With auth: SASL (PLAIN and SCRAM-SHA-256)
+// with ACLs; admin/admin is a superuser; app/secret (PLAIN) may write and
+// describe topic orders and read it in group app-group, nothing else
+// (kfake's SASL speaks only to clients that ignore its SaslHandshake
+// answer's empty mechanism list, as franz-go does: kafkajs and librdkafka
+// give up). Without: anyone may do anything. Topics orders and audit
+// exist; others are not created on first use. Batches over 100 kB are
+// refused (message.max.bytes).
+func serve(addr string, auth bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
@@ -71,27 +77,30 @@ func serve(addr string) error {
 	allow := func(res kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kfake.ACL {
 		return kfake.ACL{Resource: res, Name: name, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: op, Allow: true}
 	}
-	c, err := kfake.NewCluster(
+	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(p),
 		kfake.ListenFn(func(network, a string) (net.Listener, error) {
 			_, pp, _ := net.SplitHostPort(a)
 			return net.Listen(network, net.JoinHostPort(host, pp))
 		}),
-		kfake.EnableSASL(),
-		kfake.EnableACLs(),
-		kfake.Superuser("PLAIN", "admin", "admin"),
-		kfake.Superuser("SCRAM-SHA-256", "admin", "admin"),
-		kfake.User("PLAIN", "app", "secret",
-			allow(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLOperationWrite),
-			allow(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLOperationDescribe),
-			allow(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLOperationRead),
-			allow(kmsg.ACLResourceTypeGroup, "app-group", kmsg.ACLOperationRead),
-			allow(kmsg.ACLResourceTypeCluster, "kafka-cluster", kmsg.ACLOperationIdempotentWrite),
-		),
 		kfake.SeedTopics(1, "orders", "audit"),
 		kfake.BrokerConfigs(map[string]string{"message.max.bytes": "100000"}),
-	)
+	}
+	if auth {
+		opts = append(opts, kfake.EnableSASL(),
+			kfake.EnableACLs(),
+			kfake.Superuser("PLAIN", "admin", "admin"),
+			kfake.Superuser("SCRAM-SHA-256", "admin", "admin"),
+			kfake.User("PLAIN", "app", "secret",
+				allow(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLOperationWrite),
+				allow(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLOperationDescribe),
+				allow(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLOperationRead),
+				allow(kmsg.ACLResourceTypeGroup, "app-group", kmsg.ACLOperationRead),
+				allow(kmsg.ACLResourceTypeCluster, "kafka-cluster", kmsg.ACLOperationIdempotentWrite),
+			))
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return err
 	}
