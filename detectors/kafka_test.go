@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 )
 
@@ -50,3 +51,55 @@ func TestKafkaClassicVersions(t *testing.T) {
 		t.Error("kafkaClientStart")
 	}
 }
+
+// TestKafkaSASLRefused: a broker answering SaslAuthenticate v2 (flexible:
+// a tagged-fields section in the response header, a compact message) with
+// SASL_AUTHENTICATION_FAILED, as Kafka since 1.0 does, after the client's
+// ApiVersions and SaslHandshake.
+func TestKafkaSASLRefused(t *testing.T) {
+	req := func(key, ver int16, corr int32, body string) []byte {
+		b := kbuf{}.i16(key).i16(ver).i32(corr).str("orders-svc")
+		if ver >= 2 && key == kSaslAuthenticate {
+			b = append(b, 0) // request header v2: tagged fields
+		}
+		b = append(b, body...)
+		return kbuf{}.i32(int32(len(b))).append(b)
+	}
+	resp := func(corr int32, body []byte) []byte {
+		b := kbuf{}.i32(corr).append(body)
+		return kbuf{}.i32(int32(len(b))).append(b)
+	}
+	msg := "Authentication failed: Invalid username or password"
+	sasl := append(kbuf{0}.i16(58), byte(len(msg)+1))                 // header tags, error_code, compact message
+	sasl = append(append(sasl, msg...), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0) // auth_bytes (empty), session_lifetime_ms, tags
+	var st Stats
+	out := &collect{}
+	e := NewEngine(DefaultConfig(), 0, out, &st)
+	replayInto(t, e, 40100, 9092, []seg{
+		{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6},
+		{true, "A", req(kApiVersions, 0, 1, ""), 1e6},
+		{false, "A", resp(1, kbuf{}.i16(0).i32(0)), 1e6},
+		{true, "A", req(kSaslHandshake, 1, 2, "\x00\x05PLAIN"), 1e6},
+		{false, "A", resp(2, kbuf{}.i16(0).i32(1).str("PLAIN")), 1e6},
+		{true, "A", req(kSaslAuthenticate, 2, 3, "\x0e\x00app\x00wrongpass"), 1e6},
+		{false, "A", resp(3, sasl), 1e6},
+		{false, "FA", nil, 1e6}, {true, "FA", nil, 1e6},
+	})
+	e.Advance(e.now + 1e9)
+	found := 0
+	for _, l := range out.lines {
+		if noteOf(l) == "DB_ERROR" {
+			found++
+			for _, want := range []string{`"name":"SASL_AUTHENTICATION_FAILED"`, `"api":"SaslAuthenticate"`, `"client_id":"orders-svc"`, `Invalid username or password`} {
+				if !strings.Contains(string(l), want) {
+					t.Errorf("no %s in %s", want, l)
+				}
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d DB_ERROR events, want 1: %q", found, out.lines)
+	}
+}
+
+func (b kbuf) append(x []byte) kbuf { return append(b, x...) }
