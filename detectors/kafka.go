@@ -101,6 +101,7 @@ var kafkaErrs = [...]struct {
 	{2, "CORRUPT_MESSAGE", "a record batch failed the broker's checks (its CRC or size): a client or proxy bug, or memory corruption"},
 	{35, "UNSUPPORTED_VERSION", "the broker does not support this version of the request: a client newer or older than the broker knows"},
 	{42, "INVALID_REQUEST", "the broker could not read the request"},
+	{-1, "ADVERTISED_LOOPBACK", "a loopback address, which for the client is itself: the broker's advertised.listeners names an address only the broker's own host can use (localhost, or the default of a broker set up for one machine), so the client's connections to that broker go to its own host and fail there (Connection refused): advertise the broker's Service or pod name"},
 	{15, "COORDINATOR_NOT_AVAILABLE", "the group coordinator is not available: the __consumer_offsets topic is missing or has partitions offline (offsets.topic.replication.factor above the brokers running)"},
 }
 
@@ -298,7 +299,11 @@ func (e *Engine) kafkaResponse(c *flowtable.Conn, fs *flowState, d *dbState, b [
 		r.i32()
 		code = r.i16()
 	case kMetadata:
-		code, topic = kafkaMetadataError(&r, req.ver, flex)
+		var lo kafkaBroker
+		code, topic = kafkaMetadataError(&r, req.ver, flex, &lo)
+		if lo.host != nil && !c.Resp().IsLoopback() {
+			e.kafkaLoopback(c, fs, d, lo, ts)
+		}
 	case kProduce:
 		code, topic, msg = kafkaProduceError(&r, req.ver, flex)
 	}
@@ -390,6 +395,41 @@ func (e *Engine) kafkaClosed(c *flowtable.Conn, fs *flowState, ts int64) {
 	e.eventEndPcap(ev, fs)
 }
 
+// kafkaLoopback reports a broker that tells a client, in Metadata, that a
+// broker is at a loopback address: the client then connects to itself.
+func (e *Engine) kafkaLoopback(c *flowtable.Conn, fs *flowState, d *dbState, lo kafkaBroker, ts int64) {
+	if !d.first(kafkaKind(-1)) {
+		return
+	}
+	ev := e.problemEvent(c, fs, NoteDBError, ts)
+	if ev == nil {
+		return
+	}
+	ev.B = append(ev.B, "Kafka broker "...)
+	ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
+	ev.B = append(ev.B, " told client "...)
+	ev.B = c.Orig().AppendTo(ev.B)
+	e.appendKafkaClientID(ev, d)
+	ev.B = append(ev.B, " that broker "...)
+	ev.B = jsonw.Int(ev.B, int64(lo.node))
+	ev.B = append(ev.B, " is at "...)
+	ev.B = appendText(ev.B, cut(lo.host, 64))
+	ev.B = append(ev.B, ':')
+	ev.B = jsonw.Int(ev.B, int64(lo.port))
+	ev.B = append(ev.B, ": "...)
+	ev.B = append(ev.B, kafkaErrs[kafkaKind(-1)].hint...)
+	ev.B = appendSide(ev.B, "server")
+	ev.B = append(ev.B, `,"db":{"system":"kafka","code":"ADVERTISED_LOOPBACK","name":"ADVERTISED_LOOPBACK","api":"Metadata"`...)
+	if d.user != 0 {
+		ev.B = append(ev.B, `,"client_id":`...)
+		ev.B = jsonw.Bytes(ev.B, e.dbNames[d.user-1])
+	}
+	ev.B = append(ev.B, `,"message":`...)
+	ev.B = jsonw.Bytes(ev.B, cut(lo.host, 64))
+	ev.B = append(ev.B, '}')
+	e.eventEndPcap(ev, fs)
+}
+
 // appendKafkaClientID writes " (client.id ID)" when the client sent one.
 func (e *Engine) appendKafkaClientID(ev *Buffer, d *dbState) {
 	if d.user != 0 {
@@ -399,16 +439,35 @@ func (e *Engine) appendKafkaClientID(ev *Buffer, d *dbState) {
 	}
 }
 
+// kafkaBroker is a broker as Metadata describes it.
+type kafkaBroker struct {
+	node int32
+	host []byte
+	port int32
+}
+
+// loopbackHost reports whether a broker's advertised host is one that,
+// for any client, is the client itself.
+func loopbackHost(h []byte) bool {
+	switch string(h) {
+	case "localhost", "127.0.0.1", "::1", "0.0.0.0", "::", "ip6-localhost":
+		return true
+	}
+	return len(h) > 4 && string(h[:4]) == "127."
+}
+
 // kafkaMetadataError returns the first error a Metadata response gives a
-// topic, and the topic.
-func kafkaMetadataError(r *kreader, ver int16, flex bool) (int16, []byte) {
+// topic, and the topic; lo gets the first broker it advertises on a
+// loopback address.
+func kafkaMetadataError(r *kreader, ver int16, flex bool, lo *kafkaBroker) (int16, []byte) {
 	if ver >= 3 {
 		r.i32() // throttle_time_ms
 	}
 	for n := r.arr(flex); n > 0 && !r.bad; n-- { // brokers
-		r.i32()
-		r.str(flex)
-		r.i32()
+		node, host, port := r.i32(), r.str(flex), r.i32()
+		if lo.host == nil && loopbackHost(host) {
+			*lo = kafkaBroker{node, host, port}
+		}
 		if ver >= 1 {
 			r.str(flex) // rack
 		}

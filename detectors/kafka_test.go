@@ -27,7 +27,8 @@ func TestKafkaClassicVersions(t *testing.T) {
 	meta = meta.i16(0).i32(0).i32(0).i32(1).i32(0).i32(1).i32(0)                 // error, index, leader, replicas, isr
 	meta = append(meta.i16(29).str("audit"), 0).i32(0)
 	r := kreader{b: meta}
-	if code, topic := kafkaMetadataError(&r, 1, false); code != 29 || string(topic) != "audit" || r.bad {
+	var lo kafkaBroker
+	if code, topic := kafkaMetadataError(&r, 1, false, &lo); code != 29 || string(topic) != "audit" || r.bad || lo.host != nil {
 		t.Errorf("metadata v1: %d %q bad %v", code, topic, r.bad)
 	}
 	for _, ver := range []int16{3, 8} {

@@ -3246,5 +3246,26 @@ func TestKafkaErrors(t *testing.T) {
 				t.Errorf("workers %d: not read as Kafka: %v", workers, f)
 			}
 		}
+		// A broker listening on 127.0.0.1, reached through a forwarder:
+		// its Metadata advertises 127.0.0.1:9095, and the clients'
+		// connections there (captured on any: lo too) are refused.
+		events, _, _ = analyse(t, "../testdata/lab/kafka-advertised-loopback.pcap", workers, nil)
+		got = got[:0]
+		refused := 0
+		for _, e := range events {
+			db, _ := e["db"].(map[string]any)
+			switch {
+			case e.str("note") == "TCP_REFUSED" && e.str("id.resp_h") == "127.0.0.1":
+				refused++
+			case db["code"] == "ADVERTISED_LOOPBACK" && strings.Contains(e.str("msg"), "that broker 0 is at 127.0.0.1:9095: a loopback address"):
+				got = append(got, fmt.Sprint(db["client_id"]))
+			default:
+				t.Errorf("workers %d: loopback: %s %s", workers, e.str("note"), e.str("msg"))
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != "kafkajs-lab kafkapeer" || refused == 0 {
+			t.Errorf("workers %d: loopback: %v, %d refused", workers, got, refused)
+		}
 	}
 }
