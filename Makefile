@@ -21,6 +21,7 @@ test: deps k8s-bin
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	cd lab/grpcpeer && $(GO) vet . && $(GO) build -o /dev/null . # the lab's gRPC peer (its own module): compiled before the timed live tests
+	cd lab/kafkapeer && $(GO) vet . && $(GO) build -o /dev/null . # the lab's Kafka broker and client (its own module), likewise
 	$(GO) test -count=1 -run 'Allocs' ./decode ./flowtable ./detectors
 	$(GO) test -race -count=1 -timeout 20m ./...
 

@@ -34,7 +34,7 @@ trap cleanup EXIT INT TERM
 CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
 step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
 "$here/lab.sh" up "$NAME" "$STATE" "$LAB"
-echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; PostgreSQL :5432 (TLS) and :5433 (no TLS), PgBouncer :6432 before it; MariaDB :3306 and :3307 (read-only); Redis :6379 (password), :6380 (replica), :6382 (full); reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; PostgreSQL :5432 (TLS) and :5433 (no TLS), PgBouncer :6432 before it; MariaDB :3306 and :3307 (read-only); Redis :6379 (password), :6380 (replica), :6382 (full); Kafka :9092 (SASL, ACLs); reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
 
 rm -rf "$OUT"
 step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
@@ -126,6 +126,11 @@ try "mariadb client writes to a read-only MariaDB (as to a replica)" mariadb --n
 try "redis-cli without the password Redis requires" redis-cli -h 198.18.0.1 get session:42
 try "redis-cli writes to a read-only replica" redis-cli -h 198.18.0.1 -p 6380 set session:42 x
 try "redis-cli writes to a Redis over its maxmemory (noeviction)" redis-cli -h 198.18.0.1 -p 6382 set session:42 x
+KAFKA=$(dirname "$LAB")/kafkapeer
+try "Kafka producer (franz-go) with a wrong SASL password" "$KAFKA" produce 198.18.0.1:9092 app wrong PLAIN orders 100
+try "Kafka producer to a topic that does not exist (and is not created on first use)" "$KAFKA" produce 198.18.0.1:9092 admin admin PLAIN payments 100
+try "Kafka producer to a topic its user's ACLs do not allow" "$KAFKA" produce 198.18.0.1:9092 app secret PLAIN audit 100
+try "Kafka producer sends a 200 kB record (over the broker's message.max.bytes)" "$KAFKA" produce 198.18.0.1:9092 admin admin PLAIN orders 200000
 
 step "stopping dlltagent (SIGTERM: flush open flows, write pcaps and stats)"
 sleep 0.5

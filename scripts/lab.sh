@@ -26,6 +26,11 @@
 #         from lab/grpcpeer next to DLLTLAB): service "ok" is SERVING,
 #         others NOT_FOUND, unknown methods UNIMPLEMENTED; "slow" answers
 #         after 10 s
+#   9092  a Kafka broker (kafkapeer, built from lab/kafkapeer next to
+#         DLLTLAB: franz-go's kfake) with SASL PLAIN and ACLs: app/secret
+#         may use topic orders and group app-group only; admin/admin is a
+#         superuser; topics orders and audit; no topic made on first use;
+#         batches over 100 kB refused
 #   8081  nginx behind a path MTU black hole: the pod drops packets over
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
@@ -488,7 +493,10 @@ CONF
   peer=$(dirname "$lab")/grpcpeer
   (cd "$(dirname "$0")/../lab/grpcpeer" && go build -o "$peer" .) # its own module: grpc-go
   bg_srv grpcpeer "$peer" serve 198.18.0.1:50051 "[fd00:198:18::1]:50051"
-  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 7700 3128 3129 50051 6379 6380 6381 6382; do wait_port t "$p"; done
+  peer=$(dirname "$lab")/kafkapeer
+  (cd "$(dirname "$0")/../lab/kafkapeer" && go build -o "$peer" .) # its own module: franz-go
+  bg_srv kafkapeer "$peer" serve 198.18.0.1:9092
+  for p in 443 8443 9443 10443 80 8080 8081 8082 7000 7001 7002 7003 7443 7444 7700 3128 3129 50051 9092 6379 6380 6381 6382; do wait_port t "$p"; done
   for p in 5432 5433 6432 3306 3307; do wait_port t "$p"; done
   database_users
   if [ "${LAB_RABBITMQ:-}" = 1 ]; then rabbitmq; fi
