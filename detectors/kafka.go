@@ -314,17 +314,10 @@ func (e *Engine) kafkaResponse(c *flowtable.Conn, fs *flowState, d *dbState, b [
 	if k < 0 || !d.first(k) {
 		return
 	}
-	ev := e.problemEvent(c, fs, NoteDBError, ts)
+	ev := e.kafkaEventStart(c, fs, d, " answered the "+api.name+" request of client ", ts)
 	if ev == nil {
 		return
 	}
-	ev.B = append(ev.B, "Kafka broker "...)
-	ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
-	ev.B = append(ev.B, " answered the "...)
-	ev.B = append(ev.B, api.name...)
-	ev.B = append(ev.B, " request of client "...)
-	ev.B = c.Orig().AppendTo(ev.B)
-	e.appendKafkaClientID(ev, d)
 	if len(topic) > 0 {
 		ev.B = append(ev.B, " for topic "...)
 		ev.B = appendText(ev.B, topic)
@@ -340,13 +333,38 @@ func (e *Engine) kafkaResponse(c *flowtable.Conn, fs *flowState, d *dbState, b [
 	}
 	ev.B = append(ev.B, ": "...)
 	ev.B = append(ev.B, kafkaErrs[k].hint...)
+	var num [8]byte
+	e.kafkaEventEnd(ev, fs, d, jsonw.Int(num[:0], int64(code)), kafkaErrs[k].name, api.name, topic, msg)
+}
+
+// kafkaEventStart opens a Kafka DB_ERROR: "Kafka broker ADDR<did>CLIENT
+// (client.id ID)"; nil when the rate limiter folds it.
+func (e *Engine) kafkaEventStart(c *flowtable.Conn, fs *flowState, d *dbState, did string, ts int64) *Buffer {
+	ev := e.problemEvent(c, fs, NoteDBError, ts)
+	if ev == nil {
+		return nil
+	}
+	ev.B = append(ev.B, "Kafka broker "...)
+	ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
+	ev.B = append(ev.B, did...)
+	ev.B = c.Orig().AppendTo(ev.B)
+	if d.user != 0 {
+		ev.B = append(ev.B, " (client.id "...)
+		ev.B = appendText(ev.B, e.dbNames[d.user-1])
+		ev.B = append(ev.B, ')')
+	}
+	return ev
+}
+
+// kafkaEventEnd ends a Kafka DB_ERROR with its side and db object.
+func (e *Engine) kafkaEventEnd(ev *Buffer, fs *flowState, d *dbState, code []byte, name, api string, topic, msg []byte) {
 	ev.B = appendSide(ev.B, "server")
 	ev.B = append(ev.B, `,"db":{"system":"kafka","code":"`...)
-	ev.B = jsonw.Uint(ev.B, uint64(code))
+	ev.B = append(ev.B, code...)
 	ev.B = append(ev.B, `","name":"`...)
-	ev.B = append(ev.B, kafkaErrs[k].name...)
+	ev.B = append(ev.B, name...)
 	ev.B = append(ev.B, `","api":"`...)
-	ev.B = append(ev.B, api.name...)
+	ev.B = append(ev.B, api...)
 	ev.B = append(ev.B, '"')
 	if d.user != 0 {
 		ev.B = append(ev.B, `,"client_id":`...)
@@ -373,26 +391,14 @@ func (e *Engine) kafkaClosed(c *flowtable.Conn, fs *flowState, ts int64) {
 	if d == nil || d.kind != svcKafka || d.kqN == 0 || d.kq[d.kqN-1].key != kSaslAuthenticate || c.E[0].FINs() != 0 || !d.first(kafkaKind(58)) {
 		return
 	}
-	ev := e.problemEvent(c, fs, NoteDBError, ts)
+	ev := e.kafkaEventStart(c, fs, d, " closed the connection of client ", ts)
 	if ev == nil {
 		return
 	}
-	ev.B = append(ev.B, "Kafka broker "...)
-	ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
-	ev.B = append(ev.B, " closed the connection of client "...)
-	ev.B = c.Orig().AppendTo(ev.B)
-	e.appendKafkaClientID(ev, d)
 	ev.B = append(ev.B, " right after its SASL credentials, without answering them: it refused the login ("...)
 	ev.B = append(ev.B, kafkaErrs[kafkaKind(58)].hint...)
 	ev.B = append(ev.B, "; the client sees a closed connection or a timeout, not an authentication error)"...)
-	ev.B = appendSide(ev.B, "server")
-	ev.B = append(ev.B, `,"db":{"system":"kafka","code":"58","name":"SASL_AUTHENTICATION_FAILED","api":"SaslAuthenticate"`...)
-	if d.user != 0 {
-		ev.B = append(ev.B, `,"client_id":`...)
-		ev.B = jsonw.Bytes(ev.B, e.dbNames[d.user-1])
-	}
-	ev.B = append(ev.B, '}')
-	e.eventEndPcap(ev, fs)
+	e.kafkaEventEnd(ev, fs, d, []byte("58"), "SASL_AUTHENTICATION_FAILED", "SaslAuthenticate", nil, nil)
 }
 
 // kafkaLoopback reports a broker that tells a client, in Metadata, that a
@@ -401,15 +407,10 @@ func (e *Engine) kafkaLoopback(c *flowtable.Conn, fs *flowState, d *dbState, lo 
 	if !d.first(kafkaKind(-1)) {
 		return
 	}
-	ev := e.problemEvent(c, fs, NoteDBError, ts)
+	ev := e.kafkaEventStart(c, fs, d, " told client ", ts)
 	if ev == nil {
 		return
 	}
-	ev.B = append(ev.B, "Kafka broker "...)
-	ev.B = appendAddrPort(ev.B, c.Resp(), c.RespPort())
-	ev.B = append(ev.B, " told client "...)
-	ev.B = c.Orig().AppendTo(ev.B)
-	e.appendKafkaClientID(ev, d)
 	ev.B = append(ev.B, " that broker "...)
 	ev.B = jsonw.Int(ev.B, int64(lo.node))
 	ev.B = append(ev.B, " is at "...)
@@ -418,25 +419,7 @@ func (e *Engine) kafkaLoopback(c *flowtable.Conn, fs *flowState, d *dbState, lo 
 	ev.B = jsonw.Int(ev.B, int64(lo.port))
 	ev.B = append(ev.B, ": "...)
 	ev.B = append(ev.B, kafkaErrs[kafkaKind(-1)].hint...)
-	ev.B = appendSide(ev.B, "server")
-	ev.B = append(ev.B, `,"db":{"system":"kafka","code":"ADVERTISED_LOOPBACK","name":"ADVERTISED_LOOPBACK","api":"Metadata"`...)
-	if d.user != 0 {
-		ev.B = append(ev.B, `,"client_id":`...)
-		ev.B = jsonw.Bytes(ev.B, e.dbNames[d.user-1])
-	}
-	ev.B = append(ev.B, `,"message":`...)
-	ev.B = jsonw.Bytes(ev.B, cut(lo.host, 64))
-	ev.B = append(ev.B, '}')
-	e.eventEndPcap(ev, fs)
-}
-
-// appendKafkaClientID writes " (client.id ID)" when the client sent one.
-func (e *Engine) appendKafkaClientID(ev *Buffer, d *dbState) {
-	if d.user != 0 {
-		ev.B = append(ev.B, " (client.id "...)
-		ev.B = appendText(ev.B, e.dbNames[d.user-1])
-		ev.B = append(ev.B, ')')
-	}
+	e.kafkaEventEnd(ev, fs, d, []byte("ADVERTISED_LOOPBACK"), "ADVERTISED_LOOPBACK", "Metadata", nil, cut(lo.host, 64))
 }
 
 // kafkaBroker is a broker as Metadata describes it.
