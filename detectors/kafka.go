@@ -557,32 +557,31 @@ type kreader struct {
 	bad bool
 }
 
-func (r *kreader) skip(n int) {
+// take returns the next n bytes (nil past the end).
+func (r *kreader) take(n int) []byte {
 	if n < 0 || n > len(r.b) {
 		r.b, r.bad = nil, true
-		return
+		return nil
 	}
+	b := r.b[:n]
 	r.b = r.b[n:]
+	return b
 }
 
+func (r *kreader) skip(n int) { r.take(n) }
+
 func (r *kreader) i16() int16 {
-	if len(r.b) < 2 {
-		r.skip(2)
-		return 0
+	if b := r.take(2); b != nil {
+		return int16(binary.BigEndian.Uint16(b))
 	}
-	v := int16(binary.BigEndian.Uint16(r.b))
-	r.b = r.b[2:]
-	return v
+	return 0
 }
 
 func (r *kreader) i32() int32 {
-	if len(r.b) < 4 {
-		r.skip(4)
-		return 0
+	if b := r.take(4); b != nil {
+		return int32(binary.BigEndian.Uint32(b))
 	}
-	v := int32(binary.BigEndian.Uint32(r.b))
-	r.b = r.b[4:]
-	return v
+	return 0
 }
 
 // uvarint reads an unsigned varint (flexible versions' lengths).
@@ -607,13 +606,7 @@ func (r *kreader) str(flex bool) []byte {
 	if n <= 0 || r.bad {
 		return nil
 	}
-	if n > len(r.b) {
-		r.skip(n)
-		return nil
-	}
-	s := r.b[:n]
-	r.b = r.b[n:]
-	return s
+	return r.take(n)
 }
 
 // arr reads an array's length (-1: null).
