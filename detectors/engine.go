@@ -1200,6 +1200,17 @@ func (e *Engine) noAnswerReport(c *flowtable.Conn, h heldVerdict) {
 	}
 	b.B = appendSide(b.B, "server")
 	fs := e.state(c)
+	if pr := e.q(fs); pr.pcapName != "" && pr.pcapNote == NoteTCPLateAnswer && !fs.has(fPcapDone) {
+		// The answer came before this verdict was released (another
+		// worker was behind): the silence gets its own file, the SYNs
+		// up to its time, beside the answer's still being kept.
+		if name := e.sendStartPcap(c, fs, pcapFileName(NoteTCPNoAnswer, c, now), now, nil, 0); name != "" {
+			b.B = append(b.B, `,"pcap":`...)
+			b.B = jsonw.String(b.B, name)
+		}
+		e.eventEnd(b)
+		return
+	}
 	e.writeStartPcap(c, fs, NoteTCPNoAnswer, now, nil, 0)
 	e.eventEndPcap(b, fs)
 }
@@ -1239,6 +1250,13 @@ func (e *Engine) lateSYNACK(c *flowtable.Conn, fs *flowState, ts int64) {
 	}
 	b.B = appendSide(b.B, "server")
 	b.B = appendLate(b.B, syns, ts-c.FirstSYN())
+	if fs.has(fPcapDone) && e.q(fs).pcapNote == NoteTCPNoAnswer {
+		// The silence's pcap was written at once, with the SYNs up to
+		// its time: the answer gets one of its own, every SYN (from the
+		// stash and the ring, which kept those re-sent since) first.
+		fs.clear(fPcapDone | fHeadClosed)
+		e.p(fs).pcapName = ""
+	}
 	// The SYNs, the answer and what follows go into the head buffer
 	// (recordPacket), which a named pcap keeps.
 	e.planPcap(fs, NoteTCPLateAnswer, c, ts)

@@ -320,7 +320,9 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 		}
 	}
 	if pc.tail == 0 {
-		if !fs.has(fPcapDone) {
+		// (A pcap written at once for a silence: the SYNs re-sent after
+		// it are kept too, for the answer's, if one comes.)
+		if !fs.has(fPcapDone) || c.E[1].Pkts() == 0 {
 			rf := frame
 			if payLen > 0 {
 				rf = rf[:min(len(rf), payOff+recentPayload)]
@@ -500,13 +502,21 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 		return
 	}
 	e.planPcap(fs, note, c, ts)
-	b := e.pcapStart(fs)
+	e.pcapSend(fs, e.startPcap(c, fs, e.q(fs).pcapName, ts, extra, extraLen))
+}
+
+// startPcap builds the pcap file name of a connection that never got past
+// its first packets (see writeStartPcap): its packets up to ts, then
+// extra.
+func (e *Engine) startPcap(c *flowtable.Conn, fs *flowState, name string, ts int64, extra []byte, extraLen int) *Buffer {
+	b := e.pcapStart(fs, name)
 	if at, syn, orig, ok := e.stash.of(c); ok && fs.has(fStashed) {
 		b.B = pcapio.AppendRecord(b.B, at, syn, orig)
 	}
 	if pc := &fs.pc; pc.head >= 0 {
 		// A SYN too large for the stash (carrying data: TCP Fast
-		// Open) opened a head buffer, which holds it and what followed.
+		// Open), or the answer that came since, opened a head buffer:
+		// it holds the first SYN and what followed.
 		b.B = append(b.B, recordsUpTo(e.arena.chunk(pc.head)[:pc.headUsed], ts)...)
 	}
 	links := e.chainBack(c, fs.recent, ts, recentMax)
@@ -517,7 +527,19 @@ func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts i
 	if len(extra) > 0 {
 		b.B = pcapio.AppendRecord(b.B, ts, extra, extraLen)
 	}
-	e.pcapSend(fs, b)
+	return b
+}
+
+// sendStartPcap writes, beside the connection's own pcap, a file name of
+// its packets up to ts (startPcap), and returns the name; "" if the sink
+// refused it.
+func (e *Engine) sendStartPcap(c *flowtable.Conn, fs *flowState, name string, ts int64, extra []byte, extraLen int) string {
+	b := e.startPcap(c, fs, name, ts, extra, extraLen)
+	if !e.out.Send(b) {
+		PutBuffer(b)
+		return ""
+	}
+	return name
 }
 
 // recordsUpTo returns the leading pcap records of h stamped at or before
@@ -534,10 +556,10 @@ func recordsUpTo(h []byte, ts int64) []byte {
 	return h[:min(off, len(h))]
 }
 
-// pcapStart opens the file of fs's planned pcap: its name and header.
-func (e *Engine) pcapStart(fs *flowState) *Buffer {
+// pcapStart opens pcap file name for fs: its name and header.
+func (e *Engine) pcapStart(fs *flowState, name string) *Buffer {
 	b := GetBuffer(KindPcap)
-	b.Name = e.q(fs).pcapName
+	b.Name = name
 	b.B = pcapio.AppendFileHeader(b.B, int(e.ifaces[fs.link].link), 262144)
 	return b
 }
@@ -577,6 +599,12 @@ func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn, ts int64) 
 	if e.q(fs).pcapName != "" {
 		return
 	}
+	e.p(fs).pcapName = pcapFileName(note, c, ts)
+	e.p(fs).pcapNote = int8(note)
+}
+
+// pcapFileName names the pcap of connection c's problem note at ts.
+func pcapFileName(note int, c *flowtable.Conn, ts int64) string {
 	b := make([]byte, 0, 80)
 	b = append(b, "pcaps/"...)
 	b = time.Unix(0, ts).UTC().AppendFormat(b, "20060102T150405.000Z")
@@ -585,8 +613,7 @@ func (e *Engine) planPcap(fs *flowState, note int, c *flowtable.Conn, ts int64) 
 	b = append(b, '_')
 	b = uid(b, c)
 	b = append(b, ".pcap"...)
-	e.p(fs).pcapName = string(b)
-	e.p(fs).pcapNote = int8(note)
+	return string(b)
 }
 
 // writePcap sends the connection's buffered packets to the sink as one
@@ -596,7 +623,7 @@ func (e *Engine) writePcap(c *flowtable.Conn, fs *flowState) {
 		return
 	}
 	pc := &fs.pc
-	b := e.pcapStart(fs)
+	b := e.pcapStart(fs, e.q(fs).pcapName)
 	if pc.head >= 0 {
 		b.B = append(b.B, e.arena.chunk(pc.head)[:pc.headUsed]...)
 	}

@@ -3269,3 +3269,39 @@ func TestKafkaErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerAfterSilence: a server's host drops every SYN for 5 s (an
+// iptables rule, then removed): curl's first SYNs go unanswered past the
+// SYN timeout (TCP_NO_ANSWER), the sixth is answered (TCP_LATE_ANSWER).
+// Each event names its own pcap, the same with any -workers: the
+// silence's holds the 4 SYNs it counts; the answer's every SYN, the
+// SYN-ACK and the request that followed (before, it named the silence's
+// file, without them; and which file depended on how far the workers
+// were apart). Real traffic from testdata/lab.
+func TestAnswerAfterSilence(t *testing.T) {
+	for _, workers := range []int{1, 2, 3} {
+		events, _, dir := analyse(t, "../testdata/lab/tcp-answer-after-silence.pcap", workers, nil)
+		got := map[string]int{}
+		for _, e := range events {
+			note, p := e.str("note"), e.str("pcap")
+			if !strings.Contains(p, "_"+note+"_") {
+				t.Errorf("workers %d: %s names %s", workers, note, p)
+				continue
+			}
+			syns, synack := 0, false
+			eachPacket(t, filepath.Join(dir, p), func(p *decode.Packet) bool {
+				switch p.TCPFlags & (decode.SYN | decode.ACK) {
+				case decode.SYN:
+					syns++
+				case decode.SYN | decode.ACK:
+					synack = true
+				}
+				return true
+			})
+			got[fmt.Sprintf("%s/%d/%v", note, syns, synack)]++
+		}
+		if w := map[string]int{"TCP_NO_ANSWER/4/false": 1, "TCP_LATE_ANSWER/6/true": 1}; fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("workers %d: %v, want %v", workers, got, w)
+		}
+	}
+}
