@@ -1099,8 +1099,7 @@ func (e *Engine) refused(c *flowtable.Conn, fs *flowState, ts int64) {
 		b.B = e.cfg.Names.AppendConnHint(b.B, c.Resp(), c.RespPort(), ConnRefused)
 	}
 	b.B = appendSide(b.B, "server")
-	e.writeStartPcap(c, fs, NoteTCPRefused, ts, nil, 0)
-	e.eventEndPcap(b, fs)
+	e.eventEndName(b, e.writeStartPcap(c, fs, NoteTCPRefused, ts, nil, 0))
 }
 
 // appendServerDid writes "server ADDR:PORT<did>CLIENT<why>".
@@ -1199,20 +1198,7 @@ func (e *Engine) noAnswerReport(c *flowtable.Conn, h heldVerdict) {
 		b.B = append(b.B, "; the capture ended then, before TCP's first retransmission: its answer may have been on its way"...)
 	}
 	b.B = appendSide(b.B, "server")
-	fs := e.state(c)
-	if pr := e.q(fs); pr.pcapName != "" && pr.pcapNote == NoteTCPLateAnswer && !fs.has(fPcapDone) {
-		// The answer came before this verdict was released (another
-		// worker was behind): the silence gets its own file, the SYNs
-		// up to its time, beside the answer's still being kept.
-		if name := e.sendStartPcap(c, fs, pcapFileName(NoteTCPNoAnswer, c, now), now, nil, 0); name != "" {
-			b.B = append(b.B, `,"pcap":`...)
-			b.B = jsonw.String(b.B, name)
-		}
-		e.eventEnd(b)
-		return
-	}
-	e.writeStartPcap(c, fs, NoteTCPNoAnswer, now, nil, 0)
-	e.eventEndPcap(b, fs)
+	e.eventEndName(b, e.writeStartPcap(c, e.state(c), NoteTCPNoAnswer, now, nil, 0))
 }
 
 // synAbandoned is how long a lone SYN must have gone unanswered, with no
@@ -1842,8 +1828,7 @@ func (e *Engine) icmpUnreach(n *ICMPNotice, fromPeer bool) bool {
 		}
 		b.B = appendSide(b.B, side)
 		b.B = appendICMP(b.B, n.Type, n.Code, name)
-		e.icmpPcap(qc, fs, n)
-		e.eventEndPcap(b, fs)
+		e.eventEndName(b, e.icmpPcap(qc, fs, n))
 		return true
 	}
 	// The quoted flow is not in the table: report it from the quote.
@@ -1864,17 +1849,18 @@ func (e *Engine) icmpUnreach(n *ICMPNotice, fromPeer bool) bool {
 
 // icmpPcap gives the ICMP error n its quoted connection's pcap, the
 // error last: a connection never past its SYN has it written at once
-// (writeStartPcap), any other keeps it in its tail until it ends.
-func (e *Engine) icmpPcap(c *flowtable.Conn, fs *flowState, n *ICMPNotice) {
+// (writeStartPcap), any other keeps it in its tail until it ends. It
+// returns the name of the file the event names.
+func (e *Engine) icmpPcap(c *flowtable.Conn, fs *flowState, n *ICMPNotice) string {
 	frame, orig := n.Frame[:n.FrameN], int(n.OrigLen)
 	if c.Proto() == decode.ProtoTCP && c.E[1].Pkts() == 0 {
-		e.writeStartPcap(c, fs, NoteICMPUnreachable, n.TS, frame, orig)
-		return
+		return e.writeStartPcap(c, fs, NoteICMPUnreachable, n.TS, frame, orig)
 	}
 	e.keepPcap(c, fs, NoteICMPUnreachable, n.TS)
 	if fs.pc.tail != 0 {
 		e.tailPut(&fs.pc, n.TS, frame, orig)
 	}
+	return e.q(fs).pcapName
 }
 
 // endFlow writes c's end_flows record, its pending pcap, and removes it.

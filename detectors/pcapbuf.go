@@ -321,8 +321,8 @@ func (e *Engine) recordPacket(c *flowtable.Conn, fs *flowState, ts int64, frame 
 	}
 	if pc.tail == 0 {
 		// (A pcap written at once for a silence: the SYNs re-sent after
-		// it are kept too, for the answer's, if one comes.)
-		if !fs.has(fPcapDone) || c.E[1].Pkts() == 0 {
+		// it, and a refusal's RST, are kept too, for a later event's.)
+		if !fs.has(fPcapDone) || c.SynAckTS() == 0 {
 			rf := frame
 			if payLen > 0 {
 				rf = rf[:min(len(rf), payOff+recentPayload)]
@@ -497,12 +497,21 @@ func (e *Engine) headToRecent(c *flowtable.Conn, fs *flowState) {
 // event tells them (SYNs re-sent later are left out), the same whenever
 // the event is released; then extra (an ICMP error about it, at ts), if
 // any.
-func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts int64, extra []byte, extraLen int) {
-	if e.q(fs).pcapName != "" || fs.has(fPcapDone) {
-		return
+func (e *Engine) writeStartPcap(c *flowtable.Conn, fs *flowState, note int, ts int64, extra []byte, extraLen int) string {
+	pr := e.q(fs)
+	switch {
+	case pr.pcapName == "" && !fs.has(fPcapDone):
+		e.planPcap(fs, note, c, ts)
+		e.pcapSend(fs, e.startPcap(c, fs, e.q(fs).pcapName, ts, extra, extraLen))
+		return e.q(fs).pcapName
+	case int(pr.pcapNote) != note && (fs.has(fPcapDone) || pr.pcapNote == NoteTCPLateAnswer):
+		// Another problem of the connection had its file written at
+		// once (a silence, then a refusal or an ICMP error), or an
+		// answer came after the silence this event reports (a worker
+		// was behind) and is kept: this event gets a file of its own.
+		return e.sendStartPcap(c, fs, pcapFileName(note, c, ts), ts, extra, extraLen)
 	}
-	e.planPcap(fs, note, c, ts)
-	e.pcapSend(fs, e.startPcap(c, fs, e.q(fs).pcapName, ts, extra, extraLen))
+	return pr.pcapName
 }
 
 // startPcap builds the pcap file name of a connection that never got past

@@ -265,10 +265,13 @@ func (e *Engine) eventFinish(b *Buffer) {
 	b.B = append(b.B, '}', '\n')
 }
 
-func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) {
-	if e.q(fs).pcapName != "" {
+func (e *Engine) eventEndPcap(b *Buffer, fs *flowState) { e.eventEndName(b, e.q(fs).pcapName) }
+
+// eventEndName ends an event that names pcap file name ("": none).
+func (e *Engine) eventEndName(b *Buffer, name string) {
+	if name != "" {
 		b.B = append(b.B, `,"pcap":`...)
-		b.B = jsonw.String(b.B, e.q(fs).pcapName)
+		b.B = jsonw.String(b.B, name)
 	}
 	e.eventEnd(b)
 }
