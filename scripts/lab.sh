@@ -223,9 +223,15 @@ INI
     return 1
   fi
   for port in 3306 3307; do
-    mariadb-install-db --user=mysql --datadir="$my/$port" --auth-root-authentication-method=normal --skip-test-db >"$dir/mariadb-install-$port.log" 2>&1 ||
+    # Each server its own tmpdir: a MariaDB server starting removes every
+    # "#sql*" file of its tmpdir, and with /tmp shared it removed the
+    # temporary tables of another lab's mariadb-install-db running at the
+    # same moment (tests run labs in parallel): "Unknown table
+    # 'mysql.tmp_user_sys'".
+    install -d -o mysql -m 700 "$my/tmp-$port"
+    mariadb-install-db --user=mysql --datadir="$my/$port" --tmpdir="$my/tmp-$port" --auth-root-authentication-method=normal --skip-test-db >"$dir/mariadb-install-$port.log" 2>&1 ||
       { echo "lab: mariadb-install-db failed:" >&2; cat "$dir/mariadb-install-$port.log" >&2; return 1; }
-    set -- --no-defaults --user=mysql --datadir="$my/$port" --port="$port" --bind-address=198.18.0.1,fd00:198:18::1 \
+    set -- --no-defaults --user=mysql --datadir="$my/$port" --tmpdir="$my/tmp-$port" --port="$port" --bind-address=198.18.0.1,fd00:198:18::1 \
       --socket="$my/$port.sock" --pid-file="$my/$port.pid" --skip-name-resolve --max-connections=10
     if [ "$port" = 3306 ]; then
       install -o mysql -m 600 "$dir/certs/server.pem" "$dir/certs/server-key.pem" "$my/"
