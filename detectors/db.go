@@ -47,6 +47,7 @@ type dbState struct {
 	pend   bool     // the client sent a request (not its goodbye) the server has not answered a byte of
 	block  bool     // the pending request may wait by design: a Redis blocking command (BLPOP, XREAD BLOCK, WAIT)
 	repl   bool     // PostgreSQL: a replication session (the client's status updates get no answer)
+	bye    bool     // the client's last message was its goodbye (Terminate, COM_QUIT, QUIT, MongoDB's endSessions)
 	hdr    [7]byte  // a frame header being read: PostgreSQL's 5 bytes, MySQL's 4, AMQP's 7
 	ln     [64]byte // the start of an error cut by a segment's end, or (Redis) of the error held
 	// Kafka (kafka.go): the client's requests are walked too.
@@ -55,7 +56,7 @@ type dbState struct {
 	chdrN uint8                // bytes of a request header held in chdr
 	cOff  bool                 // the client walk is lost (a capture gap)
 	kqN   uint8                // outstanding requests in kq
-	chdr  [12]byte             // a request header being read
+	chdr  [16]byte             // a request header being read (Kafka's 12 bytes, MongoDB's 16)
 	kq    [kafkaQueue]kafkaReq // outstanding requests, oldest first
 }
 
@@ -159,8 +160,9 @@ func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
 		// A replica's stream: its acknowledgements get no answer.
 		d.repl = true
 	}
+	d.bye = dbGoodbye(d.kind, b)
 	switch {
-	case dbGoodbye(d.kind, b):
+	case d.bye:
 		d.pend = false
 	case dbNoReply(d.kind, b):
 	case len(b) >= 4 && !d.pend: // every request is longer than a keep-alive probe's byte
@@ -367,6 +369,8 @@ func dbSystem(kind uint8) (system, server string) {
 		return "mysql", "MySQL server "
 	case svcRedis:
 		return "redis", "Redis server "
+	case svcMongo:
+		return "mongodb", "MongoDB server "
 	}
 	return "postgresql", "PostgreSQL server "
 }
@@ -462,6 +466,8 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 		e.natsWalk(c, fs, d, b, ts)
 	case svcKafka:
 		e.kafkaWalk(c, fs, d, b, ts)
+	case svcMongo:
+		e.mongoWalk(c, fs, d, b, ts)
 	}
 }
 
@@ -1193,6 +1199,16 @@ func (e *Engine) dbTLSGaveUp(c *flowtable.Conn, fs *flowState, ts int64) bool {
 		return false
 	}
 	return e.dbTLSLogin(c, fs, v.kind, ts, v.bye)
+}
+
+// dbClientEnded reports whether a client's reset of a plain database
+// session follows its goodbye (PostgreSQL's Terminate, MySQL's COM_QUIT,
+// Redis's QUIT, MongoDB's endSessions): it ended the session, and reset
+// rather than closed (the Node.js MongoDB driver does, with the
+// endSessions reply unread).
+func (e *Engine) dbClientEnded(fs *flowState) bool {
+	d := e.dbOf(fs)
+	return d != nil && d.bye
 }
 
 // dbTLSEnded reports whether a client's reset of a TLS-upgraded

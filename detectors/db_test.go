@@ -264,6 +264,9 @@ func FuzzDBStream(f *testing.F) {
 	f.Add(append(amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")), amqpFrame(1, 3, amqpMethodPayload(20, 40, "\x01\x94\x09NOT_FOUND\x00\x32\x00\x0a"))...), 9, 17, false)
 	f.Add([]byte("INFO {}\r\nMSG a 1 7\r\n-ERR x\r\n-ERR 'Stale Connection'\r\n"), 9, 30, false)
 	f.Add([]byte("\x00\x00\x00\x0a\x00\x00\x00\x07\x00\x00\x00\x1d\x00\x00"), 6, 10, false) // Kafka: a response to correlation id 7
+	// MongoDB: replies to a hello and an insert.
+	f.Add(append(mongoMsgOf(8, 1, bdoc{"setName", "rs0", "hosts", barr{"localhost:27017"}, "ok", float64(1)}),
+		mongoMsgOf(9, 2, bdoc{"ok", float64(0), "errmsg", "not primary", "code", int32(10107), "writeErrors", barr{bdoc{"code", int32(64)}}})...), 20, 90, false)
 	var st Stats
 	out := &collect{}
 	e := NewEngine(DefaultConfig(), 0, out, &st)
@@ -282,6 +285,9 @@ func FuzzDBStream(f *testing.F) {
 			// Kafka: a Metadata v1 request, correlation id 7, then a
 			// Produce v8 (correlation id 8): responses are read by them.
 			port, first = 9092, append([]byte("\x00\x00\x00\x0f\x00\x03\x00\x01\x00\x00\x00\x07\x00\x01a\x00\x00\x00\x00"), "\x00\x00\x00\x0a\x00\x00\x00\x08\x00\x00\x00\x08\x00\x00"...)
+		case len(stream) >= 16 && binary.LittleEndian.Uint32(stream[12:]) == mongoMsg:
+			// MongoDB: a hello, then an insert.
+			port, first = 27017, append(mongoMsgOf(1, 0, bdoc{"hello", int32(1), "$db", "admin"}), mongoMsgOf(2, 0, bdoc{"insert", "orders", "$db", "shop"})...)
 		case len(stream) > 0 && stream[0] == 1:
 			// AMQP: a method frame first (Connection.Start).
 			port, first = 5672, []byte("AMQP\x00\x00\x09\x01")

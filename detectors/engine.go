@@ -75,6 +75,7 @@ const (
 	svcAMQP
 	svcNATS
 	svcKafka
+	svcMongo
 	// The server spoke first, to a client that has sent nothing yet, in
 	// no protocol recognised above: an HTTP/2 SETTINGS frame (grpc-go
 	// sends its preface before reading), other text, other bytes. What
@@ -84,7 +85,7 @@ const (
 	svcSrvOther
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "kafka", "", "", ""}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "kafka", "mongodb", "", "", ""}
 
 // unclassified reports whether a flow's service is not known yet.
 func unclassified(svc uint8) bool { return svc == svcNone || svc >= svcSrvH2 }
@@ -719,6 +720,8 @@ func (e *Engine) tcp(c *flowtable.Conn, fs *flowState, p *decode.Packet, orig bo
 			case orig && !fs.has(fFinBefore) && e.dbTLSGaveUp(c, fs, ts):
 				// A refused database login: libpq closing with the
 				// server's close_notify unread resets.
+			case orig && !fs.has(fFinBefore) && e.dbClientEnded(fs):
+				// A database session its client ended, then reset.
 			case orig && !fs.has(fFinBefore) && e.dbTLSEnded(c, fs):
 				// A database session ended by its client, whose reset
 				// only says the server's close_notify was unread.
@@ -912,6 +915,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case kafkaClientStart(p.Payload, c.RespPort()):
 			fs.service = svcKafka
 			e.kafkaClientID(e.newDB(fs, svcKafka), p.Payload)
+		case mongoClientStart(p.Payload, c.RespPort()):
+			fs.service = svcMongo
+			e.newDB(fs, svcMongo)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		default:
@@ -1039,6 +1045,8 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 	if d := e.dbOf(fs); d != nil {
 		if side == 0 && d.kind == svcKafka {
 			e.kafkaClient(c, d, p)
+		} else if side == 0 && d.kind == svcMongo {
+			e.mongoClient(c, d, p, ts)
 		} else if side == 0 {
 			e.dbClient(c, d, p.Payload, ts)
 		} else {

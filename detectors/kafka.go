@@ -164,13 +164,13 @@ func (e *Engine) kafkaClient(c *flowtable.Conn, d *dbState, p *decode.Packet) {
 			b = b[n:]
 			continue
 		}
-		n := copy(d.chdr[d.chdrN:], b)
+		n := copy(d.chdr[d.chdrN:12], b)
 		d.chdrN += uint8(n)
 		b = b[n:]
 		if d.chdrN < 12 {
 			return
 		}
-		h := d.chdr[:]
+		h := d.chdr[:12]
 		size := binary.BigEndian.Uint32(h)
 		if size < 8 || size > 1<<30 {
 			d.cOff = true
