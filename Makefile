@@ -22,6 +22,7 @@ test: deps k8s-bin
 	$(GO) vet ./...
 	cd lab/grpcpeer && $(GO) vet . && $(GO) build -o /dev/null . # the lab's gRPC peer (its own module): compiled before the timed live tests
 	cd lab/kafkapeer && $(GO) vet . && $(GO) build -o /dev/null . # the lab's Kafka broker and client (its own module), likewise
+	cd lab/mongopeer && $(GO) vet . && $(GO) build -o /dev/null . # the lab's MongoDB client (its own module), which the demo runs
 	$(GO) test -count=1 -run 'Allocs' ./decode ./flowtable ./detectors
 	$(GO) test -race -count=1 -timeout 20m ./...
 

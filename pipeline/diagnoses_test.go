@@ -3270,6 +3270,50 @@ func TestKafkaErrors(t *testing.T) {
 	}
 }
 
+// TestMongoDBErrors: FerretDB (a MongoDB-compatible server: no MongoDB
+// runs here) with SCRAM logins, and the official Go and Node.js drivers.
+// The server's replies are read for the login refused (a wrong password in
+// saslContinue after a speculative saslStart, an unknown user and a wrong
+// authSource in saslStart after SCRAM-SHA-1's fallback), a client that did
+// not log in (Unauthorized) and a command the server lacks; a duplicate
+// key and a driver's probes are not reported, nor the Node.js driver's
+// resets of the connections it ended with endSessions. Port 30017 is a
+// forwarder: MongoDB is told there by the drivers' hello. Real traffic from
+// testdata/lab.
+func TestMongoDBErrors(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/mongodb-errors.pcap", workers, nil)
+		var got []string
+		for _, e := range events {
+			db, _ := e["db"].(map[string]any)
+			if e.str("note") != "DB_ERROR" || db["system"] != "mongodb" || e.str("side") != "server" {
+				t.Errorf("workers %d: %s %v %s", workers, e.str("note"), db, e.str("msg"))
+				continue
+			}
+			got = append(got, fmt.Sprintf("%v/%v/%v/%v/%v/%v", e["id.resp_p"], db["code_name"], db["command"], db["user"], db["database"], db["phase"]))
+		}
+		sort.Strings(got)
+		want := []string{
+			"27017/AuthenticationFailed/saslContinue/app/app/startup", "27017/AuthenticationFailed/saslContinue/app/app/startup", // Go, Node.js
+			"27017/AuthenticationFailed/saslStart/app/admin/startup", "27017/AuthenticationFailed/saslStart/nobody/app/startup",
+			"27017/CommandNotFound/createSearchIndexes/app/app/session",
+			"27017/Unauthorized/insert/<nil>/app/session", "27017/Unauthorized/insert/<nil>/app/session",
+			"30017/AuthenticationFailed/saslContinue/app/app/startup", "30017/Unauthorized/insert/<nil>/app/session",
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("workers %d:\n got %v\nwant %v", workers, got, want)
+		}
+		for _, f := range flows {
+			if f.str("service") != "mongodb" {
+				t.Errorf("workers %d: not read as MongoDB: %v", workers, f)
+			}
+		}
+		if len(flows) != 22 {
+			t.Errorf("workers %d: %d connections", workers, len(flows))
+		}
+	}
+}
+
 // TestAnswerAfterSilence: a server's host drops every SYN for 5 s (an
 // iptables rule, then removed): curl's first SYNs go unanswered past the
 // SYN timeout (TCP_NO_ANSWER), the sixth is answered (TCP_LATE_ANSWER),

@@ -31,6 +31,9 @@
 #         may use topic orders and group app-group only; admin/admin is a
 #         superuser; topics orders and audit; no topic made on first use;
 #         batches over 100 kB refused
+#   27017 FerretDB, a MongoDB-compatible server (only with LAB_MONGODB=1):
+#         user app, password secret, in database app; its client mongopeer
+#         (lab/mongopeer, the official Go driver) is built next to DLLTLAB
 #   8081  nginx behind a path MTU black hole: the pod drops packets over
 #         1200 bytes from this port (iptables in the pod, past the capture
 #         point), so large responses are resent until the client gives up
@@ -326,6 +329,31 @@ CONF
   wait_port t 4222
 }
 
+mongodb() { # FerretDB on :27017, only with LAB_MONGODB=1: a MongoDB-compatible server in Go
+  # (SQLite storage, SCRAM logins; no MongoDB server runs here), built from
+  # the module proxy's source of its v1.24.2 release. That source lacks the
+  # version file its release build generates (bin/task gen-version), which
+  # its command requires: written here, then built in a copy.
+  local bin src
+  bin=$(dirname "$1")/ferretdb
+  if [ ! -x "$bin" ]; then
+    src=$(go mod download -json github.com/FerretDB/FerretDB@v1.24.2 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$src" ] || { echo "lab: could not download FerretDB" >&2; return 1; }
+    rm -rf "$dir/ferretdb-src"
+    cp -r "$src" "$dir/ferretdb-src" && chmod -R u+w "$dir/ferretdb-src"
+    echo v1.24.2 >"$dir/ferretdb-src/build/version/version.txt"
+    (cd "$dir/ferretdb-src" && go build -o "$bin" ./cmd/ferretdb) || { echo "lab: could not build FerretDB" >&2; return 1; }
+    rm -rf "$dir/ferretdb-src"
+  fi
+  (cd "$(dirname "$0")/../lab/mongopeer" && go build -o "$(dirname "$1")/mongopeer" .) # the client: its own module (the Go driver)
+  mkdir -p "$dir/ferretdb"
+  # User app (password secret), created in database app.
+  bg_srv ferretdb "$bin" --handler=sqlite --sqlite-url="file:$dir/ferretdb/" --listen-addr=198.18.0.1:27017 \
+    --debug-addr=- --telemetry=disable --log-level=warn --state-dir="$dir/ferretdb" \
+    --test-enable-new-auth --setup-database=app --setup-username=app --setup-password=secret
+  wait_port t 27017
+}
+
 rmqctl() { # rabbitmqctl against the lab's RabbitMQ (uses rabbitmq's env)
   in_srv "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmqctl -q -n rabbit@localhost "$@" >>"$dir/rabbitmq-ctl.log" 2>&1 ||
     { echo "lab: rabbitmqctl $* failed (see $dir/rabbitmq-ctl.log)" >&2; return 1; }
@@ -507,6 +535,7 @@ CONF
   database_users
   if [ "${LAB_RABBITMQ:-}" = 1 ]; then rabbitmq; fi
   if [ "${LAB_NATS:-}" = 1 ]; then nats "$lab"; fi
+  if [ "${LAB_MONGODB:-}" = 1 ]; then mongodb "$lab"; fi
   wait_port u 53 198.18.0.1
   wait_port u 53 198.18.0.3
 }
