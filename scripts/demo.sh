@@ -33,8 +33,8 @@ trap cleanup EXIT INT TERM
 
 CGO_ENABLED=0 go build -o "$LAB" "$here/../cmd/dlltlab"
 step "building the lab: pod $NAME-pod (198.18.0.2) <-veth-> servers $NAME-srv (198.18.0.1)"
-"$here/lab.sh" up "$NAME" "$STATE" "$LAB"
-echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; PostgreSQL :5432 (TLS) and :5433 (no TLS), PgBouncer :6432 before it; MariaDB :3306 and :3307 (read-only); Redis :6379 (password), :6380 (replica), :6382 (full); Kafka :9092 (SASL, ACLs); reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
+LAB_MONGODB=1 "$here/lab.sh" up "$NAME" "$STATE" "$LAB"
+echo "    openssl s_server :443 self-signed, :8443 mutual TLS, :9443 expired, :10443 good; nginx :80 (and h2c :8080); grpc-go health service :50051; dnsmasq :53; PostgreSQL :5432 (TLS) and :5433 (no TLS), PgBouncer :6432 before it; MariaDB :3306 and :3307 (read-only); Redis :6379 (password), :6380 (replica), :6382 (full); Kafka :9092 (SASL, ACLs); MongoDB-compatible FerretDB :27017 (logins required); reset server :7000; server that stops reading :7001; :9999 dropped, :9998 rejected; lossy host 198.18.0.3 drops each client's first SYN and first DNS query"
 
 rm -rf "$OUT"
 step "starting dlltagent on the pod's eth0 from the host (-netns /var/run/netns/$NAME-pod)"
@@ -131,6 +131,11 @@ try "Kafka producer (franz-go) with a wrong SASL password" "$KAFKA" produce 198.
 try "Kafka producer to a topic that does not exist (and is not created on first use)" "$KAFKA" produce 198.18.0.1:9092 admin admin PLAIN payments 100
 try "Kafka producer to a topic its user's ACLs do not allow" "$KAFKA" produce 198.18.0.1:9092 app secret PLAIN audit 100
 try "Kafka producer sends a 200 kB record (over the broker's message.max.bytes)" "$KAFKA" produce 198.18.0.1:9092 admin admin PLAIN orders 200000
+MONGO=$(dirname "$LAB")/mongopeer
+try "MongoDB client (the Go driver) with a wrong password" "$MONGO" "mongodb://app:wrong@198.18.0.1:27017/app" ping
+try "MongoDB login to admin; the user is in database app" "$MONGO" "mongodb://app:secret@198.18.0.1:27017/app?authSource=admin" ping
+try "MongoDB insert without logging in (the server requires it)" "$MONGO" "mongodb://198.18.0.1:27017/app" insert
+try "MongoDB createSearchIndexes (a command only Atlas has)" "$MONGO" "mongodb://app:secret@198.18.0.1:27017/app" search
 
 step "stopping dlltagent (SIGTERM: flush open flows, write pcaps and stats)"
 sleep 0.5
