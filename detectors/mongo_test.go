@@ -196,3 +196,44 @@ func TestMongoLoginRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMongoSteadyStateAllocs: a healthy MongoDB session (hello, insert,
+// find, endSessions) costs no allocation once its names are interned.
+func TestMongoSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race; run go test without -race")
+	}
+	conv := []seg{{true, "S", nil, 1e6}, {false, "SA", nil, 1e6}, {true, "A", nil, 1e6},
+		{true, "A", mongoHello, 1e3}, {false, "A", mongoMsgOf(8, 1, bdoc{"isWritablePrimary", true, "ok", float64(1)}), 1e3},
+		{true, "A", mongoMsgOf(2, 0, bdoc{"insert", "orders", "ordered", true, "$db", "shop"}), 1e3},
+		{false, "A", mongoMsgOf(9, 2, bdoc{"n", int32(1), "ok", float64(1)}), 1e3},
+		{true, "A", mongoMsgOf(3, 0, bdoc{"find", "orders", "$db", "shop"}), 1e3},
+		{false, "A", mongoMsgOf(10, 3, bdoc{"cursor", bdoc{"firstBatch", barr{bdoc{"item", "book"}}, "id", int32(0), "ns", "shop.orders"}, "ok", float64(1)}), 1e3},
+		{true, "A", mongoMsgOf(4, 0, bdoc{"endSessions", barr{}, "$db", "admin"}), 1e3},
+		{false, "A", mongoMsgOf(11, 4, bdoc{"ok", float64(1)}), 1e3},
+		{true, "AF", nil, 1e6}, {false, "AF", nil, 1e6}, {true, "A", nil, 1e6}}
+	var runs [][]builtPacket
+	ts := int64(1e18)
+	for i := 0; i < 60; i++ {
+		p := buildSegs(t, ts, uint16(20000+i), 27017, conv)
+		ts = p[len(p)-1].ts + 60e9
+		runs = append(runs, p)
+	}
+	var st Stats
+	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)
+	feed := func(ps []builtPacket) {
+		for _, p := range ps {
+			e.Packet(p.ts, 1, p.data, len(p.data))
+		}
+	}
+	for _, r := range runs[:20] {
+		feed(r)
+	}
+	next := 20
+	if n := testing.AllocsPerRun(39, func() {
+		feed(runs[next])
+		next++
+	}); n != 0 {
+		t.Errorf("%v allocations per healthy MongoDB session (%d packets)", n, len(runs[0]))
+	}
+}
