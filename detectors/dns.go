@@ -663,9 +663,11 @@ func (e *Engine) releaseNX(i int) {
 // lookups are over (a resolver re-sending the other type's query does so
 // at once), and the file need not wait the flow's idle timeout (a
 // minute) holding a buffer. Events of those lookups released later name
-// the same file.
+// the same file; a later lookup's (a resolver that reuses its socket:
+// c-ares, nginx, CoreDNS's forwarding) gets one of its own (keepPcap).
 func (e *Engine) dnsPcapNow(c *flowtable.Conn, fs *flowState, now int64) {
 	if c.Proto() == decode.ProtoUDP && fs.pc.tail != 0 && !fs.has(fPcapDone) && e.dnsOf(fs) == nil && now-c.Last >= dnsPcapQuiet {
+		e.p(fs).pcapUpTo = c.Last
 		e.writePcap(c, fs)
 	}
 }

@@ -166,6 +166,7 @@ type problem struct {
 	rx         [2]rexmitStall
 	hole       [2]seqHole
 	pcapName   string
+	pcapUpTo   int64 // a UDP flow's file written early (dnsPcapNow): its last packet's time
 	pcapNote   int8
 	icmpV6     bool
 	icmpType   uint8
@@ -429,7 +430,9 @@ func (e *Engine) packet(ts int64, linkType int, frame []byte, origLen int, mayFo
 			// Kept first: the answer that makes an event is in its pcap.
 			if f := frame[:min(len(frame), dnsKeep)]; fs.pc.tail != 0 {
 				e.tailPut(&fs.pc, ts, f, origLen)
-			} else if !fs.has(fPcapDone) {
+			} else {
+				// (Also once the flow's file was written: a resolver
+				// reusing its socket may fail again, see keepPcap.)
 				fs.recent = e.recent.put(fs.recent, c.Index(), ts, f, origLen)
 			}
 			e.dnsMessage(c, fs, p.Payload, orig, ts)

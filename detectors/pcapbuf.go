@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/dlltagent/dlltagent/decode"
 	"github.com/dlltagent/dlltagent/flowtable"
 	"github.com/dlltagent/dlltagent/internal/pcapio"
 )
@@ -598,6 +599,13 @@ func (e *Engine) problemEvent(c *flowtable.Conn, fs *flowState, note int, ts int
 // the packets that led here: from now on the connection keeps every frame
 // until the file is written (when it ends, or sooner: see dnsPcapNow).
 func (e *Engine) keepPcap(c *flowtable.Conn, fs *flowState, note int, ts int64) {
+	if fs.has(fPcapDone) && c.Proto() == decode.ProtoUDP && ts > e.q(fs).pcapUpTo {
+		// The flow's file was written once its lookups went quiet, and
+		// holds none of this problem's packets: a new file, from the
+		// recent ring, which kept the flow's packets since.
+		fs.clear(fPcapDone)
+		e.p(fs).pcapName = ""
+	}
 	e.planPcap(fs, note, c, ts)
 	e.ensureTail(c, fs)
 }
