@@ -141,8 +141,28 @@ func kafkaClientStart(b []byte, port uint16) bool {
 // kafkaClient walks the client's requests (their 12-byte headers) to
 // queue what each is.
 func (e *Engine) kafkaClient(c *flowtable.Conn, d *dbState, p *decode.Packet) {
+	b := d.clientNew(c, p)
+	for len(b) > 0 {
+		var h []byte
+		if h, b, _ = d.clientHeader(b, 12); h == nil {
+			continue
+		}
+		size := binary.BigEndian.Uint32(h)
+		if size < 8 || size > 1<<30 {
+			d.cOff = true
+			return
+		}
+		d.cskip = size - 8
+		r := kafkaReq{key: int16(binary.BigEndian.Uint16(h[4:])), ver: int16(binary.BigEndian.Uint16(h[6:])), corr: int32(binary.BigEndian.Uint32(h[8:]))}
+		d.queue(r)
+	}
+}
+
+// clientNew returns the bytes of the client's segment p that the walk of
+// its requests has not passed yet (nil: none, or the walk is lost).
+func (d *dbState) clientNew(c *flowtable.Conn, p *decode.Packet) []byte {
 	if d.cOff {
-		return
+		return nil
 	}
 	off := c.StreamOffset(0, p.Seq)
 	b := p.Payload
@@ -150,41 +170,45 @@ func (e *Engine) kafkaClient(c *flowtable.Conn, d *dbState, p *decode.Packet) {
 	switch {
 	case off < 0 || off > d.cseen:
 		d.cOff = true // bytes missing: the frames are lost
-		return
+		return nil
 	case end <= d.cseen:
-		return
+		return nil
 	case off < d.cseen:
 		b = b[d.cseen-off:]
 	}
 	d.cseen = end
-	for len(b) > 0 {
-		if d.cskip > 0 {
-			n := min(uint32(len(b)), d.cskip)
-			d.cskip -= n
-			b = b[n:]
-			continue
-		}
-		n := copy(d.chdr[d.chdrN:12], b)
-		d.chdrN += uint8(n)
-		b = b[n:]
-		if d.chdrN < 12 {
-			return
-		}
-		h := d.chdr[:12]
-		size := binary.BigEndian.Uint32(h)
-		if size < 8 || size > 1<<30 {
-			d.cOff = true
-			return
-		}
-		r := kafkaReq{key: int16(binary.BigEndian.Uint16(h[4:])), ver: int16(binary.BigEndian.Uint16(h[6:])), corr: int32(binary.BigEndian.Uint32(h[8:]))}
-		if d.kqN == kafkaQueue {
-			copy(d.kq[:], d.kq[1:])
-			d.kqN--
-		}
-		d.kq[d.kqN] = r
-		d.kqN++
-		d.chdrN, d.cskip = 0, size-8
+	return b
+}
+
+// clientHeader passes, in b, the rest of the client's current request,
+// then gathers the next one's n-byte header: it returns the header once
+// whole (nil until then; the caller sets cskip to the request's rest),
+// whether it started in b (its body follows in rest), and what follows.
+func (d *dbState) clientHeader(b []byte, n int) (h, rest []byte, fresh bool) {
+	if d.cskip > 0 {
+		k := min(uint32(len(b)), d.cskip)
+		d.cskip -= k
+		return nil, b[k:], false
 	}
+	fresh = d.chdrN == 0
+	k := copy(d.chdr[d.chdrN:n], b)
+	d.chdrN += uint8(k)
+	if int(d.chdrN) < n {
+		return nil, nil, false
+	}
+	d.chdrN = 0
+	return d.chdr[:n], b[k:], fresh
+}
+
+// queue remembers an outstanding request (the oldest is forgotten when
+// kafkaQueue are).
+func (d *dbState) queue(r kafkaReq) {
+	if d.kqN == kafkaQueue {
+		copy(d.kq[:], d.kq[1:])
+		d.kqN--
+	}
+	d.kq[d.kqN] = r
+	d.kqN++
 }
 
 // kafkaWalk walks the broker's responses: a 32-bit size and the

@@ -341,45 +341,21 @@ func mongoAuthCmd(cmd []byte) bool {
 // queued by its requestID (a message with moreToCome gets no reply and
 // is not).
 func (e *Engine) mongoClient(c *flowtable.Conn, d *dbState, p *decode.Packet, ts int64) {
-	if d.cOff {
-		return
-	}
-	off := c.StreamOffset(0, p.Seq)
-	b := p.Payload
-	end := off + int64(len(b))
-	switch {
-	case off < 0 || off > d.cseen:
-		d.cOff = true // bytes missing: the messages are lost
-		return
-	case end <= d.cseen:
-		return
-	case off < d.cseen:
-		b = b[d.cseen-off:]
-	}
-	d.cseen = end
+	b := d.clientNew(c, p)
 	for len(b) > 0 {
-		if d.cskip > 0 {
-			n := min(uint32(len(b)), d.cskip)
-			d.cskip -= n
-			b = b[n:]
+		var h []byte
+		var fresh bool
+		if h, b, fresh = d.clientHeader(b, 16); h == nil {
 			continue
 		}
-		whole := d.chdrN == 0 // the header starts here: its body is at hand
-		n := copy(d.chdr[d.chdrN:], b)
-		d.chdrN += uint8(n)
-		b = b[n:]
-		if int(d.chdrN) < len(d.chdr) {
-			return
-		}
-		h := d.chdr[:]
 		size := binary.LittleEndian.Uint32(h)
 		if size < 16 || size > 48<<20 {
 			d.cOff = true
 			return
 		}
-		d.chdrN, d.cskip = 0, size-16
+		d.cskip = size - 16
 		var body []byte
-		if whole {
+		if fresh { // the header started here: its body is at hand
 			body = b[:min(len(b), int(size-16))]
 		}
 		e.mongoRequest(c, d, int32(binary.LittleEndian.Uint32(h[4:])), binary.LittleEndian.Uint32(h[12:]), body, ts)
@@ -428,12 +404,7 @@ func (e *Engine) mongoRequest(c *flowtable.Conn, d *dbState, id int32, op uint32
 			}
 		}
 	}
-	if d.kqN == kafkaQueue {
-		copy(d.kq[:], d.kq[1:])
-		d.kqN--
-	}
-	d.kq[d.kqN] = r
-	d.kqN++
+	d.queue(r)
 	if !d.pend {
 		d.pend, d.pendAt = true, uint32(min((ts-c.First)/1e6, 1<<32-1))
 	}

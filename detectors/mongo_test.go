@@ -212,28 +212,7 @@ func TestMongoSteadyStateAllocs(t *testing.T) {
 		{true, "A", mongoMsgOf(4, 0, bdoc{"endSessions", barr{}, "$db", "admin"}), 1e3},
 		{false, "A", mongoMsgOf(11, 4, bdoc{"ok", float64(1)}), 1e3},
 		{true, "AF", nil, 1e6}, {false, "AF", nil, 1e6}, {true, "A", nil, 1e6}}
-	var runs [][]builtPacket
-	ts := int64(1e18)
-	for i := 0; i < 60; i++ {
-		p := buildSegs(t, ts, uint16(20000+i), 27017, conv)
-		ts = p[len(p)-1].ts + 60e9
-		runs = append(runs, p)
-	}
-	var st Stats
-	e := NewEngine(DefaultConfig(), 0, &discard{}, &st)
-	feed := func(ps []builtPacket) {
-		for _, p := range ps {
-			e.Packet(p.ts, 1, p.data, len(p.data))
-		}
-	}
-	for _, r := range runs[:20] {
-		feed(r)
-	}
-	next := 20
-	if n := testing.AllocsPerRun(39, func() {
-		feed(runs[next])
-		next++
-	}); n != 0 {
-		t.Errorf("%v allocations per healthy MongoDB session (%d packets)", n, len(runs[0]))
+	if n := steadyAllocs(t, 27017, conv); n != 0 {
+		t.Errorf("%v allocations per healthy MongoDB session", n)
 	}
 }
