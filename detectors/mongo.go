@@ -65,7 +65,7 @@ var mongoErrs = [...]mongoErr{
 	{18, "AuthenticationFailed", "wrong user name or password, or the user exists in another database than the one the client logs in to (authSource: a user created in admin needs authSource=admin in the connection string), or has no credentials for the client's mechanism (SCRAM-SHA-1 or SCRAM-SHA-256)"},
 	{334, "MechanismUnavailable", "the server does not enable the client's authentication mechanism (authenticationMechanisms)"},
 	{8000, "AtlasError", "MongoDB Atlas refused it (\"bad auth\": a wrong user name or password)"},
-	{13, "Unauthorized", "the user's roles do not allow this command on this database (grant it one that does, such as readWrite on the database), or the client did not log in at all (\"requires authentication\": no user and password in its connection string)"},
+	{13, "Unauthorized", "the user's roles do not allow this command on this database: grant it one that does (readWrite on the database, or a role the command needs)"},
 	{10107, "NotWritablePrimary", "the client wrote to a member that is not the primary: " + mongoFailoverHint + "; or the client connects to one member directly (directConnection=true, or a Service that spreads connections over every member) instead of to the replica set"},
 	{13435, "NotPrimaryNoSecondaryOk", "the client read from a secondary without a read preference that allows it (readPreference=secondaryPreferred): it connects to one member directly (directConnection=true, or a Service over every member) instead of to the replica set, or the primary changed"},
 	{13436, "NotPrimaryOrSecondary", "the member is neither primary nor secondary: starting up, in recovery, or removed from the replica set's configuration"},
@@ -317,12 +317,13 @@ func mongoErrOf(doc []byte) (code int32, name, msg []byte) {
 // mongoProbe reports whether a command is one drivers and shells send on
 // their own to learn about the server, and get over its failing
 // (mongosh's atlasVersion on any other server, a driver's endSessions
-// to a server without sessions).
+// to a server without sessions), or whose failure they ignore.
 func mongoProbe(cmd []byte) bool {
 	switch string(cmd) {
 	case "hello", "isMaster", "ismaster", "buildInfo", "buildinfo", "endSessions", "killCursors", "getParameter",
 		"getCmdLineOpts", "atlasVersion", "getLog", "hostInfo", "serverStatus", "connectionStatus", "listCommands",
-		"getFreeMonitoringStatus", "ping", "whatsmyuri", "features", "replSetGetStatus", "getShardVersion":
+		"getFreeMonitoringStatus", "ping", "whatsmyuri", "features", "replSetGetStatus", "getShardVersion",
+		"abortTransaction": // (a transaction's abort after its failure, whose own error drivers ignore)
 		return true
 	}
 	return false
@@ -512,7 +513,7 @@ func (e *Engine) mongoReply(c *flowtable.Conn, fs *flowState, d *dbState, b []by
 	if !it.open() {
 		return
 	}
-	okv, okSeen, done, spec := int64(0), false, false, false
+	okv, okSeen, done := int64(0), false, false
 	var code int32
 	var wdoc, setName []byte
 	var lo []byte // a member at a loopback address
@@ -530,8 +531,6 @@ func (e *Engine) mongoReply(c *flowtable.Conn, fs *flowState, d *dbState, b []by
 			}
 		case "done":
 			done = t == 0x08 && len(v) == 1 && v[0] == 1
-		case "speculativeAuthenticate":
-			spec = true
 		case "writeConcernError":
 			if t == 0x03 && wdoc == nil {
 				wdoc = v
@@ -577,12 +576,16 @@ func (e *Engine) mongoReply(c *flowtable.Conn, fs *flowState, d *dbState, b []by
 	if lo != nil && setName != nil && !c.Resp().IsLoopback() {
 		e.mongoLoopback(c, fs, d, setName, lo, ts)
 	}
-	login := mongoAuthCmd(cmd) || (d.auth && !d.ready && (string(cmd) == "hello" || string(cmd) == "isMaster" || string(cmd) == "ismaster"))
+	hello := string(cmd) == "hello" || string(cmd) == "isMaster" || string(cmd) == "ismaster"
+	login := mongoAuthCmd(cmd) || (d.auth && !d.ready && hello)
+	if okSeen && cmd != nil && !hello && !mongoAuthCmd(cmd) {
+		d.auth, d.ready = false, true // a command of the session: the login (if any) is over
+	}
 	switch {
 	case !okSeen:
 		return
 	case okv == 1:
-		if !d.auth || (mongoAuthCmd(cmd) && done) || (login && spec && done) {
+		if !d.auth || (mongoAuthCmd(cmd) && done) {
 			d.auth, d.ready = false, true
 		}
 		if wdoc == nil {
@@ -635,7 +638,7 @@ func (e *Engine) mongoReply(c *flowtable.Conn, fs *flowState, d *dbState, b []by
 	}
 	ev.B = append(ev.B, ": "...)
 	hint := mongoErrs[k].hint
-	if code == 13 && d.user == 0 && !d.auth {
+	if code == 13 && bytes.Contains(msg, []byte("requires authentication")) {
 		hint = "the client did not log in (no user and password in its connection string, or a Secret holding them not mounted), and the server requires a login"
 	}
 	ev.B = appendText(ev.B, []byte(hint))

@@ -152,6 +152,23 @@ func TestMongoErrors(t *testing.T) {
 	if got := mongoRun(t, 27017, mongoHello, helloOK, probe, notFound); len(got) != 0 {
 		t.Errorf("probe: %q", got)
 	}
+	// A transaction the server had aborted: its commit's error is
+	// reported, the abort drivers send after a failure is not.
+	for cmd, want := range map[string]int{"commitTransaction": 1, "abortTransaction": 0} {
+		req := mongoMsgOf(3, 0, bdoc{cmd, int32(1), "$db", "admin"})
+		noTxn := mongoMsgOf(9, 3, bdoc{"ok", float64(0), "errmsg", "Transaction with { txnNumber: 2 } has been aborted.", "code", int32(251), "codeName", "NoSuchTransaction"})
+		if got := mongoRun(t, 27017, mongoHello, helloOK, req, noTxn); len(got) != want {
+			t.Errorf("%s: %q", cmd, got)
+		}
+	}
+	// A login whose success the server told in its hello reply
+	// (speculative X.509): a later command's error is the session's.
+	x509 := mongoMsgOf(1, 0, bdoc{"hello", int32(1), "speculativeAuthenticate", bdoc{"authenticate", int32(1), "mechanism", "MONGODB-X509"}, "$db", "admin"})
+	x509OK := mongoMsgOf(8, 1, bdoc{"speculativeAuthenticate", bdoc{"dbname", "$external", "user", "CN=orders"}, "ok", float64(1)})
+	unauth := mongoMsgOf(9, 2, bdoc{"ok", float64(0), "errmsg", "not authorized on shop to execute command { insert: \"orders\" }", "code", int32(13), "codeName", "Unauthorized"})
+	if got := mongoRun(t, 27017, x509, x509OK, insert, unauth); len(got) != 1 || !strings.Contains(got[0], `"phase":"session"`) || !strings.Contains(got[0], "failed the insert command") || !strings.Contains(got[0], "roles do not allow") {
+		t.Errorf("x509: %q", got)
+	}
 	// A driver too old for MongoDB 6.0: an insert in OP_QUERY, answered
 	// in OP_REPLY (QueryFailure) with $err.
 	q := append([]byte{0, 0, 0, 0}, "shop.$cmd\x00"...)
