@@ -48,6 +48,7 @@ type dbState struct {
 	block  bool     // the pending request may wait by design: a Redis blocking command (BLPOP, XREAD BLOCK, WAIT)
 	repl   bool     // PostgreSQL: a replication session (the client's status updates get no answer)
 	bye    bool     // the client's last message was its goodbye (Terminate, COM_QUIT, QUIT, MongoDB's endSessions)
+	mcSize uint32   // Memcached: the data size of the client's last storage command
 	hdr    [7]byte  // a frame header being read: PostgreSQL's 5 bytes, MySQL's 4, AMQP's 7
 	ln     [64]byte // the start of an error cut by a segment's end, or (Redis) of the error held
 	// Kafka (kafka.go): the client's requests are walked too.
@@ -149,6 +150,9 @@ var redisAUTH, redisHELLO = []byte("\r\nauth\r\n"), []byte("\r\nhello\r\n")
 // answers with one byte.
 func (e *Engine) dbClient(c *flowtable.Conn, d *dbState, b []byte, ts int64) {
 	switch d.kind { // asynchronous: a publish gets no answer, so no request pends
+	case svcMemcached: // (a noreply command gets none either)
+		e.mcClient(d, b)
+		return
 	case svcAMQP:
 		e.amqpClient(d, b)
 		return
@@ -371,6 +375,8 @@ func dbSystem(kind uint8) (system, server string) {
 		return "redis", "Redis server "
 	case svcMongo:
 		return "mongodb", "MongoDB server "
+	case svcMemcached:
+		return "memcached", "Memcached server "
 	}
 	return "postgresql", "PostgreSQL server "
 }
@@ -468,6 +474,8 @@ func (e *Engine) dbServer(c *flowtable.Conn, fs *flowState, d *dbState, p *decod
 		e.kafkaWalk(c, fs, d, b, ts)
 	case svcMongo:
 		e.mongoWalk(c, fs, d, b, ts)
+	case svcMemcached:
+		e.mcWalk(c, fs, d, b, ts)
 	}
 }
 

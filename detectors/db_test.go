@@ -264,6 +264,9 @@ func FuzzDBStream(f *testing.F) {
 	f.Add(append(amqpFrame(1, 0, amqpMethodPayload(10, 41, "\x00")), amqpFrame(1, 3, amqpMethodPayload(20, 40, "\x01\x94\x09NOT_FOUND\x00\x32\x00\x0a"))...), 9, 17, false)
 	f.Add([]byte("INFO {}\r\nMSG a 1 7\r\n-ERR x\r\n-ERR 'Stale Connection'\r\n"), 9, 30, false)
 	f.Add([]byte("\x00\x00\x00\x0a\x00\x00\x00\x07\x00\x00\x00\x1d\x00\x00"), 6, 10, false) // Kafka: a response to correlation id 7
+	// Memcached: text answers (a value holding an error line) and binary.
+	f.Add([]byte("VALUE a 0 14\r\nSERVER_ERROR x\r\n\r\nEND\r\nSERVER_ERROR object too large for cache\r\n"), 7, 30, false)
+	f.Add(append(mcBin(0x81, 0x00, 0x0001, "", "", "Not found"), mcBin(0x81, 0x01, 0x0082, "", "", "Out of memory")...), 20, 40, false)
 	// MongoDB: replies to a hello and an insert.
 	f.Add(append(mongoMsgOf(8, 1, bdoc{"setName", "rs0", "hosts", barr{"localhost:27017"}, "ok", float64(1)}),
 		mongoMsgOf(9, 2, bdoc{"ok", float64(0), "errmsg", "not primary", "code", int32(10107), "writeErrors", barr{bdoc{"code", int32(64)}}})...), 20, 90, false)
@@ -288,6 +291,12 @@ func FuzzDBStream(f *testing.F) {
 		case len(stream) >= 16 && binary.LittleEndian.Uint32(stream[12:]) == mongoMsg:
 			// MongoDB: a hello, then an insert.
 			port, first = 27017, append(mongoMsgOf(1, 0, bdoc{"hello", int32(1), "$db", "admin"}), mongoMsgOf(2, 0, bdoc{"insert", "orders", "$db", "shop"})...)
+		case len(stream) > 0 && (stream[0] == 'V' || stream[0] == 0x81):
+			// Memcached: a get, and a set of 2 MB (text or binary).
+			port, first = 11211, []byte("get a b\r\nset k 0 0 2000000\r\n")
+			if stream[0] == 0x81 {
+				first = mcBin(0x80, 0x01, 0, "12345678", "k", "v")
+			}
 		case len(stream) > 0 && stream[0] == 1:
 			// AMQP: a method frame first (Connection.Start).
 			port, first = 5672, []byte("AMQP\x00\x00\x09\x01")

@@ -76,6 +76,7 @@ const (
 	svcNATS
 	svcKafka
 	svcMongo
+	svcMemcached
 	// The server spoke first, to a client that has sent nothing yet, in
 	// no protocol recognised above: an HTTP/2 SETTINGS frame (grpc-go
 	// sends its preface before reading), other text, other bytes. What
@@ -85,7 +86,7 @@ const (
 	svcSrvOther
 )
 
-var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "kafka", "mongodb", "", "", ""}
+var svcNames = [...]string{"", "ssl", "http", "dns", "postgresql", "redis", "mysql", "amqp", "nats", "kafka", "mongodb", "memcached", "", "", ""}
 
 // unclassified reports whether a flow's service is not known yet.
 func unclassified(svc uint8) bool { return svc == svcNone || svc >= svcSrvH2 }
@@ -921,6 +922,9 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		case mongoClientStart(p.Payload, c.RespPort()):
 			fs.service = svcMongo
 			e.newDB(fs, svcMongo)
+		case mcClientStart(p.Payload, c.RespPort()):
+			fs.service = svcMemcached
+			e.newDB(fs, svcMemcached)
 		case c.RespPort() == 53 || c.OrigPort() == 53:
 			fs.service = svcDNS
 		default:
@@ -940,6 +944,10 @@ func (e *Engine) payload(c *flowtable.Conn, fs *flowState, p *decode.Packet, sid
 		// maxclients reached, or protected mode.
 		fs.service = svcRedis
 		e.newDB(fs, svcRedis)
+	} else if fs.service == svcNone && side == 1 && c.E[1].Pkts() <= 4 && mcRefusal(p.Payload) && c.Size(1) == uint64(len(p.Payload)) {
+		// So does Memcached past its connection limit.
+		fs.service = svcMemcached
+		e.newDB(fs, svcMemcached)
 	} else if fs.service == svcNone && side == 1 && !c.Midstream && c.Size(0) == 0 && c.E[1].Pkts() <= 4 && len(p.Payload) >= 5 && !tlsRecordHeader(p.Payload) {
 		fs.service = [...]uint8{svcSrvOther, svcSrvOther, svcSrvText, svcSrvH2, svcSrvOther}[plainKind(p.Payload[:5])]
 	} else if (fs.service == svcPostgres || fs.service == svcMySQL) && side == 0 && c.E[0].Pkts() <= 8 && looksLikeTLS(p.Payload) {

@@ -3365,3 +3365,43 @@ func answerAfterSilence(t *testing.T, file string, workers int, want map[string]
 		t.Errorf("%s, workers %d: %v, want %v", file, workers, got, want)
 	}
 }
+
+// TestMemcachedErrors: memcached 1.6 with a 128 kB item limit, 1 MB of
+// memory and no eviction (-M), and a connection limit; gomemcache (text
+// protocol) and memjs (Node.js, binary protocol) clients. A value over
+// the limit and a write with memory full are reported with the size the
+// client's set announced, each connection the limit refused once (30
+// concurrent gets, last); 300 values whose data hold error lines, read
+// back in one multi-get, give nothing. Real traffic from testdata/lab.
+func TestMemcachedErrors(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		events, flows, _ := analyse(t, "../testdata/lab/memcached-errors.pcap", workers, nil)
+		count := map[string]int{}
+		for _, e := range events {
+			db, _ := e["db"].(map[string]any)
+			if n, ok := e["suppressed"].(float64); ok && e.str("note") == "DB_ERROR" {
+				// The refusals past the rate limit (20 a worker).
+				count["ERROR/<nil>/Too many open connections"] += int(n)
+				continue
+			}
+			if e.str("note") != "DB_ERROR" || db["system"] != "memcached" || e.str("side") != "server" {
+				t.Errorf("workers %d: %s %v %s", workers, e.str("note"), db, e.str("msg"))
+				continue
+			}
+			count[fmt.Sprintf("%v/%v/%v", db["code"], db["bytes"], db["message"])]++
+		}
+		want := map[string]int{
+			"SERVER_ERROR/200000/object too large for cache": 1, "SERVER_ERROR/60000/out of memory storing object": 1,
+			"0x0003/200000/Too large.": 1, "0x0082/60000/Out of memory allocating item": 1,
+			"ERROR/<nil>/Too many open connections": 23,
+		}
+		if fmt.Sprint(count) != fmt.Sprint(want) {
+			t.Errorf("workers %d: %v, want %v", workers, count, want)
+		}
+		for _, f := range flows {
+			if f.str("service") != "memcached" {
+				t.Errorf("workers %d: not read as Memcached: %v", workers, f)
+			}
+		}
+	}
+}
