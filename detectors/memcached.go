@@ -147,8 +147,9 @@ func (e *Engine) mcWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 			b, _ = d.pass(b)
 			continue
 		}
-		if d.zip {
-			// A binary answer's header, gathered in ln.
+		if d.zip && (d.lnN > 0 || b[0] == 0x81) {
+			// A binary answer's header, gathered in ln. (A server past
+			// its connection limit answers a binary client in text.)
 			n := copy(d.ln[d.lnN:24], b)
 			d.lnN += uint8(n)
 			b = b[n:]
@@ -157,10 +158,6 @@ func (e *Engine) mcWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 			}
 			d.lnN = 0
 			h := d.ln[:24]
-			if h[0] != 0x81 {
-				d.st = dbOff
-				return
-			}
 			body := binary.BigEndian.Uint32(h[8:])
 			if st := binary.BigEndian.Uint16(h[6:]); st != 0 {
 				var text []byte
@@ -307,12 +304,13 @@ func (e *Engine) mcEvent(c *flowtable.Conn, fs *flowState, d *dbState, k int, co
 		ev.B = append(ev.B, " answered client "...)
 	}
 	ev.B = c.Orig().AppendTo(ev.B)
+	bin := bytes.HasPrefix(code, []byte("0x")) // a binary answer's status
 	ev.B = append(ev.B, " with "...)
-	if d.zip {
+	if bin {
 		ev.B = append(ev.B, "status "...) // the binary protocol's
 	}
 	ev.B = appendText(ev.B, code)
-	if len(msg) > 0 && d.zip {
+	if len(msg) > 0 && bin {
 		ev.B = append(ev.B, " \\\""...)
 		ev.B = appendText(ev.B, cut(msg, 120))
 		ev.B = append(ev.B, "\\\""...)

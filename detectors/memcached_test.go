@@ -83,6 +83,10 @@ func TestMemcachedBinary(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0], `"system":"memcached","code":"ERROR"`) || !strings.Contains(got[0], "refused the connection of client") {
 		t.Errorf("%q", got)
 	}
+	got = mongoRun(t, 11211, mcBin(0x80, 0x00, 0, "", "k", ""), []byte("ERROR Too many open connections\r\n"))
+	if len(got) != 1 || !strings.Contains(got[0], "refused the connection of client 198.18.0.2 with ERROR Too many open connections:") {
+		t.Errorf("binary client: %q", got)
+	}
 	if mcClientStart([]byte("get k\r\n"), 6379) || !mcClientStart([]byte("mn\r\n"), 11211) || mcClientStart([]byte("GET / HTTP/1.1\r\n"), 11211) {
 		t.Error("mcClientStart")
 	}
