@@ -3400,3 +3400,30 @@ func TestMemcachedErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMongoDBServerHangsAndDies: the lab's FerretDB stopped (SIGSTOP)
+// under the Go driver's insert, which gives up after 2 s: a
+// QUERY_ABANDONED of the logged-in session (and of the driver's monitor,
+// whose hello went unanswered too); then stopped and killed under
+// another: its kernel resets both connections, each with a request
+// waiting, and the driver's next connection is refused. Real traffic from
+// testdata/lab.
+func TestMongoDBServerHangsAndDies(t *testing.T) {
+	events, _, _ := analyse(t, "../testdata/lab/mongodb-server-hangs-and-dies.pcap", 2, nil)
+	var got []string
+	for _, e := range events {
+		db, _ := e["db"].(map[string]any)
+		switch {
+		case e.str("note") == "DB_ERROR":
+			got = append(got, fmt.Sprintf("%v/%v/%v/%v", db["system"], db["code"], db["user"], db["phase"]))
+		case e.str("note") == "TCP_RESET" && strings.Contains(e.str("msg"), "without an answer: the server's process died or was killed"):
+			got = append(got, "reset")
+		default:
+			got = append(got, e.str("note"))
+		}
+	}
+	sort.Strings(got)
+	if w := "TCP_REFUSED mongodb/QUERY_ABANDONED/<nil>/session mongodb/QUERY_ABANDONED/app/session reset reset"; strings.Join(got, " ") != w {
+		t.Errorf("%v, want %s", got, w)
+	}
+}

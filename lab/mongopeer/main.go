@@ -9,7 +9,8 @@
 //
 // OPs: ping, insert (into app.orders), find, dup (a duplicate _id: an
 // application's error, not reported), search (createSearchIndexes, an
-// Atlas command other servers lack), mapreduce.
+// Atlas command other servers lack), mapreduce, pause (1 s), insert-2s
+// (an insert the client waits 2 s for at most).
 package main
 
 import (
@@ -54,6 +55,12 @@ func main() {
 			_, err = u.InsertOne(ctx, bson.D{{Key: "_id", Value: 7}})
 		case "search":
 			_, err = orders.SearchIndexes().CreateOne(ctx, mongo.SearchIndexModel{Definition: bson.D{{Key: "mappings", Value: bson.D{{Key: "dynamic", Value: true}}}}})
+		case "pause":
+			time.Sleep(time.Second) // (the lab stops or kills the server meanwhile)
+		case "insert-2s":
+			c2, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = orders.InsertOne(c2, bson.D{{Key: "item", Value: "slow"}})
+			cancel()
 		case "mapreduce":
 			err = c.Database("app").RunCommand(ctx, bson.D{{Key: "mapReduce", Value: "orders"}, {Key: "map", Value: "function(){}"}, {Key: "reduce", Value: "function(){}"}, {Key: "out", Value: bson.D{{Key: "inline", Value: 1}}}}).Err()
 		default:
