@@ -44,7 +44,7 @@ const (
 var mcHints = [...]string{
 	mcTooLarge:    "the item is larger than the server's item size limit (-I, item_size_max: 1 MB by default): it is not stored, and clients that take the error for a miss compute it again on every request",
 	mcNoMemory:    "the server's memory (-m) is full and it may not evict to make room (-M, or nothing old enough to evict in the item's size class): writes fail until items expire",
-	mcMaxConns:    "the server's connection limit (-c, maxconns: 1024 by default) is reached: it refuses every new connection so, then closes it; clients that open a connection per request, or many pods' pools, exhaust it",
+	mcMaxConns:    "the server's connection limit (-c, maxconns: 1024 by default) is reached: it answers each new connection with this error and closes it; clients that open a connection per request, or many pods' pools, exhaust it",
 	mcClientError: "the server could not read the client's command: a key over 250 bytes or with spaces or control characters, a data block that does not match its announced size, a line too long",
 	mcUnknown:     "the server does not know the command (meta commands need memcached 1.6; a client speaking another protocol)",
 	mcServerError: "the server failed the command",
