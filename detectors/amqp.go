@@ -97,13 +97,10 @@ func (e *Engine) amqpWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte
 			}
 			continue
 		}
-		n := copy(d.hdr[d.hdrN:], b)
-		d.hdrN += uint8(n)
-		b = b[n:]
-		if d.hdrN < 7 {
+		var whole bool
+		if b, whole = gather(d.hdr[:7], &d.hdrN, b); !whole {
 			return
 		}
-		d.hdrN = 0
 		d.num++
 		size := binary.BigEndian.Uint32(d.hdr[3:])
 		if d.hdr[0] < 1 || d.hdr[0] > 8 || size > 1<<28 {

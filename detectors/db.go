@@ -506,13 +506,10 @@ func (e *Engine) pgWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 			b = b[1:]
 			continue
 		}
-		n := copy(d.hdr[d.hdrN:5], b)
-		d.hdrN += uint8(n)
-		b = b[n:]
-		if d.hdrN < 5 {
+		var whole bool
+		if b, whole = gather(d.hdr[:5], &d.hdrN, b); !whole {
 			return
 		}
-		d.hdrN = 0
 		l := binary.BigEndian.Uint32(d.hdr[1:])
 		if l < 4 || l > 1<<30 {
 			d.st = dbOff

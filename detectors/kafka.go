@@ -191,13 +191,25 @@ func (d *dbState) clientHeader(b []byte, n int) (h, rest []byte, fresh bool) {
 		return nil, b[k:], false
 	}
 	fresh = d.chdrN == 0
-	k := copy(d.chdr[d.chdrN:n], b)
-	d.chdrN += uint8(k)
-	if int(d.chdrN) < n {
+	rest, whole := gather(d.chdr[:n], &d.chdrN, b)
+	if !whole {
 		return nil, nil, false
 	}
-	d.chdrN = 0
-	return d.chdr[:n], b[k:], fresh
+	return d.chdr[:n], rest, fresh
+}
+
+// gather adds b's first bytes to the *n bytes of a fixed-size header
+// already in buf (a header a segment's end may cut): it returns what
+// follows in b, and whether the header is whole (*n is then reset for
+// the next one).
+func gather(buf []byte, n *uint8, b []byte) (rest []byte, whole bool) {
+	k := copy(buf[*n:], b)
+	*n += uint8(k)
+	if int(*n) < len(buf) {
+		return b[k:], false
+	}
+	*n = 0
+	return b[k:], true
 }
 
 // queue remembers an outstanding request (the oldest is forgotten when
@@ -232,14 +244,11 @@ func (e *Engine) kafkaWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byt
 				}
 			}
 		default: // dbFrame
-			n := copy(d.hdr[d.hdrN:4], b)
-			d.hdrN += uint8(n)
-			b = b[n:]
-			if d.hdrN < 4 {
+			var whole bool
+			if b, whole = gather(d.hdr[:4], &d.hdrN, b); !whole {
 				return
 			}
 			size := binary.BigEndian.Uint32(d.hdr[:4])
-			d.hdrN = 0
 			if size < 4 || size > 1<<30 {
 				d.st = dbOff
 				return

@@ -150,13 +150,10 @@ func (e *Engine) mcWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 		if d.zip && (d.lnN > 0 || b[0] == 0x81) {
 			// A binary answer's header, gathered in ln. (A server past
 			// its connection limit answers a binary client in text.)
-			n := copy(d.ln[d.lnN:24], b)
-			d.lnN += uint8(n)
-			b = b[n:]
-			if d.lnN < 24 {
+			var whole bool
+			if b, whole = gather(d.ln[:24], &d.lnN, b); !whole {
 				return
 			}
-			d.lnN = 0
 			h := d.ln[:24]
 			body := binary.BigEndian.Uint32(h[8:])
 			if st := binary.BigEndian.Uint16(h[6:]); st != 0 {

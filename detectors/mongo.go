@@ -467,20 +467,17 @@ func (e *Engine) mongoWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byt
 			b, _ = d.pass(b)
 			continue
 		}
-		whole := d.hdrN == 0 // the size starts here: the reply is at hand
-		n := copy(d.hdr[d.hdrN:4], b)
-		d.hdrN += uint8(n)
-		b = b[n:]
-		if d.hdrN < 4 {
+		fresh := d.hdrN == 0 // the size starts here: the reply is at hand
+		var whole bool
+		if b, whole = gather(d.hdr[:4], &d.hdrN, b); !whole {
 			return
 		}
 		size := binary.LittleEndian.Uint32(d.hdr[:4])
-		d.hdrN = 0
 		if size < 16 || size > 48<<20 {
 			d.st = dbOff
 			return
 		}
-		if whole {
+		if fresh {
 			e.mongoReply(c, fs, d, b[:min(len(b), int(size-4))], ts)
 		}
 		d.st, d.skip = dbSkip, size-4

@@ -95,13 +95,10 @@ func (e *Engine) myWalk(c *flowtable.Conn, fs *flowState, d *dbState, b []byte, 
 			}
 			continue
 		}
-		n := copy(d.hdr[d.hdrN:4], b)
-		d.hdrN += uint8(n)
-		b = b[n:]
-		if d.hdrN < 4 {
+		var whole bool
+		if b, whole = gather(d.hdr[:4], &d.hdrN, b); !whole {
 			return
 		}
-		d.hdrN = 0
 		l := uint32(d.hdr[0]) | uint32(d.hdr[1])<<8 | uint32(d.hdr[2])<<16
 		d.st, d.skip = dbSkip, l
 		if l == 0 {
